@@ -1,0 +1,52 @@
+"""Thin command-line front end: each subcommand lives in its own module exposing
+``configure(parser)`` and ``run(args) -> int``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from facerobust import __version__
+
+# (subcommand, module, one-line help). Modules must import heavy libraries inside ``run``.
+COMMANDS: list[tuple[str, str, str]] = [
+    ("info", "facerobust.info", "versions, threads, models, datasets and cache locations"),
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="facerobust",
+        description="Audit how easily a face-recognition system is fooled by adversarial "
+        "images, and how much each defense helps.",
+    )
+    parser.add_argument("--version", action="version", version=f"facerobust {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module_name, help_text in COMMANDS:
+        module = importlib.import_module(module_name)
+        cmd = sub.add_parser(name, help=help_text, description=help_text)
+        module.configure(cmd)
+        cmd.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except (ValueError, TypeError, FileNotFoundError) as err:
+        print(f"facerobust {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

