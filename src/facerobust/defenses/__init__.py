@@ -1,0 +1,29 @@
+"""Input-transformation defenses, always judged against adaptive (BPDA/EOT) attacks.
+
+>>> from facerobust.defenses import DefendedModel, adaptive, parse_defense
+>>> defense = parse_defense("jpeg:q=75+median:k=3")
+"""
+
+from __future__ import annotations
+
+from facerobust.defenses.base import Compose, Defense, Identity
+from facerobust.defenses.model import DefendedModel, adaptive
+from facerobust.defenses.spec import DEFENSES, known_defenses, parse_defense
+from facerobust.defenses.transforms import JPEG, TVM, BitDepth, GaussianBlur, Median, ResizePad
+
+__all__ = [
+    "DEFENSES",
+    "JPEG",
+    "TVM",
+    "BitDepth",
+    "Compose",
+    "DefendedModel",
+    "Defense",
+    "GaussianBlur",
+    "Identity",
+    "Median",
+    "ResizePad",
+    "adaptive",
+    "known_defenses",
+    "parse_defense",
+]
