@@ -1,0 +1,1 @@
+"""Evaluation: metrics, clean accuracy, and the audit runner."""
