@@ -13,6 +13,9 @@ from facerobust import __version__
 # (subcommand, module, one-line help). Modules must import heavy libraries inside ``run``.
 COMMANDS: list[tuple[str, str, str]] = [
     ("info", "facerobust.info", "versions, threads, models, datasets and cache locations"),
+    ("audit", "facerobust.eval.cli_audit", "run or resume an audit from a TOML config"),
+    ("demo", "facerobust.eval.cli_demo", "run the built-in demo audit on LFW"),
+    ("report", "facerobust.report.cli", "re-render report.html from results.json"),
 ]
 
 

@@ -1,0 +1,34 @@
+"""``facerobust audit CONFIG --out DIR``: run (or resume) an audit and write the report."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", type=Path, help="TOML audit config (see examples/*.toml)")
+    parser.add_argument("--out", type=Path, required=True,
+                        help="output folder; re-running into it resumes an interrupted run")
+    parser.add_argument("--data", type=Path, default=None,
+                        help="dataset folder (overrides FACEROBUST_DATA/cache lookup)")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def print_outcome(results_path: Path) -> None:
+    results = json.loads(results_path.read_text())
+    print("\n".join(f"- {s}" for s in results["summary"]["sentences"]))
+    print(f"results: {results_path}")
+    print(f"report:  {results_path.parent / 'report.html'}")
+
+
+def run(args: argparse.Namespace) -> int:
+    from facerobust.eval.audit import run_audit
+    from facerobust.eval.config import load_config
+
+    cfg = load_config(args.config)
+    path = run_audit(cfg, args.out, data=args.data, progress=not args.no_progress,
+                     config_text=args.config.read_text(encoding="utf-8"))
+    print_outcome(path)
+    return 0
