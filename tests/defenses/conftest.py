@@ -67,3 +67,18 @@ def make_tiny() -> type[TinyFace]:
 @pytest.fixture()
 def make_quantised() -> type[Quantised]:
     return Quantised
+
+
+@pytest.fixture()
+def pairs(tiny: TinyFace) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """8 genuine (x2 = x1 + small noise) and 8 impostor pairs; tiny's threshold set between."""
+    g = torch.Generator().manual_seed(0)
+    n = 16
+    x1 = nn.functional.avg_pool2d(torch.rand((n, 3, 32, 32), generator=g), 3, 1, 1)
+    x2 = (x1 + 0.03 * torch.randn(x1.shape, generator=g)).clamp(0, 1)
+    x2[n // 2:] = x2[n // 2:].roll(1, 0)
+    same = torch.arange(n) < n // 2
+    with torch.no_grad():
+        d = tiny.distance(tiny(x1), tiny(x2))
+    tiny.threshold = float((d[same].max() + d[~same].min()) / 2)
+    return x1, x2, same
