@@ -7,8 +7,11 @@
 from __future__ import annotations
 
 from facerobust.defenses.base import Compose, Defense, Identity
+from facerobust.defenses.evaluate import DefenseResult, evaluate_defense
+from facerobust.defenses.masking import MaskingFlags, masking_flags
 from facerobust.defenses.model import DefendedModel, adaptive
 from facerobust.defenses.spec import DEFENSES, known_defenses, parse_defense
+from facerobust.defenses.training import Robustness, TrainingReport, adversarial_finetune
 from facerobust.defenses.transforms import JPEG, TVM, BitDepth, GaussianBlur, Median, ResizePad
 
 __all__ = [
@@ -19,11 +22,18 @@ __all__ = [
     "Compose",
     "DefendedModel",
     "Defense",
+    "DefenseResult",
     "GaussianBlur",
     "Identity",
+    "MaskingFlags",
     "Median",
     "ResizePad",
+    "Robustness",
+    "TrainingReport",
     "adaptive",
+    "adversarial_finetune",
+    "evaluate_defense",
     "known_defenses",
+    "masking_flags",
     "parse_defense",
 ]
