@@ -16,6 +16,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("audit", "facerobust.eval.cli_audit", "run or resume an audit from a TOML config"),
     ("demo", "facerobust.eval.cli_demo", "run the built-in demo audit on LFW"),
     ("report", "facerobust.report.cli", "re-render report.html from results.json"),
+    ("defend", "facerobust.defenses.cli", "evaluate defenses under naive and adaptive attacks"),
 ]
 
 
