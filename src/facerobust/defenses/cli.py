@@ -29,7 +29,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--defense", action="append", required=True, metavar="SPEC",
                         help="defense spec 'name:k=v,...' or a composition 'a:...+b:...', "
                              "repeat for several. Defenses: none, jpeg:q=75, bitdepth:bits=4, "
-                             "median:k=3, gaussian:sigma=1, tvm:weight=0.03,keep=0.5,steps=30, "
+                             "median:k=3, gaussian:sigma=1, tvm:weight=0.03,keep=0.5,steps=10, "
                              "rp:scale=0.1")
     parser.add_argument("--attack", default="pgd", choices=WHITE_BOX,
                         help="white-box attack used for the naive, direct and adaptive runs")

@@ -165,7 +165,7 @@ class TVM(Defense):
     randomized = True
     differentiable = False
 
-    def __init__(self, *, weight: float = 0.03, keep: float = 0.5, steps: int = 30) -> None:
+    def __init__(self, *, weight: float = 0.03, keep: float = 0.5, steps: int = 10) -> None:
         super().__init__()
         self.weight = _float_in("weight", weight, 0.0, 10.0)
         self.keep = _float_in("keep", keep, 0.0, 1.0, open_lo=True)
@@ -180,7 +180,7 @@ class TVM(Defense):
         mask = (u < self.keep).to(device=x.device, dtype=x.dtype)
         target = x.detach()
         z = target.clone().requires_grad_(True)
-        opt = torch.optim.Adam([z], lr=0.02)
+        opt = torch.optim.Adam([z], lr=0.05)
         with torch.enable_grad():
             for _ in range(self.steps):
                 opt.zero_grad()
