@@ -1,0 +1,347 @@
+"""Shared machinery: validation, norms and projection, the result type and the attack bases.
+
+Two kinds of attack:
+
+* :class:`FixedEpsilonAttack` (FGSM, PGD, MI-FGSM, Square) searches inside an eps-ball. For a
+  list of epsilons it runs from the smallest up and only re-attacks samples that have not yet
+  succeeded: an adversarial found within a smaller ball is also within every larger one, so the
+  success rate is non-decreasing in eps by construction and no compute is spent twice.
+* :class:`MinimizationAttack` (CW-L2, DeepFool, HopSkipJump) looks for the smallest
+  perturbation once; each epsilon then clips it to the eps-ball and re-checks success.
+
+Model passes are counted per sample (``AttackResult.passes`` = sum over forward calls of the
+batch size; a forward+backward counts as one pass). Black-box attacks also report per-sample
+``queries``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+from facerobust.attacks.criteria import Criterion
+
+Norm = Literal["linf", "l2"]
+NORMS: tuple[str, ...] = ("linf", "l2")
+
+
+# ----------------------------------------------------------------------------- validation
+def check_norm(norm: str) -> Norm:
+    if norm not in NORMS:
+        raise ValueError(f"norm must be 'linf' or 'l2', got {norm!r}")
+    return norm  # type: ignore[return-value]
+
+
+def check_epsilons(epsilons: Sequence[float] | float, *, allow_inf: bool = False) -> list[float]:
+    """Validate a list of budgets: non-empty, each finite (or ``inf`` if allowed) and >= 0."""
+    if isinstance(epsilons, (int, float)):
+        raise ValueError(f"epsilons must be a list of numbers, got the scalar {epsilons!r}")
+    eps = list(epsilons)
+    if not eps:
+        raise ValueError("epsilons is empty: give at least one budget, e.g. [8/255]")
+    out = []
+    for e in eps:
+        if isinstance(e, bool) or not isinstance(e, (int, float)):
+            raise ValueError(f"epsilon {e!r} is not a number")
+        e = float(e)
+        if math.isnan(e) or e < 0:
+            raise ValueError(f"epsilon must be >= 0, got {e}")
+        if math.isinf(e) and not allow_inf:
+            raise ValueError("epsilon inf is only allowed for minimisation attacks")
+        out.append(e)
+    return out
+
+
+def check_inputs(x: torch.Tensor, criterion: Criterion) -> None:
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"x must be a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise ValueError(f"x must be a float tensor in [0, 1], got dtype {x.dtype}")
+    if x.ndim != 4:
+        raise ValueError(f"x must have shape (N, C, H, W), got {tuple(x.shape)}")
+    if x.shape[0] == 0:
+        raise ValueError("x is an empty batch")
+    lo, hi = float(x.min()), float(x.max())
+    if lo < 0 or hi > 1:
+        raise ValueError(f"inputs must lie in [0, 1], got min {lo:.4f} max {hi:.4f}")
+    if not isinstance(criterion, Criterion):
+        raise ValueError(
+            f"criterion must be a facerobust Criterion, got {type(criterion).__name__}"
+        )
+    if len(criterion) != x.shape[0]:
+        raise ValueError(
+            f"criterion holds {len(criterion)} samples but x has {x.shape[0]} images"
+        )
+
+
+def check_positive(name: str, value: float, *, allow_zero: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    if value < 0 or (value == 0 and not allow_zero) or math.isnan(value):
+        raise ValueError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value}")
+
+
+# ----------------------------------------------------------------------------- norms
+def flat_norm(delta: torch.Tensor, norm: str) -> torch.Tensor:
+    """Per-sample norm of ``delta`` (N, ...)."""
+    flat = delta.flatten(1)
+    if norm == "linf":
+        return flat.abs().amax(dim=1)
+    return flat.norm(dim=1)
+
+
+def _view(t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return t.view(-1, *([1] * (like.ndim - 1)))
+
+
+def project(delta: torch.Tensor, eps: torch.Tensor, norm: str) -> torch.Tensor:
+    """Project each row of ``delta`` onto its eps-ball (``eps`` has shape (N,))."""
+    e = _view(eps.to(delta.device, delta.dtype), delta)
+    if norm == "linf":
+        return torch.maximum(torch.minimum(delta, e), -e)
+    n = _view(flat_norm(delta, "l2"), delta)
+    return delta * torch.clamp(e / (n + 1e-12), max=1.0)
+
+
+def clip_perturbation(
+    x: torch.Tensor, adv: torch.Tensor, eps: torch.Tensor, norm: str
+) -> torch.Tensor:
+    """``adv`` moved into the eps-ball around ``x`` and the [0, 1] box."""
+    return (x + project(adv - x, eps, norm)).clamp_(0.0, 1.0)
+
+
+def normalized(g: torch.Tensor, norm: str) -> torch.Tensor:
+    """Steepest-ascent direction of unit norm: sign for Linf, g/||g|| for L2."""
+    if norm == "linf":
+        return g.sign()
+    return g / (_view(flat_norm(g, "l2"), g) + 1e-12)
+
+
+def uniform_like(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """U[0,1) noise drawn on the CPU with ``generator`` (device independent), moved to x."""
+    return torch.rand(x.shape, generator=generator, dtype=x.dtype).to(x.device)
+
+
+def normal_like(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    return torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
+
+
+def random_in_ball(
+    x: torch.Tensor, eps: torch.Tensor, norm: str, g: torch.Generator | None
+) -> torch.Tensor:
+    """A uniformly random point of each eps-ball (Linf: box; L2: direction x radius^(1/d))."""
+    e = _view(eps.to(x.device, x.dtype), x)
+    if norm == "linf":
+        return (2 * uniform_like(x, g) - 1) * e
+    d = normal_like(x, g)
+    d = d / _view(flat_norm(d, "l2"), d)
+    u = torch.rand(x.shape[0], generator=g, dtype=x.dtype).to(x.device)
+    r = u.pow(1.0 / x[0].numel())
+    return d * _view(r, x) * e
+
+
+@contextlib.contextmanager
+def frozen(model: nn.Module) -> Iterator[nn.Module]:
+    """Parameters ``requires_grad_(False)`` during an attack, restored afterwards."""
+    params = list(model.parameters())
+    flags = [p.requires_grad for p in params]
+    try:
+        for p in params:
+            p.requires_grad_(False)
+        yield model
+    finally:
+        for p, f in zip(params, flags, strict=True):
+            p.requires_grad_(f)
+
+
+class Tally:
+    """Per-sample count of model passes (forward, or forward+backward)."""
+
+    def __init__(self, n: int, device: torch.device) -> None:
+        self.queries = torch.zeros(n, dtype=torch.long, device=device)
+
+    def add(self, idx: torch.Tensor | None, times: int = 1) -> None:
+        if idx is None:
+            self.queries += times
+        else:
+            self.queries.index_add_(0, idx, torch.full_like(idx, times))
+
+    @property
+    def passes(self) -> int:
+        return int(self.queries.sum())
+
+
+def forward_with_grad(
+    model: nn.Module, x: torch.Tensor, criterion: Criterion
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One forward+backward: the (detached) outputs and the gradient of ``criterion.loss``."""
+    x = x.detach().requires_grad_(True)
+    with torch.enable_grad():
+        out = model(x)
+        criterion.check(out)
+        (grad,) = torch.autograd.grad(criterion.loss(out).sum(), x)
+    return out.detach(), grad
+
+
+@torch.no_grad()
+def forward(model: nn.Module, x: torch.Tensor, criterion: Criterion) -> torch.Tensor:
+    out = model(x)
+    criterion.check(out)
+    return out
+
+
+# ----------------------------------------------------------------------------- result
+@dataclass
+class AttackResult:
+    """Per-epsilon adversarials and success; ``success`` has shape (n_eps, N)."""
+
+    epsilons: list[float]
+    raw: list[torch.Tensor]
+    clipped: list[torch.Tensor]
+    success: torch.Tensor
+    queries: torch.Tensor | None
+    norm: str
+    passes: int = 0
+    attack: str = ""
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def success_rate(self) -> list[float]:
+        return self.success.float().mean(dim=1).tolist()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable summary (no images)."""
+        return {
+            "attack": self.attack,
+            "norm": self.norm,
+            "settings": self.settings,
+            "epsilons": self.epsilons,
+            "success_rate": self.success_rate(),
+            "n": int(self.success.shape[1]),
+            "passes": self.passes,
+            "mean_queries": None if self.queries is None else float(self.queries.float().mean()),
+        }
+
+
+# ----------------------------------------------------------------------------- attack bases
+class Attack:
+    """Base: ``attack(model, x, criterion, epsilons=[...], generator=None) -> AttackResult``."""
+
+    norm: Norm = "linf"
+    black_box: bool = False
+    minimization: bool = False
+
+    def settings(self) -> dict[str, Any]:
+        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.settings().items())
+        return f"{type(self).__name__}({args})"
+
+    def __call__(
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        criterion: Criterion,
+        *,
+        epsilons: Sequence[float],
+        generator: torch.Generator | None = None,
+    ) -> AttackResult:
+        eps = check_epsilons(epsilons, allow_inf=self.minimization)
+        check_inputs(x, criterion)
+        x = x.detach()
+        tally = Tally(x.shape[0], x.device)
+        with frozen(model):
+            raw, clipped, success = self._run(model, x, criterion, eps, generator, tally)
+        return AttackResult(
+            epsilons=eps,
+            raw=raw,
+            clipped=clipped,
+            success=success,
+            queries=tally.queries.cpu() if self.black_box else None,
+            norm=self.norm,
+            passes=tally.passes,
+            attack=type(self).__name__,
+            settings=self.settings(),
+        )
+
+    def _run(self, model, x, criterion, eps, generator, tally):  # type: ignore[no-untyped-def]
+        raise NotImplementedError
+
+
+class FixedEpsilonAttack(Attack):
+    """Attacks that search inside a given eps-ball; subclasses implement :meth:`perturb`."""
+
+    def perturb(
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        criterion: Criterion,
+        eps: torch.Tensor,
+        *,
+        generator: torch.Generator | None = None,
+        tally: Tally | None = None,
+        index: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Attack each row with its own budget ``eps`` (N,); returns (adversarials, success).
+
+        Adversarials are inside the eps-ball and [0, 1]. ``tally``/``index`` count passes
+        against global sample indices (used by the eps sweep and the minimal-eps search).
+        """
+        raise NotImplementedError
+
+    def _run(self, model, x, criterion, eps, generator, tally):  # type: ignore[no-untyped-def]
+        n = x.shape[0]
+        found = torch.zeros(n, dtype=torch.bool, device=x.device)
+        best = x.clone()
+        by_eps: dict[float, tuple[torch.Tensor, torch.Tensor]] = {}
+        for e in sorted(set(eps)):
+            adv = best.clone()
+            todo = (~found).nonzero()[:, 0]
+            if len(todo):
+                sub = criterion if len(todo) == n else criterion.subset(todo)
+                xs = x if len(todo) == n else x[todo]
+                e_t = torch.full((len(todo),), e, dtype=x.dtype, device=x.device)
+                a, s = self.perturb(
+                    model, xs, sub, e_t, generator=generator, tally=tally, index=todo
+                )
+                adv[todo] = a
+                best[todo[s]] = a[s]
+                found[todo[s]] = True
+            by_eps[e] = (adv, found.clone())
+        raw = [by_eps[e][0] for e in eps]
+        success = torch.stack([by_eps[e][1] for e in eps]).cpu()
+        return raw, [r.clone() for r in raw], success
+
+
+class MinimizationAttack(Attack):
+    """Attacks that look for a minimal perturbation once; subclasses implement :meth:`minimize`."""
+
+    minimization = True
+
+    def minimize(
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        criterion: Criterion,
+        *,
+        generator: torch.Generator | None,
+        tally: Tally,
+    ) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _run(self, model, x, criterion, eps, generator, tally):  # type: ignore[no-untyped-def]
+        adv = self.minimize(model, x, criterion, generator=generator, tally=tally)
+        raw, clipped, success = [], [], []
+        for e in eps:
+            e_t = torch.full((x.shape[0],), e, dtype=x.dtype, device=x.device)
+            c = clip_perturbation(x, adv, e_t, self.norm)
+            success.append(criterion.is_adversarial(forward(model, c, criterion)))
+            raw.append(adv)
+            clipped.append(c)
+        return raw, clipped, torch.stack(success).cpu()

@@ -1,0 +1,77 @@
+"""Fast Gradient Sign Method (Linf) and Fast Gradient Method (L2).
+
+Goodfellow, Shlens & Szegedy, "Explaining and Harnessing Adversarial Examples", ICLR 2015.
+One gradient of the criterion's loss at the clean image; ``x + eps * sign(grad)`` (Linf) or
+``x + eps * grad / ||grad||`` (L2), clipped to [0, 1]. A sweep over many epsilons reuses the
+single gradient and only spends one no-grad forward per epsilon on samples that have not
+already succeeded at a smaller epsilon.
+
+>>> from facerobust.attacks import FGSM, Misclassification
+>>> result = FGSM()(classifier, x, Misclassification(y), epsilons=[1/255, 2/255])  # doctest: +SKIP
+>>> result.success_rate()                                                           # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import torch
+
+from facerobust.attacks.base import (
+    FixedEpsilonAttack,
+    Norm,
+    check_norm,
+    clip_perturbation,
+    forward,
+    forward_with_grad,
+    normalized,
+)
+
+
+class FGM(FixedEpsilonAttack):
+    """Single-step gradient attack; ``norm="l2"`` by default (FGSM is the Linf variant)."""
+
+    def __init__(self, *, norm: Norm = "l2") -> None:
+        self.norm = check_norm(norm)
+
+    def perturb(self, model, x, criterion, eps, *, generator=None, tally=None, index=None):  # type: ignore[no-untyped-def]
+        out, grad = forward_with_grad(model, x, criterion)
+        clean = criterion.is_adversarial(out)
+        step = eps.view(-1, 1, 1, 1) * normalized(grad, self.norm)
+        adv = clip_perturbation(x, x + step, eps, self.norm)
+        success = criterion.is_adversarial(forward(model, adv, criterion))
+        if tally is not None:
+            idx = index if index is not None else torch.arange(x.shape[0], device=x.device)
+            tally.add(idx, times=2)
+        adv[clean] = x[clean]
+        return adv, success | clean
+
+    def _run(self, model, x, criterion, eps, generator, tally):  # type: ignore[no-untyped-def]
+        n = x.shape[0]
+        out, grad = forward_with_grad(model, x, criterion)
+        tally.add(None)
+        step = normalized(grad, self.norm)
+        found = criterion.is_adversarial(out)
+        best = x.clone()
+        by_eps: dict[float, tuple[torch.Tensor, torch.Tensor]] = {}
+        for e in sorted(set(eps)):
+            adv = best.clone()
+            todo = (~found).nonzero()[:, 0]
+            if len(todo):
+                xs = x[todo]
+                e_t = torch.full((len(todo),), e, dtype=x.dtype, device=x.device)
+                a = clip_perturbation(xs, xs + e * step[todo], e_t, self.norm)
+                sub = criterion if len(todo) == n else criterion.subset(todo)
+                s = sub.is_adversarial(forward(model, a, sub))
+                tally.add(todo)
+                adv[todo] = a
+                best[todo[s]] = a[s]
+                found[todo[s]] = True
+            by_eps[e] = (adv, found.clone())
+        raw = [by_eps[e][0] for e in eps]
+        return raw, [r.clone() for r in raw], torch.stack([by_eps[e][1] for e in eps]).cpu()
+
+
+class FGSM(FGM):
+    """Fast Gradient Sign Method: the Linf single-step attack."""
+
+    def __init__(self, *, norm: Norm = "linf") -> None:
+        super().__init__(norm=norm)

@@ -1,0 +1,77 @@
+"""The shared loop of iterative gradient attacks (BIM, PGD, MI-FGSM).
+
+Each step does one forward+backward on the *active* rows; the success check comes from the
+same forward that gives the gradient. A row that turns adversarial is recorded (first
+successful iterate) and, with ``early_stop``, dropped from the batch, so finished samples cost
+nothing. After the last step one no-grad forward checks the final iterate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from facerobust.attacks.base import Tally, clip_perturbation, forward, forward_with_grad
+from facerobust.attacks.criteria import Criterion
+
+# direction(grad, state) -> (unit step direction, new state)
+Direction = Callable[[torch.Tensor, torch.Tensor | None], tuple[torch.Tensor, torch.Tensor | None]]
+
+
+def iterate(
+    model: nn.Module,
+    x: torch.Tensor,
+    criterion: Criterion,
+    eps: torch.Tensor,
+    *,
+    norm: str,
+    steps: int,
+    stepsize: torch.Tensor,
+    start: torch.Tensor,
+    direction: Direction,
+    early_stop: bool,
+    tally: Tally | None,
+    index: torch.Tensor | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Run ``steps`` projected steps from ``x + start``; returns (adversarials, success)."""
+    n = x.shape[0]
+    dev = x.device
+    gidx = index if index is not None else torch.arange(n, device=dev)
+    adv = clip_perturbation(x, x + start, eps, norm) if start.any() else x.clone()
+    result = adv.clone()
+    success = torch.zeros(n, dtype=torch.bool, device=dev)
+    act = torch.arange(n, device=dev)
+    xa, ea, aa, crit = x, eps, adv, criterion
+    sa = stepsize.view(-1, *([1] * (x.ndim - 1))).to(dev, x.dtype)
+    state: torch.Tensor | None = None
+    for t in range(steps + 1):
+        last = t == steps
+        if last:
+            out, grad = forward(model, aa, crit), None
+        else:
+            out, grad = forward_with_grad(model, aa, crit)
+        if tally is not None:
+            tally.add(gidx[act])
+        hit = crit.is_adversarial(out)
+        new = hit & ~success[act]
+        if new.any():
+            result[act[new]] = aa[new]
+            success[act[new]] = True
+        if last or grad is None:
+            break
+        if early_stop and hit.any():
+            keep = (~hit).nonzero()[:, 0]
+            if len(keep) == 0:
+                break
+            act, xa, ea, aa = act[keep], xa[keep], ea[keep], aa[keep]
+            grad, sa = grad[keep], sa[keep]
+            crit = crit.subset(keep)
+            state = None if state is None else state[keep]
+        d, state = direction(grad, state)
+        aa = clip_perturbation(xa, aa + sa * d, ea, norm)
+    fail = ~success[act]
+    if fail.any():
+        result[act[fail]] = aa[fail]
+    return result, success
