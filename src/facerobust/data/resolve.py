@@ -1,0 +1,47 @@
+"""Find a dataset folder by name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from facerobust import paths
+
+# name -> folder names tried in order (``lfw`` accepts the fetched copy or the gray copy).
+ALIASES: dict[str, tuple[str, ...]] = {"lfw": ("lfw", "lfw-gray"), "lfw-gray": ("lfw-gray",)}
+
+
+def _is_lfw_root(folder: Path) -> bool:
+    return (folder / "pairs.txt").is_file()
+
+
+def resolve_dataset(name: str, data: Path | str | None = None) -> Path:
+    """Folder of dataset ``name``.
+
+    ``data`` may be the dataset folder itself (e.g. one holding ``pairs.txt``) or a folder
+    containing ``<name>/``; without it, ``$FACEROBUST_DATA/<name>`` then
+    ``$FACEROBUST_CACHE/datasets/<name>`` are searched (:func:`facerobust.paths.find_dataset`).
+    """
+    if not isinstance(name, str) or not name or "/" in name:
+        raise ValueError(f"dataset name must be a plain name like 'lfw', got {name!r}")
+    candidates = ALIASES.get(name, (name,))
+    if data is not None:
+        data = Path(data).expanduser()
+        if not data.is_dir():
+            raise FileNotFoundError(f"dataset folder not found: {data}")
+        for cand in candidates:
+            if (data / cand).is_dir():
+                return data / cand
+        if _is_lfw_root(data) or data.name in candidates or name not in ALIASES:
+            return data
+        raise FileNotFoundError(f"{data} holds neither {' nor '.join(candidates)}/ nor a "
+                                "pairs.txt")
+    for cand in candidates:
+        found = paths.find_dataset(cand)
+        if found is not None:
+            return found
+    where = ", ".join(str(r) for r in paths.data_roots())
+    hint = ("run `facerobust data fetch lfw` (downloads LFW into the cache), or "
+            if name in ALIASES else "")
+    raise FileNotFoundError(
+        f"dataset {name!r} not found (looked for {', '.join(candidates)} in {where}): "
+        f"{hint}set {paths.DATA_ENV} to a folder holding {candidates[0]}/, or pass --data DIR")

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from facerobust import models
+from facerobust.cli import main
+
+
+def _pooled():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("clean_helpers",
+                                                  Path(__file__).with_name("test_clean.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.PooledPixels()
+
+
+@pytest.fixture()
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("FACEROBUST_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    loaded: list[str] = []
+
+    def fake_load(name: str, device=None, **kw):
+        loaded.append(name)
+        return _pooled()
+
+    monkeypatch.setattr(models, "load", fake_load)
+    return tmp_path
+
+
+@pytest.mark.data
+def test_eval_clean_json_stdout_is_one_object(env: Path, lfw_root: Path, capsys) -> None:
+    out = env / "res" / "clean.json"
+    code = main(["eval-clean", "--model", "dlib-resnet", "--dataset", "lfw-gray", "--data",
+                 str(lfw_root), "--limit-pairs", "20", "--out", str(out), "--json"])
+    assert code == 0
+    captured = capsys.readouterr()
+    doc = json.loads(captured.out)  # exactly one JSON document
+    assert doc["model"] == "dlib-resnet" and doc["n_pairs"] + doc["n_pairs_excluded"] == 20
+    assert json.loads(out.read_text()) == doc
+    assert "aligning" in captured.err  # progress goes to stderr
+
+
+@pytest.mark.data
+def test_eval_clean_table_and_default_out(env: Path, lfw_root: Path, capsys) -> None:
+    code = main(["eval-clean", "--dataset", "lfw", "--data", str(lfw_root.parent),
+                 "--limit-pairs", "20", "--no-progress"])
+    assert code == 0
+    captured = capsys.readouterr()
+    assert "accuracy (k-fold)" in captured.out and "TAR @ FAR=0.001" in captured.out
+    assert captured.err.startswith("saved eval-clean-dlib-resnet-lfw.json")
+    assert (env / "eval-clean-dlib-resnet-lfw.json").is_file()
+
+
+def test_eval_clean_missing_dataset_is_a_clean_error(env: Path, capsys,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FACEROBUST_DATA", raising=False)
+    assert main(["eval-clean", "--dataset", "lfw"]) == 2
+    err = capsys.readouterr().err
+    assert "facerobust eval-clean: error:" in err and "facerobust data fetch lfw" in err
