@@ -101,3 +101,15 @@ def test_no_face_result_is_cached(tmp_path: Path, cache: Path,
     assert load_chips([blank]).skipped[0].reason == NO_FACE
     monkeypatch.setattr(align, "detect_landmarks", lambda _r: pytest.fail("re-detected"))
     assert load_chips([blank]).skipped[0].reason == NO_FACE
+
+
+def test_unwritable_cache_is_not_fatal(tmp_path: Path, cache: Path,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    blank = tmp_path / "blank.png"
+    cv2.imwrite(str(blank), np.full((100, 100, 3), 10, np.uint8))
+
+    def fail(*_a, **_k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(chips, "_atomic_write", fail)
+    assert load_chips([blank]).skipped[0].reason == NO_FACE

@@ -19,6 +19,7 @@ torch.Size([M, 3, 150, 150])
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tempfile
@@ -92,6 +93,12 @@ def _atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
+def _try_write(path: Path, data: bytes) -> None:
+    """Cache writes are best effort: a read-only or full cache must not fail loading."""
+    with contextlib.suppress(OSError):
+        _atomic_write(path, data)
+
+
 def _cache_paths(root: Path, digest: str) -> tuple[Path, Path]:
     folder = root / digest[:2]
     return folder / f"{digest}.png", folder / f"{digest}.noface"
@@ -138,13 +145,13 @@ def chip_for_file(path: Path, cache_root: Path | None) -> tuple[np.ndarray | Non
     pts = align.detect_landmarks(rgb)
     if pts is None:
         if noface is not None:
-            _atomic_write(noface, b"")
+            _try_write(noface, b"")
         return None, NO_FACE
     chip = align.face_chip(rgb, pts)
     if png is not None:
         ok, enc = cv2.imencode(".png", np.ascontiguousarray(chip[:, :, ::-1]))
         if ok:
-            _atomic_write(png, enc.tobytes())
+            _try_write(png, enc.tobytes())
     return chip, ""
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 
@@ -21,7 +22,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if getattr(args, "data_command", None) != "fetch":
-        print("usage: facerobust data fetch lfw [--dest DIR]")
+        print("usage: facerobust data fetch lfw [--dest DIR]", file=sys.stderr)
         return 2
     from facerobust.data.fetch import fetch_lfw
 
