@@ -28,14 +28,18 @@ class TinyNet(nn.Module):
         return self.body(x) + self.shift
 
 
-class TinyFace(TinyNet):
-    """Tiny 'face model' with the FaceModel attributes (raw 16-d descriptors, euclidean)."""
+class TinyFace(nn.Module):
+    """Tiny 'face model': the classifier's logits used as raw descriptors (euclidean)."""
 
     metric = "euclidean"
-    threshold = 1.0
 
-    def __init__(self) -> None:
-        super().__init__(16)
+    def __init__(self, net: nn.Module, threshold: float) -> None:
+        super().__init__()
+        self.net = net
+        self.threshold = threshold
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
 
 
 @dataclass
@@ -86,18 +90,22 @@ def clean_batch(classifier: nn.Module) -> Synthetic:
 
 
 @pytest.fixture(scope="session")
-def face_model() -> nn.Module:
-    torch.manual_seed(3)
-    return TinyFace().eval()
+def face_pairs(classifier: nn.Module) -> tuple[TinyFace, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(model, probes, own-identity descriptors, victim descriptors) for 12 probes.
 
-
-@pytest.fixture(scope="session")
-def face_pairs(face_model: nn.Module) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(probes, own-identity reference descriptors, victim descriptors) for 12 probes."""
-    data = make_data(4, seed=5)
+    Own references are jittered copies of each probe; victims come from another class. The
+    threshold sits halfway between the median genuine and the median impostor distance.
+    """
+    data = make_data(2, seed=5)
     x = data.x[:12]
+    other = make_data(2, seed=6)
+    victim_idx = (torch.arange(12) + 2) % 12  # another class (2 samples per class)
+    jitter = 0.05 * torch.randn(x.shape, generator=torch.Generator().manual_seed(6))
     with torch.no_grad():
-        jitter = 0.03 * torch.randn(x.shape, generator=torch.Generator().manual_seed(6))
-        own = face_model((x + jitter).clamp(0, 1))
-        victims = face_model(data.x[12:24])
-    return x, own, victims
+        clean = classifier(x)
+        own = classifier((x + jitter).clamp(0, 1))
+        victims = classifier(other.x[victim_idx])
+    genuine = (clean - own).norm(dim=1).median()
+    impostor = (clean - victims).norm(dim=1).median()
+    model = TinyFace(classifier, threshold=float(genuine + impostor) / 2)
+    return model, x, own, victims
