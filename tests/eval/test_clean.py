@@ -93,3 +93,15 @@ def test_evaluate_clean_limit_pairs_on_lfw(lfw_root: Path, cache: Path) -> None:
     assert res.n_images <= 40
     again = evaluate_clean(PooledPixels(), lfw_root, limit_pairs=20, progress=False)
     assert again.accuracy == res.accuracy and again.auc == res.auc  # deterministic, cached
+
+
+@pytest.mark.data
+@pytest.mark.slow
+def test_dlib_resnet_clean_accuracy_on_40_lfw_pairs(lfw_root: Path, cache: Path) -> None:
+    from facerobust import models
+
+    res = evaluate_clean(models.load("dlib-resnet"), lfw_root, limit_pairs=40, progress=False)
+    assert res.model == "dlib-resnet" and res.model_threshold == 0.6
+    assert res.n_pairs >= 36
+    assert res.accuracy >= 0.9 and res.auc >= 0.95
+    assert res.accuracy_at_model_threshold >= 0.9
