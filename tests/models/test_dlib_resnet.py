@@ -118,12 +118,28 @@ def test_embed_is_unit_norm_and_distance_is_euclidean(model: DlibResNet) -> None
     torch.testing.assert_close(model.distance(raw[:1], raw[1:2]), (raw[0] - raw[1]).norm()[None])
 
 
-def test_gradients_reach_the_input(model: DlibResNet) -> None:
+def test_gradients_reach_the_input_and_match_finite_differences(model: DlibResNet) -> None:
     x = torch.rand(2, 3, 150, 150, generator=torch.Generator().manual_seed(2))
     x.requires_grad_(True)
     model(x).pow(2).sum().backward()
     assert x.grad is not None and torch.isfinite(x.grad).all()
     assert (x.grad.abs() > 0).float().mean() > 0.5
+    # directional derivative in float64: central difference vs autograd (folded affine, in-place
+    # relus and zero-padded residual adds must all give the exact gradient)
+    net = DlibResNet(channels_last=False)
+    net.load_state_dict(model.state_dict())
+    net = net.double().eval()
+    gen = torch.Generator().manual_seed(4)
+    x0 = (0.1 + 0.8 * torch.rand(1, 3, 150, 150, generator=gen, dtype=torch.float64))
+    direction = torch.randn(x0.shape, generator=gen, dtype=torch.float64)
+    x0.requires_grad_(True)
+    net(x0)[0, :8].sum().backward()
+    h = 1e-6
+    with torch.no_grad():
+        plus, minus = net(x0 + h * direction), net(x0 - h * direction)
+    numeric = (plus[0, :8].sum() - minus[0, :8].sum()) / (2 * h)
+    analytic = (x0.grad * direction).sum()
+    assert abs(numeric - analytic) <= 1e-5 * max(1.0, abs(analytic.item()))
 
 
 def test_channels_last_and_plain_layout_agree(model: DlibResNet) -> None:
