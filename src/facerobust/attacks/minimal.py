@@ -10,8 +10,9 @@ with fewer model passes:
 
 * one run at ``max_epsilon`` separates samples that cannot be broken (``inf``) from the rest,
   then a batched bisection with a per-sample interval replaces the linear phase;
-* the upper end of each interval tightens to the *actual* norm of the adversarial found,
-  which for L2 (and early-stopped iterates) is often well below the tried budget;
+* optionally (``tighten=True``) the upper end of each interval shrinks to the *actual* norm
+  of the adversarial found -- a valid but different quantity (smallest perturbation found
+  rather than smallest budget at which the attack succeeds), so it is off by default;
 * iterative attacks stop early for samples that succeed, so every successful probe is cheap;
 * samples whose interval is already narrow enough leave the batch.
 
@@ -102,6 +103,7 @@ def minimal_epsilon(
     attack: Attack,
     max_epsilon: float,
     tolerance: float | None = None,
+    tighten: bool = False,
     generator: torch.Generator | None = None,
 ) -> MinimalEpsilonResult:
     """Smallest successful budget per sample, by batched per-sample bisection.
@@ -129,8 +131,8 @@ def minimal_epsilon(
             raise ValueError(f"{type(attack).__name__} is neither fixed-epsilon nor minimising")
         full = torch.full((n,), max_epsilon, dtype=x.dtype, device=dev)
         adv, ok = attack.perturb(model, x, criterion, full, generator=generator, tally=tally)
-        hi = torch.where(ok, torch.minimum(flat_norm(adv - x, attack.norm), full),
-                         torch.full_like(full, math.inf))
+        top = torch.minimum(flat_norm(adv - x, attack.norm), full) if tighten else full
+        hi = torch.where(ok, top, torch.full_like(full, math.inf))
         lo = torch.zeros_like(hi)
         best = adv.clone()
         while True:
@@ -140,7 +142,7 @@ def minimal_epsilon(
             mid = (lo[act] + hi[act]) / 2
             a, s = attack.perturb(model, x[act], criterion.subset(act), mid,
                                   generator=generator, tally=tally, index=act)
-            size = torch.minimum(flat_norm(a - x[act], attack.norm), mid)
+            size = torch.minimum(flat_norm(a - x[act], attack.norm), mid) if tighten else mid
             win, lose = act[s], act[~s]
             hi[win] = size[s]
             best[win] = a[s]

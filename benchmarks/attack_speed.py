@@ -1,0 +1,216 @@
+"""Attack speed: facerobust vs IBM ART vs torchattacks on the dlib model + identification head.
+
+Run: ``FACEROBUST_DATA=/work/shared/data .venv/bin/python benchmarks/attack_speed.py``
+(options: ``--n 32 --steps 10 --cw-steps 10 --minimal-n 16``). Prints a table and ends with
+``RESULT pgd_vs_art=.. pgd_vs_torchattacks=.. cw_vs_art=.. overhead=.. fgsm_sweep8=..
+minimal_eps_passes=..`` (speed ratios > 1: facerobust is faster).
+
+Setup: 2 CPU threads; dlib-resnet + a closed-set head over LFW people with >= 10 images
+(``facerobust.models.heads`` when present, else a nearest-class-mean cosine head fitted here);
+``--n`` aligned probe chips the head classifies correctly; goal = misclassification. Every
+library gets the same frozen model (parameters requires_grad=False, which also spares ART and
+torchattacks the weight gradients) and the same settings (no random start, same step size,
+steps, CW c/steps/lr). facerobust's default early stopping is reported as the headline PGD
+number, and PGD without early stopping is measured too (``early_stop=False``: the same
+per-sample work as the other libraries).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from facerobust import models
+from facerobust.attacks import (
+    FGSM,
+    PGD,
+    CarliniWagnerL2,
+    Misclassification,
+    minimal_epsilon,
+    robfr_search,
+)
+
+
+class CosineHead(nn.Module):
+    """Identification model: ``scale * cos(model(x), class_mean)`` logits."""
+
+    def __init__(self, model: nn.Module, means: torch.Tensor, scale: float = 30.0) -> None:
+        super().__init__()
+        self.model = model
+        self.register_buffer("w", nn.functional.normalize(means, dim=1))
+        self.scale = scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.scale * nn.functional.normalize(self.model(x), dim=1) @ self.w.T
+
+
+@torch.no_grad()
+def embed(model: nn.Module, chips: torch.Tensor) -> torch.Tensor:
+    return torch.cat([model(chips[i : i + 32]) for i in range(0, len(chips), 32)])
+
+
+def build_classifier(enrol: int) -> tuple[nn.Module, torch.Tensor, torch.Tensor, str]:
+    from facerobust.data import resolve_dataset
+    from facerobust.data.chips import load_chips
+    from facerobust.data.lfw import LFWPairs
+
+    net = models.load("dlib-resnet")
+    people = {k: v for k, v in LFWPairs(resolve_dataset("lfw-gray")).people().items()
+              if len(v) >= 10}
+    names = sorted(people)
+    chips = load_chips([p for k in names for p in people[k][: enrol + 1]], progress=True)
+    tr, te = [], []
+    for lab, k in enumerate(names):
+        have = [chips.index[p] for p in people[k][: enrol + 1] if p in chips.index]
+        tr += [(i, lab) for i in have[:-1]]
+        te += [(i, lab) for i in have[-1:]]
+    emb = embed(net, chips.chips[[i for i, _ in tr]])
+    ytr = torch.tensor([lab for _, lab in tr])
+    try:
+        from facerobust.models.heads import IdentificationModel, fit_head
+
+        torch.manual_seed(0)
+        clf: nn.Module = IdentificationModel(net, fit_head(emb, ytr, num_classes=len(names)))
+        kind = "facerobust.models.heads"
+    except ImportError:
+        means = torch.stack([emb[ytr == c].mean(0) for c in range(len(names))])
+        clf = CosineHead(net, means)
+        kind = "cosine class-mean head (fitted in this benchmark)"
+    clf.eval().requires_grad_(False)
+    x = chips.chips[[i for i, _ in te]]
+    y = torch.tensor([lab for _, lab in te])
+    return clf, x, y, f"{kind}, {len(names)} identities, {len(tr)} enrolment images"
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    t = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t, out
+
+
+def rate(model: nn.Module, adv: Any, y: torch.Tensor) -> float:
+    with torch.no_grad():
+        pred = embed(model, torch.as_tensor(np.asarray(adv), dtype=torch.float32)).argmax(1)
+    return float((pred != y).float().mean())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=32)
+    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--cw-steps", type=int, default=10)
+    ap.add_argument("--minimal-n", type=int, default=16)
+    ap.add_argument("--minimal-steps", type=int, default=5)
+    ap.add_argument("--enrol", type=int, default=5, help="enrolment images per identity")
+    args = ap.parse_args()
+    torch.set_num_threads(2)
+    import torchattacks
+    from art.attacks.evasion import (
+        CarliniL2Method,
+        FastGradientMethod,
+        ProjectedGradientDescentPyTorch,
+    )
+    from art.estimators.classification import PyTorchClassifier
+
+    clf, xs, ys, head = build_classifier(args.enrol)
+    with torch.no_grad():
+        ok = embed(clf, xs).argmax(1) == ys
+    x, y = xs[ok][: args.n], ys[ok][: args.n]
+    n_cls = int(clf(x[:1]).shape[1])
+    crit = Misclassification(y)
+    top1 = float(ok.float().mean())
+    print(f"model: dlib-resnet + {head}; {len(x)} probes, clean top-1 {top1:.3f}")
+    art = PyTorchClassifier(model=clf, loss=nn.CrossEntropyLoss(), input_shape=(3, 150, 150),
+                            nb_classes=n_cls, clip_values=(0.0, 1.0))
+    xn, yn = x.numpy(), y.numpy()
+    rows: list[tuple[str, str, float, str]] = []
+
+    def fb() -> None:
+        xr = x.clone().requires_grad_(True)
+        (g,) = torch.autograd.grad(nn.functional.cross_entropy(clf(xr), y), xr)
+
+    fb()
+    t_fb = statistics.median(timed(fb)[0] for _ in range(3))
+    rows.append(("forward+backward", "torch", t_fb, f"{len(x)} chips"))
+
+    eps, alpha, k = 1 / 255, 0.25 / 255, args.steps
+    # FGSM
+    t_f, r = timed(lambda: FGSM()(clf, x, crit, epsilons=[eps]))
+    rows.append(("FGSM 1/255", "facerobust", t_f, f"success {r.success_rate()[0]:.3f}"))
+    t_fa, a = timed(lambda: FastGradientMethod(art, eps=eps, batch_size=len(x)).generate(xn, y=yn))
+    rows.append(("FGSM 1/255", "ART", t_fa, f"success {rate(clf, a, y):.3f}"))
+    t_ft, a = timed(lambda: torchattacks.FGSM(clf, eps=eps)(x, y))
+    rows.append(("FGSM 1/255", "torchattacks", t_ft, f"success {rate(clf, a, y):.3f}"))
+    sweep = [i / 255 for i in range(1, 9)]
+    t_s8, r8 = timed(lambda: FGSM()(clf, x, crit, epsilons=sweep))
+    rows.append(("FGSM sweep 1..8/255", "facerobust", t_s8,
+                 f"{r8.passes} passes; vs one eps x{t_s8 / t_f:.2f}"))
+    # PGD-Linf
+    pgd = PGD(steps=k, abs_stepsize=alpha, random_start=False)
+    pgd_full = PGD(steps=k, abs_stepsize=alpha, random_start=False, early_stop=False)
+    t_pn, r = timed(lambda: pgd_full(clf, x, crit, epsilons=[eps]))
+    rows.append((f"PGD-Linf {k} steps", "facerobust (no early stop)", t_pn,
+                 f"success {r.success_rate()[0]:.3f}, {r.passes} passes"))
+    t_p, r = timed(lambda: pgd(clf, x, crit, epsilons=[eps]))
+    rows.append((f"PGD-Linf {k} steps", "facerobust (early stop)", t_p,
+                 f"success {r.success_rate()[0]:.3f}, {r.passes} passes"))
+    t_pa, a = timed(lambda: ProjectedGradientDescentPyTorch(
+        art, norm=np.inf, eps=eps, eps_step=alpha, max_iter=k, num_random_init=0,
+        batch_size=len(x), verbose=False).generate(xn, y=yn))
+    rows.append((f"PGD-Linf {k} steps", "ART", t_pa, f"success {rate(clf, a, y):.3f}"))
+    t_pt, a = timed(lambda: torchattacks.PGD(clf, eps=eps, alpha=alpha, steps=k,
+                                              random_start=False)(x, y))
+    rows.append((f"PGD-Linf {k} steps", "torchattacks", t_pt, f"success {rate(clf, a, y):.3f}"))
+    # CW-L2
+    c, lr, cs = 1.0, 0.01, args.cw_steps
+    cw = CarliniWagnerL2(binary_search_steps=1, steps=cs, lr=lr, initial_const=c)
+    t_c, r = timed(lambda: cw(clf, x, crit, epsilons=[float("inf")]))
+    rows.append((f"CW-L2 {cs} steps c={c}", "facerobust", t_c,
+                 f"success {r.success_rate()[0]:.3f}, {r.passes} passes"))
+    t_ca, a = timed(lambda: CarliniL2Method(art, confidence=0.0, learning_rate=lr,
+                                            binary_search_steps=1, max_iter=cs, initial_const=c,
+                                            batch_size=len(x), verbose=False).generate(xn, y=yn))
+    rows.append((f"CW-L2 {cs} steps c={c}", "ART", t_ca, f"success {rate(clf, a, y):.3f}"))
+    t_ct, a = timed(lambda: torchattacks.CW(clf, c=c, kappa=0, steps=cs, lr=lr)(x, y))
+    rows.append((f"CW-L2 {cs} steps c={c}", "torchattacks", t_ct,
+                 f"success {rate(clf, a, y):.3f}"))
+    # minimal epsilon
+    m = args.minimal_n
+    sub = crit.subset(torch.arange(m))
+    mk = args.minimal_steps
+    t_m, ours = timed(lambda: minimal_epsilon(clf, x[:m], sub, attack=PGD(steps=mk,
+                      random_start=False), max_epsilon=8 / 255))
+    t_b, base = timed(lambda: robfr_search(clf, x[:m], sub, attack=PGD(
+        steps=mk, random_start=False, early_stop=False), max_epsilon=8 / 255))
+    rows.append((f"min-eps PGD-{mk}, {m} probes", "facerobust bisection", t_m,
+                 f"{ours.passes} passes, median {ours.median() * 255:.4f}/255"))
+    rows.append((f"min-eps PGD-{mk}, {m} probes", "RobFR linear(5)+binary(10)", t_b,
+                 f"{base.passes} passes, median {base.median() * 255:.4f}/255"))
+
+    width = max(len(r[0]) for r in rows)
+    lib_w = max(len(r[1]) for r in rows)
+    print(f"\n{'task':<{width}}  {'library':<{lib_w}}  {'seconds':>8}  notes")
+    for task, lib, sec, note in rows:
+        print(f"{task:<{width}}  {lib:<{lib_w}}  {sec:8.2f}  {note}")
+    overhead = t_pn / (k * t_fb)
+    print(f"\nPGD speed-up vs ART: {t_pa / t_p:.2f}x (early stop), "
+          f"{t_pa / t_pn:.2f}x (no early stop)")
+    print(f"PGD speed-up vs torchattacks: {t_pt / t_p:.2f}x (early stop), "
+          f"{t_pt / t_pn:.2f}x (no early stop)")
+    print(f"FGSM vs ART {t_fa / t_f:.2f}x, vs torchattacks {t_ft / t_f:.2f}x; "
+          f"CW vs torchattacks {t_ct / t_c:.2f}x")
+    print(f"overhead PGD-{k} (no early stop) / ({k} x forward+backward) = {overhead:.3f}")
+    print(f"RESULT pgd_vs_art={t_pa / t_p:.2f} pgd_vs_torchattacks={t_pt / t_p:.2f} "
+          f"cw_vs_art={t_ca / t_c:.2f} overhead={overhead:.3f} fgsm_sweep8={t_s8 / t_f:.2f} "
+          f"minimal_eps_passes={ours.passes / base.passes:.3f}")
+
+
+if __name__ == "__main__":
+    main()
