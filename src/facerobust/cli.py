@@ -19,6 +19,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("defend", "facerobust.defenses.cli", "evaluate defenses under naive and adaptive attacks"),
     ("eval-clean", "facerobust.eval.cli_clean", "clean LFW verification accuracy of a model"),
     ("data", "facerobust.data.cli", "dataset utilities: `data fetch lfw` downloads LFW"),
+    ("attack", "facerobust.attacks.cli", "attack a face model on LFW pairs or identities"),
 ]
 
 
