@@ -63,3 +63,21 @@ def test_minimal_epsilon_with_minimisation_attack(
                           max_epsilon=10.0)
     assert res.method == "minimisation" and torch.isfinite(res.epsilons).all()
     assert torch.allclose(res.epsilons, flat_norm(res.adversarials - x, "l2").cpu())
+
+
+def test_warm_start_saves_passes_and_stays_valid(
+    classifier: nn.Module, clean_batch: Synthetic
+) -> None:
+    x, y = clean_batch.x[:16], clean_batch.y[:16]
+    crit = Misclassification(y)
+    attack = PGD(steps=5, random_start=False)
+    cold = minimal_epsilon(classifier, x, crit, attack=attack, max_epsilon=16 / 255)
+    warm = minimal_epsilon(classifier, x, crit, attack=attack, max_epsilon=16 / 255,
+                           warm_start=True)
+    assert warm.passes < cold.passes
+    fin = torch.isfinite(warm.epsilons)
+    assert torch.equal(fin, torch.isfinite(cold.epsilons))
+    sizes = flat_norm(warm.adversarials - x, "linf").cpu()
+    assert (sizes[fin] <= warm.epsilons[fin] + 1e-6).all()
+    with torch.no_grad():
+        assert crit.is_adversarial(classifier(warm.adversarials))[fin].all()

@@ -8,12 +8,19 @@ every attack iteration (:func:`robfr_search`, kept as the baseline).
 :func:`minimal_epsilon` reaches the same resolution (``max_epsilon / 5 / 2**10`` by default)
 with fewer model passes:
 
-* one run at ``max_epsilon`` separates samples that cannot be broken (``inf``) from the rest,
-  then a batched bisection with a per-sample interval replaces the linear phase;
+* a DeepFool-style guess from one gradient (``-margin / ||grad||``) starts a per-sample
+  bracket search (double up / halve down from the guess, batched) that replaces the linear
+  phase, then a batched bisection with per-sample intervals; samples failing at
+  ``max_epsilon`` get ``inf``;
 * optionally (``tighten=True``) the upper end of each interval shrinks to the *actual* norm
   of the adversarial found -- a valid but different quantity (smallest perturbation found
   rather than smallest budget at which the attack succeeds), so it is off by default;
-* iterative attacks stop early for samples that succeed, so every successful probe is cheap;
+* iterative attacks stop early for samples that succeed;
+* optionally (``warm_start=True``, PGD/BIM) each probe starts from the adversarial found at the
+  interval's upper end, projected onto the smaller ball: successful probes then often cost one
+  or two passes (about half the passes in total), but the warm-started attack is stronger, so
+  the minimal budgets come out a few percent lower than the plain attack's -- off by default
+  so the median stays comparable with RobFR's;
 * samples whose interval is already narrow enough leave the batch.
 
 Minimisation attacks (CW, DeepFool, HopSkipJump) need no search: the norm of their result is
@@ -45,6 +52,7 @@ from facerobust.attacks.base import (
     frozen,
 )
 from facerobust.attacks.criteria import Criterion
+from facerobust.attacks.pgd import PGD
 
 
 @dataclass
@@ -95,6 +103,21 @@ def _setup(attack: Attack, x: torch.Tensor, criterion: Criterion, max_epsilon: f
         raise ValueError("max_epsilon must be finite")
 
 
+def _linear_guess(model: nn.Module, x: torch.Tensor, criterion: Criterion, norm: str,
+                  tally: Tally) -> torch.Tensor:
+    """DeepFool-style first guess of each minimal budget from one gradient of the margin:
+    ``-margin / ||grad||_dual`` (1 pass per sample)."""
+    xr = x.detach().requires_grad_(True)
+    with torch.enable_grad():
+        out = model(xr)
+        criterion.check(out)
+        margin = criterion.margin(out)
+        (grad,) = torch.autograd.grad(margin.sum(), xr)
+    tally.add(None)
+    dual = grad.abs().flatten(1).sum(1) if norm == "linf" else grad.flatten(1).norm(dim=1)
+    return (-margin.detach()).clamp(min=0) / (dual + 1e-12)
+
+
 def minimal_epsilon(
     model: nn.Module,
     x: torch.Tensor,
@@ -104,6 +127,7 @@ def minimal_epsilon(
     max_epsilon: float,
     tolerance: float | None = None,
     tighten: bool = False,
+    warm_start: bool = False,
     generator: torch.Generator | None = None,
 ) -> MinimalEpsilonResult:
     """Smallest successful budget per sample, by batched per-sample bisection.
@@ -129,25 +153,37 @@ def minimal_epsilon(
                                         method="minimisation")
         if not isinstance(attack, FixedEpsilonAttack):
             raise ValueError(f"{type(attack).__name__} is neither fixed-epsilon nor minimising")
-        full = torch.full((n,), max_epsilon, dtype=x.dtype, device=dev)
-        adv, ok = attack.perturb(model, x, criterion, full, generator=generator, tally=tally)
-        top = torch.minimum(flat_norm(adv - x, attack.norm), full) if tighten else full
-        hi = torch.where(ok, top, torch.full_like(full, math.inf))
+        guess = _linear_guess(model, x, criterion, attack.norm, tally).clamp(tol, max_epsilon)
+        hi = torch.full((n,), math.inf, dtype=x.dtype, device=dev)
         lo = torch.zeros_like(hi)
-        best = adv.clone()
+        failed = torch.zeros(n, dtype=torch.bool, device=dev)
+        dead = torch.zeros_like(failed)
+        best = x.clone()
         while True:
-            act = (torch.isfinite(hi) & (hi - lo > tol)).nonzero()[:, 0]
+            open_ = torch.isinf(hi) & ~dead
+            act = (open_ | (torch.isfinite(hi) & (hi - lo > tol))).nonzero()[:, 0]
             if len(act) == 0:
                 break
-            mid = (lo[act] + hi[act]) / 2
-            a, s = attack.perturb(model, x[act], criterion.subset(act), mid,
-                                  generator=generator, tally=tally, index=act)
-            size = torch.minimum(flat_norm(a - x[act], attack.norm), mid) if tighten else mid
-            win, lose = act[s], act[~s]
-            hi[win] = size[s]
-            best[win] = a[s]
-            lo[lose] = mid[~s]
-            lo[win] = torch.minimum(lo[win], hi[win])
+            h, lw, f = hi[act], lo[act], failed[act]
+            # expand from the guess (x2 up / /2 down) until bracketed, then bisect
+            nxt = torch.where(torch.isinf(h), torch.where(f, (2 * lw).clamp(max=max_epsilon),
+                                                          guess[act]),
+                              torch.where(f, (lw + h) / 2, h / 2))
+            kw = {}
+            if warm_start and isinstance(attack, PGD):
+                # start from the adversarial found at the upper end (x where none yet)
+                kw["start_from"] = best[act]
+            a, ok = attack.perturb(model, x[act], criterion.subset(act), nxt,
+                                   generator=generator, tally=tally, index=act, **kw)
+            size = torch.minimum(flat_norm(a - x[act], attack.norm), nxt) if tighten else nxt
+            win, lose = act[ok], act[~ok]
+            hi[win] = size[ok]
+            best[win] = a[ok]
+            lo[lose] = nxt[~ok]
+            failed[lose] = True
+            dead[lose[nxt[~ok] >= max_epsilon]] = True
+            # a success below the tolerance needs no failure to be bracketed
+            failed[win[hi[win] <= tol]] = True
     return MinimalEpsilonResult(hi.cpu(), best, attack.norm, max_epsilon, tally.passes)
 
 

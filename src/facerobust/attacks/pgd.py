@@ -64,8 +64,13 @@ class PGD(FixedEpsilonAttack):
     def _direction(self, grad, state):  # type: ignore[no-untyped-def]
         return normalized(grad, self.norm), None
 
-    def perturb(self, model, x, criterion, eps, *, generator=None, tally=None, index=None):  # type: ignore[no-untyped-def]
-        if self.random_start:
+    def perturb(self, model, x, criterion, eps, *, generator=None, tally=None, index=None,  # type: ignore[no-untyped-def]
+                start_from=None):
+        """``start_from`` (optional): points to start from instead of x / a random start (warm
+        start, e.g. the adversarial found at a larger budget; projected onto the eps-ball)."""
+        if start_from is not None:
+            start = start_from - x
+        elif self.random_start:
             start = random_in_ball(x, eps, self.norm, generator)
         else:
             start = torch.zeros_like(x)
