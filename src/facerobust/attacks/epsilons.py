@@ -51,6 +51,6 @@ def format_epsilon(value: float) -> str:
     if math.isinf(value):
         return "inf"
     k = value * 255
-    if abs(k - round(k)) < 1e-6 and round(k) > 0:
+    if abs(k - round(k)) < 1e-6 and 0 < round(k) < 255:
         return f"{round(k)}/255"
     return f"{value:g}"
