@@ -40,8 +40,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n", type=int, default=32,
                         help="pairs attacked; clean figures use n matched + n mismatched pairs")
     parser.add_argument("--eot", type=int, default=None,
-                        help="EOT samples for the adaptive attack (default: 8 for randomised "
-                             "defenses, 1 otherwise)")
+                        help="EOT samples for the adaptive attack for randomised defenses (default "
+                             "8; deterministic defenses always use 1)")
     parser.add_argument("--blackbox", type=int, default=0, metavar="QUERIES",
                         help="also run SquareAttack with this many queries per sample (0 = off)")
     parser.add_argument("--no-direct", action="store_true",

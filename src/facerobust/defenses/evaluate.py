@@ -191,7 +191,8 @@ def evaluate_defense(
     ``x1``/``x2`` are (N, 3, H, W) chips in [0, 1], ``same`` a bool (N,) tensor (True =
     genuine pair). ``attack`` is a facerobust attack instance (e.g. ``PGD(steps=10)``),
     ``blackbox`` an optional one (e.g. ``SquareAttack(...)``). ``eot_samples`` defaults to 8
-    for randomised defenses and 1 otherwise. ``n_attack`` caps the attacked samples.
+    for randomised defenses; deterministic defenses always use 1 (EOT over a deterministic
+    transform only repeats work). ``n_attack`` caps the attacked samples.
     Clean figures use all pairs; accuracy is at ``model.threshold``.
     """
     from facerobust.attacks.criteria import Dodging, Impersonation
@@ -206,6 +207,8 @@ def evaluate_defense(
         raise ValueError("epsilons is empty")
     start = time.perf_counter()
     defended = DefendedModel(model, defense)
+    if not defense.randomized:
+        eot_samples = 1
     threshold = float(defended.threshold)
     kind = Dodging if goal == "dodging" else Impersonation
 
