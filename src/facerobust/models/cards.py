@@ -1,0 +1,127 @@
+"""Model cards: what each registered model is, where its weights come from, how well it does.
+
+The static part (source package, version, weight-file SHA-256, geometry, embedding size,
+metric) is read off the code and the fetched files; the measured part (LFW 10-fold accuracy,
+threshold at FAR=1e-3, number of pairs) comes from ``cards.json`` beside this module, which
+``scripts/measure_model_cards.py`` writes. Nothing measured is typed in by hand.
+
+>>> card("mobileface").to_dict()["embedding_dim"]   # doctest: +SKIP
+256
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from facerobust.models.fetch import FACE_API, HUMAN_MODELS, fetch_record, sha256_file
+
+CARDS_FILE = Path(__file__).with_name("cards.json")
+
+
+@dataclass(frozen=True)
+class Source:
+    registry: str  # "npm" or "pypi"
+    package: str
+    version: str
+    weight_file: str
+    license: str
+
+
+SOURCES: dict[str, Source] = {
+    "dlib-resnet": Source("pypi", "face_recognition_models", "0.3.0",
+                          "models/dlib_face_recognition_resnet_model_v1.dat", "CC0 (dlib model)"),
+    "dlib-resnet-q8": Source("npm", FACE_API.name, FACE_API.version,
+                             "model/face_recognition_model.bin", FACE_API.license),
+    **{name: Source("npm", HUMAN_MODELS.name, HUMAN_MODELS.version, f"models/{name}.bin",
+                    HUMAN_MODELS.license) for name in ("mobilefacenet", "mobileface", "faceres")},
+}
+
+GEOMETRY: dict[str, str] = {
+    "dlib-resnet": "canonical 150x150 dlib chip (padding 0.25), used as is",
+    "dlib-resnet-q8": "canonical 150x150 dlib chip (padding 0.25), used as is",
+    "mobilefacenet": "canonical chip -> ArcFace 5-point 112x112 (similarity, bilinear); "
+    "input RGB in [0,1]",
+    "mobileface": "canonical chip -> ArcFace 5-point 112x112 (similarity, bilinear); "
+    "input RGB 0..255 (graph normalises)",
+    "faceres": "whole canonical chip resized to 224x224 (bilinear); input RGB 0..255",
+}
+
+
+@dataclass
+class ModelCard:
+    name: str
+    description: str
+    source: dict[str, str]
+    weight_sha256: str | None
+    weights_available: bool
+    input_size: list[int]
+    network_input: str
+    embedding_dim: int
+    metric: str
+    measured: dict[str, Any] | None = field(default=None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def measured_cards(path: Path = CARDS_FILE) -> dict[str, dict[str, Any]]:
+    if not path.is_file():
+        return {}
+    return json.loads(path.read_text()).get("models", {})
+
+
+def measured_threshold(name: str) -> float | None:
+    """The LFW threshold at FAR=1e-3 measured for ``name``, if the cards file has one."""
+    entry = measured_cards().get(name) or {}
+    value = entry.get("threshold_far_1e-3")
+    return None if value is None else float(value)
+
+
+def _weight_path(name: str) -> Path | None:
+    from facerobust.models.registry import weights_path
+
+    path = weights_path(name)
+    if path is None:
+        return None
+    src = SOURCES.get(name)
+    if src is not None and src.registry == "npm":
+        folder = path.parent.parent
+        candidate = folder / src.weight_file
+        return candidate if candidate.is_file() else path
+    return path
+
+
+def _sha(name: str, path: Path | None) -> str | None:
+    if path is None:
+        return None
+    src = SOURCES.get(name)
+    if src is not None and src.registry == "npm":
+        pkg = FACE_API if src.package == FACE_API.name else HUMAN_MODELS
+        record = fetch_record(pkg) or {}
+        files = record.get("files_sha256") or {}
+        if isinstance(files, dict) and src.weight_file in files:
+            return str(files[src.weight_file])
+    return sha256_file(path)
+
+
+def card(name: str) -> ModelCard:
+    """The card of registered model ``name`` (no weights are loaded or downloaded)."""
+    from facerobust.models.registry import get_spec
+
+    spec = get_spec(name)
+    dims = {"dlib-resnet": (128, "euclidean"), "dlib-resnet-q8": (128, "euclidean"),
+            "mobilefacenet": (192, "cosine"), "mobileface": (256, "cosine"),
+            "faceres": (1024, "cosine")}
+    dim, metric = dims.get(name, (0, "unknown"))
+    src = SOURCES.get(name)
+    path = _weight_path(name)
+    return ModelCard(
+        name=name, description=spec.description,
+        source=asdict(src) if src else {}, weight_sha256=_sha(name, path),
+        weights_available=path is not None, input_size=[3, 150, 150],
+        network_input=GEOMETRY.get(name, "canonical 150x150 chip"), embedding_dim=dim,
+        metric=metric, measured=measured_cards().get(name),
+    )
