@@ -32,7 +32,7 @@ def make_results() -> dict[str, Any]:
 
     clean = {
         "accuracy": 0.9912, "accuracy_std": 0.0031, "auc": 0.9987, "eer": 0.0123,
-        "tar_at_far": 0.9567, "far": 0.001, "threshold": 0.58, "n_pairs": 600,
+        "tar_at_far": 0.9567, "far": 0.001, "threshold_at_far": 0.58, "n_pairs": 600,
         "roc": {"fpr": [0.0, 0.001, 0.01, 0.1, 1.0], "tpr": [0.0, 0.95, 0.98, 0.99, 1.0]},
         "operating_threshold": 0.6, "genuine_accept_rate": 0.99, "impostor_reject_rate": 0.995,
         "accuracy_at_operating_threshold": 0.9925, "identification_top1": 0.97,

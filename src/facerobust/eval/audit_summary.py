@@ -12,7 +12,7 @@ REFERENCE_EPS = 2 / 255
 
 
 def _eps_text(eps: float, norm: str) -> str:
-    return f"{eps * 255:g}/255" if norm == "linf" else f"{eps:g} (L2)"
+    return f"{eps * 255:.3g}/255" if norm == "linf" else f"{eps:.3g} (L2)"
 
 
 def _by_family(attacks: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:

@@ -85,10 +85,10 @@ def write_tables(results: dict[str, Any], out_dir: Path) -> list[Path]:
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["model", "accuracy", "accuracy_std", "auc", "eer", "tar_at_far", "far",
-                         "threshold", "identification_top1", "n_pairs"])
+                         "threshold_at_far", "identification_top1", "n_pairs"])
         for model, row in results["clean"].items():
             writer.writerow([model, row["accuracy"], row["accuracy_std"], row["auc"], row["eer"],
-                             row["tar_at_far"], row["far"], row["threshold"],
+                             row["tar_at_far"], row["far"], row["threshold_at_far"],
                              row.get("identification_top1"), row["n_pairs"]])
     written.append(path)
     path = table_dir / "attacks.csv"
