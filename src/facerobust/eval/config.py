@@ -228,6 +228,12 @@ def _validate(cfg: AuditConfig) -> None:
     _check_choice(m.norm, NORMS, "minimal.norm")
     _check_choice(m.goal, VERIFICATION_GOALS, "minimal.goal")
     for i, d in enumerate(cfg.defenses):
+        from facerobust.defenses import parse_defense
+
+        try:
+            parse_defense(d.spec)
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"defense[{i}].spec: {err}") from err
         _check_choice(d.attack, ATTACKS, f"defense[{i}].attack")
         _check_choice(d.norm, NORMS, f"defense[{i}].norm")
         _check_choice(d.goal, VERIFICATION_GOALS, f"defense[{i}].goal")
