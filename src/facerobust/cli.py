@@ -17,10 +17,13 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("demo", "facerobust.eval.cli_demo", "run the built-in demo audit on LFW"),
     ("report", "facerobust.report.cli", "re-render report.html from results.json"),
     ("defend", "facerobust.defenses.cli", "evaluate defenses under naive and adaptive attacks"),
+    ("adv-train", "facerobust.defenses.cli_train", "PGD adversarial fine-tuning, judged on "
+     "held-out identities"),
     ("eval-clean", "facerobust.eval.cli_clean", "clean LFW verification accuracy of a model"),
     ("data", "facerobust.data.cli", "dataset utilities: `data fetch lfw` downloads LFW"),
     ("attack", "facerobust.attacks.cli", "attack a face model on LFW pairs or identities"),
     ("models", "facerobust.models.cli", "model zoo: list cards, fetch weights, show a card"),
+    ("train-head", "facerobust.models.cli_train_head", "train a closed-set identification head"),
 ]
 
 

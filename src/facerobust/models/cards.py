@@ -77,7 +77,9 @@ def measured_threshold(name: str) -> float | None:
     """The LFW threshold at FAR=1e-3 measured for ``name``, if the cards file has one."""
     entry = measured_cards().get(name) or {}
     value = entry.get("threshold_far_1e-3")
-    return None if value is None else float(value)
+    # a degenerate measurement (weak model: no positive threshold reaches FAR=1e-3) keeps the
+    # model's documented default instead of a threshold that rejects everyone
+    return None if value is None or float(value) <= 0.01 else float(value)
 
 
 def _weight_path(name: str) -> Path | None:
