@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from facerobust.cli import main
+
+
+@pytest.mark.data
+@pytest.mark.slow
+def test_adv_train_cli_reports_holdout_figures(lfw_root: Path, tmp_path: Path) -> None:
+    out = tmp_path / "adv"
+    code = main(["adv-train", "--data", str(lfw_root), "--train-identities", "3",
+                 "--holdout-identities", "3", "--images", "3", "--steps", "1",
+                 "--layers", "1", "--max-seconds", "30", "--out", str(out)])
+    assert code == 0
+    result = json.loads((out / "training.json").read_text())
+    assert not set(result["train_identities"]) & set(result["holdout_identities"])
+    assert result["before"] is not None and result["after"] is not None
+    assert 0.0 <= result["after"]["clean_accuracy"] <= 1.0
+    assert result["robustness_gain"] == pytest.approx(
+        result["before"]["attack_success"] - result["after"]["attack_success"])
+    assert (out / "model.pt").stat().st_size > 1_000_000
+
+
+def test_adv_train_rejects_tiny_splits(tmp_path: Path) -> None:
+    assert main(["adv-train", "--train-identities", "1", "--out", str(tmp_path)]) == 2
