@@ -119,7 +119,9 @@ def executive_summary(results: dict[str, Any]) -> dict[str, Any]:
                 f"{atk['n']} attempts).")
         transfer = {t: row["success"][i] for t, row in atk["transfer"].items()}
         if transfer:
-            parts = ", ".join(f"{t} in {100 * s:.1f}%" for t, s in transfer.items())
+            parts = ", ".join(
+                f"{t} in {100 * s:.1f}% (already {100 * atk['transfer'][t]['clean_success']:.1f}%"
+                " without perturbation)" for t, s in transfer.items())
             text += f" The same images, built on {victim}, fool {parts}."
         sentences.append(text)
         headline[goal] = {"attack": atk["attack"], "epsilon": atk["epsilons"][i],
