@@ -60,12 +60,7 @@ def make_results() -> dict[str, Any]:
                       "clean": {"accuracy": 0.98, "tar_at_far": 0.9},
                       "ms_per_image": 1.23, "flags": ["zero gradients"]}],
     }
-    results["accuracy_curves"] = summary.accuracy_curves(results)
-    results["roc_attacked"] = summary.attacked_rocs(results)
-    results["transfer_matrix"] = summary.transfer_matrix(results)
-    results["methodology"] = summary.methodology(results)
-    results["summary"] = summary.executive_summary(results)
-    return results
+    return summary.add_derived(results)
 
 
 @pytest.fixture()

@@ -183,12 +183,7 @@ class Audit:
             "minimal": minimal,
             "defenses": defenses,
         }
-        results["accuracy_curves"] = summary.accuracy_curves(results)
-        results["roc_attacked"] = summary.attacked_rocs(results)
-        results["transfer_matrix"] = summary.transfer_matrix(results)
-        results["methodology"] = summary.methodology(results)
-        results["summary"] = summary.executive_summary(results)
-        return results
+        return summary.add_derived(results)
 
 
 def run_audit(cfg: AuditConfig, out: str | Path, *, data: Path | None = None,

@@ -158,3 +158,13 @@ def methodology(results: dict[str, Any]) -> list[str]:
         "Defenses are judged under a naive attack (crafted on the undefended model) and an "
         "adaptive attack (BPDA gradients through the transform and EOT over its randomness).",
     ]
+
+
+def add_derived(results: dict[str, Any]) -> dict[str, Any]:
+    """Fill in every derived block of ``results`` (in place) and return it."""
+    results["accuracy_curves"] = accuracy_curves(results)
+    results["roc_attacked"] = attacked_rocs(results)
+    results["transfer_matrix"] = transfer_matrix(results)
+    results["methodology"] = methodology(results)
+    results["summary"] = executive_summary(results)
+    return results
