@@ -87,16 +87,10 @@ def _verification(goal: str, model: nn.Module, root: Path, *, n: int, seed: int,
 
 def _identification(goal: str, model: nn.Module, root: Path, *, n: int, seed: int,
                     progress: bool) -> AttackTask:
-    try:
-        from facerobust.models.heads import IdentificationModel, fit_head
-    except ImportError:
-        raise ValueError(
-            f"--goal {goal} needs an identification head (facerobust.models.heads), which is "
-            "not available in this installation; use --goal dodging or impersonation"
-        ) from None
     from facerobust.attacks import Misclassification, TargetedMisclassification
     from facerobust.data.chips import load_chips
     from facerobust.data.lfw import LFWPairs
+    from facerobust.models.heads import IdentificationModel, train_head
 
     people = {k: v for k, v in LFWPairs(root).people().items() if len(v) >= MIN_IMAGES}
     names = sorted(people)
@@ -107,9 +101,9 @@ def _identification(goal: str, model: nn.Module, root: Path, *, n: int, seed: in
         probe += [(p, label) for p in have[-PROBES_PER_PERSON:]]
         enrol += [(p, label) for p in have[:-PROBES_PER_PERSON]]
     emb = _embed(model, chips.chips[[chips.index[p] for p, _ in enrol]])
-    torch.manual_seed(seed)
-    head = fit_head(emb, torch.tensor([lab for _, lab in enrol]), num_classes=len(names))
-    clf = IdentificationModel(model, head).eval()
+    head = train_head(emb, torch.tensor([lab for _, lab in enrol]), n_classes=len(names),
+                      seed=seed)
+    clf = IdentificationModel(model, head, names=names).eval()
     px = chips.chips[[chips.index[p] for p, _ in probe]]
     py = torch.tensor([lab for _, lab in probe])
     with torch.no_grad():
