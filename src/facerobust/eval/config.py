@@ -112,17 +112,17 @@ class AuditConfig:
 
 
 def parse_fraction(value: Any, key: str) -> float:
-    """``"2/255"``, ``0.01`` or ``"0.01"`` -> float >= 0."""
+    """``"2/255"``, ``0.01`` or ``"0.01"`` -> finite float >= 0 (errors name ``key``)."""
+    from facerobust.attacks.epsilons import parse_epsilon
+
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise ValueError(f"{key}: cannot read {value!r} as a number or fraction")
     try:
-        if isinstance(value, str):
-            num, _, den = value.strip().partition("/")
-            number = float(num) / float(den) if den else float(num)
-        else:
-            number = float(value)
-    except (ValueError, ZeroDivisionError, TypeError) as err:
-        raise ValueError(f"{key}: cannot read {value!r} as a number or fraction") from err
-    if isinstance(value, bool) or not number >= 0 or number == float("inf"):
-        raise ValueError(f"{key}: must be a non-negative number, got {value!r}")
+        number = parse_epsilon(str(value))
+    except ValueError as err:
+        raise ValueError(f"{key}: cannot read {value!r} as a number or fraction ({err})") from err
+    if number == float("inf"):
+        raise ValueError(f"{key}: must be finite, got {value!r}")
     return number
 
 
