@@ -20,12 +20,15 @@ import contextlib
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import torch
 from torch import nn
 
 from facerobust.attacks.criteria import Criterion
+
+# (raw adversarials per epsilon, clipped adversarials per epsilon, success (n_eps, N))
+RunOutput = tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor]
 
 Norm = Literal["linf", "l2"]
 NORMS: tuple[str, ...] = ("linf", "l2")
@@ -35,7 +38,7 @@ NORMS: tuple[str, ...] = ("linf", "l2")
 def check_norm(norm: str) -> Norm:
     if norm not in NORMS:
         raise ValueError(f"norm must be 'linf' or 'l2', got {norm!r}")
-    return norm  # type: ignore[return-value]
+    return cast(Norm, norm)
 
 
 def check_epsilons(epsilons: Sequence[float] | float, *, allow_inf: bool = False) -> list[float]:
@@ -270,7 +273,15 @@ class Attack:
             settings=self.settings(),
         )
 
-    def _run(self, model, x, criterion, eps, generator, tally):  # type: ignore[no-untyped-def]
+    def _run(
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        criterion: Criterion,
+        eps: list[float],
+        generator: torch.Generator | None,
+        tally: Tally,
+    ) -> RunOutput:
         raise NotImplementedError
 
 
@@ -295,7 +306,15 @@ class FixedEpsilonAttack(Attack):
         """
         raise NotImplementedError
 
-    def _run(self, model, x, criterion, eps, generator, tally):  # type: ignore[no-untyped-def]
+    def _run(
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        criterion: Criterion,
+        eps: list[float],
+        generator: torch.Generator | None,
+        tally: Tally,
+    ) -> RunOutput:
         n = x.shape[0]
         found = torch.zeros(n, dtype=torch.bool, device=x.device)
         best = x.clone()
@@ -335,9 +354,19 @@ class MinimizationAttack(Attack):
     ) -> torch.Tensor:
         raise NotImplementedError
 
-    def _run(self, model, x, criterion, eps, generator, tally):  # type: ignore[no-untyped-def]
+    def _run(
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        criterion: Criterion,
+        eps: list[float],
+        generator: torch.Generator | None,
+        tally: Tally,
+    ) -> RunOutput:
         adv = self.minimize(model, x, criterion, generator=generator, tally=tally)
-        raw, clipped, success = [], [], []
+        raw: list[torch.Tensor] = []
+        clipped: list[torch.Tensor] = []
+        success: list[torch.Tensor] = []
         for e in eps:
             e_t = torch.full((x.shape[0],), e, dtype=x.dtype, device=x.device)
             c = clip_perturbation(x, adv, e_t, self.norm)

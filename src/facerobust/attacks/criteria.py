@@ -23,12 +23,12 @@ Identification (model outputs = logits of a classifier head over enrolled identi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
 
-from facerobust.models.base import Metric
+from facerobust.models.base import FaceModel, Metric
 
 _METRICS = ("euclidean", "cosine")
 
@@ -97,7 +97,8 @@ class _Verification(Criterion):
                     f"{cls.__name__}.for_model needs a FaceModel with .metric and .threshold; "
                     f"{type(model).__name__} has no {attr!r}"
                 )
-        return cls(reference, threshold=float(model.threshold), metric=model.metric)
+        face = cast(FaceModel, model)  # duck-typed: any module with .metric and .threshold
+        return cls(reference, threshold=float(face.threshold), metric=face.metric)
 
     def __len__(self) -> int:
         return int(self.reference.shape[0])

@@ -20,8 +20,10 @@ from __future__ import annotations
 import math
 
 import torch
+from torch import nn
 
-from facerobust.attacks.base import MinimizationAttack, check_positive
+from facerobust.attacks.base import MinimizationAttack, Tally, check_positive
+from facerobust.attacks.criteria import Criterion
 
 
 class CarliniWagnerL2(MinimizationAttack):
@@ -52,7 +54,15 @@ class CarliniWagnerL2(MinimizationAttack):
         self.confidence = float(confidence)
         self.abort_early = bool(abort_early)
 
-    def minimize(self, model, x, criterion, *, generator, tally):  # type: ignore[no-untyped-def]
+    def minimize(
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        criterion: Criterion,
+        *,
+        generator: torch.Generator | None,
+        tally: Tally,
+    ) -> torch.Tensor:
         n, dev = x.shape[0], x.device
         w0 = torch.atanh((2 * x - 1).clamp(-1 + 1e-6, 1 - 1e-6))
         const = torch.full((n,), self.initial_const, device=dev, dtype=x.dtype)

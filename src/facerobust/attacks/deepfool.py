@@ -17,8 +17,17 @@ samples leave the batch.
 from __future__ import annotations
 
 import torch
+from torch import nn
 
-from facerobust.attacks.base import MinimizationAttack, Norm, check_norm, check_positive, flat_norm
+from facerobust.attacks.base import (
+    MinimizationAttack,
+    Norm,
+    Tally,
+    check_norm,
+    check_positive,
+    flat_norm,
+)
+from facerobust.attacks.criteria import Criterion
 
 
 class DeepFool(MinimizationAttack):
@@ -32,7 +41,15 @@ class DeepFool(MinimizationAttack):
         self.steps = steps
         self.overshoot = float(overshoot)
 
-    def minimize(self, model, x, criterion, *, generator, tally):  # type: ignore[no-untyped-def]
+    def minimize(
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        criterion: Criterion,
+        *,
+        generator: torch.Generator | None,
+        tally: Tally,
+    ) -> torch.Tensor:
         n, dev = x.shape[0], x.device
         result = x.clone()
         act = torch.arange(n, device=dev)

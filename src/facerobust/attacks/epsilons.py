@@ -46,11 +46,14 @@ def _empty() -> list[float]:
     raise ValueError("no epsilons given: use e.g. --eps 1/255,2/255,4/255")
 
 
-def format_epsilon(value: float) -> str:
-    """``0.00784..`` -> ``"2/255"`` when it is a whole number of 255ths, else ``"0.03"``."""
+def format_epsilon(value: float, norm: str) -> str:
+    """The one way a budget is written: Linf as ``x/255`` (``"2/255"``, ``"0.753/255"``), L2 as
+    a plain number (``"0.5"``); ``inf`` for an unbounded minimisation attack."""
     if math.isinf(value):
         return "inf"
-    k = value * 255
-    if abs(k - round(k)) < 1e-6 and 0 < round(k) < 255:
-        return f"{round(k)}/255"
-    return f"{value:g}"
+    if norm == "linf":
+        k = value * 255
+        return f"{round(k)}/255" if abs(k - round(k)) < 1e-6 else f"{k:.3g}/255"
+    if norm == "l2":
+        return f"{value:.3g}"
+    raise ValueError(f"norm must be 'linf' or 'l2', got {norm!r}")

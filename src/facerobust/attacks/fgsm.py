@@ -14,16 +14,20 @@ already succeeded at a smaller epsilon.
 from __future__ import annotations
 
 import torch
+from torch import nn
 
 from facerobust.attacks.base import (
     FixedEpsilonAttack,
     Norm,
+    RunOutput,
+    Tally,
     check_norm,
     clip_perturbation,
     forward,
     forward_with_grad,
     normalized,
 )
+from facerobust.attacks.criteria import Criterion
 
 
 class FGM(FixedEpsilonAttack):
@@ -32,7 +36,17 @@ class FGM(FixedEpsilonAttack):
     def __init__(self, *, norm: Norm = "l2") -> None:
         self.norm = check_norm(norm)
 
-    def perturb(self, model, x, criterion, eps, *, generator=None, tally=None, index=None):  # type: ignore[no-untyped-def]
+    def perturb(
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        criterion: Criterion,
+        eps: torch.Tensor,
+        *,
+        generator: torch.Generator | None = None,
+        tally: Tally | None = None,
+        index: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         out, grad = forward_with_grad(model, x, criterion)
         clean = criterion.is_adversarial(out)
         step = eps.view(-1, 1, 1, 1) * normalized(grad, self.norm)
@@ -44,7 +58,15 @@ class FGM(FixedEpsilonAttack):
         adv[clean] = x[clean]
         return adv, success | clean
 
-    def _run(self, model, x, criterion, eps, generator, tally):  # type: ignore[no-untyped-def]
+    def _run(
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        criterion: Criterion,
+        eps: list[float],
+        generator: torch.Generator | None,
+        tally: Tally,
+    ) -> RunOutput:
         n = x.shape[0]
         out, grad = forward_with_grad(model, x, criterion)
         tally.add(None)

@@ -17,8 +17,10 @@ stops before an iteration that could exceed ``max_queries``.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
+from torch import nn
 
 from facerobust.attacks.base import MinimizationAttack, Norm, Tally, check_norm, flat_norm
 from facerobust.attacks.criteria import Criterion
@@ -59,14 +61,21 @@ class HopSkipJump(MinimizationAttack):
         self._starting_points = starting_points
         self.chunk = chunk
 
-    def settings(self) -> dict:  # type: ignore[type-arg]
+    def settings(self) -> dict[str, Any]:
         s = super().settings()
         s["starting_points"] = self._starting_points is not None
         return s
 
     # -- decision oracle ----------------------------------------------------------------
-    def _decide(self, model, x: torch.Tensor, crit: Criterion, idx: torch.Tensor, tally: Tally,
-                repeat: int = 1) -> torch.Tensor:
+    def _decide(
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        crit: Criterion,
+        idx: torch.Tensor,
+        tally: Tally,
+        repeat: int = 1,
+    ) -> torch.Tensor:
         """is_adversarial for rows of ``x`` (``repeat`` probes per sample, sample-major)."""
         if repeat > 1:
             crit = crit.subset(torch.arange(len(crit), device=x.device).repeat_interleave(repeat))
@@ -79,14 +88,23 @@ class HopSkipJump(MinimizationAttack):
         tally.add(idx, times=repeat)
         return crit.is_adversarial(out)
 
-    def _blend(self, x, adv, a):  # type: ignore[no-untyped-def]
+    def _blend(self, x: torch.Tensor, adv: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         a = a.view(-1, 1, 1, 1)
         if self.norm == "l2":
             return (1 - a) * x + a * adv
         lim = a * flat_norm(adv - x, "linf").view(-1, 1, 1, 1)
         return x + torch.maximum(torch.minimum(adv - x, lim), -lim)
 
-    def _boundary(self, model, x, adv, crit, idx, tally, theta):  # type: ignore[no-untyped-def]
+    def _boundary(
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        adv: torch.Tensor,
+        crit: Criterion,
+        idx: torch.Tensor,
+        tally: Tally,
+        theta: float,
+    ) -> tuple[torch.Tensor, int]:
         """Binary search on the blend factor; returns points on the adversarial side."""
         lo = torch.zeros(x.shape[0], device=x.device, dtype=x.dtype)
         hi = torch.ones_like(lo)
@@ -102,7 +120,14 @@ class HopSkipJump(MinimizationAttack):
         longest = math.sqrt(x[0].numel()) if self.norm == "l2" else 1.0
         return min(30, int(math.ceil(math.log2(max(longest / theta, 2.0)))))
 
-    def _start(self, model, x, crit, tally, generator):  # type: ignore[no-untyped-def]
+    def _start(
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        crit: Criterion,
+        tally: Tally,
+        generator: torch.Generator | None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         n = x.shape[0]
         idx = torch.arange(n, device=x.device)
         adv = x.clone()
@@ -129,7 +154,15 @@ class HopSkipJump(MinimizationAttack):
             found[todo[ok]] = True
         return adv, found, clean
 
-    def minimize(self, model, x, criterion, *, generator, tally):  # type: ignore[no-untyped-def]
+    def minimize(
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        criterion: Criterion,
+        *,
+        generator: torch.Generator | None,
+        tally: Tally,
+    ) -> torch.Tensor:
         dev = x.device
         d = x[0].numel()
         theta = self.gamma / (d ** 1.5 if self.norm == "l2" else d**2)
@@ -177,7 +210,17 @@ class HopSkipJump(MinimizationAttack):
         walked = (found & ~clean).view(-1, 1, 1, 1)
         return torch.where(walked, (x + 1.001 * (result - x)).clamp(0, 1), result)
 
-    def _estimate(self, model, xb, crit, act, tally, delta, evals, generator):  # type: ignore[no-untyped-def]
+    def _estimate(
+        self,
+        model: nn.Module,
+        xb: torch.Tensor,
+        crit: Criterion,
+        act: torch.Tensor,
+        tally: Tally,
+        delta: torch.Tensor,
+        evals: int,
+        generator: torch.Generator | None,
+    ) -> torch.Tensor:
         n = xb.shape[0]
         shape = (n, evals) + tuple(xb.shape[1:])
         if self.norm == "l2":

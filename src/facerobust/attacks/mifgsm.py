@@ -12,8 +12,17 @@ g/||g|| (L2); no random start. Momentum makes the perturbation transfer better t
 from __future__ import annotations
 
 import torch
+from torch import nn
 
-from facerobust.attacks.base import FixedEpsilonAttack, Norm, check_norm, check_positive, normalized
+from facerobust.attacks.base import (
+    FixedEpsilonAttack,
+    Norm,
+    Tally,
+    check_norm,
+    check_positive,
+    normalized,
+)
+from facerobust.attacks.criteria import Criterion
 from facerobust.attacks.iterative import iterate
 
 
@@ -31,12 +40,24 @@ class MIFGSM(FixedEpsilonAttack):
         self.decay = float(decay)
         self.early_stop = bool(early_stop)
 
-    def _direction(self, grad, state):  # type: ignore[no-untyped-def]
+    def _direction(
+        self, grad: torch.Tensor, state: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         g = grad / (grad.abs().flatten(1).mean(dim=1).view(-1, 1, 1, 1) + 1e-12)
         state = g if state is None else self.decay * state + g
         return normalized(state, self.norm), state
 
-    def perturb(self, model, x, criterion, eps, *, generator=None, tally=None, index=None):  # type: ignore[no-untyped-def]
+    def perturb(
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        criterion: Criterion,
+        eps: torch.Tensor,
+        *,
+        generator: torch.Generator | None = None,
+        tally: Tally | None = None,
+        index: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         return iterate(
             model, x, criterion, eps, norm=self.norm, steps=self.steps,
             stepsize=eps / self.steps, start=torch.zeros_like(x), direction=self._direction,

@@ -19,15 +19,18 @@ classic cost, used for fair speed comparisons).
 from __future__ import annotations
 
 import torch
+from torch import nn
 
 from facerobust.attacks.base import (
     FixedEpsilonAttack,
     Norm,
+    Tally,
     check_norm,
     check_positive,
     normalized,
     random_in_ball,
 )
+from facerobust.attacks.criteria import Criterion
 from facerobust.attacks.iterative import iterate
 
 
@@ -61,11 +64,23 @@ class PGD(FixedEpsilonAttack):
             return torch.full_like(eps, self.abs_stepsize)
         return eps * self.rel_stepsize
 
-    def _direction(self, grad, state):  # type: ignore[no-untyped-def]
+    def _direction(
+        self, grad: torch.Tensor, state: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         return normalized(grad, self.norm), None
 
-    def perturb(self, model, x, criterion, eps, *, generator=None, tally=None, index=None,  # type: ignore[no-untyped-def]
-                start_from=None):
+    def perturb(
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        criterion: Criterion,
+        eps: torch.Tensor,
+        *,
+        generator: torch.Generator | None = None,
+        tally: Tally | None = None,
+        index: torch.Tensor | None = None,
+        start_from: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """``start_from`` (optional): points to start from instead of x / a random start (warm
         start, e.g. the adversarial found at a larger budget; projected onto the eps-ball)."""
         if start_from is not None:

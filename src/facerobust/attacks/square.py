@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 
 import torch
+from torch import nn
 
 from facerobust.attacks.base import (
     FixedEpsilonAttack,
@@ -31,6 +32,7 @@ from facerobust.attacks.base import (
     forward,
     project,
 )
+from facerobust.attacks.criteria import Criterion
 
 _SCHEDULE = ((10, 2), (50, 4), (200, 8), (500, 16), (1000, 32), (2000, 64), (4000, 128),
              (6000, 256), (8000, 512))
@@ -64,7 +66,9 @@ class SquareAttack(FixedEpsilonAttack):
         self.p_init = float(p_init if p_init is not None else (0.05 if norm == "linf" else 0.1))
         check_positive("p_init", self.p_init)
 
-    def _window(self, n: int, s: int, h: int, w: int, g, like):  # type: ignore[no-untyped-def]
+    def _window(
+        self, n: int, s: int, h: int, w: int, g: torch.Generator | None, like: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         r = torch.randint(0, h - s + 1, (n,), generator=g).to(like.device)
         c = torch.randint(0, w - s + 1, (n,), generator=g).to(like.device)
         rows = torch.arange(h, device=like.device)
@@ -79,7 +83,17 @@ class SquareAttack(FixedEpsilonAttack):
         b = g[:, None] * g[None, :]
         return b / b.norm()
 
-    def perturb(self, model, x, criterion, eps, *, generator=None, tally=None, index=None):  # type: ignore[no-untyped-def]
+    def perturb(
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        criterion: Criterion,
+        eps: torch.Tensor,
+        *,
+        generator: torch.Generator | None = None,
+        tally: Tally | None = None,
+        index: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         n, ch, h, w = x.shape
         tally = tally if tally is not None else Tally(n, x.device)
         gidx = index if index is not None else torch.arange(n, device=x.device)

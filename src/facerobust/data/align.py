@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -175,9 +175,9 @@ def _pyramid_down(img: np.ndarray) -> np.ndarray:
     x = img.astype(np.int64)
     nc, nr = (w - 3) // 2, (h - 3) // 2
     k = (1, 4, 6, 4, 1)
-    tmp = sum(k[i] * x[:, i: i + 2 * nc: 2] for i in range(5))
+    tmp = cast(np.ndarray, sum(k[i] * x[:, i: i + 2 * nc: 2] for i in range(5)))
     rows = np.arange(nr) * 2 + 2
-    out = sum(k[i] * tmp[rows - 2 + i] for i in range(5)) // 256
+    out = cast(np.ndarray, sum(k[i] * tmp[rows - 2 + i] for i in range(5))) // 256
     return out.astype(np.uint8)
 
 

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from facerobust.defenses.base import Compose, Defense, Identity
-from facerobust.defenses.evaluate import DefenseResult, evaluate_defense
+from facerobust.defenses.evaluate import evaluate_defense, evaluate_defense_identification
 from facerobust.defenses.masking import MaskingFlags, masking_flags
 from facerobust.defenses.model import DefendedModel, adaptive
 from facerobust.defenses.spec import DEFENSES, known_defenses, parse_defense
@@ -22,7 +22,6 @@ __all__ = [
     "Compose",
     "DefendedModel",
     "Defense",
-    "DefenseResult",
     "GaussianBlur",
     "Identity",
     "MaskingFlags",
@@ -33,6 +32,7 @@ __all__ = [
     "adaptive",
     "adversarial_finetune",
     "evaluate_defense",
+    "evaluate_defense_identification",
     "known_defenses",
     "masking_flags",
     "parse_defense",

@@ -23,14 +23,14 @@ import copy
 import math
 import time
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from facerobust.models.base import pair_distance
+from facerobust.models.base import FaceModel, pair_distance
 
 Goal = Literal["dodging", "impersonation"]
 
@@ -154,8 +154,9 @@ def evaluate_robustness(model: nn.Module, chips: torch.Tensor, labels: torch.Ten
         raise ValueError("held-out data needs >= 2 chips of at least one identity")
     with torch.no_grad():
         ea, eb = model(chips[a]), model(chips[b])
-    d = pair_distance(ea, eb, model.metric)
-    accepted = d <= model.threshold
+    face = cast(FaceModel, model)  # duck-typed: any module with .metric and .threshold
+    d = pair_distance(ea, eb, face.metric)
+    accepted = d <= face.threshold
     acc = float((accepted == same).float().mean())
     rows = (same & accepted).nonzero()[:, 0]
     success = 0.0
@@ -211,7 +212,8 @@ def adversarial_finetune(
     for p in params:
         p.requires_grad_(True)
     opt = torch.optim.Adam(params, lr=lr)
-    thr, metric = float(tuned.threshold), tuned.metric
+    face = cast(FaceModel, tuned)  # duck-typed: any module with .metric and .threshold
+    thr, metric = float(face.threshold), face.metric
     attack = PGD(steps=steps, rel_stepsize=2.5 / steps, early_stop=False)
     before = None if holdout is None else evaluate_robustness(
         original, *holdout, eps=eps, steps=max(steps, 5), seed=seed)

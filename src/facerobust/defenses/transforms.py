@@ -61,19 +61,25 @@ class JPEG(Defense):
         return {"q": self.q}
 
     def transform(self, x: torch.Tensor) -> torch.Tensor:
-        arr = (x.detach().clamp(0, 1) * 255).round().to(torch.uint8)
-        arr = arr.permute(0, 2, 3, 1).cpu().numpy()
+        t = (x.detach().clamp(0, 1) * 255).round().to(torch.uint8)
+        arr = t.permute(0, 2, 3, 1).cpu().numpy()
         out = np.empty_like(arr)
         flags = [int(cv2.IMWRITE_JPEG_QUALITY), self.q]
         for i, img in enumerate(arr):
             if img.shape[2] == 3:
                 ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(img[:, :, ::-1]), flags)
-                dec = cv2.imdecode(buf, cv2.IMREAD_COLOR)[:, :, ::-1]
+                dec = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+                if dec is not None:
+                    dec = dec[:, :, ::-1]
             else:
                 ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(img), flags)
-                dec = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED).reshape(img.shape)
+                dec = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+                if dec is not None:
+                    dec = dec.reshape(img.shape)
             if not ok:
                 raise RuntimeError("OpenCV failed to JPEG-encode an image")
+            if dec is None:
+                raise RuntimeError("OpenCV failed to decode a JPEG image")
             out[i] = dec
         y = torch.from_numpy(out).permute(0, 3, 1, 2).to(device=x.device, dtype=x.dtype)
         return y / 255.0
@@ -129,6 +135,7 @@ class GaussianBlur(Defense):
     """Gaussian blur with standard deviation ``sigma`` pixels (kernel 2*ceil(3 sigma)+1)."""
 
     name = "gaussian"
+    kernel: torch.Tensor  # buffer (register_buffer)
 
     def __init__(self, *, sigma: float = 1.0) -> None:
         super().__init__()

@@ -1,5 +1,6 @@
-"""Derived figures for results.json: accuracy curves, attacked ROCs, transfer matrix and the
-plain-words executive summary. Computed once here so the report only renders."""
+"""Derived figures for results.json: accuracy curves, attacked ROCs, transfer matrix, the
+plain-words executive summary and the methodology. Computed once here so the report only
+renders. Rates stay ``{"k", "n", "rate", "ci95"}`` objects."""
 
 from __future__ import annotations
 
@@ -8,11 +9,15 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import roc_auc_score, roc_curve
 
+from facerobust.attacks.epsilons import format_epsilon
+from facerobust.eval.stats import Rate
+
 REFERENCE_EPS = 2 / 255
+NO_ATTACK = {"k": 0, "n": 0, "rate": 0.0, "ci95": [0.0, 0.0]}
 
 
-def _eps_text(eps: float, norm: str) -> str:
-    return f"{eps * 255:.3g}/255" if norm == "linf" else f"{eps:.3g} (L2)"
+def rate_text(rate: dict[str, Any]) -> str:
+    return Rate.from_dict(rate).text()
 
 
 def _by_family(attacks: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
@@ -22,30 +27,47 @@ def _by_family(attacks: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, A
     return families
 
 
+def _still_right(clean_rates: list[float], successes: list[list[dict[str, Any]]],
+                 i: int) -> tuple[float, float, float]:
+    """Mean over classes of ``clean x (1 - success)`` at epsilon ``i``, with the band spanned
+    by the success rates' 95% intervals."""
+    mid, low, high = [], [], []
+    for clean, column in zip(clean_rates, successes, strict=True):
+        s = column[i]
+        mid.append(clean * (1 - s["rate"]))
+        low.append(clean * (1 - s["ci95"][1]))
+        high.append(clean * (1 - s["ci95"][0]))
+    return float(np.mean(mid)), float(np.mean(low)), float(np.mean(high))
+
+
 def accuracy_curves(results: dict[str, Any]) -> list[dict[str, Any]]:
     """Accuracy under attack vs epsilon (eps 0 = clean at the operating threshold).
 
-    Attacks are run on samples the victim decides correctly, so the accuracy under attack is
-    ``clean rate x (1 - success)`` per class of pair, averaged over genuine and impostor pairs.
+    Attacks run on samples the victim decides correctly, so accuracy under attack is
+    ``clean rate x (1 - success)`` per class (genuine under dodging, impostor under
+    impersonation), averaged; ``low``/``high`` come from the success rates' 95% intervals.
     """
     clean = results["clean"][results["models"]["victim"]]
     curves = []
     for family, goals in _by_family(results["attacks"]).items():
         first = next(iter(goals.values()))
         eps = first["epsilons"]
+        jobs = []
         if "dodging" in goals or "impersonation" in goals:
-            dodge = goals.get("dodging", {}).get("success", [0.0] * len(eps))
-            imp = goals.get("impersonation", {}).get("success", [0.0] * len(eps))
-            gar, irr = clean["genuine_accept_rate"], clean["impostor_reject_rate"]
-            acc = [(gar * (1 - d) + irr * (1 - i)) / 2 for d, i in zip(dodge, imp, strict=True)]
-            curves.append({"task": "verification", "label": family.upper(), "norm": first["norm"],
-                           "epsilons": [0.0, *eps], "accuracy": [(gar + irr) / 2, *acc]})
-        if "untargeted" in goals and clean.get("identification_top1") is not None:
-            top1 = clean["identification_top1"]
-            acc = [top1 * (1 - s) for s in goals["untargeted"]["success"]]
-            curves.append({"task": "identification", "label": family.upper(),
-                           "norm": first["norm"], "epsilons": [0.0, *eps],
-                           "accuracy": [top1, *acc]})
+            jobs.append(("verification",
+                         [clean["genuine_accept"]["rate"], clean["impostor_reject"]["rate"]],
+                         [goals.get(g, {}).get("success", [NO_ATTACK] * len(eps))
+                          for g in ("dodging", "impersonation")]))
+        if "untargeted" in goals and clean.get("identification_top1"):
+            jobs.append(("identification", [clean["identification_top1"]["rate"]],
+                         [goals["untargeted"]["success"]]))
+        for task, clean_rates, successes in jobs:
+            points = [_still_right(clean_rates, successes, i) for i in range(len(eps))]
+            start = float(np.mean(clean_rates))
+            curves.append({"task": task, "label": family.upper(), "norm": first["norm"],
+                           "epsilons": [0.0, *eps], "accuracy": [start, *[p[0] for p in points]],
+                           "low": [start, *[p[1] for p in points]],
+                           "high": [start, *[p[2] for p in points]]})
     return curves
 
 
@@ -61,8 +83,7 @@ def attacked_rocs(results: dict[str, Any]) -> list[dict[str, Any]]:
         labels = np.r_[np.ones(len(genuine)), np.zeros(len(impostor))]
         scores = -np.r_[genuine, impostor]
         fpr, tpr, _ = roc_curve(labels, scores)
-        eps_text = _eps_text(dodge["epsilons"][-1], dodge["norm"])
-        curves.append({"label": f"{family.upper()} @ {eps_text}",
+        curves.append({"label": f"{family.upper()} @ {dodge['epsilon_labels'][-1]}",
                        "fpr": fpr.tolist(), "tpr": tpr.tolist(),
                        "auc": float(roc_auc_score(labels, scores))})
     return curves
@@ -73,26 +94,55 @@ def transfer_matrix(results: dict[str, Any]) -> dict[str, Any]:
     targets = [victim, *results["models"]["others"]]
     rows, values = [], []
     for atk in results["attacks"]:
-        eps = atk["epsilons"][-1]
         rows.append(f"{atk['attack'].upper()} {atk['norm']} {atk['goal']} @ "
-                    f"{_eps_text(eps, atk['norm'])}")
-        values.append([atk["success"][-1]] + [atk["transfer"].get(t, {}).get("success", [None])[-1]
-                                              for t in targets[1:]])
+                    f"{atk['epsilon_labels'][-1]}")
+        values.append([atk["success"][-1]] + [
+            atk["transfer"][t]["success"][-1] if t in atk["transfer"] else None
+            for t in targets[1:]])
     return {"source": victim, "targets": targets, "rows": rows, "values": values,
             "epsilon_label": "each attack's largest budget (row label)"}
 
 
 def _pick(attacks: list[dict[str, Any]], goal: str) -> tuple[dict[str, Any], int] | None:
-    """Most successful attack for ``goal`` at the reference budget (or the nearest below)."""
+    """Most successful Linf attack for ``goal`` at the reference budget (or nearest below)."""
     best = None
     for atk in attacks:
         if atk["goal"] != goal or atk["norm"] != "linf":
             continue
         idx = [i for i, e in enumerate(atk["epsilons"]) if e <= REFERENCE_EPS + 1e-12]
         i = idx[-1] if idx else 0
-        if best is None or atk["success"][i] > best[0]["success"][best[1]]:
+        if best is None or atk["success"][i]["rate"] > best[0]["success"][best[1]]["rate"]:
             best = (atk, i)
     return best
+
+
+PHRASES = {"dodging": "evades recognition as themself (dodging)",
+           "impersonation": "impersonates a chosen enrolled person",
+           "untargeted": "gets misidentified as someone else",
+           "targeted": "gets identified as a chosen person"}
+
+
+def _attack_sentence(atk: dict[str, Any], i: int, goal: str, victim: str) -> str:
+    text = (f"With a perturbation of {atk['epsilon_labels'][i]} per pixel, an attacker "
+            f"{PHRASES[goal]} in {rate_text(atk['success'][i])} of attempts against {victim} "
+            f"({atk['attack'].upper()}).")
+    if atk["transfer"]:
+        parts = ", ".join(
+            f"{t} in {rate_text(row['success'][i])} (already "
+            f"{100 * row['clean_success']['rate']:.1f}% without perturbation)"
+            for t, row in atk["transfer"].items())
+        text += f" The same images, built on {victim}, fool {parts}."
+    return text
+
+
+def _defense_sentence(d: dict[str, Any]) -> str:
+    worst = d["worst_case"][-1]
+    return (f"Defense {d['name']} ({d['goal']}): at {d['epsilon_labels'][-1]} a naive attack "
+            f"succeeds in {rate_text(d['naive'][-1])}, an adaptive one in "
+            f"{rate_text(d['adaptive'][-1])}, the worst of all attacks run in "
+            f"{rate_text(worst)} (undefended {100 * d['undefended'][-1]['rate']:.1f}%); clean "
+            f"{d['clean_measure']} {100 * d['clean']['rate']:.1f}% "
+            f"(without the defense {100 * d['clean_undefended']['rate']:.1f}%).")
 
 
 def executive_summary(results: dict[str, Any]) -> dict[str, Any]:
@@ -100,64 +150,65 @@ def executive_summary(results: dict[str, Any]) -> dict[str, Any]:
     clean = results["clean"][victim]
     sentences = [
         f"On {results['dataset']['name']} ({clean['n_pairs']} verification pairs), {victim} "
-        f"verifies faces with {100 * clean['accuracy']:.1f}% accuracy and accepts "
-        f"{100 * clean['tar_at_far']:.1f}% of genuine users when 0.1% of impostors are let in."]
+        f"verifies faces with {100 * clean['accuracy']:.1f}% accuracy "
+        f"(+- {100 * clean['accuracy_std']:.1f} over {clean['n_folds']} folds) and accepts "
+        f"{rate_text(clean['tar_at_far'])} of genuine users when {100 * clean['far']:g}% of "
+        "impostors are let in."]
     headline: dict[str, Any] = {}
-    phrases = {"dodging": "evades recognition as themself (dodging)",
-               "impersonation": "impersonates a chosen enrolled person",
-               "untargeted": "gets misidentified as someone else",
-               "targeted": "gets identified as a chosen person"}
-    for goal, phrase in phrases.items():
+    for goal in PHRASES:
         picked = _pick(results["attacks"], goal)
         if picked is None:
             continue
         atk, i = picked
-        eps_text = _eps_text(atk["epsilons"][i], atk["norm"])
-        rate = atk["success"][i]
-        text = (f"With a perturbation of {eps_text} per pixel, an attacker {phrase} in "
-                f"{100 * rate:.1f}% of attempts against {victim} ({atk['attack'].upper()}, "
-                f"{atk['n']} attempts).")
-        transfer = {t: row["success"][i] for t, row in atk["transfer"].items()}
-        if transfer:
-            parts = ", ".join(
-                f"{t} in {100 * s:.1f}% (already {100 * atk['transfer'][t]['clean_success']:.1f}%"
-                " without perturbation)" for t, s in transfer.items())
-            text += f" The same images, built on {victim}, fool {parts}."
-        sentences.append(text)
+        sentences.append(_attack_sentence(atk, i, goal, victim))
         headline[goal] = {"attack": atk["attack"], "epsilon": atk["epsilons"][i],
-                          "success": rate, "transfer": transfer}
+                          "success": atk["success"][i],
+                          "transfer": {t: row["success"][i] for t, row in atk["transfer"].items()}}
     minimal = results.get("minimal")
     if minimal and minimal.get("median") is not None:
-        sentences.append(f"Half of the attacked samples fall to a {minimal['norm']} perturbation "
-                         f"of at most {_eps_text(minimal['median'], minimal['norm'])} "
+        sentences.append(f"Half of the {minimal['n']} attacked samples fall to a "
+                         f"{minimal['norm']} perturbation of at most "
+                         f"{format_epsilon(minimal['median'], minimal['norm'])} "
                          f"({minimal['attack'].upper()}, {minimal['goal']}).")
-    for d in results.get("defenses", []):
-        sentences.append(
-            f"Defense {d['name']}: at {_eps_text(d['epsilons'][-1], 'linf')} a naive attack "
-            f"succeeds {100 * d['naive'][-1]:.1f}%, an adaptive one "
-            f"{100 * d['adaptive'][-1]:.1f}% (undefended {100 * d['undefended'][-1]:.1f}%); "
-            f"clean accuracy {100 * d['clean']['accuracy']:.1f}%.")
+    sentences += [_defense_sentence(d) for d in results.get("defenses", [])]
     return {"sentences": sentences, "headline": headline}
 
 
 def methodology(results: dict[str, Any]) -> list[str]:
-    cfg = results["config"]
-    return [
+    cfg, data = results["config"], results["dataset"]
+    lines = [
         "Faces are aligned as dlib does (HOG detector, 5-point landmarks, 150x150 chip with "
         "padding 0.25); every model reads this canonical chip and resamples it internally.",
-        f"Clean verification follows LFW's 10-fold protocol on {results['dataset']['protocol']}: "
-        "threshold chosen on 9 folds, accuracy measured on the 10th.",
+        f"Clean verification on {data['name']} ({data['root']}): {data['protocol']}, read "
+        f"from {data['pairs_source']}; the threshold is chosen on the other folds and "
+        "accuracy measured on the held-out fold. Pairs with an unusable image are dropped "
+        f"({data['pairs_dropped']} here).",
+    ]
+    ident = data.get("identification")
+    if ident:
+        lines.append(
+            f"Closed-set identification over {ident['identities']} identities of "
+            f"{data['name']}: {ident['enrolment_images']} enrolment and "
+            f"{ident['probe_images']} probe images (split from {ident['source']}); "
+            f"classifier: {ident['head']}.")
+    lines += [
         "Attacks use each model's own operating threshold (dlib: Euclidean distance 0.6) and "
         "are run only on samples the victim decides correctly; success is the fraction of "
-        "those samples for which the goal is met. Perturbations are clipped to the budget and "
-        "to [0, 1].",
+        "those samples for which the goal is met, given with its count and a 95% Wilson "
+        "interval (samples under 30 are labelled small). Perturbations are clipped to the "
+        "budget and to [0, 1].",
         "Transfer: the adversarial chips crafted on the victim are scored unchanged by every "
-        "other model against that model's own reference embeddings and threshold.",
+        "other model against that model's own references and threshold.",
         f"Seed {cfg['run']['seed']}; every unit seeds its own generator from the run seed and "
         "its name, so resumed runs reproduce uninterrupted ones.",
-        "Defenses are judged under a naive attack (crafted on the undefended model) and an "
-        "adaptive attack (BPDA gradients through the transform and EOT over its randomness).",
     ]
+    if results.get("defenses"):
+        lines.append(
+            "Defenses are judged under a naive attack (crafted on the undefended model), a "
+            "direct one (autograd through the defense), an adaptive one (BPDA gradients "
+            "through the transform and EOT over its randomness) and, when configured, a "
+            "black-box one; the worst case counts a sample fooled by any of them.")
+    return lines
 
 
 def add_derived(results: dict[str, Any]) -> dict[str, Any]:

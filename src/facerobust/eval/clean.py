@@ -1,132 +1,83 @@
-"""Clean (no attack) LFW verification accuracy of one model.
+"""Clean (no attack) verification figures: the one computation behind ``eval-clean`` and the
+audit's clean units.
 
-Pipeline: LFW pairs -> :func:`facerobust.data.chips.load_chips` (dlib HOG + 5 landmarks +
-canonical chip, cached) -> ``model(chips)`` raw descriptors -> ``model.distance`` per pair ->
-:func:`facerobust.eval.metrics.verification_metrics` (10-fold protocol). Pairs with an image
-that could not be aligned are excluded and counted in ``n_pairs_excluded``.
+Pipeline: pairs (:func:`facerobust.eval.tasks.select_pairs`) -> aligned chips -> descriptors
+(:func:`facerobust.eval.tasks.embed_paths`) -> ``model.distance`` per pair ->
+:func:`clean_figures` (10-fold protocol, TAR@FAR, operating threshold, ROC). Pairs with an
+image that could not be aligned are excluded and counted.
 
 >>> from facerobust import models
 >>> from facerobust.eval.clean import evaluate_clean
 >>> res = evaluate_clean(models.load("dlib-resnet"), "/data/lfw-gray")   # doctest: +SKIP
->>> round(res.accuracy, 4)                                               # doctest: +SKIP
+>>> res.figures.accuracy, res.figures.correct.text()                     # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
-from facerobust.data.lfw import LFWPairs, Pair
+from facerobust.data.lfw import LFWPairs
+from facerobust.eval.results import CleanUnit, Unit
+from facerobust.eval.stats import Rate
+from facerobust.eval.tasks import embed_paths, select_pairs
 
-CHUNK_IMAGES = 512  # chips held in memory at once (512 x 270 KB)
+ROC_POINTS = 300
 
 
-@dataclass
-class CleanResult:
-    model: str
+def clean_figures(name: str, model: nn.Module, distances: np.ndarray, same: np.ndarray,
+                  folds: np.ndarray, *, far: float = 1e-3,
+                  identification_top1: Rate | None = None) -> CleanUnit:
+    """Every clean verification figure of ``model`` from its pair ``distances``."""
+    from facerobust.eval.metrics import roc_points, verification_metrics
+
+    m = verification_metrics(distances, same, folds, far=far)
+    roc = roc_points(distances, same, max_points=ROC_POINTS)
+    accept = distances <= float(model.threshold)  # type: ignore[arg-type]
+    return CleanUnit(
+        model=name, protocol=m.protocol, n_pairs=m.n_pairs, n_same=m.n_same, n_diff=m.n_diff,
+        n_folds=m.n_folds, accuracy=m.accuracy, accuracy_std=m.accuracy_std,
+        correct=Rate(m.n_correct, m.n_pairs), auc=m.auc, eer=m.eer, far=m.far,
+        tar_at_far=Rate(m.n_accepted_at_far, m.n_same), threshold_at_far=m.threshold_at_far,
+        best_threshold=m.best_threshold, operating_threshold=float(model.threshold),  # type: ignore[arg-type]
+        genuine_accept=Rate.of(accept[same]), impostor_reject=Rate.of(~accept[~same]),
+        correct_at_operating_threshold=Rate.of(accept == same),
+        roc={"fpr": roc.far, "tpr": roc.tar}, identification_top1=identification_top1)
+
+
+@dataclass(frozen=True)
+class CleanEvaluation(Unit):
+    """``eval-clean``'s result: the figures plus where they came from."""
+
+    figures: CleanUnit
     dataset: str
     pairs_file: str
-    accuracy: float
-    accuracy_std: float
-    auc: float
-    eer: float
-    tar_at_far: float
-    far: float
-    threshold: float  # distance threshold at ``far``
-    best_threshold: float
-    model_threshold: float
-    accuracy_at_model_threshold: float
-    n_pairs: int  # pairs evaluated
     n_pairs_excluded: int  # pairs dropped because an image was skipped
     n_images: int
-    protocol: str
     seconds: float
     skipped: list[dict[str, str]] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def select_pairs(pairs: list[Pair], limit: int | None) -> list[Pair]:
-    """The first ``limit`` pairs in round-robin over (fold, same) groups, so a small limit
-    still covers every fold with matched and mismatched pairs. ``None`` keeps all."""
-    if limit is None:
-        return list(pairs)
-    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 2:
-        raise ValueError(f"limit_pairs must be an integer >= 2, got {limit!r}")
-    rank: dict[tuple[int, bool], int] = {}
-    keyed = []
-    for i, p in enumerate(pairs):
-        g = (p.fold, p.same)
-        keyed.append((rank.get(g, 0), p.fold, not p.same, i))
-        rank[g] = rank.get(g, 0) + 1
-    keyed.sort()
-    chosen = sorted(k[3] for k in keyed[:limit])
-    return [pairs[i] for i in chosen]
-
-
-@torch.no_grad()
-def embed_paths(model: Any, paths: list[Path], *, batch_size: int = 32, progress: bool = True,
-                device: str | torch.device | None = None
-                ) -> tuple[dict[Path, torch.Tensor], list[dict[str, str]]]:
-    """Raw descriptors of every alignable file, plus the skipped files with reasons."""
-    from facerobust.data.chips import load_chips
-
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    dev = torch.device(device) if device is not None else next(
-        (p.device for p in model.parameters()), torch.device("cpu"))
-    out: dict[Path, torch.Tensor] = {}
-    skipped: list[dict[str, str]] = []
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(paths), desc="aligning + embedding", unit="img", file=sys.stderr)
-    for start in range(0, len(paths), CHUNK_IMAGES):
-        chunk = paths[start: start + CHUNK_IMAGES]
-        cs = load_chips(chunk, cache=True)
-        skipped.extend(s.to_dict() for s in cs.skipped)
-        for b in range(0, len(cs), batch_size):
-            x = cs.chips[b: b + batch_size].to(dev)
-            desc = model(x).detach().float().cpu()
-            for j, path in enumerate(cs.paths[b: b + batch_size]):
-                out[path] = desc[j]
-        if bar is not None:
-            bar.update(len(chunk))
-    if bar is not None:
-        bar.close()
-    return out, skipped
 
 
 def evaluate_clean(model: Any, dataset_root: Path | str, *, batch_size: int = 32,
                    progress: bool = True, limit_pairs: int | None = None,
                    pairs_file: str = "pairs.txt", far: float = 1e-3,
-                   device: str | torch.device | None = None) -> CleanResult:
-    """LFW verification metrics of ``model`` (a FaceModel or a registered model name)."""
-    from facerobust.eval.metrics import verification_metrics
-
+                   device: str | torch.device | None = None) -> CleanEvaluation:
+    """Clean verification figures of ``model`` (a FaceModel or a registered model name)."""
     if isinstance(model, str):
         from facerobust import models
 
-        model = models.load(model, device=device)
+        model = models.load(model, device=None if device is None else str(device))
     t0 = time.perf_counter()
     lfw = LFWPairs(dataset_root, pairs_file=pairs_file)
     chosen = select_pairs(lfw.pairs, limit_pairs)
     paths = list(dict.fromkeys(p for pair in chosen for p in (pair.path_a, pair.path_b)))
-    was_training = model.training
-    model.eval()
-    try:
-        desc, skipped = embed_paths(model, paths, batch_size=batch_size, progress=progress,
-                                    device=device)
-    finally:
-        model.train(was_training)
+    desc, skipped = embed_paths(model, paths, batch_size=batch_size, progress=progress)
     kept = [p for p in chosen if p.path_a in desc and p.path_b in desc]
     if not kept:
         raise ValueError(f"no pair of {lfw.pairs_path} could be evaluated: all "
@@ -134,16 +85,11 @@ def evaluate_clean(model: Any, dataset_root: Path | str, *, batch_size: int = 32
     a = torch.stack([desc[p.path_a] for p in kept])
     b = torch.stack([desc[p.path_b] for p in kept])
     dist = model.distance(a, b).numpy().astype(np.float64)
-    same = np.array([p.same for p in kept])
-    folds = np.array([p.fold for p in kept])
-    m = verification_metrics(dist, same, folds, far=far)
-    thr = float(model.threshold)
-    return CleanResult(
-        model=str(getattr(model, "name", type(model).__name__)),
-        dataset=str(Path(dataset_root)), pairs_file=lfw.pairs_path.name,
-        accuracy=m.accuracy, accuracy_std=m.accuracy_std, auc=m.auc, eer=m.eer,
-        tar_at_far=m.tar_at_far, far=m.far, threshold=m.threshold_at_far,
-        best_threshold=m.best_threshold, model_threshold=thr,
-        accuracy_at_model_threshold=float(((dist <= thr) == same).mean()),
-        n_pairs=len(kept), n_pairs_excluded=len(chosen) - len(kept), n_images=len(paths),
-        protocol=m.protocol, seconds=time.perf_counter() - t0, skipped=skipped)
+    name = str(getattr(model, "name", type(model).__name__))
+    figures = clean_figures(name, model, dist, np.array([p.same for p in kept]),
+                            np.array([p.fold for p in kept]), far=far)
+    seconds = time.perf_counter() - t0
+    return CleanEvaluation(figures=replace(figures, seconds=seconds),
+                           dataset=str(Path(dataset_root)), pairs_file=lfw.pairs_path.name,
+                           n_pairs_excluded=len(chosen) - len(kept), n_images=len(paths),
+                           seconds=seconds, skipped=skipped)

@@ -18,10 +18,11 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-VERIFICATION_GOALS = ("dodging", "impersonation")
-IDENTIFICATION_GOALS = ("untargeted", "targeted")
-ATTACKS = ("fgsm", "bim", "pgd", "mifgsm", "cw", "deepfool", "square", "hsj")
+from facerobust.eval.tasks import GOALS, IDENTIFICATION_GOALS, VERIFICATION_GOALS
+
 NORMS = ("linf", "l2")
+# integer keys that may be left out (None = the attack registry's / EOT's default)
+OPTIONAL_INTS = {"steps", "queries", "eot"}
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class IdentificationConfig:
     gallery_per_identity: int = 10
     min_images: int = 10
     probes: int = 64
+    head: str = ""  # a head saved by `facerobust train-head` (defines the identities)
 
 
 @dataclass(frozen=True)
@@ -60,9 +62,9 @@ class AttackConfig:
     name: str
     epsilons: tuple[float, ...]
     norm: str = "linf"
-    steps: int = 10
+    steps: int | None = None
     goals: tuple[str, ...] = ("dodging", "impersonation")
-    queries: int = 1000
+    queries: int | None = None
 
     @property
     def key(self) -> str:
@@ -74,7 +76,7 @@ class MinimalConfig:
     enabled: bool = False
     attack: str = "pgd"
     norm: str = "linf"
-    steps: int = 10
+    steps: int | None = None
     goal: str = "dodging"
     samples: int = 16
     max_epsilon: float = 16 / 255
@@ -86,10 +88,12 @@ class DefenseConfig:
     attack: str = "pgd"
     norm: str = "linf"
     epsilons: tuple[float, ...] = (2 / 255, 4 / 255, 8 / 255)
-    steps: int = 10
+    steps: int | None = None
     goal: str = "dodging"
-    eot: int = 4
+    eot: int | None = None  # EOT draws of the adaptive attack (default 8 if randomised, else 1)
     samples: int = 16
+    direct: bool = True  # also attack with autograd through the defense
+    blackbox_queries: int = 0  # > 0: also a score-based Square attack with this budget
 
 
 @dataclass(frozen=True)
@@ -106,8 +110,11 @@ class AuditConfig:
         return dataclasses.asdict(self)
 
     def fingerprint(self) -> str:
-        """Stable hash of the whole configuration (used to refuse resuming a different run)."""
-        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
+        """Stable hash of the whole configuration and the results schema (used to refuse
+        resuming a different run)."""
+        from facerobust.eval.results import SCHEMA_VERSION
+
+        blob = json.dumps([SCHEMA_VERSION, self.to_dict()], sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
 
@@ -153,6 +160,10 @@ def _build(cls: type, table: Any, where: str) -> Any:
             if not isinstance(raw, list) or not all(isinstance(v, str) for v in raw):
                 raise ValueError(f"{key}: must be a list of strings")
             values[name] = tuple(raw)
+        elif name in OPTIONAL_INTS:
+            if isinstance(raw, bool) or not isinstance(raw, int) or raw < 1:
+                raise ValueError(f"{key}: must be an integer >= 1, got {raw!r}")
+            values[name] = raw
         elif isinstance(default, bool):
             if not isinstance(raw, bool):
                 raise ValueError(f"{key}: must be true or false, got {raw!r}")
@@ -203,29 +214,56 @@ def parse_config(doc: dict[str, Any]) -> AuditConfig:
     return cfg
 
 
-def _validate(cfg: AuditConfig) -> None:
-    if cfg.run.batch_size < 1:
-        raise ValueError("run.batch_size: must be >= 1")
+def _check_attack(name: str, norm: str, where: str, *, white_box: bool = False) -> None:
+    from facerobust.attacks.registry import attack_entry
+
+    entry = attack_entry(name, norm, where=where)
+    if white_box and entry.kind != "white-box":
+        raise ValueError(f"{where}: attack {name!r} is {entry.kind}; defenses are judged with "
+                         "a white-box attack (BPDA/EOT need gradients)")
+
+
+def _check_sizes(cfg: AuditConfig) -> None:
+    for key, value in (("run.batch_size", cfg.run.batch_size),
+                       ("data.attack_pairs", cfg.data.attack_pairs),
+                       ("identification.probes", cfg.identification.probes),
+                       ("minimal.samples", cfg.minimal.samples)):
+        if value < 1:
+            raise ValueError(f"{key}: must be >= 1, got {value}")
+    for i, d in enumerate(cfg.defenses):
+        if d.samples < 1:
+            raise ValueError(f"defense[{i}].samples: must be >= 1, got {d.samples}")
     if not 1 <= cfg.data.clean_pairs_per_fold <= 300:
         raise ValueError("data.clean_pairs_per_fold: must be between 1 and 300")
+
+
+def _check_goal(goal: str, choices: tuple[str, ...], key: str, ident_enabled: bool) -> None:
+    _check_choice(goal, choices, key)
+    if goal in IDENTIFICATION_GOALS and not ident_enabled:
+        raise ValueError(f"{key}: {goal!r} needs [identification] enabled")
+
+
+def _validate(cfg: AuditConfig) -> None:
+    _check_sizes(cfg)
     ident = cfg.identification
-    if ident.enabled and not 1 <= ident.gallery_per_identity < ident.images_per_identity:
+    if ident.enabled and not ident.head and \
+            not 1 <= ident.gallery_per_identity < ident.images_per_identity:
         raise ValueError("identification.gallery_per_identity: must be >= 1 and smaller than "
                          "identification.images_per_identity")
     keys = set()
     for i, atk in enumerate(cfg.attacks):
-        _check_choice(atk.name, ATTACKS, f"attack[{i}].name")
         _check_choice(atk.norm, NORMS, f"attack[{i}].norm")
+        _check_attack(atk.name, atk.norm, f"attack[{i}]")
+        if not atk.goals:
+            raise ValueError(f"attack[{i}].goals: must name at least one goal")
         for goal in atk.goals:
-            _check_choice(goal, VERIFICATION_GOALS + IDENTIFICATION_GOALS, f"attack[{i}].goals")
-            if goal in IDENTIFICATION_GOALS and not ident.enabled:
-                raise ValueError(f"attack[{i}].goals: {goal!r} needs [identification] enabled")
+            _check_goal(goal, GOALS, f"attack[{i}].goals", ident.enabled)
         if atk.key in keys:
             raise ValueError(f"attack[{i}]: {atk.name}/{atk.norm} appears twice")
         keys.add(atk.key)
     m = cfg.minimal
-    _check_choice(m.attack, ATTACKS, "minimal.attack")
     _check_choice(m.norm, NORMS, "minimal.norm")
+    _check_attack(m.attack, m.norm, "minimal")
     _check_choice(m.goal, VERIFICATION_GOALS, "minimal.goal")
     for i, d in enumerate(cfg.defenses):
         from facerobust.defenses import parse_defense
@@ -234,9 +272,11 @@ def _validate(cfg: AuditConfig) -> None:
             parse_defense(d.spec)
         except (ValueError, TypeError) as err:
             raise ValueError(f"defense[{i}].spec: {err}") from err
-        _check_choice(d.attack, ATTACKS, f"defense[{i}].attack")
         _check_choice(d.norm, NORMS, f"defense[{i}].norm")
-        _check_choice(d.goal, VERIFICATION_GOALS, f"defense[{i}].goal")
+        _check_attack(d.attack, d.norm, f"defense[{i}]", white_box=True)
+        _check_goal(d.goal, GOALS, f"defense[{i}].goal", ident.enabled)
+        if d.blackbox_queries < 0:
+            raise ValueError(f"defense[{i}].blackbox_queries: must be >= 0")
 
 
 def load_config(path: str | Path) -> AuditConfig:
@@ -252,3 +292,11 @@ def load_config(path: str | Path) -> AuditConfig:
         return parse_config(doc)
     except ValueError as err:
         raise ValueError(f"{path}: {err}") from err
+
+
+def with_head(cfg: AuditConfig, head: str) -> AuditConfig:
+    """``cfg`` with identification enabled over the identities of a saved head."""
+    ident = dataclasses.replace(cfg.identification, enabled=True, head=head)
+    new = dataclasses.replace(cfg, identification=ident)
+    _validate(new)
+    return new

@@ -41,6 +41,8 @@ class VerificationMetrics:
     n_diff: int
     n_folds: int
     protocol: str  # "k-fold" or "best-threshold" (a single fold cannot be cross-validated)
+    n_correct: int = 0  # held-out decisions that were right, pooled over folds
+    n_accepted_at_far: int = 0  # genuine pairs accepted at ``threshold_at_far``
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -50,7 +52,8 @@ class VerificationMetrics:
 class RocPoints:
     far: list[float]
     tar: list[float]
-    thresholds: list[float]  # distance thresholds (accept when distance <= threshold)
+    # distance thresholds (accept when distance <= threshold); None where infinite
+    thresholds: list[float | None]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -145,15 +148,18 @@ def verification_metrics(distances: Any, same: Any, folds: Any, *,
     if not 0 < far < 1:
         raise ValueError(f"far must lie in (0, 1), got {far}")
     fold_ids = np.unique(f)
-    accs = []
+    accs: list[float] = []
+    correct = 0
     for k in fold_ids:
         test = f == k
         train = ~test
         if len(fold_ids) < 2 or s[train].all() or not s[train].any():
             accs = []
             break
-        thr, _ = best_threshold(d[train], s[train])
-        accs.append(float(((d[test] <= thr) == s[test]).mean()))
+        fold_thr, _ = best_threshold(d[train], s[train])
+        right = (d[test] <= fold_thr) == s[test]
+        accs.append(float(right.mean()))
+        correct += int(right.sum())
     g_thr, g_acc = best_threshold(d, s)
     if accs:
         protocol = "k-fold"
@@ -161,19 +167,39 @@ def verification_metrics(distances: Any, same: Any, folds: Any, *,
         acc_std = float(np.std(accs, ddof=1)) if len(accs) > 1 else 0.0
     else:
         protocol, acc, acc_std = "best-threshold", g_acc, 0.0
+        correct = int(round(g_acc * d.size))
     from sklearn.metrics import roc_auc_score
 
     auc = float(roc_auc_score(s.astype(int), -d))
     fpr, tpr, thr = _roc(d, s)
     eer, eer_thr = _eer(fpr, tpr, thr)
-    ok = np.flatnonzero(fpr <= far)
-    j = ok[np.argmax(tpr[ok])]  # fpr[0] == 0 so ``ok`` is never empty
-    thr_far = thr[j] if np.isfinite(thr[j]) else float(d.min()) - 1e-6
+    tar, thr_far, accepted = _tar_at_far(d, s, far, (fpr, tpr, thr))
     return VerificationMetrics(
         accuracy=acc, accuracy_std=acc_std, auc=auc, eer=eer, eer_threshold=eer_thr,
-        tar_at_far=float(tpr[j]), far=float(far), threshold_at_far=float(thr_far),
+        tar_at_far=tar, far=float(far), threshold_at_far=thr_far,
         best_threshold=g_thr, best_accuracy=g_acc, n_pairs=int(d.size), n_same=int(s.sum()),
-        n_diff=int((~s).sum()), n_folds=int(len(fold_ids)), protocol=protocol)
+        n_diff=int((~s).sum()), n_folds=int(len(fold_ids)), protocol=protocol,
+        n_correct=correct, n_accepted_at_far=accepted)
+
+
+def _tar_at_far(d: np.ndarray, s: np.ndarray, far: float,
+                roc: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+                ) -> tuple[float, float, int]:
+    fpr, tpr, thr = roc if roc is not None else _roc(d, s)
+    ok = np.flatnonzero(fpr <= far)
+    j = ok[np.argmax(tpr[ok])]  # fpr[0] == 0 so ``ok`` is never empty
+    thr_far = float(thr[j]) if np.isfinite(thr[j]) else float(d.min()) - 1e-6
+    accepted = int(round(float(tpr[j]) * int(s.sum())))
+    return float(tpr[j]), thr_far, accepted
+
+
+def tar_at_far(distances: Any, same: Any, far: float) -> tuple[float, float, int]:
+    """(TAR, distance threshold, genuine pairs accepted) at the largest TAR whose FAR is
+    <= ``far``; accept when ``distance <= threshold``."""
+    d, s = _check(distances, same)
+    if not 0 < far < 1:
+        raise ValueError(f"far must lie in (0, 1), got {far}")
+    return _tar_at_far(d, s, far)
 
 
 def _dist_matrix(a: np.ndarray, b: np.ndarray, metric: str) -> np.ndarray:

@@ -100,6 +100,7 @@ class DlibResNet(FaceModel):
     name = "dlib-resnet"
     embedding_dim = 128
     metric = "euclidean"
+    mean_rgb: torch.Tensor  # buffer (register_buffer)
 
     def __init__(self, *, threshold: float = DEFAULT_THRESHOLD, channels_last: bool = True):
         super().__init__()

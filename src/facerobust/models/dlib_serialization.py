@@ -26,6 +26,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -123,7 +124,7 @@ class _Reader:
         shape = tuple(self.integer(what) for _ in range(4))
         if min(shape) < 0:
             raise self.fail(f"{what}: negative tensor shape {shape}")
-        return shape  # type: ignore[return-value]
+        return cast(tuple[int, int, int, int], shape)
 
     def tensor(self, what: str) -> np.ndarray:
         shape = self.dims(what, 2)

@@ -12,8 +12,7 @@ on 2 CPU cores. :class:`IdentificationModel` is differentiable end to end (chips
 
 from __future__ import annotations
 
-import random
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 HeadKind = Literal["cosine", "linear"]
+HEAD_FORMAT = 2
 
 
 class CosineHead(nn.Module):
@@ -73,20 +73,6 @@ class IdentificationModel(nn.Module):
         return self(x).argmax(dim=1)
 
 
-@dataclass
-class HeadTraining:
-    kind: str
-    epochs: int
-    train_accuracy: float
-    probe_top1: float
-    n_identities: int
-    n_train: int
-    n_probe: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
 def train_head(train_emb: torch.Tensor, train_labels: torch.Tensor, *, n_classes: int,
                kind: HeadKind = "cosine", epochs: int = 300, lr: float = 0.05,
                weight_decay: float = 1e-4, seed: int = 0) -> nn.Module:
@@ -107,48 +93,91 @@ def train_head(train_emb: torch.Tensor, train_labels: torch.Tensor, *, n_classes
     return head.eval()
 
 
-def split_identities(people: dict[str, list[Path]], *, min_images: int, per_identity: int,
-                     max_identities: int, max_probes: int, seed: int
-                     ) -> tuple[list[str], list[tuple[Path, int]], list[tuple[Path, int]]]:
-    """Identities with >= ``min_images`` (and > ``per_identity``) images, the most populous
-    first; ``per_identity`` random train/gallery images each, up to ``max_probes`` held-out."""
-    if per_identity < 1 or min_images < 2 or max_identities < 2:
-        raise ValueError("need per_identity >= 1, min_images >= 2 and max_identities >= 2")
-    eligible = [n for n, f in people.items() if len(f) >= max(min_images, per_identity + 1)]
-    eligible.sort(key=lambda n: (-len(people[n]), n))
-    names = sorted(eligible[:max_identities])
-    if len(names) < 2:
-        raise ValueError(f"only {len(names)} identities have >= {min_images} images")
-    rng = random.Random(seed)
-    train: list[tuple[Path, int]] = []
-    probe: list[tuple[Path, int]] = []
-    for label, name in enumerate(names):
-        files = sorted(people[name])
-        rng.shuffle(files)
-        train += [(p, label) for p in files[:per_identity]]
-        probe += [(p, label) for p in files[per_identity: per_identity + max_probes]]
-    return names, train, probe
+@dataclass(frozen=True)
+class HeadFile:
+    """A head saved by ``facerobust train-head``: the embedder's name, the head weights, the
+    identities and the identification split (paths relative to the dataset root)."""
+
+    path: Path
+    model: str
+    kind: str
+    dim: int
+    names: list[str]
+    split_data: dict[str, Any]
+    state_dict: dict[str, Any]
+    report: dict[str, Any]
+
+    def build_head(self) -> nn.Module:
+        head = make_head(self.kind, self.dim, len(self.names))  # type: ignore[arg-type]
+        head.load_state_dict(self.state_dict)
+        return head.eval()
+
+    def split(self, root: Path) -> Any:
+        """The identification split (an :class:`~facerobust.eval.tasks.IdentitySplit`)."""
+        from facerobust.eval.tasks import IdentitySplit
+
+        return IdentitySplit.from_dict(self.split_data, Path(root))
+
+    def check_compatible(self, *, model: str, root: Path) -> None:
+        """Refuse a head trained on another model or on identities this dataset lacks."""
+        if self.model != model:
+            raise ValueError(f"{self.path}: this head was trained on model {self.model!r}, not "
+                             f"on the victim {model!r}; train one with `facerobust train-head "
+                             f"--model {model}`")
+        split = self.split(root)
+        missing = [p for p in (*split.train_paths, *split.probe_paths) if not p.is_file()]
+        if missing:
+            raise ValueError(f"{self.path}: trained on another identity set: {len(missing)} of "
+                             f"its enrolment/probe images are not in {root} (e.g. {missing[0]})")
+
+    def describe(self) -> str:
+        return (f"{self.kind} head from {self.path.name} (trained by train-head on "
+                f"{self.model}, {len(self.names)} identities)")
 
 
 def save_identification(path: Path, *, model_name: str, kind: str, head: nn.Module,
                         names: list[str], split: dict[str, Any], report: dict[str, Any]) -> None:
-    torch.save({"format": 1, "model": model_name, "kind": kind, "state_dict": head.state_dict(),
-                "dim": _head_dim(head), "names": names, "split": split, "report": report}, path)
+    """Save a head; ``split`` is ``IdentitySplit.to_dict(root)`` (relative paths)."""
+    torch.save({"format": HEAD_FORMAT, "model": model_name, "kind": kind,
+                "state_dict": head.state_dict(), "dim": _head_dim(head), "names": names,
+                "split": split, "report": report}, path)
 
 
 def _head_dim(head: nn.Module) -> int:
-    return int(head.weight.shape[1]) if isinstance(head, CosineHead) else int(head.fc.in_features)
+    if isinstance(head, CosineHead):
+        return int(head.weight.shape[1])
+    if isinstance(head, LinearHead):
+        return int(head.fc.in_features)
+    raise TypeError(f"unknown head type {type(head).__name__}")
+
+
+def read_head_file(path: Path | str) -> HeadFile:
+    """Read and check a head file; errors name the file."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"identification head file not found: {path}")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many types for a corrupt file
+        raise ValueError(f"{path}: not a readable facerobust head file ({err})") from None
+    if not isinstance(blob, dict) or blob.get("format") != HEAD_FORMAT:
+        found = blob.get("format") if isinstance(blob, dict) else None
+        raise ValueError(f"{path}: not a facerobust identification head of format "
+                         f"{HEAD_FORMAT} (found {found!r}); retrain it with "
+                         "`facerobust train-head`")
+    try:
+        return HeadFile(path, str(blob["model"]), str(blob["kind"]), int(blob["dim"]),
+                        list(blob["names"]), dict(blob["split"]), blob["state_dict"],
+                        dict(blob.get("report", {})))
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"{path}: head file is missing {err}") from None
 
 
 def load_identification(path: Path | str, *, device: str | None = None) -> IdentificationModel:
     """Rebuild a saved identification system: the zoo embedder + the trained head."""
     from facerobust import models
 
-    blob = torch.load(Path(path), map_location="cpu", weights_only=True)
-    if blob.get("format") != 1:
-        raise ValueError(f"{path}: not a facerobust identification head file")
-    head = make_head(blob["kind"], int(blob["dim"]), len(blob["names"]))
-    head.load_state_dict(blob["state_dict"])
-    ident = IdentificationModel(models.load(blob["model"]), head.eval(), names=blob["names"],
-                                split={**blob["split"], "report": blob.get("report", {})})
+    saved = read_head_file(path)
+    ident = IdentificationModel(models.load(saved.model), saved.build_head(), names=saved.names,
+                                split={**saved.split_data, "report": saved.report})
     return ident.to(device).eval() if device else ident.eval()

@@ -15,6 +15,8 @@ torch.Size([N, 3, 112, 112])
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -91,10 +93,14 @@ def _theta(mat: np.ndarray, out_hw: tuple[int, int], in_hw: tuple[int, int]) -> 
 class ChipWarp(nn.Module):
     """Resample canonical chips (N,3,150,150) to ``out_hw`` with the fixed pixel map ``mat``."""
 
+    matrix: torch.Tensor  # buffers (register_buffer)
+    theta: torch.Tensor
+
     def __init__(self, mat: np.ndarray, out_hw: tuple[int, int],
                  in_hw: tuple[int, int] = (CANONICAL_SIZE, CANONICAL_SIZE)) -> None:
         super().__init__()
-        self.out_hw, self.in_hw = tuple(out_hw), tuple(in_hw)
+        self.out_hw = cast(tuple[int, int], tuple(out_hw))
+        self.in_hw = cast(tuple[int, int], tuple(in_hw))
         self.register_buffer("matrix", torch.tensor(np.asarray(mat), dtype=torch.float64),
                              persistent=False)
         theta = torch.tensor(_theta(np.asarray(mat), self.out_hw, self.in_hw), dtype=torch.float32)

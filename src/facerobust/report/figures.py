@@ -1,4 +1,5 @@
-"""Matplotlib figures drawn from a results.json dict (no computation beyond plotting)."""
+"""Matplotlib figures drawn from a results.json dict (no computation beyond plotting). Rates
+are drawn with their 95% Wilson intervals as error bars or bands."""
 
 from __future__ import annotations
 
@@ -20,24 +21,37 @@ def _png(fig: Any) -> Figure:
     return buf.getvalue()
 
 
-def _eps_labels(values: list[float]) -> list[str]:
-    return [f"{v * 255:.3g}/255" if v < 1 else f"{v:.3g}" for v in values]
+def _scale(norm: str) -> tuple[float, str]:
+    return (255.0, "epsilon (x/255, Linf)") if norm == "linf" else (1.0, "epsilon (L2)")
+
+
+def _rate_bars(ax: Any, xs: list[float], rates: list[dict[str, Any]], **style: Any) -> None:
+    """Success in % with asymmetric 95% CI error bars."""
+    mid = [100 * r["rate"] for r in rates]
+    low = [100 * (r["rate"] - r["ci95"][0]) for r in rates]
+    high = [100 * (r["ci95"][1] - r["rate"]) for r in rates]
+    ax.errorbar(xs, mid, yerr=[low, high], capsize=3, **style)
 
 
 def accuracy_vs_epsilon(curves: list[dict[str, Any]]) -> Figure | None:
-    """One line per attack: decision accuracy under attack vs epsilon (eps 0 = clean)."""
+    """One line per attack: decision accuracy under attack vs epsilon (eps 0 = clean), with
+    the band from the attack success rates' 95% intervals."""
     if not curves:
         return None
-    tasks = sorted({c["task"] for c in curves})
-    fig, axes = plt.subplots(1, len(tasks), figsize=(5.2 * len(tasks), 3.8), squeeze=False)
-    for ax, task in zip(axes[0], tasks, strict=True):
-        for curve in (c for c in curves if c["task"] == task):
-            ax.plot([e * 255 for e in curve["epsilons"]], [a * 100 for a in curve["accuracy"]],
-                    marker="o", label=curve["label"])
-        ax.set_xlabel("epsilon (x/255)" if curves[0].get("norm", "linf") == "linf" else "epsilon")
+    panels = sorted({(c["task"], c["norm"]) for c in curves})
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.8), squeeze=False)
+    for ax, (task, norm) in zip(axes[0], panels, strict=True):
+        scale, label = _scale(norm)
+        for curve in (c for c in curves if (c["task"], c["norm"]) == (task, norm)):
+            xs = [e * scale for e in curve["epsilons"]]
+            line = ax.plot(xs, [a * 100 for a in curve["accuracy"]], marker="o",
+                           label=curve["label"])[0]
+            ax.fill_between(xs, [a * 100 for a in curve["low"]],
+                            [a * 100 for a in curve["high"]], color=line.get_color(), alpha=0.15)
+        ax.set_xlabel(label)
         ax.set_ylabel("accuracy under attack (%)")
         ax.set_ylim(-2, 102)
-        ax.set_title(f"{task}: accuracy vs epsilon")
+        ax.set_title(f"{task}: accuracy vs epsilon (band: 95% CI)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     return _png(fig)
@@ -46,14 +60,15 @@ def accuracy_vs_epsilon(curves: list[dict[str, Any]]) -> Figure | None:
 def success_vs_epsilon(attack: dict[str, Any]) -> Figure:
     """Attack success on the victim (solid) and on every transfer target (dashed)."""
     fig, ax = plt.subplots(figsize=(5.2, 3.8))
-    xs = [e * 255 if attack["norm"] == "linf" else e for e in attack["epsilons"]]
-    ax.plot(xs, [s * 100 for s in attack["success"]], marker="o",
-            label=f"{attack['victim']} (white-box)")
+    scale, label = _scale(attack["norm"])
+    xs = [e * scale for e in attack["epsilons"]]
+    _rate_bars(ax, xs, attack["success"], marker="o",
+               label=f"{attack['victim']} (white-box, n={attack['n']})")
     for target, row in attack.get("transfer", {}).items():
-        ax.plot(xs, [s * 100 for s in row["success"]], marker="s", linestyle="--",
-                label=f"{target} (transfer)")
-    ax.set_xlabel("epsilon (x/255)" if attack["norm"] == "linf" else "epsilon (L2)")
-    ax.set_ylabel("attack success (%)")
+        _rate_bars(ax, xs, row["success"], marker="s", linestyle="--",
+                   label=f"{target} (transfer)")
+    ax.set_xlabel(label)
+    ax.set_ylabel("attack success (%), 95% CI")
     ax.set_ylim(-2, 102)
     ax.set_title(f"{attack['attack'].upper()} {attack['norm']} - {attack['goal']}")
     ax.grid(alpha=0.3)
@@ -79,19 +94,22 @@ def roc_curves(clean: dict[str, Any], attacked: list[dict[str, Any]], model: str
     return _png(fig)
 
 
-def transfer_heatmap(matrix: dict[str, Any]) -> Figure | None:
+def transfer_heatmap(matrix: dict[str, Any] | None) -> Figure | None:
     if not matrix or not matrix.get("rows"):
         return None
-    values = [[v * 100 if v is not None else float("nan") for v in row] for row in matrix["values"]]
-    fig, ax = plt.subplots(figsize=(1.6 + 1.5 * len(matrix["targets"]),
-                                    1.2 + 0.45 * len(matrix["rows"])))
+    values = [[v["rate"] * 100 if v is not None else float("nan") for v in row]
+              for row in matrix["values"]]
+    fig, ax = plt.subplots(figsize=(1.6 + 1.7 * len(matrix["targets"]),
+                                    1.2 + 0.5 * len(matrix["rows"])))
     image = ax.imshow(values, cmap="Reds", vmin=0, vmax=100, aspect="auto")
     ax.set_xticks(range(len(matrix["targets"])), matrix["targets"], rotation=20, ha="right")
     ax.set_yticks(range(len(matrix["rows"])), matrix["rows"])
-    for i, row in enumerate(values):
-        for j, v in enumerate(row):
-            ax.text(j, i, "-" if v != v else f"{v:.0f}%", ha="center", va="center", fontsize=8,
-                    color="white" if v == v and v > 60 else "black")
+    for i, row in enumerate(matrix["values"]):
+        for j, cell in enumerate(row):
+            text = "-" if cell is None else f"{100 * cell['rate']:.0f}%\n({cell['k']}/{cell['n']})"
+            dark = cell is not None and cell["rate"] > 0.6
+            ax.text(j, i, text, ha="center", va="center", fontsize=7,
+                    color="white" if dark else "black")
     fig.colorbar(image, ax=ax, label="success (%)")
     ax.set_title(f"Transfer: adversarial chips made on {matrix['source']}")
     return _png(fig)
@@ -101,31 +119,39 @@ def minimal_histogram(minimal: dict[str, Any]) -> Figure | None:
     found = [e for e in minimal.get("per_sample", []) if e is not None]
     if not found:
         return None
-    scale = 255 if minimal["norm"] == "linf" else 1
+    scale, label = _scale(minimal["norm"])
     fig, ax = plt.subplots(figsize=(5.2, 3.6))
     ax.hist([e * scale for e in found], bins=min(20, max(5, len(found) // 2)), color="#b33")
-    ax.axvline(minimal["median"] * scale, color="black", linestyle="--",
-               label=f"median {minimal['median'] * scale:.3g}")
-    ax.set_xlabel("smallest successful epsilon" + (" (x/255)" if scale == 255 else " (L2)"))
+    if minimal.get("median") is not None:
+        ax.axvline(minimal["median"] * scale, color="black", linestyle="--",
+                   label=f"median {minimal['median'] * scale:.3g}")
+        ax.legend()
+    ax.set_xlabel("smallest successful " + label)
     ax.set_ylabel("samples")
     ax.set_title(f"Minimal perturbation ({minimal['attack']} {minimal['norm']}, "
-                 f"{minimal['goal']})")
-    ax.legend()
+                 f"{minimal['goal']}, n={minimal['n']})")
     return _png(fig)
+
+
+DEFENSE_COLUMNS = (("undefended", "no defense", "grey"), ("naive", "naive attack", None),
+                   ("direct", "direct (autograd)", None), ("adaptive", "adaptive (BPDA/EOT)", None),
+                   ("blackbox", "black-box", None), ("worst_case", "worst case", "black"))
 
 
 def defense_curves(defense: dict[str, Any]) -> Figure:
     fig, ax = plt.subplots(figsize=(5.2, 3.6))
-    eps = defense["epsilons"]
-    xs = [e * 255 for e in eps]
-    ax.plot(xs, [s * 100 for s in defense["undefended"]], marker="o", color="grey",
-            label="no defense")
-    ax.plot(xs, [s * 100 for s in defense["naive"]], marker="o", label="naive attack")
-    ax.plot(xs, [s * 100 for s in defense["adaptive"]], marker="s", label="adaptive attack")
-    ax.set_xlabel("epsilon (x/255)")
-    ax.set_ylabel("attack success (%)")
+    scale, label = _scale(defense["norm"])
+    xs = [e * scale for e in defense["epsilons"]]
+    for key, text, color in DEFENSE_COLUMNS:
+        if defense.get(key):
+            style: dict[str, Any] = {"marker": "o", "label": text}
+            if color:
+                style["color"] = color
+            _rate_bars(ax, xs, defense[key], **style)
+    ax.set_xlabel(label)
+    ax.set_ylabel("attack success (%), 95% CI")
     ax.set_ylim(-2, 102)
-    ax.set_title(f"Defense {defense['name']}: naive vs adaptive")
+    ax.set_title(f"Defense {defense['name']} ({defense['goal']}, n={defense['n_attacked']})")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7)
     return _png(fig)

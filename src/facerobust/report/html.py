@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import base64
 import csv
-import json
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from facerobust.attacks.epsilons import format_epsilon
+from facerobust.eval.results import load_results
+from facerobust.eval.stats import Rate
 from facerobust.report import figures
 
 
@@ -22,24 +24,39 @@ def num(value: float | None, digits: int = 4) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def rate(value: dict[str, Any] | None) -> str:
+    """A rate object as ``"75.0% (9/12, 95% CI 47-91%, small sample)"``."""
+    return "-" if value is None else Rate.from_dict(value).text()
+
+
+def short_rate(value: dict[str, Any] | None) -> str:
+    """A rate object as ``"75.0% (9/12)"`` for dense tables (the CI is in the figures)."""
+    if value is None:
+        return "-"
+    return f"{100 * value['rate']:.1f}% ({value['k']}/{value['n']})"
+
+
 def eps_label(value: float, norm: str = "linf") -> str:
-    if norm == "linf":
-        return f"{value * 255:g}/255"
-    return f"{value:g}"
+    return format_epsilon(value, norm)
 
 
 def _data_uri(png: bytes | None) -> str | None:
     return None if png is None else "data:image/png;base64," + base64.b64encode(png).decode()
 
 
-def _file_uri(path: Path) -> str | None:
-    return _data_uri(path.read_bytes()) if path.is_file() else None
+def _file_uri(run_dir: Path, relative: str) -> str | None:
+    """Embed a PNG of this run folder; anything outside it is never read."""
+    base = run_dir.resolve()
+    path = (base / relative).resolve()
+    if not path.is_relative_to(base) or path.suffix.lower() != ".png" or not path.is_file():
+        return None
+    return _data_uri(path.read_bytes())
 
 
 def _environment() -> Environment:
     env = Environment(loader=PackageLoader("facerobust.report", "templates"),
                       autoescape=select_autoescape(["html", "j2"]))
-    env.filters.update(pct=pct, num=num, eps=eps_label)
+    env.filters.update(pct=pct, num=num, eps=eps_label, rate=rate, short_rate=short_rate)
     return env
 
 
@@ -61,7 +78,7 @@ def build_figures(results: dict[str, Any], out_dir: Path) -> dict[str, Any]:
         uris["attacks"][attack["key"]] = keep(f"success_{attack['key']}",
                                               figures.success_vs_epsilon(attack))
         if attack.get("examples"):
-            uris["examples"][attack["key"]] = _file_uri(out_dir / attack["examples"])
+            uris["examples"][attack["key"]] = _file_uri(out_dir, attack["examples"])
     victim = results["models"]["victim"]
     clean = results["clean"].get(victim)
     if clean and clean.get("roc"):
@@ -76,56 +93,69 @@ def build_figures(results: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     return uris
 
 
+def _rate_cells(value: dict[str, Any] | None) -> list[Any]:
+    if value is None:
+        return ["", "", "", "", ""]
+    return [value["rate"], value["k"], value["n"], value["ci95"][0], value["ci95"][1]]
+
+
+def _csv(path: Path, header: list[str], rows: list[list[Any]]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+RATE_HEADER = ["rate", "k", "n", "ci95_low", "ci95_high"]
+
+
 def write_tables(results: dict[str, Any], out_dir: Path) -> list[Path]:
-    """CSV tables: clean figures, attack success per epsilon (victim and transfer), defenses."""
+    """CSV tables: clean figures, attack success per epsilon (victim and transfer), defenses;
+    every rate with its count and 95% interval."""
     table_dir = out_dir / "tables"
     table_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    path = table_dir / "clean.csv"
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["model", "accuracy", "accuracy_std", "auc", "eer", "tar_at_far", "far",
-                         "threshold_at_far", "identification_top1", "n_pairs"])
-        for model, row in results["clean"].items():
-            writer.writerow([model, row["accuracy"], row["accuracy_std"], row["auc"], row["eer"],
-                             row["tar_at_far"], row["far"], row["threshold_at_far"],
-                             row.get("identification_top1"), row["n_pairs"]])
-    written.append(path)
-    path = table_dir / "attacks.csv"
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["attack", "norm", "goal", "epsilon", "model", "role", "success", "n"])
-        for atk in results.get("attacks", []):
-            for i, eps in enumerate(atk["epsilons"]):
-                writer.writerow([atk["attack"], atk["norm"], atk["goal"], eps, atk["victim"],
-                                 "white-box", atk["success"][i], atk["n"]])
-                for target, row in atk.get("transfer", {}).items():
-                    writer.writerow([atk["attack"], atk["norm"], atk["goal"], eps, target,
-                                     "transfer", row["success"][i], atk["n"]])
-    written.append(path)
+    written = [_csv(table_dir / "clean.csv",
+                    ["model", "accuracy", "accuracy_std", "auc", "eer", "far", "threshold_at_far",
+                     "n_pairs", *[f"tar_at_far_{h}" for h in RATE_HEADER],
+                     *[f"identification_top1_{h}" for h in RATE_HEADER]],
+                    [[m, c["accuracy"], c["accuracy_std"], c["auc"], c["eer"], c["far"],
+                      c["threshold_at_far"], c["n_pairs"], *_rate_cells(c["tar_at_far"]),
+                      *_rate_cells(c.get("identification_top1"))]
+                     for m, c in results["clean"].items()])]
+    rows = []
+    for atk in results.get("attacks", []):
+        for i, eps in enumerate(atk["epsilons"]):
+            rows.append([atk["attack"], atk["norm"], atk["goal"], eps, atk["epsilon_labels"][i],
+                         atk["victim"], "white-box", *_rate_cells(atk["success"][i])])
+            for target, row in atk.get("transfer", {}).items():
+                rows.append([atk["attack"], atk["norm"], atk["goal"], eps,
+                             atk["epsilon_labels"][i], target, "transfer",
+                             *_rate_cells(row["success"][i])])
+    written.append(_csv(table_dir / "attacks.csv", ["attack", "norm", "goal", "epsilon",
+                                                    "epsilon_label", "model", "role",
+                                                    *RATE_HEADER], rows))
     if results.get("defenses"):
-        path = table_dir / "defenses.csv"
-        with path.open("w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["defense", "epsilon", "undefended", "naive", "adaptive",
-                             "clean_accuracy", "ms_per_image"])
-            for d in results["defenses"]:
-                for i, eps in enumerate(d["epsilons"]):
-                    writer.writerow([d["name"], eps, d["undefended"][i], d["naive"][i],
-                                     d["adaptive"][i], d["clean"]["accuracy"], d["ms_per_image"]])
-        written.append(path)
+        rows = []
+        for d in results["defenses"]:
+            for i, eps in enumerate(d["epsilons"]):
+                for column in ("undefended", "naive", "direct", "adaptive", "blackbox",
+                               "worst_case"):
+                    if d.get(column):
+                        rows.append([d["name"], d["goal"], d["norm"], eps,
+                                     d["epsilon_labels"][i], column,
+                                     *_rate_cells(d[column][i]), d["clean"]["rate"],
+                                     d["ms_per_image"]])
+        written.append(_csv(table_dir / "defenses.csv",
+                            ["defense", "goal", "norm", "epsilon", "epsilon_label", "attack",
+                             *RATE_HEADER, "clean", "ms_per_image"], rows))
     return written
 
 
 def render_report(results_path: str | Path, out_html: str | Path | None = None) -> Path:
     """Render ``results.json`` into ``report.html`` beside it (or at ``out_html``)."""
     results_path = Path(results_path)
-    if not results_path.is_file():
-        raise FileNotFoundError(f"results file not found: {results_path}")
-    try:
-        results = json.loads(results_path.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{results_path}: not valid JSON: {err}") from err
+    results = load_results(results_path)
     out_dir = results_path.parent
     target = Path(out_html) if out_html else out_dir / "report.html"
     uris = build_figures(results, out_dir)

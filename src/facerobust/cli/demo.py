@@ -23,8 +23,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from facerobust import paths
+    from facerobust.cli.audit import print_outcome
     from facerobust.eval.audit import run_audit
-    from facerobust.eval.cli_audit import print_outcome
     from facerobust.eval.config import parse_config, tomllib
 
     text = demo_config_text()

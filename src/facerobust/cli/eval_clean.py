@@ -6,6 +6,10 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from facerobust.eval.clean import CleanEvaluation
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -29,22 +33,22 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def format_table(res: dict) -> str:
+def format_table(res: CleanEvaluation) -> str:
+    f = res.figures
     rows = [
-        ("model", res["model"]),
-        ("dataset", f"{res['dataset']} ({res['pairs_file']})"),
-        ("pairs evaluated", f"{res['n_pairs']} ({res['n_pairs_excluded']} excluded, "
-                            f"{len(res['skipped'])} images skipped)"),
-        (f"accuracy ({res['protocol']})", f"{100 * res['accuracy']:.2f}% "
-                                          f"+/- {100 * res['accuracy_std']:.2f}"),
-        ("ROC AUC", f"{res['auc']:.4f}"),
-        ("EER", f"{100 * res['eer']:.2f}%"),
-        (f"TAR @ FAR={res['far']:g}", f"{100 * res['tar_at_far']:.2f}% "
-                                      f"(threshold {res['threshold']:.4f})"),
-        ("best threshold", f"{res['best_threshold']:.4f}"),
-        (f"accuracy @ model threshold {res['model_threshold']:g}",
-         f"{100 * res['accuracy_at_model_threshold']:.2f}%"),
-        ("time", f"{res['seconds']:.1f} s"),
+        ("model", f.model),
+        ("dataset", f"{res.dataset} ({res.pairs_file})"),
+        ("pairs evaluated", f"{f.n_pairs} ({res.n_pairs_excluded} excluded, "
+                            f"{len(res.skipped)} images skipped)"),
+        (f"accuracy ({f.protocol})", f"{100 * f.accuracy:.2f}% +/- {100 * f.accuracy_std:.2f} "
+                                     f"over {f.n_folds} folds; pooled {f.correct.text()}"),
+        ("ROC AUC", f"{f.auc:.4f}"),
+        ("EER", f"{100 * f.eer:.2f}%"),
+        (f"TAR @ FAR={f.far:g}", f"{f.tar_at_far.text()} (threshold {f.threshold_at_far:.4f})"),
+        ("best threshold", f"{f.best_threshold:.4f}"),
+        (f"correct @ model threshold {f.operating_threshold:g}",
+         f.correct_at_operating_threshold.text()),
+        ("time", f"{res.seconds:.1f} s"),
     ]
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
@@ -54,20 +58,29 @@ def run(args: argparse.Namespace) -> int:
     from facerobust import models
     from facerobust.data import resolve_dataset
     from facerobust.eval.clean import evaluate_clean
+    from facerobust.eval.store import write_json_atomic
 
+    out = args.out or Path(f"eval-clean-{args.model}-{args.dataset}.json")
+    check_output_file(out)
     root = resolve_dataset(args.dataset, args.data)
     model = models.load(args.model, device=args.device)
     res = evaluate_clean(model, root, batch_size=args.batch_size,
                          progress=not args.no_progress, limit_pairs=args.limit_pairs,
-                         pairs_file=args.pairs_file, far=args.far, device=args.device)
+                         pairs_file=args.pairs_file, far=args.far)
     doc = res.to_dict()
-    doc["model"] = args.model
-    out = args.out or Path(f"eval-clean-{args.model}-{args.dataset}.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(doc, indent=2) + "\n")
+    write_json_atomic(out, doc)
     if args.json:
         print(json.dumps(doc))
     else:
-        print(format_table(doc))
+        print(format_table(res))
         print(f"saved {out}", file=sys.stderr)
     return 0
+
+
+def check_output_file(path: Path) -> None:
+    """Fail before any work when ``path`` cannot be written."""
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise ValueError(f"--out {path} is a folder; give a file name")
+    if parent.exists() and not parent.is_dir():
+        raise ValueError(f"--out {path}: {parent} is not a folder")

@@ -4,7 +4,6 @@ identities NOT used for training (clean accuracy cost and robustness gain)."""
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 
@@ -32,45 +31,23 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
-    from facerobust import models
     from facerobust.attacks import parse_epsilons
-    from facerobust.data import resolve_dataset
-    from facerobust.data.chips import load_chips
-    from facerobust.data.lfw import LFWPairs
-    from facerobust.defenses.training import adversarial_finetune
+    from facerobust.eval.identification import adversarial_training_study
 
     (eps,) = parse_epsilons(args.eps)
-    n_train, n_hold = args.train_identities, args.holdout_identities
-    if n_train < 2 or n_hold < 2 or args.images < 2:
+    if args.train_identities < 2 or args.holdout_identities < 2 or args.images < 2:
         raise ValueError("--train-identities, --holdout-identities and --images must be >= 2")
+    if args.out.exists() and not args.out.is_dir():
+        raise ValueError(f"--out {args.out} is a file; give a folder")
     layers: str | int = int(args.layers) if args.layers.isdigit() else args.layers
-    people = LFWPairs(resolve_dataset(args.dataset, args.data)).people()
-    eligible = sorted(n for n, files in people.items() if len(files) >= args.images)
-    if len(eligible) < n_train + n_hold:
-        raise ValueError(f"only {len(eligible)} identities have >= {args.images} images; "
-                         f"asked for {n_train} + {n_hold}")
-    order = torch.randperm(len(eligible), generator=torch.Generator().manual_seed(args.seed))
-    names = [eligible[i] for i in order[: n_train + n_hold].tolist()]
-
-    def chips_for(chosen: list[str], offset: int) -> tuple[torch.Tensor, torch.Tensor]:
-        paths = [p for n in chosen for p in sorted(people[n])[: args.images]]
-        chipset = load_chips(paths, progress=True)
-        labels = [offset + chosen.index(p.parent.name) for p in chipset.paths]
-        return chipset.chips, torch.as_tensor(labels)
-
-    train = chips_for(names[:n_train], 0)
-    holdout = chips_for(names[n_train:], n_train)
-    tuned, report = adversarial_finetune(
-        models.load(args.model), *train, epochs=args.epochs, eps=eps, steps=args.steps,
-        layers=layers, augment=not args.no_augment, goal=args.goal, lr=args.lr,
-        holdout=holdout, max_seconds=args.max_seconds, seed=args.seed, progress=True)
-    args.out.mkdir(parents=True, exist_ok=True)
-    result = {"model": args.model, "train_identities": names[:n_train],
-              "holdout_identities": names[n_train:], **report.to_dict()}
-    (args.out / "training.json").write_text(json.dumps(result, indent=2))
-    torch.save(tuned.state_dict(), args.out / "model.pt")
+    if layers not in ("last", "all") and not isinstance(layers, int):
+        raise ValueError(f"--layers must be 'last', 'all' or a number, got {args.layers!r}")
+    report = adversarial_training_study(
+        model=args.model, dataset=args.dataset, data=args.data,
+        train_identities=args.train_identities, holdout_identities=args.holdout_identities,
+        images=args.images, epochs=args.epochs, eps=eps, steps=args.steps, layers=layers,
+        lr=args.lr, goal=args.goal, augment=not args.no_augment, max_seconds=args.max_seconds,
+        seed=args.seed, out=args.out)
     print(f"clean accuracy cost {report.clean_accuracy_cost}, robustness gain "
           f"{report.robustness_gain} (held-out identities); wrote {args.out / 'training.json'}")
     return 0

@@ -1,5 +1,5 @@
-"""Thin command-line front end: each subcommand lives in its own module exposing
-``configure(parser)`` and ``run(args) -> int``."""
+"""Thin command-line front end: each subcommand is a module of this package exposing
+``configure(parser)`` (arguments only) and ``run(args) -> int`` (calls one library function)."""
 
 from __future__ import annotations
 
@@ -12,18 +12,19 @@ from facerobust import __version__
 
 # (subcommand, module, one-line help). Modules must import heavy libraries inside ``run``.
 COMMANDS: list[tuple[str, str, str]] = [
-    ("info", "facerobust.info", "versions, threads, models, datasets and cache locations"),
-    ("audit", "facerobust.eval.cli_audit", "run or resume an audit from a TOML config"),
-    ("demo", "facerobust.eval.cli_demo", "run the built-in demo audit on LFW"),
-    ("report", "facerobust.report.cli", "re-render report.html from results.json"),
-    ("defend", "facerobust.defenses.cli", "evaluate defenses under naive and adaptive attacks"),
-    ("adv-train", "facerobust.defenses.cli_train", "PGD adversarial fine-tuning, judged on "
-     "held-out identities"),
-    ("eval-clean", "facerobust.eval.cli_clean", "clean LFW verification accuracy of a model"),
-    ("data", "facerobust.data.cli", "dataset utilities: `data fetch lfw` downloads LFW"),
-    ("attack", "facerobust.attacks.cli", "attack a face model on LFW pairs or identities"),
-    ("models", "facerobust.models.cli", "model zoo: list cards, fetch weights, show a card"),
-    ("train-head", "facerobust.models.cli_train_head", "train a closed-set identification head"),
+    ("info", "info", "versions, threads, models, datasets and cache locations"),
+    ("audit", "audit", "run or resume an audit from a TOML config"),
+    ("demo", "demo", "run the built-in demo audit on LFW"),
+    ("report", "report", "re-render report.html from results.json"),
+    ("attack", "attack", "attack a face model (a one-unit audit: results.json + report)"),
+    ("defend", "defend", "judge defenses under naive, direct and adaptive attacks (one-unit "
+     "audit)"),
+    ("adv-train", "adv_train", "PGD adversarial fine-tuning, judged on held-out identities"),
+    ("eval-clean", "eval_clean", "clean LFW verification accuracy of a model"),
+    ("data", "data", "dataset utilities: `data fetch lfw` downloads LFW"),
+    ("models", "models", "model zoo: list cards, fetch weights, show a card"),
+    ("train-head", "train_head", "train a closed-set identification head (usable everywhere "
+     "with --head)"),
 ]
 
 
@@ -36,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"facerobust {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module_name, help_text in COMMANDS:
-        module = importlib.import_module(module_name)
+        module = importlib.import_module(f"facerobust.cli.{module_name}")
         cmd = sub.add_parser(name, help=help_text, description=help_text)
         module.configure(cmd)
         cmd.set_defaults(_run=module.run)

@@ -13,11 +13,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="output folder; re-running into it resumes an interrupted run")
     parser.add_argument("--data", type=Path, default=None,
                         help="dataset folder (overrides FACEROBUST_DATA/cache lookup)")
+    parser.add_argument("--head", default=None, metavar="PATH",
+                        help="identification head saved by `facerobust train-head` (overrides "
+                             "[identification] head and enables identification)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
 def print_outcome(results_path: Path) -> None:
-    results = json.loads(results_path.read_text())
+    results = json.loads(results_path.read_text(encoding="utf-8"))
     print("\n".join(f"- {s}" for s in results["summary"]["sentences"]))
     print(f"results: {results_path}")
     print(f"report:  {results_path.parent / 'report.html'}")
@@ -25,9 +28,11 @@ def print_outcome(results_path: Path) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from facerobust.eval.audit import run_audit
-    from facerobust.eval.config import load_config
+    from facerobust.eval.config import load_config, with_head
 
     cfg = load_config(args.config)
+    if args.head:
+        cfg = with_head(cfg, args.head)
     path = run_audit(cfg, args.out, data=args.data, progress=not args.no_progress,
                      config_text=args.config.read_text(encoding="utf-8"))
     print_outcome(path)

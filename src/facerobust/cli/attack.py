@@ -1,0 +1,59 @@
+"""``facerobust attack``: one attack with one goal on a face model, as a one-unit audit.
+
+Verification goals attack pairs the model decides correctly: ``dodging`` genuine pairs it
+accepts (the probe must stop matching), ``impersonation`` impostor pairs it rejects (the probe
+must match the other person). ``untargeted``/``targeted`` attack the closed-set identification
+head (trained on the audit's identification split, or ``--head`` from ``train-head``).
+Writes ``results.json``, ``report.html``, ``config.toml`` and example grids into ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    from facerobust.attacks.registry import ATTACKS
+    from facerobust.eval.tasks import GOALS
+
+    parser.add_argument("--model", default="dlib-resnet", help="registered model name (victim)")
+    parser.add_argument("--others", default="", metavar="NAMES",
+                        help="comma-separated models the adversarials are transferred to")
+    parser.add_argument("--dataset", default="lfw-gray", help="dataset name (lfw or lfw-gray)")
+    parser.add_argument("--data", type=Path, default=None,
+                        help="dataset folder or a folder containing it "
+                        "(default: $FACEROBUST_DATA, then the cache)")
+    parser.add_argument("--attack", default="pgd", choices=list(ATTACKS))
+    parser.add_argument("--norm", default="linf", choices=("linf", "l2"))
+    parser.add_argument("--eps", default="1/255,2/255,4/255",
+                        help="comma-separated budgets, e.g. 1/255,2/255 (Linf) or 0.5,1 (L2)")
+    parser.add_argument("--goal", default="dodging", choices=GOALS)
+    parser.add_argument("--n", type=int, default=200, help="number of probes to attack")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="iterations (default: the attack's, e.g. pgd 10, cw 100)")
+    parser.add_argument("--queries", type=int, default=None,
+                        help="query budget of square / hsj (default 1000)")
+    parser.add_argument("--head", default="", metavar="PATH",
+                        help="identification head saved by `facerobust train-head`")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def run(args: argparse.Namespace) -> int:
+    from facerobust.attacks import parse_epsilons
+    from facerobust.cli.audit import print_outcome
+    from facerobust.eval.commands import run_attack
+
+    if args.n < 1:
+        raise ValueError(f"--n must be >= 1, got {args.n}")
+    path = run_attack(
+        model=args.model, attack=args.attack, norm=args.norm, epsilons=parse_epsilons(args.eps),
+        goal=args.goal, n=args.n, out=args.out, dataset=args.dataset, data=args.data,
+        steps=args.steps, queries=args.queries,
+        others=tuple(m for m in args.others.split(",") if m), head=args.head,
+        batch_size=args.batch_size, seed=args.seed, progress=not args.no_progress)
+    print_outcome(path)
+    return 0

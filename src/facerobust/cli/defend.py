@@ -1,0 +1,68 @@
+"""``facerobust defend``: judge defenses under naive, direct, adaptive (BPDA/EOT) and optional
+black-box attacks, as a one-unit audit (``results.json`` + ``report.html`` in ``--out``).
+
+Example::
+
+    facerobust defend --model dlib-resnet --dataset lfw-gray --defense jpeg:q=75 \\
+        --defense bitdepth:bits=4 --defense "jpeg:q=75+median:k=3" --attack pgd \\
+        --eps 2/255,4/255,8/255 --goal dodging --n 32 --out runs/defend
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    from facerobust.attacks.registry import attack_names
+    from facerobust.eval.tasks import GOALS
+
+    parser.add_argument("--model", default="dlib-resnet", help="registered model name")
+    parser.add_argument("--dataset", default="lfw-gray", help="dataset name (LFW with pairs.txt)")
+    parser.add_argument("--data", type=Path, default=None,
+                        help="dataset folder (default: looked up under $FACEROBUST_DATA)")
+    parser.add_argument("--defense", action="append", required=True, metavar="SPEC",
+                        help="defense spec 'name:k=v,...' or a composition 'a:...+b:...', "
+                             "repeat for several. Defenses: none, jpeg:q=75, bitdepth:bits=4, "
+                             "median:k=3, gaussian:sigma=1, tvm:weight=0.03,keep=0.5,steps=10, "
+                             "rp:scale=0.1")
+    parser.add_argument("--attack", default="pgd", choices=attack_names("white-box"),
+                        help="white-box attack used for the naive, direct and adaptive runs")
+    parser.add_argument("--steps", type=int, default=None, help="iterations (attack default)")
+    parser.add_argument("--norm", default="linf", choices=("linf", "l2"))
+    parser.add_argument("--eps", default="2/255,4/255,8/255", help="comma-separated budgets")
+    parser.add_argument("--goal", default="dodging", choices=GOALS,
+                        help="verification (dodging, impersonation) or identification "
+                             "(untargeted, targeted) goal")
+    parser.add_argument("--n", type=int, default=32, help="samples attacked")
+    parser.add_argument("--eot", type=int, default=None,
+                        help="EOT samples of the adaptive attack for randomised defenses "
+                             "(default 8; deterministic defenses always use 1)")
+    parser.add_argument("--blackbox", type=int, default=0, metavar="QUERIES",
+                        help="also run SquareAttack with this many queries per sample (0 = off)")
+    parser.add_argument("--no-direct", action="store_true",
+                        help="skip the direct (autograd-through-the-defense) attack")
+    parser.add_argument("--head", default="", metavar="PATH",
+                        help="identification head saved by `facerobust train-head`")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    parser.add_argument("--no-progress", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    from facerobust.attacks import parse_epsilons
+    from facerobust.cli.audit import print_outcome
+    from facerobust.eval.commands import run_defend
+
+    if args.n < 1:
+        raise ValueError(f"--n must be >= 1, got {args.n}")
+    path = run_defend(
+        model=args.model, specs=args.defense, attack=args.attack, norm=args.norm,
+        epsilons=parse_epsilons(args.eps), goal=args.goal, n=args.n, out=args.out,
+        dataset=args.dataset, data=args.data, steps=args.steps, eot=args.eot,
+        direct=not args.no_direct, blackbox_queries=args.blackbox, head=args.head,
+        batch_size=args.batch_size, seed=args.seed, progress=not args.no_progress)
+    print_outcome(path)
+    return 0

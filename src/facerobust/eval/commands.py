@@ -1,0 +1,115 @@
+"""``facerobust attack`` and ``facerobust defend`` as one-unit audits: each builds an
+:class:`~facerobust.eval.config.AuditConfig`, writes it beside the results as ``config.toml``
+(so ``facerobust audit DIR/config.toml`` reruns it) and runs the audit path, producing the
+same ``results.json`` schema and report as ``facerobust audit``."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+from typing import Any
+
+from facerobust.eval.audit import run_audit
+from facerobust.eval.config import (
+    AttackConfig,
+    AuditConfig,
+    DataConfig,
+    DefenseConfig,
+    IdentificationConfig,
+    ModelsConfig,
+    RunConfig,
+    parse_config,
+    tomllib,
+)
+from facerobust.eval.tasks import IDENTIFICATION_GOALS
+
+
+def pairs_per_fold(n: int) -> int:
+    """Clean pairs of each kind per fold so that about ``n`` correctly decided pairs exist
+    for a goal (25% spare for clean errors, capped by LFW's 300)."""
+    return min(300, max(3, math.ceil(1.25 * n / 10)))
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+
+
+def config_to_toml(cfg: AuditConfig) -> str:
+    """TOML text that :func:`facerobust.eval.config.load_config` reads back to ``cfg``."""
+    lines: list[str] = []
+
+    def table(header: str, section: Any) -> None:
+        lines.append(header)
+        for f in dataclasses.fields(section):
+            value = getattr(section, f.name)
+            if value is not None:
+                lines.append(f"{f.name} = {_toml_value(value)}")
+        lines.append("")
+
+    for name in ("run", "data", "identification", "models", "minimal"):
+        table(f"[{name}]", getattr(cfg, name))
+    for atk in cfg.attacks:
+        table("[[attack]]", atk)
+    for d in cfg.defenses:
+        table("[[defense]]", d)
+    return "\n".join(lines)
+
+
+def _check_ident(goal: str, head: str) -> IdentificationConfig:
+    return IdentificationConfig(enabled=goal in IDENTIFICATION_GOALS or bool(head), head=head)
+
+
+def _finish(cfg: AuditConfig, out: Path, data: Path | None, progress: bool,
+            command: str) -> Path:
+    text = config_to_toml(cfg)
+    cfg = parse_config(tomllib.loads(text))  # the same validation as an audit config
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.toml").write_text(text, encoding="utf-8")
+    return run_audit(cfg, out, data=data, progress=progress, config_text=text, command=command)
+
+
+def run_attack(*, model: str, attack: str, norm: str, epsilons: list[float], goal: str, n: int,
+               out: Path, dataset: str = "lfw-gray", data: Path | None = None,
+               steps: int | None = None, queries: int | None = None,
+               others: tuple[str, ...] = (), head: str = "", batch_size: int = 16,
+               seed: int = 0, progress: bool = True) -> Path:
+    """One attack with one goal on ``model`` (plus transfer to ``others``)."""
+    ident = _check_ident(goal, head)
+    if goal in IDENTIFICATION_GOALS:
+        ident = dataclasses.replace(ident, probes=n)
+    cfg = AuditConfig(
+        run=RunConfig(name=f"facerobust attack: {attack}-{norm} {goal} on {model}", seed=seed,
+                      batch_size=batch_size),
+        data=DataConfig(dataset=dataset, root=str(data or ""),
+                        clean_pairs_per_fold=pairs_per_fold(n), attack_pairs=n),
+        identification=ident, models=ModelsConfig(victim=model, others=tuple(others)),
+        attacks=(AttackConfig(name=attack, epsilons=tuple(epsilons), norm=norm, steps=steps,
+                              goals=(goal,), queries=queries),))
+    return _finish(cfg, out, data, progress, "attack")
+
+
+def run_defend(*, model: str, specs: list[str], attack: str, norm: str, epsilons: list[float],
+               goal: str, n: int, out: Path, dataset: str = "lfw-gray",
+               data: Path | None = None, steps: int | None = None, eot: int | None = None,
+               direct: bool = True, blackbox_queries: int = 0, head: str = "",
+               batch_size: int = 16, seed: int = 0, progress: bool = True) -> Path:
+    """Each defense in ``specs`` in front of ``model``, judged under every attack column."""
+    ident = _check_ident(goal, head)
+    defenses = tuple(DefenseConfig(spec=s, attack=attack, norm=norm, epsilons=tuple(epsilons),
+                                   steps=steps, goal=goal, eot=eot, samples=n, direct=direct,
+                                   blackbox_queries=blackbox_queries) for s in specs)
+    cfg = AuditConfig(
+        run=RunConfig(name=f"facerobust defend: {', '.join(specs)} on {model} ({goal})",
+                      seed=seed, batch_size=batch_size),
+        data=DataConfig(dataset=dataset, root=str(data or ""),
+                        clean_pairs_per_fold=pairs_per_fold(n), attack_pairs=n),
+        identification=dataclasses.replace(ident, probes=n), models=ModelsConfig(victim=model),
+        defenses=defenses)
+    return _finish(cfg, out, data, progress, "defend")

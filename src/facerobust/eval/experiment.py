@@ -1,0 +1,248 @@
+"""One prepared experiment: the dataset's pairs and identification split, aligned chips, loaded
+models, cached embeddings and identification heads, and per-goal attack samples.
+
+The audit and every command (``attack``, ``defend``, ``train-head``) build an
+:class:`Experiment` from an :class:`~facerobust.eval.config.AuditConfig`, so they sample the
+same pairs, split identities the same way and score goals the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from facerobust.eval import tasks
+from facerobust.eval.config import AuditConfig
+from facerobust.eval.results import CleanUnit
+from facerobust.eval.stats import Rate
+from facerobust.eval.store import RunStore
+
+if TYPE_CHECKING:
+    from facerobust.models.heads import IdentificationModel
+
+log = logging.getLogger("facerobust.audit")
+
+
+@dataclass(frozen=True)
+class GoalSetup:
+    """Probes for one goal and, per model, (model to attack / score, criterion reference)."""
+
+    goal: str
+    x: torch.Tensor
+    refs: dict[str, tuple[nn.Module, torch.Tensor]]
+    starting_points: torch.Tensor | None = None
+
+
+@dataclass
+class Experiment:
+    cfg: AuditConfig
+    root: Path
+    chips: Any  # facerobust.data.chips.ChipSet
+    pairs: tasks.PairSample
+    dropped_pairs: int
+    split: tasks.IdentitySplit | None
+    head_file: Any  # facerobust.models.heads.HeadFile | None
+    models: dict[str, nn.Module]
+    missing_models: dict[str, str]
+    store: RunStore | None = None
+    progress: bool = True
+    _emb: dict[str, torch.Tensor] = field(default_factory=dict)
+    _heads: dict[str, IdentificationModel] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------------------- prepare
+    @classmethod
+    def prepare(cls, cfg: AuditConfig, *, data: Path | None = None,
+                store: RunStore | None = None, progress: bool = True) -> Experiment:
+        """Resolve the dataset, sample pairs, split identities, align chips, load models.
+        Cheap checks (dataset, head file) run before alignment and model loading."""
+        from facerobust.data import resolve_dataset
+        from facerobust.data.chips import load_chips
+        from facerobust.data.lfw import LFWPairs
+
+        explicit = Path(cfg.data.root) if cfg.data.root else data
+        root = resolve_dataset(cfg.data.dataset, explicit)
+        lfw = LFWPairs(root)
+        limit = tasks.pairs_per_fold_limit(lfw.pairs, cfg.data.clean_pairs_per_fold)
+        chosen = tasks.select_pairs(lfw.pairs, limit)
+        split, head_file = cls._identification_split(cfg, root, lfw)
+        paths = sorted({p for pair in chosen for p in (pair.path_a, pair.path_b)})
+        if split is not None:
+            paths = sorted(set(paths) | set(split.train_paths) | set(split.probe_paths))
+        log.info("aligning %d images from %s", len(paths), root)
+        chips = load_chips(paths, cache=True, progress=progress)
+        pairs, dropped = tasks.pairs_to_indices(chosen, chips.index)
+        loaded, missing = cls._load_models(cfg)
+        return cls(cfg=cfg, root=root, chips=chips, pairs=pairs, dropped_pairs=dropped,
+                   split=split, head_file=head_file, models=loaded, missing_models=missing,
+                   store=store, progress=progress)
+
+    @staticmethod
+    def _identification_split(cfg: AuditConfig, root: Path, lfw: Any
+                              ) -> tuple[tasks.IdentitySplit | None, Any]:
+        ident = cfg.identification
+        if not ident.enabled:
+            return None, None
+        if ident.head:
+            from facerobust.models.heads import read_head_file
+
+            head = read_head_file(ident.head)
+            head.check_compatible(model=cfg.models.victim, root=root)
+            return head.split(root), head
+        split = tasks.identity_split(lfw.people(), identities=ident.identities,
+                                     images=ident.images_per_identity,
+                                     gallery=ident.gallery_per_identity,
+                                     min_images=ident.min_images, seed=cfg.run.seed)
+        return split, None
+
+    @staticmethod
+    def _load_models(cfg: AuditConfig) -> tuple[dict[str, nn.Module], dict[str, str]]:
+        from facerobust import models
+
+        victim = cfg.models.victim
+        names = [victim, *[m for m in cfg.models.others if m != victim]]
+        loaded: dict[str, nn.Module] = {}
+        missing: dict[str, str] = {}
+        for name in names:
+            try:
+                loaded[name] = models.load(name)
+            except FileNotFoundError as err:
+                if name == victim:
+                    raise
+                missing[name] = str(err)
+                log.warning("transfer model %s unavailable: %s", name, err)
+        for model in loaded.values():
+            model.requires_grad_(False)
+        return loaded, missing
+
+    @property
+    def victim(self) -> str:
+        return self.cfg.models.victim
+
+    # ---------------------------------------------------------------------------- embeddings
+    def embeddings(self, name: str) -> torch.Tensor:
+        """Raw descriptors of every chip under model ``name`` (cached in the run store)."""
+        if name not in self._emb:
+            key = f"emb-{name}"
+            if self.store is not None and self.store.has_tensors(key):
+                self._emb[name] = self.store.load_tensors(key)["emb"]
+            else:
+                emb = tasks.embed(self.models[name], self.chips.chips, self.cfg.run.batch_size)
+                if self.store is not None:
+                    self.store.save_tensors(key, {"emb": emb})
+                self._emb[name] = emb
+        return self._emb[name]
+
+    def distances(self, name: str) -> np.ndarray:
+        emb, model = self.embeddings(name), self.models[name]
+        a, b = torch.as_tensor(self.pairs.a), torch.as_tensor(self.pairs.b)
+        return model.distance(emb[a], emb[b]).numpy()  # type: ignore[operator]
+
+    def probe_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.split is None:
+            raise ValueError("identification is not enabled in the config")
+        return tasks.rows_for(self.split.probe_paths, self.split.probe_labels, self.chips.index)
+
+    def identification_model(self, name: str) -> IdentificationModel:
+        """Model ``name`` + its head over the split's identities: the saved head for the victim
+        when one is configured, otherwise a head trained on the enrolment images."""
+        from facerobust.models.heads import IdentificationModel, make_head, train_head  # noqa: F811
+
+        if name in self._heads:
+            return self._heads[name]
+        if self.split is None:
+            raise ValueError("identification is not enabled in the config")
+        if self.head_file is not None and name == self.victim:
+            head = self.head_file.build_head()
+        else:
+            key = f"head-{name}"
+            if self.store is not None and self.store.has_tensors(key):
+                head = make_head("cosine", self.embeddings(name).shape[1], len(self.split.names))
+                head.load_state_dict(self.store.load_tensors(key))
+            else:
+                rows, labels = tasks.rows_for(self.split.train_paths, self.split.train_labels,
+                                              self.chips.index)
+                head = train_head(self.embeddings(name)[torch.as_tensor(rows)],
+                                  torch.as_tensor(labels), n_classes=len(self.split.names),
+                                  seed=self.cfg.run.seed)
+                if self.store is not None:
+                    self.store.save_tensors(key, head.state_dict())
+        ident = IdentificationModel(self.models[name], head.eval(), names=self.split.names)
+        ident.eval().requires_grad_(False)
+        self._heads[name] = ident
+        return ident
+
+    # --------------------------------------------------------------------------------- clean
+    def clean_unit(self, name: str) -> CleanUnit:
+        from facerobust.eval.clean import clean_figures
+
+        top1 = None
+        if self.split is not None:
+            rows, labels = self.probe_rows()
+            head = self.identification_model(name).head
+            with torch.no_grad():
+                logits = head(self.embeddings(name)[torch.as_tensor(rows)])
+            top1 = Rate.of(logits.argmax(1).numpy() == labels)
+        return clean_figures(name, self.models[name], self.distances(name), self.pairs.same,
+                             self.pairs.fold, identification_top1=top1)
+
+    # --------------------------------------------------------------------------------- goals
+    def goal_setup(self, goal: str, n: int, seed: int) -> GoalSetup:
+        """Up to ``n`` samples the victim decides correctly for ``goal`` (spread evenly), the
+        reference of every model, and starting points for decision-based attacks."""
+        chips = self.chips.chips
+        if goal in tasks.VERIFICATION_GOALS:
+            ok = tasks.decided_correctly(goal, self.models[self.victim],
+                                         self.distances(self.victim), self.pairs.same)
+            rows = tasks.spread(np.flatnonzero(ok), n)
+            a, b = torch.as_tensor(self.pairs.a[rows]), torch.as_tensor(self.pairs.b[rows])
+            refs = {name: (model, self.embeddings(name)[b])
+                    for name, model in self.models.items()}
+            starts = chips[b] if goal == "impersonation" else None
+            return GoalSetup(goal, chips[a], refs, starts)
+        if self.split is None:
+            raise ValueError(f"goal {goal!r} needs [identification] enabled")
+        probe_rows, labels = self.probe_rows()
+        victim = self.identification_model(self.victim)
+        with torch.no_grad():
+            emb = self.embeddings(self.victim)[torch.as_tensor(probe_rows)]
+            correct = np.flatnonzero(victim.head(emb).argmax(1).numpy() == labels)
+        pick = tasks.spread(correct, n)
+        rows, labels = probe_rows[pick], labels[pick]
+        if goal == "targeted":
+            labels = tasks.targets_for(labels, len(self.split.names), seed)
+        target = torch.as_tensor(labels)
+        refs = {name: (self.identification_model(name), target) for name in self.models}
+        return GoalSetup(goal, chips[torch.as_tensor(rows)], refs)
+
+    # ---------------------------------------------------------------------------- describing
+    def describe_dataset(self) -> dict[str, Any]:
+        cfg = self.cfg
+        per_fold = cfg.data.clean_pairs_per_fold
+        ident: dict[str, Any] | None = None
+        if self.split is not None:
+            _, probe_labels = self.probe_rows()
+            ident = {"source": (f"head file {self.cfg.identification.head}"
+                                if self.head_file is not None else "identity_split"),
+                     "identities": len(self.split.names),
+                     "enrolment_images": len(self.split.train_paths),
+                     "probe_images": int(len(probe_labels)),
+                     "head": self.head_file.describe() if self.head_file is not None
+                     else "cosine-softmax head trained per model on the enrolment images "
+                          f"(seed {cfg.run.seed})",
+                     "split": self.split.to_dict(self.root)}
+        return {
+            "name": cfg.data.dataset, "root": str(self.root),
+            "pairs_source": str(self.root / "pairs.txt"),
+            "protocol": f"{per_fold} matched + {per_fold} mismatched pairs of every fold of "
+                        f"{self.root.name}/pairs.txt ({len(self.pairs)} usable pairs, "
+                        f"{len(np.unique(self.pairs.fold))} folds)",
+            "n_images": len(self.chips.paths), "pairs_dropped": self.dropped_pairs,
+            "identification": ident,
+            "skipped": [{"path": str(s.path), "reason": s.reason} for s in self.chips.skipped],
+        }

@@ -1,0 +1,98 @@
+"""Train and save a closed-set identification head over the shared identification split
+(:func:`facerobust.eval.tasks.identity_split`), as ``facerobust train-head`` does."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from facerobust.eval.stats import Rate
+from facerobust.eval.tasks import choose_identities, embed_paths, identity_split
+from facerobust.models.heads import HeadKind
+
+
+def train_identification_head(*, model: str, dataset: str, data: Path | str | None,
+                              identities: int, images: int, gallery: int, min_images: int,
+                              kind: HeadKind = "cosine", epochs: int = 300, seed: int = 0,
+                              out: Path, progress: bool = True) -> dict[str, Any]:
+    """Split identities, embed, train the head, measure held-out top-1, save to ``out``
+    (plus ``out`` with suffix ``.json``); returns the training report."""
+    from facerobust import models
+    from facerobust.data import resolve_dataset
+    from facerobust.data.lfw import LFWPairs
+    from facerobust.models.heads import save_identification, train_head
+
+    if kind not in ("cosine", "linear"):
+        raise ValueError(f"head kind must be 'cosine' or 'linear', got {kind!r}")
+    name = "lfw-gray" if dataset == "lfw" else dataset
+    root = resolve_dataset(name, data)
+    split = identity_split(LFWPairs(root).people(), identities=identities, images=images,
+                           gallery=gallery, min_images=min_images, seed=seed)
+    net = models.load(model)
+    emb, skipped = embed_paths(net, [*split.train_paths, *split.probe_paths], progress=progress)
+
+    def stack(paths: list[Path], labels: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        kept = [(p, y) for p, y in zip(paths, labels, strict=True) if p in emb]
+        return (torch.stack([emb[p] for p, _ in kept]),
+                torch.tensor([y for _, y in kept], dtype=torch.long))
+
+    xt, yt = stack(split.train_paths, split.train_labels)
+    xp, yp = stack(split.probe_paths, split.probe_labels)
+    head = train_head(xt, yt, n_classes=len(split.names), kind=kind, epochs=epochs, seed=seed)
+    with torch.no_grad():
+        train_acc = Rate.of(head(xt).argmax(1) == yt)
+        top1 = Rate.of(head(xp).argmax(1) == yp)
+    report = {"model": model, "dataset": str(root), "kind": kind, "epochs": epochs,
+              "seed": seed, "identities": len(split.names), "images_per_identity": images,
+              "gallery_per_identity": gallery, "min_images": min_images,
+              "n_train": len(yt), "n_probe": len(yp), "train_accuracy": train_acc.to_dict(),
+              "probe_top1": top1.to_dict(), "skipped_no_face": len(skipped)}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_identification(out, model_name=model, kind=kind, head=head, names=split.names,
+                        split=split.to_dict(root), report=report)
+    out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return report
+
+
+def adversarial_training_study(*, model: str, dataset: str, data: Path | str | None,
+                               train_identities: int, holdout_identities: int, images: int,
+                               epochs: int, eps: float, steps: int, layers: Any, lr: float,
+                               goal: str, augment: bool, max_seconds: float, seed: int,
+                               out: Path) -> Any:
+    """PGD adversarial fine-tuning on ``train_identities`` people, judged on
+    ``holdout_identities`` others (identity-disjoint, seeded draw); writes
+    ``out/training.json`` and ``out/model.pt`` and returns the training report."""
+    from facerobust import models
+    from facerobust.data import resolve_dataset
+    from facerobust.data.chips import load_chips
+    from facerobust.data.lfw import LFWPairs
+    from facerobust.defenses.training import adversarial_finetune
+
+    people = LFWPairs(resolve_dataset(dataset, data)).people()
+    names = choose_identities(people, count=train_identities + holdout_identities,
+                              min_images=images, seed=seed)
+    if len(names) < train_identities + holdout_identities:
+        raise ValueError(f"only {len(names)} identities have >= {images} images; asked for "
+                         f"{train_identities} + {holdout_identities}")
+
+    def chips_for(chosen: list[str], offset: int) -> tuple[torch.Tensor, torch.Tensor]:
+        paths = [p for n in chosen for p in sorted(people[n])[:images]]
+        chipset = load_chips(paths, progress=True)
+        labels = [offset + chosen.index(p.parent.name) for p in chipset.paths]
+        return chipset.chips, torch.as_tensor(labels)
+
+    train = chips_for(names[:train_identities], 0)
+    holdout = chips_for(names[train_identities:], train_identities)
+    tuned, report = adversarial_finetune(
+        models.load(model), *train, epochs=epochs, eps=eps, steps=steps, layers=layers,
+        augment=augment, goal=goal, lr=lr, holdout=holdout,  # type: ignore[arg-type]
+        max_seconds=max_seconds, seed=seed, progress=True)
+    out.mkdir(parents=True, exist_ok=True)
+    result = {"model": model, "train_identities": names[:train_identities],
+              "holdout_identities": names[train_identities:], **report.to_dict()}
+    (out / "training.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+    torch.save(tuned.state_dict(), out / "model.pt")
+    return report

@@ -1,0 +1,252 @@
+"""The experiment core: pair sampling, identity splits, batched embedding, goals and scoring.
+
+Every command and every audit unit prepares its experiment through these functions (and
+:class:`facerobust.eval.experiment.Experiment`, which holds the loaded chips and models), so
+a pair sample, an identification split or a success criterion means the same everywhere.
+
+>>> from facerobust.eval.tasks import select_pairs, identity_split
+>>> chosen = select_pairs(lfw.pairs, limit=600)                      # doctest: +SKIP
+>>> split = identity_split(lfw.people(), identities=20, images=20, gallery=10,
+...                        min_images=20, seed=0)                    # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from facerobust.data.lfw import Pair
+
+VERIFICATION_GOALS = ("dodging", "impersonation")
+IDENTIFICATION_GOALS = ("untargeted", "targeted")
+GOALS = VERIFICATION_GOALS + IDENTIFICATION_GOALS
+CHUNK_IMAGES = 512  # chips held in memory at once when streaming files (512 x 270 KB)
+
+
+# ---------------------------------------------------------------------------------- pairs
+def select_pairs(pairs: Sequence[Pair], limit: int | None) -> list[Pair]:
+    """The first ``limit`` pairs in round-robin over (fold, same) groups, in file order, so a
+    small limit still covers every fold with matched and mismatched pairs (``None``: all).
+
+    ``limit = 2 * k * folds`` takes the first ``k`` matched and ``k`` mismatched pairs of
+    every fold."""
+    if limit is None:
+        return list(pairs)
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 2:
+        raise ValueError(f"limit_pairs must be an integer >= 2, got {limit!r}")
+    rank: dict[tuple[int, bool], int] = {}
+    keyed = []
+    for i, p in enumerate(pairs):
+        group = (p.fold, p.same)
+        keyed.append((rank.get(group, 0), p.fold, not p.same, i))
+        rank[group] = rank.get(group, 0) + 1
+    keyed.sort()
+    return [pairs[i] for i in sorted(k[3] for k in keyed[:limit])]
+
+
+def pairs_per_fold_limit(pairs: Sequence[Pair], per_fold: int) -> int:
+    """The :func:`select_pairs` limit giving ``per_fold`` matched + mismatched pairs a fold."""
+    return max(2, 2 * per_fold * len({p.fold for p in pairs}))
+
+
+@dataclass(frozen=True)
+class PairSample:
+    """Pairs as indices into a chip set: ``a[i]`` vs ``b[i]``, ``same[i]``, ``fold[i]``."""
+
+    a: np.ndarray
+    b: np.ndarray
+    same: np.ndarray
+    fold: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.a)
+
+
+def pairs_to_indices(pairs: Sequence[Pair], index: dict[Path, int]) -> tuple[PairSample, int]:
+    """Index pairs whose two images were both usable; returns the sample and #dropped pairs."""
+    kept = [p for p in pairs if p.path_a in index and p.path_b in index]
+    sample = PairSample(
+        a=np.array([index[p.path_a] for p in kept], dtype=np.int64),
+        b=np.array([index[p.path_b] for p in kept], dtype=np.int64),
+        same=np.array([p.same for p in kept], dtype=bool),
+        fold=np.array([p.fold for p in kept], dtype=np.int64),
+    )
+    return sample, len(pairs) - len(kept)
+
+
+def spread(rows: np.ndarray, n: int) -> np.ndarray:
+    """Up to ``n`` of ``rows`` spread evenly (keeps folds mixed, deterministic)."""
+    if len(rows) <= n:
+        return rows
+    return rows[np.linspace(0, len(rows) - 1, n).round().astype(np.int64)]
+
+
+# ----------------------------------------------------------------------------- identities
+def choose_identities(people: dict[str, list[Path]], *, count: int, min_images: int,
+                      seed: int) -> list[str]:
+    """``count`` identities with >= ``min_images`` images, drawn at random (seeded), in draw
+    order (fewer when fewer qualify; raises when fewer than 2 do)."""
+    eligible = sorted(name for name, files in people.items() if len(files) >= min_images)
+    if len(eligible) < 2:
+        raise ValueError(f"need >= 2 identities with >= {min_images} images; the dataset has "
+                         f"{len(eligible)}")
+    rng = np.random.default_rng(seed)
+    return [str(n) for n in rng.choice(eligible, size=min(count, len(eligible)), replace=False)]
+
+
+@dataclass(frozen=True)
+class IdentitySplit:
+    """Closed-set identification split: enrolment (head training / gallery) and probe images;
+    label ``i`` is ``names[i]``."""
+
+    names: list[str]
+    train_paths: list[Path]
+    train_labels: list[int]
+    probe_paths: list[Path]
+    probe_labels: list[int]
+
+    def to_dict(self, root: Path) -> dict[str, Any]:
+        """JSON form with paths relative to the dataset ``root`` (portable across machines)."""
+        def rel(paths: list[Path]) -> list[str]:
+            return [Path(p).relative_to(root).as_posix() for p in paths]
+
+        return {"names": self.names, "train": rel(self.train_paths),
+                "train_labels": self.train_labels, "probe": rel(self.probe_paths),
+                "probe_labels": self.probe_labels}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], root: Path) -> IdentitySplit:
+        try:
+            return cls(list(data["names"]), [root / p for p in data["train"]],
+                       [int(v) for v in data["train_labels"]],
+                       [root / p for p in data["probe"]], [int(v) for v in data["probe_labels"]])
+        except (KeyError, TypeError) as err:
+            raise ValueError(f"identification split is missing or malformed: {err}") from err
+
+
+def identity_split(people: dict[str, list[Path]], *, identities: int, images: int,
+                   gallery: int, min_images: int, seed: int) -> IdentitySplit:
+    """Up to ``identities`` people (seeded draw) with >= ``max(min_images, gallery + 1)``
+    images; of each person's first ``images`` files (sorted), ``gallery`` enrol and the rest
+    probe. The one identification split of every command."""
+    if not 1 <= gallery < images:
+        raise ValueError(f"gallery_per_identity must be >= 1 and smaller than "
+                         f"images_per_identity, got {gallery} and {images}")
+    need = max(min_images, gallery + 1)
+    chosen = sorted(choose_identities(people, count=identities, min_images=need, seed=seed))
+    split = IdentitySplit(chosen, [], [], [], [])
+    for label, name in enumerate(chosen):
+        files = sorted(people[name])[:images]
+        split.train_paths.extend(files[:gallery])
+        split.train_labels.extend([label] * gallery)
+        split.probe_paths.extend(files[gallery:])
+        split.probe_labels.extend([label] * len(files[gallery:]))
+    return split
+
+
+def rows_for(paths: Sequence[Path], labels: Sequence[int], index: dict[Path, int]
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """Chip rows and labels of the ``paths`` that were aligned (skipped images dropped)."""
+    keep = [(index[p], lab) for p, lab in zip(paths, labels, strict=True) if p in index]
+    return (np.array([k for k, _ in keep], dtype=np.int64),
+            np.array([lab for _, lab in keep], dtype=np.int64))
+
+
+def targets_for(labels: np.ndarray, n_classes: int, seed: int) -> np.ndarray:
+    """A different identity for each probe (seeded), for targeted identification attacks."""
+    rng = np.random.default_rng(seed)
+    return (labels + 1 + rng.integers(0, n_classes - 1, size=len(labels))) % n_classes
+
+
+# ------------------------------------------------------------------------------ embedding
+def model_device(model: nn.Module) -> torch.device:
+    return next((p.device for p in model.parameters()), torch.device("cpu"))
+
+
+@torch.no_grad()
+def embed(model: nn.Module, chips: torch.Tensor, batch_size: int = 32) -> torch.Tensor:
+    """``model(chips)`` in batches on the model's device, returned on the CPU. The one batched
+    forward pass of the project."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    dev = model_device(model)
+    outs = [model(chips[i:i + batch_size].to(dev)).detach().float().cpu()
+            for i in range(0, len(chips), batch_size)]
+    return torch.cat(outs) if outs else torch.empty(0)
+
+
+def embed_paths(model: nn.Module, paths: Sequence[Path], *, batch_size: int = 32,
+                progress: bool = True) -> tuple[dict[Path, torch.Tensor], list[dict[str, str]]]:
+    """Descriptors of every alignable file, streamed :data:`CHUNK_IMAGES` chips at a time
+    (memory flat in the number of files), plus the skipped files with reasons."""
+    from tqdm import tqdm
+
+    from facerobust.data.chips import load_chips
+
+    out: dict[Path, torch.Tensor] = {}
+    skipped: list[dict[str, str]] = []
+    bar = tqdm(total=len(paths), desc="aligning + embedding", unit="img", file=sys.stderr,
+               disable=not progress)
+    was_training = model.training
+    model.eval()
+    try:
+        for start in range(0, len(paths), CHUNK_IMAGES):
+            chips = load_chips(list(paths[start:start + CHUNK_IMAGES]), cache=True)
+            skipped.extend(s.to_dict() for s in chips.skipped)
+            desc = embed(model, chips.chips, batch_size)
+            out.update(zip(chips.paths, desc, strict=True))
+            bar.update(min(CHUNK_IMAGES, len(paths) - start))
+    finally:
+        model.train(was_training)
+        bar.close()
+    return out, skipped
+
+
+# ------------------------------------------------------------------------- goals, scoring
+def make_criterion(goal: str, model: nn.Module, reference: torch.Tensor) -> Any:
+    """The success criterion of ``goal`` on ``model``: ``reference`` holds the enrolled
+    descriptors (verification) or the true / target labels (identification)."""
+    from facerobust.attacks import (
+        Dodging,
+        Impersonation,
+        Misclassification,
+        TargetedMisclassification,
+    )
+
+    if goal == "dodging":
+        return Dodging.for_model(model, reference)
+    if goal == "impersonation":
+        return Impersonation.for_model(model, reference)
+    if goal == "untargeted":
+        return Misclassification(reference)
+    if goal == "targeted":
+        return TargetedMisclassification(reference)
+    raise ValueError(f"unknown goal {goal!r}; choose from {', '.join(GOALS)}")
+
+
+def score_goal(model: nn.Module, goal: str, x: torch.Tensor, reference: torch.Tensor,
+               batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Success mask of ``goal`` on ``x`` and a per-sample score: the distance to the enrolled
+    descriptor (verification) or the probability of the true / target class."""
+    out = embed(model, x, batch_size)
+    success = make_criterion(goal, model, reference).is_adversarial(out).cpu().numpy()
+    if goal in VERIFICATION_GOALS:
+        score = model.distance(out, reference).cpu().numpy()  # type: ignore[operator]
+    else:
+        score = out.softmax(1).gather(1, reference[:, None].long())[:, 0].numpy()
+    return success.astype(bool), score
+
+
+def decided_correctly(goal: str, model: nn.Module, distances: np.ndarray,
+                      same: np.ndarray) -> np.ndarray:
+    """Pairs the model decides correctly for ``goal``: accepted genuine pairs (dodging) or
+    rejected impostor pairs (impersonation)."""
+    accept = distances <= float(model.threshold)  # type: ignore[arg-type]
+    return same & accept if goal == "dodging" else ~same & ~accept
