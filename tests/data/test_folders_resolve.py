@@ -31,25 +31,6 @@ def test_identities_and_min_images(tmp_path: Path) -> None:
         IdentityFolders(tmp_path / "missing")
 
 
-def test_gallery_probe_split_is_closed_set_and_seeded(tmp_path: Path) -> None:
-    ds = IdentityFolders(make_ids(tmp_path / "ids", {"a": 5, "b": 2, "c": 1, "d": 4}))
-    gallery, probe = ds.gallery_probe_split(2, seed=0)
-    names = ds.split_identities(2)
-    assert names == ["a", "d"]  # need > k images
-    assert len(gallery) == 4 and len(probe) == 3 + 2
-    assert {lab for _, lab in gallery} == {lab for _, lab in probe} == {0, 1}
-    assert not {p for p, _ in gallery} & {p for p, _ in probe}
-    for path, lab in gallery + probe:
-        assert path.parent.name == names[lab]
-    assert ds.gallery_probe_split(2, seed=0) == (gallery, probe)
-    splits = {tuple(ds.gallery_probe_split(2, seed=s)[0]) for s in range(10)}
-    assert len(splits) > 1
-    with pytest.raises(ValueError, match="no identity has more than k=5"):
-        ds.gallery_probe_split(5, seed=0)
-    with pytest.raises(ValueError, match="k .* must be an integer >= 1"):
-        ds.gallery_probe_split(0, seed=0)
-
-
 def test_resolve_dataset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FACEROBUST_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("FACEROBUST_DATA", raising=False)

@@ -4,17 +4,23 @@ import json
 
 import pytest
 import torch
+from torch import nn
 
 from facerobust.attacks.pgd import PGD
 from facerobust.defenses import parse_defense
 from facerobust.defenses.evaluate import (
-    DefenseResult,
     accuracy_at_threshold,
     evaluate_defense,
-    tar_at_far,
+    evaluate_defense_identification,
 )
+from facerobust.eval.metrics import tar_at_far
+from facerobust.eval.results import DefenseUnit
 
 EPS = [2 / 255, 8 / 255]
+
+
+def rates(column: list) -> list[float]:
+    return [r.rate for r in column]
 
 
 @pytest.mark.parametrize("spec", ["jpeg:q=60", "bitdepth:bits=3"])
@@ -22,15 +28,15 @@ def test_adaptive_attack_does_at_least_as_well_as_naive(tiny, pairs, spec) -> No
     x1, x2, same = pairs
     r = evaluate_defense(tiny, parse_defense(spec), x1, x2, same, attack=PGD(steps=5),
                          epsilons=EPS)
-    assert r.n_attacked == int(same.sum()) and r.clean_accuracy == 1.0
+    assert r.n_attacked == int(same.sum()) and r.clean.rate == 1.0
     assert r.adaptive_mode == "bpda"
-    assert all(r.adaptive[e] >= r.naive[e] for e in EPS)
-    assert r.adaptive[EPS[-1]] > 0.5
+    assert all(a.k >= n.k for a, n in zip(r.adaptive, r.naive, strict=True))
+    assert r.adaptive[-1].rate > 0.5 and r.adaptive[-1].n == r.n_attacked
     # autograd through the quantiser gives nothing: direct attack fails, masking is flagged
-    assert r.direct is not None and r.direct[EPS[-1]] < r.adaptive[EPS[-1]]
-    assert r.masking["zero_gradients"] and r.masking["any"]
-    assert all(r.worst_case[e] >= r.adaptive[e] for e in EPS)
-    assert r.ms_per_image > 0
+    assert r.direct is not None and r.direct[-1].k < r.adaptive[-1].k
+    assert r.masking["zero_gradients"] and any("zero" in f for f in r.flags)
+    assert all(w.k >= a.k for w, a in zip(r.worst_case, r.adaptive, strict=True))
+    assert r.ms_per_image > 0 and r.epsilon_labels == ["2/255", "8/255"]
 
 
 def test_undefended_baseline_and_json_round_trip(tiny, pairs) -> None:
@@ -38,10 +44,11 @@ def test_undefended_baseline_and_json_round_trip(tiny, pairs) -> None:
     r = evaluate_defense(tiny, parse_defense("none"), x1, x2, same, attack=PGD(steps=5),
                          epsilons=EPS, direct=False)
     assert r.naive == r.undefended == r.adaptive
-    assert not r.masking["zero_gradients"] and not r.masking["random_outputs"]
-    data = json.loads(r.to_json())
-    assert data["name"] == "none" and set(data["naive"]) == {repr(e) for e in EPS}
-    assert DefenseResult.from_dict(data) == r
+    assert r.direct is None and r.flags == []
+    data = json.loads(json.dumps(r.to_dict()))
+    assert data["name"] == "none" and data["naive"][0]["n"] == r.n_attacked
+    assert set(data["naive"][0]) == {"k", "n", "rate", "ci95"}
+    assert DefenseUnit.from_dict(data) == r
 
 
 def test_randomised_defense_uses_eot_and_impersonation_goal(tiny, pairs) -> None:
@@ -54,21 +61,55 @@ def test_randomised_defense_uses_eot_and_impersonation_goal(tiny, pairs) -> None
     assert r.n_attacked <= 3 and r.masking.get("random_outputs", True)
 
 
+class Classifier(nn.Module):
+    """Tiny embedder + linear head: logits over 4 classes."""
+
+    def __init__(self, tiny: nn.Module) -> None:
+        super().__init__()
+        self.embedder = tiny
+        torch.manual_seed(3)
+        self.fc = nn.Linear(16, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.embedder(x))
+
+
+def test_identification_goals_are_judged_too(tiny, pairs) -> None:
+    x = pairs[0]
+    clf = Classifier(tiny).eval()
+    with torch.no_grad():
+        labels = clf(x).argmax(1)  # every probe correctly identified when clean
+    big = [8 / 255, 64 / 255]  # the random head has wide margins
+    r = evaluate_defense_identification(clf, parse_defense("bitdepth:bits=4"), x, labels,
+                                        attack=PGD(steps=10), epsilons=big)
+    assert r.clean_measure == "identification top-1" and r.clean_undefended.rate == 1.0
+    assert r.tar_at_far is None and r.n_attacked == r.clean.k
+    assert r.adaptive[-1].k >= r.naive[-1].k and r.adaptive[-1].rate > 0.5
+    targets = (labels + 1) % 4
+    t = evaluate_defense_identification(clf, parse_defense("none"), x, labels,
+                                        attack=PGD(steps=10), epsilons=big, goal="targeted",
+                                        targets=targets, direct=False)
+    assert t.goal == "targeted" and t.undefended[-1].k >= t.undefended[0].k
+    with pytest.raises(ValueError, match="needs one target label per probe"):
+        evaluate_defense_identification(clf, parse_defense("none"), x, labels,
+                                        attack=PGD(), epsilons=EPS, goal="targeted")
+
+
 def test_metrics_helpers() -> None:
     d = torch.tensor([0.1, 0.2, 0.5, 0.3, 0.9, 1.0])
     same = torch.tensor([True, True, True, False, False, False])
-    assert accuracy_at_threshold(d, same, 0.4) == pytest.approx(4 / 6)
-    assert tar_at_far(d, same, 1e-3) == pytest.approx(2 / 3)   # accept below 0.3
-    assert tar_at_far(d, same, 0.34) == pytest.approx(1.0)     # one impostor allowed
-    with pytest.raises(ValueError, match="both genuine and impostor"):
-        tar_at_far(d[:3], same[:3], 1e-3)
+    assert accuracy_at_threshold(d, same, 0.4).k == 4
+    assert tar_at_far(d.numpy(), same.numpy(), 1e-3)[0] == pytest.approx(2 / 3)
+    assert tar_at_far(d.numpy(), same.numpy(), 0.34)[0] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="need both same and different"):
+        tar_at_far(d[:3].numpy(), same[:3].numpy(), 1e-3)
 
 
 def test_evaluate_validation(tiny, pairs) -> None:
     x1, x2, same = pairs
     with pytest.raises(ValueError, match="goal must be"):
         evaluate_defense(tiny, parse_defense("none"), x1, x2, same, attack=PGD(),
-                         epsilons=EPS, goal="dodge")  # type: ignore[arg-type]
+                         epsilons=EPS, goal="dodge")
     with pytest.raises(ValueError, match="same must be a bool tensor"):
         evaluate_defense(tiny, parse_defense("none"), x1, x2, same.long(), attack=PGD(),
                          epsilons=EPS)

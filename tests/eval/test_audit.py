@@ -85,7 +85,7 @@ def full_run(tiny_config: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
 @pytest.mark.slow
 def test_audit_writes_results_report_tables_and_figures(full_run: Path) -> None:
     results = json.loads((full_run / "results.json").read_text())
-    assert results["schema_version"] == 1
+    assert results["schema_version"] == 2 and results["command"] == "audit"
     assert results["config"]["run"]["seed"] == 3
     clean = results["clean"]["dlib-resnet"]
     assert clean["n_pairs"] > 60 and clean["accuracy"] > 0.9
@@ -93,11 +93,15 @@ def test_audit_writes_results_report_tables_and_figures(full_run: Path) -> None:
     for atk in results["attacks"]:
         assert 0 < atk["n"] <= 4
         assert len(atk["success"]) == 2
+        for rate in atk["success"]:
+            assert rate["n"] == atk["n"] and rate["ci95"][0] <= rate["rate"] <= rate["ci95"][1]
         if atk["attack"] == "pgd":
-            assert atk["success"][1] >= atk["success"][0]
+            assert atk["success"][1]["k"] >= atk["success"][0]["k"]
+        assert max(atk["max_perturbation"][0], 0) <= 1 / 255 + 1e-6
         assert "dlib-resnet-q8" in atk["transfer"]
     pgd_dodge = next(a for a in results["attacks"] if a["key"] == "pgd-linf-dodging")
-    assert pgd_dodge["success"][-1] == 1.0, "PGD at 4/255 must dodge dlib on every probe"
+    assert pgd_dodge["success"][-1]["rate"] == 1.0, "PGD at 4/255 must dodge dlib on every probe"
+    assert "4 matched + 4 mismatched pairs of every fold" in results["dataset"]["protocol"]
     assert results["minimal"]["n"] > 0
     html = (full_run / "report.html").read_text()
     for sentence in results["summary"]["sentences"]:

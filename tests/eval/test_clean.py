@@ -7,30 +7,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
-from torch import nn
 
 from facerobust.data.lfw import LFWPairs, Pair
-from facerobust.eval.clean import evaluate_clean, select_pairs
-from facerobust.models.base import FaceModel
-
-
-class PooledPixels(FaceModel):
-    """A tiny deterministic stand-in model: 8x8 average-pooled gray chip, centred."""
-
-    name = "pooled-pixels"
-    embedding_dim = 64
-    metric = "euclidean"
-    threshold = 1.0
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.dummy = nn.Parameter(torch.zeros(()), requires_grad=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.check_input(x)
-        g = nn.functional.adaptive_avg_pool2d(x.mean(1, keepdim=True), 8).flatten(1)
-        return (g - g.mean(1, keepdim=True)) * 4 + self.dummy
+from facerobust.eval.clean import CleanEvaluation, evaluate_clean
+from facerobust.eval.tasks import select_pairs
+from tests.helpers.models import PooledPixels
 
 
 @pytest.fixture()
@@ -74,25 +55,29 @@ def test_evaluate_clean_on_real_pairs_excludes_unalignable(lfw_root: Path, tmp_p
     n_with_blank = sum(blank_pair.path_a in (p.path_a, p.path_b) for p in LFWPairs(root).pairs)
 
     res = evaluate_clean(PooledPixels(), root, batch_size=8, progress=False)
-    assert res.n_pairs + res.n_pairs_excluded == 24
+    f = res.figures
+    assert f.n_pairs + res.n_pairs_excluded == 24
     assert res.n_pairs_excluded == n_with_blank >= 1
     assert res.skipped == [{"path": str(blank_pair.path_a), "reason": "no face detected"}]
-    assert res.model == "pooled-pixels" and res.pairs_file == "pairs.txt"
-    assert res.protocol == "k-fold"
-    assert 0.0 <= res.accuracy <= 1.0 and 0.0 <= res.auc <= 1.0 and res.seconds > 0
+    assert f.model == "pooled-pixels" and res.pairs_file == "pairs.txt"
+    assert f.protocol == "k-fold"
+    assert 0.0 <= f.accuracy <= 1.0 and 0.0 <= f.auc <= 1.0 and res.seconds > 0
+    assert f.correct.n == f.n_pairs and f.tar_at_far.n == f.n_same
     doc = json.loads(json.dumps(res.to_dict()))
-    for key in ("accuracy", "accuracy_std", "auc", "eer", "tar_at_far", "far", "threshold",
-                "n_pairs", "skipped", "model", "dataset", "seconds"):
-        assert key in doc
+    assert CleanEvaluation.from_dict(doc) == res
+    for key in ("accuracy", "accuracy_std", "auc", "eer", "tar_at_far", "far",
+                "threshold_at_far", "n_pairs", "model", "correct"):
+        assert key in doc["figures"]
 
 
 @pytest.mark.data
 def test_evaluate_clean_limit_pairs_on_lfw(lfw_root: Path, cache: Path) -> None:
     res = evaluate_clean(PooledPixels(), lfw_root, limit_pairs=20, progress=False)
-    assert res.n_pairs + res.n_pairs_excluded == 20
+    assert res.figures.n_pairs + res.n_pairs_excluded == 20
     assert res.n_images <= 40
     again = evaluate_clean(PooledPixels(), lfw_root, limit_pairs=20, progress=False)
-    assert again.accuracy == res.accuracy and again.auc == res.auc  # deterministic, cached
+    assert again.figures.accuracy == res.figures.accuracy  # deterministic, cached
+    assert again.figures.auc == res.figures.auc
 
 
 @pytest.mark.data
@@ -101,7 +86,8 @@ def test_dlib_resnet_clean_accuracy_on_40_lfw_pairs(lfw_root: Path, cache: Path)
     from facerobust import models
 
     res = evaluate_clean(models.load("dlib-resnet"), lfw_root, limit_pairs=40, progress=False)
-    assert res.model == "dlib-resnet" and res.model_threshold == 0.6
-    assert res.n_pairs >= 36
-    assert res.accuracy >= 0.9 and res.auc >= 0.95
-    assert res.accuracy_at_model_threshold >= 0.9
+    f = res.figures
+    assert f.model == "dlib-resnet" and f.operating_threshold == 0.6
+    assert f.n_pairs >= 36
+    assert f.accuracy >= 0.9 and f.auc >= 0.95
+    assert f.correct_at_operating_threshold.rate >= 0.9

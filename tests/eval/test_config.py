@@ -10,7 +10,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def test_examples_and_demo_parse() -> None:
-    from facerobust.eval.cli_demo import demo_config_text
+    from facerobust.cli.demo import demo_config_text
     from facerobust.eval.config import tomllib
 
     files = sorted(EXAMPLES.glob("*.toml"))
@@ -39,7 +39,20 @@ def test_fractions_and_attack_fields() -> None:
         ({"attack": [{"name": "pgd", "epsilons": []}]}, r"epsilons: must be a non-empty"),
         ({"attack": [{"name": "pgd", "epsilons": ["-1/255"]}]}, r"attack\[0\]\.epsilons\[0\]"),
         ({"attack": [{"name": "pgd", "epsilons": ["x"]}]}, r"cannot read 'x'"),
-        ({"attack": [{"name": "zoo", "epsilons": [0.1]}]}, r"attack\[0\]\.name: 'zoo' is not one"),
+        ({"attack": [{"name": "zoo", "epsilons": [0.1]}]}, r"attack\[0\]: unknown attack 'zoo'"),
+        ({"attack": [{"name": "cw", "norm": "linf", "epsilons": [0.1]}]},
+         r"attack\[0\]: attack 'cw' does not support norm 'linf' \(supported: l2\)"),
+        ({"attack": [{"name": "pgd", "epsilons": [0.1], "steps": 0}]},
+         r"attack\[0\]\.steps: must be an integer >= 1"),
+        ({"attack": [{"name": "pgd", "epsilons": [0.1], "goals": []}]},
+         r"attack\[0\]\.goals: must name at least one goal"),
+        ({"data": {"attack_pairs": 0}}, r"data\.attack_pairs: must be >= 1"),
+        ({"minimal": {"samples": 0}}, r"minimal\.samples: must be >= 1"),
+        ({"defense": [{"spec": "jpeg", "eot": 0}]}, r"defense\[0\]\.eot: must be an integer >= 1"),
+        ({"defense": [{"spec": "jpeg", "attack": "square"}]},
+         r"defense\[0\]: attack 'square' is score-based"),
+        ({"defense": [{"spec": "jpeg", "goal": "untargeted"}]},
+         r"defense\[0\]\.goal: 'untargeted' needs \[identification\] enabled"),
         ({"attack": [{"name": "pgd", "epsilons": [0.1], "norm": "l1"}]}, r"attack\[0\]\.norm"),
         ({"attack": [{"epsilons": [0.1]}]}, r"attack\[0\]: missing required key"),
         ({"attack": [{"name": "pgd", "epsilons": [0.1], "goals": ["untargeted"]}]},
@@ -54,6 +67,26 @@ def test_fractions_and_attack_fields() -> None:
 def test_bad_configs_name_the_key(doc: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         parse_config(doc)
+
+
+def test_cw_linf_audit_config_exits_non_zero_naming_both(tmp_path: Path, capsys) -> None:
+    from facerobust.cli import main
+
+    config = tmp_path / "cw.toml"
+    config.write_text('[[attack]]\nname = "cw"\nnorm = "linf"\nepsilons = ["4/255"]\n')
+    assert main(["audit", str(config), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "attack 'cw' does not support norm 'linf'" in err and "cw.toml" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_defaults_come_from_the_registry_and_identification_defenses_parse() -> None:
+    cfg = parse_config({"identification": {"enabled": True},
+                        "attack": [{"name": "cw", "norm": "l2", "epsilons": [0.5]}],
+                        "defense": [{"spec": "jpeg", "goal": "untargeted",
+                                     "blackbox_queries": 50}]})
+    assert cfg.attacks[0].steps is None and cfg.defenses[0].eot is None
+    assert cfg.defenses[0].goal == "untargeted" and cfg.defenses[0].blackbox_queries == 50
 
 
 def test_load_config_names_the_file(tmp_path: Path) -> None:

@@ -10,8 +10,8 @@ import torch
 from facerobust.models.heads import (
     IdentificationModel,
     load_identification,
+    read_head_file,
     save_identification,
-    split_identities,
     train_head,
 )
 
@@ -47,23 +47,53 @@ def test_identification_model_is_differentiable_end_to_end() -> None:
     assert chips.grad is not None and chips.grad.abs().sum() > 0
 
 
-def test_split_identities_holds_out_probes() -> None:
-    people = {f"p{i}": [Path(f"p{i}/{j}.jpg") for j in range(3 + i)] for i in range(6)}
-    names, train, probe = split_identities(people, min_images=5, per_identity=2,
-                                           max_identities=3, max_probes=2, seed=0)
-    assert names == ["p3", "p4", "p5"]  # the most populous eligible people
-    assert len(train) == 6 and len(probe) == 6
-    assert not {p for p, _ in train} & {p for p, _ in probe}
-    with pytest.raises(ValueError):
-        split_identities(people, min_images=50, per_identity=2, max_identities=3,
-                         max_probes=2, seed=0)
+def _saved_head(tmp_path: Path, root: Path) -> Path:
+    x, y = _clusters(2, 3, 16, seed=4)
+    split = {"names": ["ann", "bob"], "train": ["images/ann/1.jpg", "images/bob/1.jpg"],
+             "train_labels": [0, 1], "probe": ["images/ann/2.jpg"], "probe_labels": [0]}
+    for rel in ("images/ann/1.jpg", "images/bob/1.jpg", "images/ann/2.jpg"):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(b"jpg")
+    path = tmp_path / "head.pt"
+    save_identification(path, model_name="mobileface", kind="cosine",
+                        head=train_head(x, y, n_classes=2, epochs=5), names=["ann", "bob"],
+                        split=split, report={})
+    return path
+
+
+def test_head_file_is_refused_for_another_model_or_identity_set(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    saved = read_head_file(_saved_head(tmp_path, root))
+    saved.check_compatible(model="mobileface", root=root)  # the same model and data: fine
+    assert saved.split(root).probe_paths == [root / "images/ann/2.jpg"]
+    with pytest.raises(ValueError, match=r"trained on model 'mobileface', not on the victim "
+                                         r"'dlib-resnet'"):
+        saved.check_compatible(model="dlib-resnet", root=root)
+    (root / "images/bob/1.jpg").unlink()
+    with pytest.raises(ValueError, match="trained on another identity set: 1 of"):
+        saved.check_compatible(model="mobileface", root=root)
+
+
+def test_unreadable_or_old_head_files_name_the_file(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="head file not found"):
+        read_head_file(tmp_path / "missing.pt")
+    old = tmp_path / "old.pt"
+    torch.save({"format": 1}, old)
+    with pytest.raises(ValueError, match=r"old.pt: not a facerobust identification head of "
+                                         r"format 2 \(found 1\)"):
+        read_head_file(old)
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a torch file")
+    with pytest.raises(ValueError, match="junk.pt: not a readable facerobust head file"):
+        read_head_file(junk)
 
 
 @pytest.mark.slow
 def test_save_and_load_roundtrip(tmp_path: Path) -> None:
     x, y = _clusters(3, 4, 128, seed=2)
     head = train_head(x, y, n_classes=3, epochs=20)
-    split = {"train": ["a.jpg"], "train_labels": [0], "probe": ["b.jpg"], "probe_labels": [0]}
+    split = {"names": ["ann", "bob", "cy"], "train": ["a.jpg"], "train_labels": [0],
+             "probe": ["b.jpg"], "probe_labels": [0]}
     save_identification(tmp_path / "h.pt", model_name="dlib-resnet", kind="cosine", head=head,
                         names=["ann", "bob", "cy"], split=split, report={"probe_top1": 1.0})
     ident = load_identification(tmp_path / "h.pt")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import base64
 import csv
 import json
 import re
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from facerobust.eval.stats import Rate
 from facerobust.report import render_report
 from facerobust.report.html import pct
 
@@ -33,13 +35,41 @@ def test_numbers_in_html_equal_results_json(results_file: Path) -> None:
         assert sentence in html
     for atk in results["attacks"]:
         for rate in atk["success"]:
-            assert f"<b>{pct(rate)}</b>" in html
+            assert f"<b>{Rate.from_dict(rate).text()}</b>" in html
     clean = results["clean"]["dlib-resnet"]
-    assert pct(clean["accuracy"]) in html and pct(clean["tar_at_far"]) in html
+    assert pct(clean["accuracy"]) in html
+    assert "95.7% (287/300, 95% CI 93-97%)" in html  # TAR@FAR with its interval
     assert "/x/bad.jpg" in html and "no face found" in html
-    # the summary quotes the 2/255 success of the best dodging attack, taken from the JSON
-    head = results["summary"]["headline"]["dodging"]
-    assert f"{100 * head['success']:.1f}% of attempts" in html
+    # the summary quotes the 2/255 success of the best dodging attack with n and its CI
+    assert "evades recognition as themself (dodging) in 75.0% (3/4, 95% CI 30-95%, small " \
+           "sample) of attempts" in html
+    # the defense table shows every column and the worst case, flags as sentences
+    table = html[html.index('id="defense-table"'):]
+    assert "worst case" in table and "direct" in table
+    assert "Gradients through the defense are zero." in table and ">any<" not in table
+    assert "closed-set identification over 20 identities" in html.lower()
+
+
+def test_report_refuses_another_schema_version(results_file: Path) -> None:
+    doc = json.loads(results_file.read_text())
+    doc["schema_version"] = 1
+    results_file.write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match="results schema version 1 cannot be read by this "
+                                         "facerobust \\(it reads schema version 2\\)"):
+        render_report(results_file)
+
+
+def test_report_never_embeds_files_outside_its_run_folder(results_file: Path,
+                                                          tmp_path: Path) -> None:
+    secret = tmp_path.parent / "secret.png"
+    secret.write_bytes(b"\x89PNG not really")
+    doc = json.loads(results_file.read_text())
+    doc["attacks"][0]["examples"] = "../secret.png"
+    doc["attacks"][1]["examples"] = "/etc/passwd"
+    results_file.write_text(json.dumps(doc))
+    html = render_report(results_file).read_text()
+    assert 'id="examples"' not in html
+    assert base64.b64encode(secret.read_bytes()).decode() not in html
 
 
 def test_csv_tables_match_json(results_file: Path) -> None:
@@ -48,7 +78,10 @@ def test_csv_tables_match_json(results_file: Path) -> None:
     rows = list(csv.DictReader((results_file.parent / "tables" / "attacks.csv").open()))
     victim_rows = [r for r in rows if r["role"] == "white-box"]
     assert len(victim_rows) == sum(len(a["epsilons"]) for a in results["attacks"])
-    assert float(victim_rows[1]["success"]) == results["attacks"][0]["success"][1]
+    first = results["attacks"][0]["success"][1]
+    assert float(victim_rows[1]["rate"]) == first["rate"]
+    assert int(victim_rows[1]["k"]) == first["k"] and int(victim_rows[1]["n"]) == first["n"]
+    assert float(victim_rows[1]["ci95_low"]) == first["ci95"][0]
 
 
 def test_missing_or_bad_results_file(tmp_path: Path) -> None:

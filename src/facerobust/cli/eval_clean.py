@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     model = models.load(args.model, device=args.device)
     res = evaluate_clean(model, root, batch_size=args.batch_size,
                          progress=not args.no_progress, limit_pairs=args.limit_pairs,
-                         pairs_file=args.pairs_file, far=args.far)
+                         pairs_file=args.pairs_file, far=args.far, name=args.model)
     doc = res.to_dict()
     write_json_atomic(out, doc)
     if args.json:

@@ -2,12 +2,13 @@
 
 >>> from facerobust.data.folders import IdentityFolders
 >>> ds = IdentityFolders("/data/lfw-gray/images", min_images=10)   # doctest: +SKIP
->>> gallery, probe = ds.gallery_probe_split(3, seed=0)             # doctest: +SKIP
+>>> people = ds.identities()     # split with facerobust.eval.tasks.identity_split
+
+Identification splits live in :mod:`facerobust.eval.tasks` (one split for every command).
 """
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 
 from facerobust.data.lfw import IMAGE_SUFFIXES
@@ -35,29 +36,6 @@ class IdentityFolders:
     def identities(self) -> dict[str, list[Path]]:
         """Identity name -> sorted image paths (a copy)."""
         return {k: list(v) for k, v in self._ids.items()}
-
-    def split_identities(self, k: int) -> list[str]:
-        """Names used by :meth:`gallery_probe_split` (>= ``k + 1`` images); label i = names[i]."""
-        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-            raise ValueError(f"k (gallery images per identity) must be an integer >= 1, got {k!r}")
-        return [name for name, files in self._ids.items() if len(files) > k]
-
-    def gallery_probe_split(self, k: int, *, seed: int
-                            ) -> tuple[list[tuple[Path, int]], list[tuple[Path, int]]]:
-        """Closed-set split: per identity with > ``k`` images, ``k`` random gallery images and
-        the rest as probes. Labels index :meth:`split_identities`. Deterministic in ``seed``."""
-        names = self.split_identities(k)
-        if not names:
-            raise ValueError(f"{self.root}: no identity has more than k={k} images")
-        rng = random.Random(seed)
-        gallery: list[tuple[Path, int]] = []
-        probe: list[tuple[Path, int]] = []
-        for label, name in enumerate(names):
-            files = list(self._ids[name])
-            rng.shuffle(files)
-            gallery.extend((p, label) for p in sorted(files[:k]))
-            probe.extend((p, label) for p in sorted(files[k:]))
-        return gallery, probe
 
     def __len__(self) -> int:
         return len(self._ids)

@@ -67,11 +67,14 @@ class CleanEvaluation(Unit):
 def evaluate_clean(model: Any, dataset_root: Path | str, *, batch_size: int = 32,
                    progress: bool = True, limit_pairs: int | None = None,
                    pairs_file: str = "pairs.txt", far: float = 1e-3,
-                   device: str | torch.device | None = None) -> CleanEvaluation:
-    """Clean verification figures of ``model`` (a FaceModel or a registered model name)."""
+                   device: str | torch.device | None = None,
+                   name: str | None = None) -> CleanEvaluation:
+    """Clean verification figures of ``model`` (a FaceModel or a registered model name);
+    ``name`` labels the figures (default: the model's own name)."""
     if isinstance(model, str):
         from facerobust import models
 
+        name = name or model
         model = models.load(model, device=None if device is None else str(device))
     t0 = time.perf_counter()
     lfw = LFWPairs(dataset_root, pairs_file=pairs_file)
@@ -85,7 +88,7 @@ def evaluate_clean(model: Any, dataset_root: Path | str, *, batch_size: int = 32
     a = torch.stack([desc[p.path_a] for p in kept])
     b = torch.stack([desc[p.path_b] for p in kept])
     dist = model.distance(a, b).numpy().astype(np.float64)
-    name = str(getattr(model, "name", type(model).__name__))
+    name = name or str(getattr(model, "name", type(model).__name__))
     figures = clean_figures(name, model, dist, np.array([p.same for p in kept]),
                             np.array([p.fold for p in kept]), far=far)
     seconds = time.perf_counter() - t0

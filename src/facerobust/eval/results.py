@@ -143,6 +143,8 @@ class AttackUnit(Unit):
     score_clean: list[float]
     score_adv: list[list[float]]
     transfer: dict[str, ModelOutcome]
+    mean_perturbation: list[float]  # per epsilon, in the attack's norm
+    max_perturbation: list[float]
     queries_mean: float | None = None
     examples: str | None = None
     seconds: float = 0.0

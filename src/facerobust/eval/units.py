@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from facerobust.attacks.base import flat_norm
 from facerobust.attacks.epsilons import format_epsilon
 from facerobust.attacks.registry import attack_entry, build_attack, resolve_steps_queries
 from facerobust.eval.config import AttackConfig, DefenseConfig
@@ -51,6 +52,7 @@ def attack_unit(exp: Experiment, atk: AttackConfig, goal: str, key: str, seed: i
     outcomes = {name: _outcome(model, goal, setup.x, adv, target, batch)
                 for name, (model, target) in setup.refs.items()}
     own = outcomes.pop(exp.victim)
+    sizes = torch.stack([flat_norm(a - setup.x, atk.norm) for a in adv])  # (n_eps, N)
     unit_key = key.removeprefix(f"attack-{exp.victim}-")
     examples = _examples(out_dir, key, setup.x, adv[-1], own, goal,
                          f"{atk.name.upper()} {atk.norm} {goal}, eps="
@@ -62,6 +64,7 @@ def attack_unit(exp: Experiment, atk: AttackConfig, goal: str, key: str, seed: i
         settings=resolve_steps_queries(atk.name, atk.steps, atk.queries),
         clean_success=own.clean_success, success=own.success, score_clean=own.score_clean,
         score_adv=own.score_adv, transfer=outcomes,
+        mean_perturbation=sizes.mean(1).tolist(), max_perturbation=sizes.amax(1).tolist(),
         queries_mean=float(torch.cat(queries).mean()) if queries else None,
         examples=examples, seconds=seconds)
 

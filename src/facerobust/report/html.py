@@ -77,8 +77,9 @@ def build_figures(results: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     for attack in results.get("attacks", []):
         uris["attacks"][attack["key"]] = keep(f"success_{attack['key']}",
                                               figures.success_vs_epsilon(attack))
-        if attack.get("examples"):
-            uris["examples"][attack["key"]] = _file_uri(out_dir, attack["examples"])
+        example = _file_uri(out_dir, attack["examples"]) if attack.get("examples") else None
+        if example is not None:
+            uris["examples"][attack["key"]] = example
     victim = results["models"]["victim"]
     clean = results["clean"].get(victim)
     if clean and clean.get("roc"):

@@ -7,16 +7,7 @@ import pytest
 
 from facerobust import models
 from facerobust.cli import main
-
-
-def _pooled():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("clean_helpers",
-                                                  Path(__file__).with_name("test_clean.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.PooledPixels()
+from tests.helpers.models import PooledPixels
 
 
 @pytest.fixture()
@@ -27,7 +18,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
     def fake_load(name: str, device=None, **kw):
         loaded.append(name)
-        return _pooled()
+        return PooledPixels()
 
     monkeypatch.setattr(models, "load", fake_load)
     return tmp_path
@@ -41,7 +32,10 @@ def test_eval_clean_json_stdout_is_one_object(env: Path, lfw_root: Path, capsys)
     assert code == 0
     captured = capsys.readouterr()
     doc = json.loads(captured.out)  # exactly one JSON document
-    assert doc["model"] == "dlib-resnet" and doc["n_pairs"] + doc["n_pairs_excluded"] == 20
+    figures = doc["figures"]
+    assert figures["model"] == "dlib-resnet"
+    assert figures["n_pairs"] + doc["n_pairs_excluded"] == 20
+    assert figures["correct"]["n"] == figures["n_pairs"] and len(figures["correct"]["ci95"]) == 2
     assert json.loads(out.read_text()) == doc
     assert "aligning" in captured.err  # progress goes to stderr
 
@@ -53,6 +47,7 @@ def test_eval_clean_table_and_default_out(env: Path, lfw_root: Path, capsys) -> 
     assert code == 0
     captured = capsys.readouterr()
     assert "accuracy (k-fold)" in captured.out and "TAR @ FAR=0.001" in captured.out
+    assert "95% CI" in captured.out
     assert captured.err.startswith("saved eval-clean-dlib-resnet-lfw.json")
     assert (env / "eval-clean-dlib-resnet-lfw.json").is_file()
 
@@ -63,3 +58,9 @@ def test_eval_clean_missing_dataset_is_a_clean_error(env: Path, capsys,
     assert main(["eval-clean", "--dataset", "lfw"]) == 2
     err = capsys.readouterr().err
     assert "facerobust eval-clean: error:" in err and "facerobust data fetch lfw" in err
+
+
+def test_eval_clean_refuses_a_folder_as_out_before_any_work(env: Path, capsys) -> None:
+    (env / "folder").mkdir()
+    assert main(["eval-clean", "--dataset", "lfw", "--out", str(env / "folder")]) == 2
+    assert "is a folder" in capsys.readouterr().err
