@@ -6,7 +6,7 @@ Run: ``FACEROBUST_DATA=/work/shared/data .venv/bin/python benchmarks/attack_spee
 minimal_eps_passes=..`` (speed ratios > 1: facerobust is faster).
 
 Setup: 2 CPU threads; dlib-resnet + a closed-set head over LFW people with >= 10 images
-(``facerobust.models.heads`` when present, else a nearest-class-mean cosine head fitted here);
+(the experiment core's identification split and ``facerobust.models.heads`` cosine head);
 ``--n`` aligned probe chips the head classifies correctly; goal = misclassification. Every
 library gets the same frozen model (parameters requires_grad=False, which also spares ART and
 torchattacks the weight gradients) and the same settings (no random start, same step size,
@@ -36,57 +36,31 @@ from facerobust.attacks import (
     minimal_epsilon,
     robfr_search,
 )
-
-
-class CosineHead(nn.Module):
-    """Identification model: ``scale * cos(model(x), class_mean)`` logits."""
-
-    def __init__(self, model: nn.Module, means: torch.Tensor, scale: float = 30.0) -> None:
-        super().__init__()
-        self.model = model
-        self.register_buffer("w", nn.functional.normalize(means, dim=1))
-        self.scale = scale
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.scale * nn.functional.normalize(self.model(x), dim=1) @ self.w.T
+from facerobust.eval.tasks import embed
 
 
 @torch.no_grad()
-def embed(model: nn.Module, chips: torch.Tensor) -> torch.Tensor:
-    return torch.cat([model(chips[i : i + 32]) for i in range(0, len(chips), 32)])
-
-
 def build_classifier(enrol: int) -> tuple[nn.Module, torch.Tensor, torch.Tensor, str]:
+    """dlib + a cosine head over every LFW person with >= 10 images (the experiment core's
+    identification split: ``enrol`` enrolment images and one probe each)."""
     from facerobust.data import resolve_dataset
     from facerobust.data.chips import load_chips
     from facerobust.data.lfw import LFWPairs
+    from facerobust.eval.tasks import identity_split, rows_for
+    from facerobust.models.heads import IdentificationModel, train_head
 
     net = models.load("dlib-resnet")
-    people = {k: v for k, v in LFWPairs(resolve_dataset("lfw-gray")).people().items()
-              if len(v) >= 10}
-    names = sorted(people)
-    chips = load_chips([p for k in names for p in people[k][: enrol + 1]], progress=True)
-    tr, te = [], []
-    for lab, k in enumerate(names):
-        have = [chips.index[p] for p in people[k][: enrol + 1] if p in chips.index]
-        tr += [(i, lab) for i in have[:-1]]
-        te += [(i, lab) for i in have[-1:]]
-    emb = embed(net, chips.chips[[i for i, _ in tr]])
-    ytr = torch.tensor([lab for _, lab in tr])
-    try:
-        from facerobust.models.heads import IdentificationModel, fit_head
-
-        torch.manual_seed(0)
-        clf: nn.Module = IdentificationModel(net, fit_head(emb, ytr, num_classes=len(names)))
-        kind = "facerobust.models.heads"
-    except ImportError:
-        means = torch.stack([emb[ytr == c].mean(0) for c in range(len(names))])
-        clf = CosineHead(net, means)
-        kind = "cosine class-mean head (fitted in this benchmark)"
-    clf.eval().requires_grad_(False)
-    x = chips.chips[[i for i, _ in te]]
-    y = torch.tensor([lab for _, lab in te])
-    return clf, x, y, f"{kind}, {len(names)} identities, {len(tr)} enrolment images"
+    split = identity_split(LFWPairs(resolve_dataset("lfw-gray")).people(), identities=10**6,
+                           images=enrol + 1, gallery=enrol, min_images=10, seed=0)
+    chips = load_chips([*split.train_paths, *split.probe_paths], progress=True)
+    tr_rows, tr_labels = rows_for(split.train_paths, split.train_labels, chips.index)
+    te_rows, te_labels = rows_for(split.probe_paths, split.probe_labels, chips.index)
+    head = train_head(embed(net, chips.chips[torch.as_tensor(tr_rows)]),
+                      torch.as_tensor(tr_labels), n_classes=len(split.names))
+    clf = IdentificationModel(net, head, names=split.names).eval().requires_grad_(False)
+    return (clf, chips.chips[torch.as_tensor(te_rows)], torch.as_tensor(te_labels),
+            f"facerobust.models.heads cosine head, {len(split.names)} identities, "
+            f"{len(tr_rows)} enrolment images")
 
 
 class Rows(list):  # type: ignore[type-arg]

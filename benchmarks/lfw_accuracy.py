@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     from facerobust import models, paths
     from facerobust.data import resolve_dataset
     from facerobust.data.lfw import LFWPairs
-    from facerobust.eval.clean import embed_paths, select_pairs
+    from facerobust.eval.tasks import embed_paths, select_pairs
 
     root = args.data if args.data else resolve_dataset("lfw-gray")
     lfw = LFWPairs(root, pairs_file=args.pairs_file)

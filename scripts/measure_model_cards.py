@@ -45,13 +45,14 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         res = evaluate_clean(model, Path(args.data), batch_size=args.batch_size,
                              limit_pairs=args.pairs, far=1e-3, progress=True)
+        f = res.figures
         entry = {
             "dataset": Path(args.data).name, "pairs_file": res.pairs_file,
-            "pairs": res.n_pairs, "pairs_requested": args.pairs or "all",
+            "pairs": f.n_pairs, "pairs_requested": args.pairs or "all",
             "pairs_excluded_no_face": res.n_pairs_excluded,
-            "accuracy": res.accuracy, "accuracy_std": res.accuracy_std, "auc": res.auc,
-            "eer": res.eer, "tar_at_far_1e-3": res.tar_at_far,
-            "threshold_far_1e-3": res.threshold, "best_threshold": res.best_threshold,
+            "accuracy": f.accuracy, "accuracy_std": f.accuracy_std, "auc": f.auc,
+            "eer": f.eer, "tar_at_far_1e-3": f.tar_at_far.rate,
+            "threshold_far_1e-3": f.threshold_at_far, "best_threshold": f.best_threshold,
             "seconds": round(time.perf_counter() - t0, 1),
             "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "machine": f"{platform.machine()} {args.threads} torch threads",
@@ -60,8 +61,9 @@ def main(argv: list[str] | None = None) -> int:
         data.setdefault("generated_by", "scripts/measure_model_cards.py")
         data.setdefault("models", {})[name] = entry
         out.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-        print(f"{name}: accuracy {res.accuracy:.4f} +- {res.accuracy_std:.4f} on {res.n_pairs} "
-              f"pairs, threshold@FAR=1e-3 {res.threshold:.4f}", file=sys.stderr, flush=True)
+        print(f"{name}: accuracy {f.accuracy:.4f} +- {f.accuracy_std:.4f} on {f.n_pairs} "
+              f"pairs, threshold@FAR=1e-3 {f.threshold_at_far:.4f}", file=sys.stderr,
+              flush=True)
     return 0
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 def configure(parser: argparse.ArgumentParser) -> None:
     from facerobust.attacks.registry import ATTACKS
+    from facerobust.cli.common import add_run_arguments
     from facerobust.eval.tasks import GOALS
 
     parser.add_argument("--model", default="dlib-resnet", help="registered model name (victim)")
@@ -34,12 +35,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="iterations (default: the attack's, e.g. pgd 10, cw 100)")
     parser.add_argument("--queries", type=int, default=None,
                         help="query budget of square / hsj (default 1000)")
-    parser.add_argument("--head", default="", metavar="PATH",
-                        help="identification head saved by `facerobust train-head`")
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, required=True, help="output folder")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_run_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 def configure(parser: argparse.ArgumentParser) -> None:
     from facerobust.attacks.registry import attack_names
+    from facerobust.cli.common import add_run_arguments
     from facerobust.eval.tasks import GOALS
 
     parser.add_argument("--model", default="dlib-resnet", help="registered model name")
@@ -43,12 +44,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="also run SquareAttack with this many queries per sample (0 = off)")
     parser.add_argument("--no-direct", action="store_true",
                         help="skip the direct (autograd-through-the-defense) attack")
-    parser.add_argument("--head", default="", metavar="PATH",
-                        help="identification head saved by `facerobust train-head`")
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, required=True, help="output folder")
-    parser.add_argument("--no-progress", action="store_true")
+    add_run_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
