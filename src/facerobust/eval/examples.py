@@ -11,6 +11,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from facerobust.attacks.epsilons import format_epsilon  # noqa: E402
+
 
 def _hwc(x: torch.Tensor) -> np.ndarray:
     return x.detach().cpu().clamp(0, 1).permute(1, 2, 0).numpy()
@@ -42,7 +44,8 @@ def save_example_grid(original: torch.Tensor, adversarial: torch.Tensor, caption
             if i == 0:
                 ax.set_title(names[j] if j != 1 else "perturbation (amplified)", fontsize=9)
         axes[i][2].set_xlabel(captions[i], fontsize=8)
-        axes[i][1].set_xlabel(f"max |delta| = {scale * 255:.1f}/255", fontsize=8)
+        axes[i][1].set_xlabel(f"actual Linf {format_epsilon(scale, 'linf')}, "
+                              f"L2 {float(delta.norm()):.3g}", fontsize=8)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
