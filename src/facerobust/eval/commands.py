@@ -62,7 +62,7 @@ def config_to_toml(cfg: AuditConfig) -> str:
     return "\n".join(lines)
 
 
-def _check_ident(goal: str, head: str) -> IdentificationConfig:
+def _identification_for(goal: str, head: str) -> IdentificationConfig:
     return IdentificationConfig(enabled=goal in IDENTIFICATION_GOALS or bool(head), head=head)
 
 
@@ -81,7 +81,7 @@ def run_attack(*, model: str, attack: str, norm: str, epsilons: list[float], goa
                others: tuple[str, ...] = (), head: str = "", batch_size: int = 16,
                seed: int = 0, progress: bool = True) -> Path:
     """One attack with one goal on ``model`` (plus transfer to ``others``)."""
-    ident = _check_ident(goal, head)
+    ident = _identification_for(goal, head)
     if goal in IDENTIFICATION_GOALS:
         ident = dataclasses.replace(ident, probes=n)
     cfg = AuditConfig(
@@ -101,7 +101,7 @@ def run_defend(*, model: str, specs: list[str], attack: str, norm: str, epsilons
                direct: bool = True, blackbox_queries: int = 0, head: str = "",
                batch_size: int = 16, seed: int = 0, progress: bool = True) -> Path:
     """Each defense in ``specs`` in front of ``model``, judged under every attack column."""
-    ident = _check_ident(goal, head)
+    ident = _identification_for(goal, head)
     defenses = tuple(DefenseConfig(spec=s, attack=attack, norm=norm, epsilons=tuple(epsilons),
                                    steps=steps, goal=goal, eot=eot, samples=n, direct=direct,
                                    blackbox_queries=blackbox_queries) for s in specs)

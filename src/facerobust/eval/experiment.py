@@ -151,7 +151,7 @@ class Experiment:
     def identification_model(self, name: str) -> IdentificationModel:
         """Model ``name`` + its head over the split's identities: the saved head for the victim
         when one is configured, otherwise a head trained on the enrolment images."""
-        from facerobust.models.heads import IdentificationModel, make_head, train_head  # noqa: F811
+        from facerobust.models.heads import IdentificationModel, make_head, train_head
 
         if name in self._heads:
             return self._heads[name]
