@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/facerobust demo --fetch --out runs/demo
+	$(BIN)/facerobust demo --out runs/demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -32,9 +32,10 @@ def test_eval_clean_json_stdout_is_one_object(env: Path, lfw_root: Path, capsys)
     assert code == 0
     captured = capsys.readouterr()
     doc = json.loads(captured.out)  # exactly one JSON document
-    figures = doc["figures"]
-    assert figures["model"] == "dlib-resnet"
-    assert figures["n_pairs"] + doc["n_pairs_excluded"] == 20
+    assert doc["model"] == "dlib-resnet" and doc["layout"] == "lfw"
+    assert doc["n_pairs"] + doc["n_pairs_excluded"] == 20
+    assert doc["skipped"] == len(doc["skipped_files"])
+    figures = doc["result"]["figures"]
     assert figures["correct"]["n"] == figures["n_pairs"] and len(figures["correct"]["ci95"]) == 2
     assert json.loads(out.read_text()) == doc
     assert "aligning" in captured.err  # progress goes to stderr

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from facerobust.data.fetch import ChecksumError, RemoteFile, fetch_lfw
+from facerobust.data.fetch import ChecksumError, DownloadError, RemoteFile, fetch_lfw
 from facerobust.data.lfw import LFWPairs
 from facerobust.data.resolve import resolve_dataset
 
@@ -86,7 +86,7 @@ def test_checksum_mismatch_leaves_nothing(server, tmp_path: Path) -> None:
 def test_http_error_and_partial_dest(server, tmp_path: Path) -> None:
     base, sums = server
     missing = (RemoteFile("nothere.tgz", "x", "0" * 64),)
-    with pytest.raises(OSError):
+    with pytest.raises(DownloadError, match=r"could not download .*nothere.tgz: File not found"):
         fetch_lfw(tmp_path / "a" / "lfw", base_url=base, files=missing, progress=False)
     assert list((tmp_path / "a").iterdir()) == []
     junk = tmp_path / "b" / "lfw"
@@ -107,3 +107,15 @@ def test_cli_fetch(server, tmp_path: Path, capsys, monkeypatch) -> None:
                  "--no-progress"]) == 0
     assert f"LFW ready at {dest}" in capsys.readouterr().out
     assert LFWPairs(dest).missing() == []
+
+
+def test_cli_download_failure_is_one_line(tmp_path: Path, capsys) -> None:
+    from facerobust.cli import main
+
+    # nothing listens on port 9 of localhost: the connection is refused at once
+    code = main(["data", "fetch", "lfw", "--dest", str(tmp_path / "lfw"), "--base-url",
+                 "http://127.0.0.1:9", "--no-progress"])
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "could not download http://127.0.0.1:9/" in err[0]
+    assert "Traceback" not in err[0] and "facerobust demo` needs no download" in err[0]

@@ -20,8 +20,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def print_outcome(results_path: Path) -> None:
+    from facerobust.cli.common import print_skipped
+
     results = json.loads(results_path.read_text(encoding="utf-8"))
     print("\n".join(f"- {s}" for s in results["summary"]["sentences"]))
+    print_skipped(results["dataset"].get("skipped", []))
     print(f"results: {results_path}")
     print(f"report:  {results_path.parent / 'report.html'}")
 

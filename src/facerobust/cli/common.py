@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 
@@ -17,3 +18,14 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
                         help="output folder (results.json, report.html, config.toml); "
                              "re-running into it resumes")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def print_skipped(skipped: list[dict[str, str]], shown: int = 10) -> None:
+    """The first ``shown`` skipped files, under their own names, and the count (stderr)."""
+    if not skipped:
+        return
+    print(f"{len(skipped)} image(s) skipped:", file=sys.stderr)
+    for item in skipped[:shown]:
+        print(f"  {item['path']}: {item['reason']}", file=sys.stderr)
+    if len(skipped) > shown:
+        print(f"  ... and {len(skipped) - shown} more (all listed in the JSON)", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""``facerobust data``: dataset utilities (``fetch lfw``)."""
+"""``facerobust data``: dataset utilities (``fetch lfw``, ``prepare DIR``)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from pathlib import Path
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    from facerobust.data.chips import DETECTORS  # numpy only, no torch or dlib
+
     sub = parser.add_subparsers(dest="data_command", metavar="ACTION")
     fetch = sub.add_parser("fetch", help="download a public dataset into the cache",
                            description="Download a public dataset, verify its sha256 "
@@ -18,11 +20,30 @@ def configure(parser: argparse.ArgumentParser) -> None:
     fetch.add_argument("--base-url", default=None,
                        help="mirror URL serving the files by name (default: scikit-learn's)")
     fetch.add_argument("--no-progress", action="store_true", help="no progress bar")
+    prep = sub.add_parser("prepare", help="detect, align and cache every image under a folder",
+                          description="Walk DIR recursively, detect and align the face of "
+                          "every image file into the chip cache (resumable), and print "
+                          "counts, throughput and the skipped files.")
+    prep.add_argument("dir", type=Path, metavar="DIR", help="folder of images (recursive)")
+    prep.add_argument("--workers", type=int, default=1,
+                      help="worker processes, >= 1 (default: 1)")
+    prep.add_argument("--detector", default="hog+cnn", choices=DETECTORS,
+                      help="face detector (default: HOG, CNN when HOG finds none)")
+    prep.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
-    if getattr(args, "data_command", None) != "fetch":
-        print("usage: facerobust data fetch lfw [--dest DIR]", file=sys.stderr)
+    command = getattr(args, "data_command", None)
+    if command == "prepare":
+        from facerobust.data.prepare import prepare_dataset
+
+        report = prepare_dataset(args.dir, workers=args.workers, detector=args.detector,
+                                 progress=not args.no_progress)
+        print("\n".join(report.lines()))
+        return 0
+    if command != "fetch":
+        print("usage: facerobust data fetch lfw [--dest DIR] | facerobust data prepare DIR "
+              "[--workers N] [--detector MODE]", file=sys.stderr)
         return 2
     from facerobust.data.fetch import fetch_lfw
 

@@ -13,6 +13,9 @@ if TYPE_CHECKING:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    from facerobust.data.chips import DETECTORS
+    from facerobust.data.sources import LAYOUTS
+
     parser.add_argument("--model", default="dlib-resnet", help="registered model name")
     parser.add_argument("--dataset", default="lfw",
                         help="dataset name: lfw (fetched copy or lfw-gray) or lfw-gray")
@@ -20,7 +23,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="dataset folder, or a folder containing it "
                         "(default: $FACEROBUST_DATA, then the cache)")
     parser.add_argument("--pairs-file", default="pairs.txt",
-                        help="protocol file: pairs.txt (10 folds), pairsDevTest.txt, ...")
+                        help="protocol file: pairs.txt (10 folds), pairsDevTest.txt, ...; "
+                             "datasets without one get a generated 10-fold protocol")
+    parser.add_argument("--layout", default="auto", choices=LAYOUTS,
+                        help="dataset layout (default: detected)")
+    parser.add_argument("--detector", default="hog+cnn", choices=DETECTORS,
+                        help="face detector (default: HOG, CNN when HOG finds none)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of a generated protocol")
     parser.add_argument("--limit-pairs", type=int, default=None, metavar="N",
                         help="use N pairs spread over folds and classes (quick look)")
     parser.add_argument("--batch-size", type=int, default=32)
@@ -37,7 +46,7 @@ def format_table(res: CleanEvaluation) -> str:
     f = res.figures
     rows = [
         ("model", f.model),
-        ("dataset", f"{res.dataset} ({res.pairs_file})"),
+        ("dataset", f"{res.dataset} ({res.layout} layout, pairs: {res.pairs_file})"),
         ("pairs evaluated", f"{f.n_pairs} ({res.n_pairs_excluded} excluded, "
                             f"{len(res.skipped)} images skipped)"),
         (f"accuracy ({f.protocol})", f"{100 * f.accuracy:.2f}% +/- {100 * f.accuracy_std:.2f} "
@@ -66,13 +75,17 @@ def run(args: argparse.Namespace) -> int:
     model = models.load(args.model, device=args.device)
     res = evaluate_clean(model, root, batch_size=args.batch_size,
                          progress=not args.no_progress, limit_pairs=args.limit_pairs,
-                         pairs_file=args.pairs_file, far=args.far, name=args.model)
-    doc = res.to_dict()
+                         pairs_file=args.pairs_file, far=args.far, name=args.model,
+                         layout=args.layout, detector=args.detector, seed=args.seed)
+    doc = {**res.summary(), "skipped_files": res.skipped, "result": res.to_dict()}
     write_json_atomic(out, doc)
     if args.json:
         print(json.dumps(doc))
     else:
         print(format_table(res))
+        from facerobust.cli.common import print_skipped
+
+        print_skipped(res.skipped)
         print(f"saved {out}", file=sys.stderr)
     return 0
 
@@ -84,3 +97,4 @@ def check_output_file(path: Path) -> None:
         raise ValueError(f"--out {path} is a folder; give a file name")
     if parent.exists() and not parent.is_dir():
         raise ValueError(f"--out {path}: {parent} is not a folder")
+

@@ -6,8 +6,11 @@ a 150x150 RGB chip produced by dlib's 5-point alignment with padding 0.25, exact
 ``compute_face_descriptor`` feeds its ResNet.
 
 * Landmarks: dlib's HOG frontal face detector (``dlib.get_frontal_face_detector()``, one
-  upsampling) picks the largest face; ``shape_predictor_5_face_landmarks.dat`` gives 5 points
-  (outer/inner corner of one eye, outer/inner corner of the other, bottom of the nose).
+  upsampling) or its CNN detector (``mmod_human_face_detector.dat``, for tilted, small or
+  profile faces HOG misses) picks the largest face; ``shape_predictor_5_face_landmarks.dat``
+  on that box gives 5 points (outer/inner corner of one eye, outer/inner corner of the other,
+  bottom of the nose). Large photos are detected on a downscaled copy (``DETECT_MAX_SIDE``)
+  and the landmarks mapped back, so the chip is always cut from the full-resolution image.
 * Template: dlib's 5-point mean face ``FACE_TEMPLATE_5`` in unit coordinates, padded as
   ``(padding + p) / (1 + 2 * padding)`` and scaled by ``size``.
 * Transform: the least-squares similarity (Umeyama) from template to landmarks, expressed the
@@ -54,23 +57,46 @@ FACE_TEMPLATE_5 = np.array(
 _LOCK = threading.Lock()
 _DLIB: dict[str, Any] = {}
 
+# Single detectors: dlib's HOG frontal detector and its CNN (MMOD) detector.
+FACE_DETECTORS = ("hog", "cnn")
+# Photos with a longer side are downscaled for detection only (landmarks are mapped back).
+DETECT_MAX_SIDE = 1600
+# MMOD on CPU costs ~4 s and ~1 GB per megapixel of its input: it upsamples once only while
+# the upsampled image stays within this budget, and larger images are shrunk down to it.
+CNN_MAX_PIXELS = 640_000
 
-def _dlib_models() -> tuple[Any, Any]:
-    """The (lazily loaded, shared) dlib HOG detector and 5-point shape predictor."""
+Face = tuple[np.ndarray, tuple[int, int, int, int]]
+
+
+def _model_file(name: str) -> str:
+    from facerobust.models.packaged import face_recognition_models_file
+
+    path = face_recognition_models_file(name)
+    if path is None:
+        raise FileNotFoundError(f"{name} not found: pip install face_recognition_models")
+    return str(path)
+
+
+def _dlib_models(cnn: bool = False) -> tuple[Any, Any]:
+    """The (lazily loaded, shared) detector (HOG, or MMOD when ``cnn``) and 5-point predictor."""
     with _LOCK:
-        if not _DLIB:
-            import dlib
+        import dlib
 
-            from facerobust.models.packaged import face_recognition_models_file
+        if "predictor" not in _DLIB:
+            _DLIB["hog"] = dlib.get_frontal_face_detector()
+            _DLIB["predictor"] = dlib.shape_predictor(
+                _model_file("shape_predictor_5_face_landmarks.dat"))
+        if cnn and "cnn" not in _DLIB:
+            _DLIB["cnn"] = dlib.cnn_face_detection_model_v1(
+                _model_file("mmod_human_face_detector.dat"))
+        return _DLIB["cnn" if cnn else "hog"], _DLIB["predictor"]
 
-            path = face_recognition_models_file("shape_predictor_5_face_landmarks.dat")
-            if path is None:
-                raise FileNotFoundError(
-                    "shape_predictor_5_face_landmarks.dat not found: "
-                    "pip install face_recognition_models")
-            _DLIB["detector"] = dlib.get_frontal_face_detector()
-            _DLIB["predictor"] = dlib.shape_predictor(str(path))
-        return _DLIB["detector"], _DLIB["predictor"]
+
+def _check_detector(detector: str) -> str:
+    if detector not in FACE_DETECTORS:
+        raise ValueError(f"unknown face detector {detector!r}: use one of "
+                         + ", ".join(repr(d) for d in FACE_DETECTORS))
+    return detector
 
 
 def _check_rgb(rgb: np.ndarray) -> np.ndarray:
@@ -85,26 +111,70 @@ def _check_rgb(rgb: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(rgb)
 
 
-def detect_faces(rgb_uint8: np.ndarray) -> list[tuple[np.ndarray, tuple[int, int, int, int]]]:
-    """All faces as ``(landmarks5 (5, 2) float64, (left, top, right, bottom))``, largest first."""
-    import dlib  # noqa: F401  (fail early with a clear ImportError)
+def _shrink(img: np.ndarray, scale: float) -> tuple[np.ndarray, float, float]:
+    """``img`` resized by ``scale`` (< 1, area averaging) and the exact x, y scale factors."""
+    import cv2
+
+    h, w = img.shape[:2]
+    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+    small = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(small), nw / w, nh / h
+
+
+def _up(v: Any, s: float) -> Any:
+    """A coordinate in an image shrunk by ``s`` mapped back (pixel centres line up)."""
+    return (v + 0.5) / s - 0.5
+
+
+def _cnn_rects(detector: Any, img: np.ndarray) -> list[tuple[float, float, float, float]]:
+    """MMOD face boxes ``(left, top, right, bottom)`` in ``img`` coordinates."""
+    h, w = img.shape[:2]
+    sx = sy = 1.0
+    if 4 * h * w <= CNN_MAX_PIXELS:
+        found = detector(img, 1)
+    else:
+        if h * w > CNN_MAX_PIXELS:
+            img, sx, sy = _shrink(img, (CNN_MAX_PIXELS / (h * w)) ** 0.5)
+        found = detector(img, 0)
+    return [(_up(d.rect.left(), sx), _up(d.rect.top(), sy), _up(d.rect.right(), sx),
+             _up(d.rect.bottom(), sy)) for d in found]
+
+
+def detect_faces(rgb_uint8: np.ndarray, detector: str = "hog") -> list[Face]:
+    """All faces found by ``detector`` ("hog" or "cnn") as ``(landmarks5 (5, 2) float64,
+    (left, top, right, bottom))`` in full-resolution pixels, largest first.
+
+    Images with a side over :data:`DETECT_MAX_SIDE` are detected (and landmarked) on a
+    downscaled copy; smaller ones exactly as dlib would (HOG with one upsampling)."""
+    import dlib
 
     rgb = _check_rgb(rgb_uint8)
-    detector, predictor = _dlib_models()
-    rects = list(detector(rgb, DETECTOR_UPSAMPLE))
+    det, predictor = _dlib_models(cnn=_check_detector(detector) == "cnn")
+    h, w = rgb.shape[:2]
+    img, sx, sy = rgb, 1.0, 1.0
+    if max(h, w) > DETECT_MAX_SIDE:
+        img, sx, sy = _shrink(rgb, DETECT_MAX_SIDE / max(h, w))
+    if detector == "hog":
+        rects = list(det(img, DETECTOR_UPSAMPLE))
+    else:
+        rects = [dlib.rectangle(*(round(v) for v in r)) for r in _cnn_rects(det, img)]
     rects.sort(key=lambda r: r.width() * r.height(), reverse=True)
     out = []
     for rect in rects:
-        shape = predictor(rgb, rect)
+        shape = predictor(img, rect)
         pts = np.array([[shape.part(i).x, shape.part(i).y] for i in range(5)], dtype=np.float64)
         box = (rect.left(), rect.top(), rect.right(), rect.bottom())
+        if img is not rgb:
+            pts = np.column_stack([_up(pts[:, 0], sx), _up(pts[:, 1], sy)])
+            box = (round(_up(box[0], sx)), round(_up(box[1], sy)), round(_up(box[2], sx)),
+                   round(_up(box[3], sy)))
         out.append((pts, box))
     return out
 
 
-def detect_landmarks(rgb_uint8: np.ndarray) -> np.ndarray | None:
-    """5x2 landmarks (x, y) of the largest face found by dlib's HOG detector, or ``None``."""
-    faces = detect_faces(rgb_uint8)
+def detect_landmarks(rgb_uint8: np.ndarray, detector: str = "hog") -> np.ndarray | None:
+    """5x2 landmarks (x, y) of the largest face found by ``detector``, or ``None``."""
+    faces = detect_faces(rgb_uint8, detector)
     return faces[0][0] if faces else None
 
 
@@ -172,7 +242,7 @@ def _pyramid_down(img: np.ndarray) -> np.ndarray:
     h, w = img.shape[:2]
     if h <= 8 or w <= 8:
         return np.zeros((0, 0, 3), dtype=np.uint8)
-    x = img.astype(np.int64)
+    x = img.astype(np.int32)  # sums stay below 2**16: int32 is exact, half int64's memory
     nc, nr = (w - 3) // 2, (h - 3) // 2
     k = (1, 4, 6, 4, 1)
     tmp = cast(np.ndarray, sum(k[i] * x[:, i: i + 2 * nc: 2] for i in range(5)))
@@ -270,8 +340,8 @@ def face_chip(rgb_uint8: np.ndarray, landmarks5: np.ndarray, size: int = CHIP_SI
     return extract_chip(rgb_uint8, details)
 
 
-def align_face(rgb_uint8: np.ndarray, *, size: int = CHIP_SIZE,
-               padding: float = CHIP_PADDING) -> np.ndarray | None:
+def align_face(rgb_uint8: np.ndarray, *, size: int = CHIP_SIZE, padding: float = CHIP_PADDING,
+               detector: str = "hog") -> np.ndarray | None:
     """Detect the largest face and return its canonical chip, or ``None`` without a face."""
-    pts = detect_landmarks(rgb_uint8)
+    pts = detect_landmarks(rgb_uint8, detector)
     return None if pts is None else face_chip(rgb_uint8, pts, size=size, padding=padding)

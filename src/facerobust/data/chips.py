@@ -1,65 +1,114 @@
 """Load image files as canonical aligned chips, with an on-disk cache.
 
-Each file is read, decoded (grayscale becomes 3 identical channels), face-detected and aligned
-(:mod:`facerobust.data.align`). The aligned chip is cached as a lossless PNG under
-``facerobust.paths.cache_subdir("chips")/<settings>/<sha256[:2]>/<sha256>.png`` where
-``<settings>`` encodes size, padding, detector upsampling and the alignment version, and
-``sha256`` is the hash of the file's bytes: a second run (or a renamed copy of the same file)
-skips detection. Files without a face are cached as ``<sha256>.noface`` so they are not
-re-detected either. All writes are atomic (temporary file + ``os.replace``).
+Each file is checked against size limits *before* decoding (its byte size, then the pixel
+size read lazily from the image header, so a decompression bomb is refused without being
+decompressed), decoded (grayscale becomes 3 identical channels; OpenCV applies the EXIF
+orientation), face-detected and aligned (:mod:`facerobust.data.align`).
 
-Files that cannot be used (missing, unreadable, not an image, no face) are returned in
-``ChipSet.skipped`` with the reason; they never raise.
+Detectors (``DETECTORS``): ``"hog"`` (dlib HOG), ``"hog+cnn"`` (the default: HOG, then dlib's
+CNN detector only when HOG finds no face) and ``"cnn"`` (CNN for every image). The largest
+face is used; ``ChipSet.detectors`` and ``ChipSet.faces_found`` say which detector produced
+each chip and how many faces it found.
+
+Cache: ``facerobust.paths.cache_subdir("chips")/<settings>/<sha256[:2]>/`` holds, per file
+content hash, ``<sha>.png`` (HOG chip) or ``<sha>.noface`` (HOG found none), and
+``<sha>.cnn.png`` / ``<sha>.cnn.noface`` for the CNN detector. ``<settings>`` encodes size,
+padding, HOG upsampling and the alignment version (unchanged, so older caches stay valid). A
+chip PNG carries the number of faces in a ``faces`` text chunk (entries written before that
+existed report 1). A second run, or a renamed copy of the same file, skips detection. All
+writes are atomic (temporary file + ``os.replace``) and best effort.
+
+Files that cannot be used (missing, unreadable, not an image, too large, no face) are returned
+in ``ChipSet.skipped`` with the reason; they never raise.
 
 >>> from facerobust.data.chips import load_chips
 >>> cs = load_chips(paths, progress=True)          # doctest: +SKIP
->>> cs.chips.shape                                  # doctest: +SKIP
-torch.Size([M, 3, 150, 150])
+>>> cs.chips.shape, cs.detector_counts()            # doctest: +SKIP
+(torch.Size([M, 3, 150, 150]), {'hog': 590, 'cnn': 7})
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import os
+import re
 import tempfile
+import warnings
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from facerobust.data import align
 
+if TYPE_CHECKING:
+    import torch
+
+DETECTORS = ("hog", "hog+cnn", "cnn")
 NO_FACE = "no face detected"
+NOT_DECODABLE = "not a decodable image (corrupt or unsupported format)"
+MAX_PIXELS = 50_000_000  # images above this are refused before decoding
+MAX_BYTES = 50_000_000  # files above this are refused before reading
+# SkippedImage.kind values
+NO_FACE_KIND, UNREADABLE, TOO_LARGE = "no_face", "unreadable", "too_large"
 
 
 @dataclass(frozen=True)
 class SkippedImage:
-    """A file that produced no chip, with a human-readable reason."""
+    """A file that produced no chip, with a human-readable reason and a machine ``kind``
+    (``"no_face"``, ``"unreadable"`` or ``"too_large"``)."""
 
     path: Path
     reason: str
+    kind: str = UNREADABLE
 
     def to_dict(self) -> dict[str, str]:
         return {"path": str(self.path), "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class ChipResult:
+    """One file's outcome: a uint8 chip with the detector that found it and the number of
+    faces found, or ``chip=None`` with a skip ``reason`` and ``kind``."""
+
+    chip: np.ndarray | None
+    detector: str = ""
+    faces: int = 0
+    reason: str = ""
+    kind: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.detector)
 
 
 @dataclass
 class ChipSet:
     """Aligned chips for the files that succeeded, in input order.
 
-    ``chips[index[path]]`` is the float ``(3, 150, 150)`` RGB chip in ``[0, 1]`` of ``path``.
+    ``chips[index[path]]`` is the float ``(3, 150, 150)`` RGB chip in ``[0, 1]`` of ``path``;
+    ``detectors[path]`` is ``"hog"`` or ``"cnn"`` and ``faces_found[path]`` (>= 1) the number
+    of faces that detector found in the image (the largest one is used).
     """
 
     chips: torch.Tensor
     paths: list[Path]
     skipped: list[SkippedImage] = field(default_factory=list)
     index: dict[Path, int] = field(default_factory=dict)
+    detectors: dict[Path, str] = field(default_factory=dict)
+    faces_found: dict[Path, int] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.paths)
+
+    def detector_counts(self) -> dict[str, int]:
+        """Number of chips per detector, e.g. ``{"hog": 590, "cnn": 7}``."""
+        return dict(Counter(self.detectors[p] for p in self.paths))
 
 
 def settings_key(size: int = align.CHIP_SIZE, padding: float = align.CHIP_PADDING) -> str:
@@ -68,17 +117,60 @@ def settings_key(size: int = align.CHIP_SIZE, padding: float = align.CHIP_PADDIN
             "-dlibhog5")
 
 
+def check_detector(detector: str) -> tuple[str, ...]:
+    """The single detectors ``detector`` runs in order; ValueError naming the allowed modes."""
+    if detector not in DETECTORS:
+        raise ValueError(f"unknown detector {detector!r}: use one of "
+                         + ", ".join(repr(d) for d in DETECTORS))
+    return tuple(detector.split("+"))
+
+
 def decode_rgb(data: bytes) -> np.ndarray | None:
-    """Decode image bytes to an (H, W, 3) uint8 RGB array (gray -> 3 channels), or ``None``."""
+    """Decode image bytes to an (H, W, 3) uint8 RGB array (gray -> 3 channels), or ``None``.
+
+    No size check: use :func:`read_image` for untrusted files."""
     import cv2
 
     if not data:
         return None
     buf = np.frombuffer(data, dtype=np.uint8)
-    img = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    img = cv2.imdecode(buf, cv2.IMREAD_COLOR)  # applies the EXIF orientation
     if img is None or img.ndim != 3 or img.shape[0] == 0 or img.shape[1] == 0:
         return None
     return np.ascontiguousarray(img[:, :, ::-1])
+
+
+def header_size(data: bytes) -> tuple[int, int] | str | None:
+    """``(width, height)`` from the image header without decoding the pixels; a reason string
+    when Pillow refuses it as a decompression bomb; ``None`` when it is not an image."""
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as im:
+                return int(im.size[0]), int(im.size[1])
+    except Image.DecompressionBombError as err:
+        match = re.search(r"\((\d+) pixels\)", str(err))
+        return f"{int(match[1]) / 1e6:.1f} megapixels" if match else str(err)
+    except Exception:  # Pillow raises many types on garbage; all mean "not an image"
+        return None
+
+
+def read_image(data: bytes, max_pixels: int = MAX_PIXELS) -> tuple[np.ndarray | None, str]:
+    """Decoded RGB image, or ``(None, reason)``; refuses more than ``max_pixels`` pixels
+    (as the header declares them) before decoding anything."""
+    size = header_size(data)
+    if size is None:
+        return None, NOT_DECODABLE
+    if isinstance(size, str):
+        return None, f"too large: {size} (limit {max_pixels / 1e6:g} megapixels)"
+    w, h = size
+    if w * h > max_pixels:
+        return None, (f"too large: {w}x{h} = {w * h / 1e6:.1f} megapixels "
+                      f"(limit {max_pixels / 1e6:g} megapixels)")
+    rgb = decode_rgb(data)
+    return (None, NOT_DECODABLE) if rgb is None else (rgb, "")
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -99,69 +191,111 @@ def _try_write(path: Path, data: bytes) -> None:
         _atomic_write(path, data)
 
 
-def _cache_paths(root: Path, digest: str) -> tuple[Path, Path]:
-    folder = root / digest[:2]
-    return folder / f"{digest}.png", folder / f"{digest}.noface"
+def _cache_paths(root: Path, digest: str, detector: str = "hog") -> tuple[Path, Path]:
+    """``(chip png, no-face marker)`` of one file content hash and single detector."""
+    stem = root / digest[:2] / (digest if detector == "hog" else f"{digest}.{detector}")
+    return stem.with_name(stem.name + ".png"), stem.with_name(stem.name + ".noface")
 
 
-def _read_cached(png: Path) -> np.ndarray | None:
-    import cv2
+def _encode_chip(chip: np.ndarray, faces: int) -> bytes:
+    from PIL import Image, PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("faces", str(faces))
+    buf = io.BytesIO()
+    Image.fromarray(chip).save(buf, format="PNG", pnginfo=info)
+    return buf.getvalue()
+
+
+def _read_cached(png: Path) -> tuple[np.ndarray, int] | None:
+    """A cached chip and its face count, or ``None`` when the entry is damaged."""
+    from PIL import Image
 
     try:
-        data = png.read_bytes()
-    except OSError:
+        with Image.open(png) as im:
+            if im.mode != "RGB" or im.size != (align.CHIP_SIZE, align.CHIP_SIZE):
+                return None  # a damaged cache entry is recomputed
+            chip = np.asarray(im)
+            text = getattr(im, "text", {})
+        return np.ascontiguousarray(chip), max(1, int(text.get("faces", 1)))
+    except (OSError, ValueError, SyntaxError):
         return None
-    img = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
-    if img is None or img.shape[:2] != (align.CHIP_SIZE, align.CHIP_SIZE):
-        return None  # a damaged cache entry is recomputed
-    return np.ascontiguousarray(img[:, :, ::-1])
 
 
-def chip_for_file(path: Path, cache_root: Path | None) -> tuple[np.ndarray | None, str]:
-    """The aligned uint8 chip of one file, or ``(None, reason)``."""
-    import cv2
+def _skip(reason: str, kind: str) -> ChipResult:
+    return ChipResult(None, reason=reason, kind=kind)
 
+
+def chip_for_file(path: Path, cache_root: Path | None, detector: str = "hog+cnn", *,
+                  max_pixels: int = MAX_PIXELS, max_bytes: int = MAX_BYTES,
+                  load: bool = True) -> ChipResult:
+    """The aligned uint8 chip of one file (see :class:`ChipResult`). With ``load=False`` a
+    cache hit is reported without reading the cached chip (``chip`` is then ``None``)."""
+    stages = check_detector(detector)
+    path = Path(path)
     try:
-        data = Path(path).read_bytes()
+        size = path.stat().st_size
+        if size > max_bytes:
+            return _skip(f"too large: {size / 1e6:.1f} MB on disk (limit {max_bytes / 1e6:g} "
+                         "MB)", TOO_LARGE)
+        data = path.read_bytes()
     except FileNotFoundError:
-        return None, "file not found"
+        return _skip("file not found", UNREADABLE)
     except IsADirectoryError:
-        return None, "is a directory, not an image file"
+        return _skip("is a directory, not an image file", UNREADABLE)
     except OSError as err:
-        return None, f"unreadable: {err.strerror or err}"
+        return _skip(f"unreadable: {err.strerror or err}", UNREADABLE)
     digest = hashlib.sha256(data).hexdigest()
-    png = noface = None
+    todo = list(stages)
     if cache_root is not None:
-        png, noface = _cache_paths(cache_root, digest)
-        if png.is_file():
-            chip = _read_cached(png)
-            if chip is not None:
-                return chip, ""
-        elif noface.is_file():
-            return None, NO_FACE
-    rgb = decode_rgb(data)
+        while todo:
+            png, noface = _cache_paths(cache_root, digest, todo[0])
+            if png.is_file():
+                if not load:
+                    return ChipResult(None, detector=todo[0])
+                cached = _read_cached(png)
+                if cached is not None:
+                    return ChipResult(cached[0], detector=todo[0], faces=cached[1])
+                break
+            if not noface.is_file():
+                break
+            todo.pop(0)
+        if not todo:
+            return _skip(NO_FACE, NO_FACE_KIND)
+    rgb, reason = read_image(data, max_pixels)
     if rgb is None:
-        return None, "not a decodable image (corrupt or unsupported format)"
-    pts = align.detect_landmarks(rgb)
-    if pts is None:
-        if noface is not None:
-            _try_write(noface, b"")
-        return None, NO_FACE
-    chip = align.face_chip(rgb, pts)
-    if png is not None:
-        ok, enc = cv2.imencode(".png", np.ascontiguousarray(chip[:, :, ::-1]))
-        if ok:
-            _try_write(png, enc.tobytes())
-    return chip, ""
+        return _skip(reason, TOO_LARGE if reason.startswith("too large") else UNREADABLE)
+    for stage in todo:
+        faces = align.detect_faces(rgb, stage)
+        entry = _cache_paths(cache_root, digest, stage) if cache_root is not None else None
+        if not faces:
+            if entry is not None:
+                _try_write(entry[1], b"")
+            continue
+        chip = align.face_chip(rgb, faces[0][0])
+        if entry is not None:
+            _try_write(entry[0], _encode_chip(chip, len(faces)))
+        return ChipResult(chip, detector=stage, faces=len(faces))
+    return _skip(NO_FACE, NO_FACE_KIND)
 
 
-def load_chips(paths: Sequence[Path], *, cache: bool = True, progress: bool = False) -> ChipSet:
+def chip_cache_root() -> Path:
+    """The chip cache folder for the current alignment settings."""
+    from facerobust import paths as fr_paths
+
+    return fr_paths.cache_subdir("chips") / settings_key()
+
+
+def load_chips(paths: Sequence[Path], *, cache: bool = True, progress: bool = False,
+               detector: str = "hog+cnn", max_pixels: int = MAX_PIXELS,
+               max_bytes: int = MAX_BYTES) -> ChipSet:
     """Align every file in ``paths`` (duplicates are loaded once) into a :class:`ChipSet`."""
     if isinstance(paths, (str, Path)):
         raise TypeError("paths must be a sequence of paths, not a single path")
-    from facerobust import paths as fr_paths
+    check_detector(detector)
+    import torch
 
-    cache_root = fr_paths.cache_subdir("chips") / settings_key() if cache else None
+    cache_root = chip_cache_root() if cache else None
     unique = list(dict.fromkeys(Path(p) for p in paths))
     iterator = unique
     if progress:
@@ -171,17 +305,23 @@ def load_chips(paths: Sequence[Path], *, cache: bool = True, progress: bool = Fa
     arrays: list[np.ndarray] = []
     ok_paths: list[Path] = []
     skipped: list[SkippedImage] = []
+    detectors: dict[Path, str] = {}
+    faces_found: dict[Path, int] = {}
     for path in iterator:
-        chip, reason = chip_for_file(path, cache_root)
-        if chip is None:
-            skipped.append(SkippedImage(path, reason))
+        res = chip_for_file(path, cache_root, detector, max_pixels=max_pixels,
+                            max_bytes=max_bytes)
+        if res.chip is None:
+            skipped.append(SkippedImage(path, res.reason, res.kind))
             continue
-        arrays.append(chip)
+        arrays.append(res.chip)
         ok_paths.append(path)
+        detectors[path] = res.detector
+        faces_found[path] = res.faces
     if arrays:
         stacked = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)
         chips = stacked.to(torch.float32).div_(255.0).contiguous()
     else:
         chips = torch.zeros((0, 3, align.CHIP_SIZE, align.CHIP_SIZE), dtype=torch.float32)
     index = {p: i for i, p in enumerate(ok_paths)}
-    return ChipSet(chips=chips, paths=ok_paths, skipped=skipped, index=index)
+    return ChipSet(chips=chips, paths=ok_paths, skipped=skipped, index=index,
+                   detectors=detectors, faces_found=faces_found)

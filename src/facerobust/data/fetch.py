@@ -16,6 +16,7 @@ place only when every checksum matched; on any error nothing half-extracted is l
 from __future__ import annotations
 
 import hashlib
+import http.client
 import shutil
 import sys
 import tarfile
@@ -50,9 +51,25 @@ class ChecksumError(ValueError):
     """A downloaded file's sha256 differs from the expected one."""
 
 
+class DownloadError(ValueError):
+    """A download failed (no network, HTTP error, timeout): one line saying what to do."""
+
+
 def download(url: str, dest: Path, *, sha256: str, progress: bool = True,
              timeout: float = 60.0) -> Path:
-    """Stream ``url`` to ``dest`` showing a progress bar; raise ChecksumError on mismatch."""
+    """Stream ``url`` to ``dest`` showing a progress bar; raise ChecksumError on mismatch and
+    DownloadError when the transfer fails."""
+    try:
+        return _download(url, dest, sha256=sha256, progress=progress, timeout=timeout)
+    except (OSError, http.client.HTTPException) as err:  # URLError, HTTPError, timeouts
+        dest.unlink(missing_ok=True)
+        reason = getattr(err, "reason", None) or err
+        raise DownloadError(f"could not download {url}: {reason}. Check the network or pass "
+                            "--base-url MIRROR; `facerobust demo` needs no download (it ships "
+                            "an LFW subset)") from None
+
+
+def _download(url: str, dest: Path, *, sha256: str, progress: bool, timeout: float) -> Path:
     from tqdm import tqdm
 
     digest = hashlib.sha256()

@@ -56,8 +56,23 @@ def _int(text: str, where: str, what: str) -> int:
     return value
 
 
-def parse_pairs(path: Path, images: Path) -> list[Pair]:
-    """Parse an LFW pairs file; raise ``ValueError`` naming the file and line on bad input."""
+def _image(images: Path, files_root: Path, name: str, token: str, where: str) -> Path:
+    """``token`` is an LFW image number (``images/name/name_NNNN.jpg``) or, in generated
+    protocols, a path relative to the dataset root."""
+    rel = Path(token)
+    if rel.suffix.lower() not in IMAGE_SUFFIXES:
+        return image_path(images, name, _int(token, where, "image number"))
+    if rel.is_absolute() or ".." in rel.parts:
+        raise ValueError(f"{where}: image {token!r} must be a number or a path inside the "
+                         "dataset folder")
+    return files_root / rel
+
+
+def parse_pairs(path: Path, images: Path, files_root: Path | None = None) -> list[Pair]:
+    """Parse an LFW pairs file; raise ``ValueError`` naming the file and line on bad input.
+
+    Image fields are LFW numbers or (as in protocols facerobust generates) file paths
+    relative to ``files_root`` (default: the folder holding the pairs file)."""
     path = Path(path)
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
@@ -85,6 +100,7 @@ def parse_pairs(path: Path, images: Path) -> list[Pair]:
     if len(body) != expected:
         raise ValueError(f"{path}: header announces {folds} fold(s) x 2 x {per_fold} = "
                          f"{expected} pair lines, found {len(body)}")
+    files_root = Path(files_root) if files_root is not None else path.parent
     pairs: list[Pair] = []
     for k, (line_no, fields) in enumerate(body):
         fold, pos = divmod(k, 2 * per_fold)
@@ -94,16 +110,14 @@ def parse_pairs(path: Path, images: Path) -> list[Pair]:
             if len(fields) != 3:
                 raise ValueError(f"{where}: matched pair must be 'name i j' (3 fields), "
                                  f"got {len(fields)}: {' '.join(fields)!r}")
-            name_a, name_b = fields[0], fields[0]
-            i, j = _int(fields[1], where, "image number"), _int(fields[2], where, "image number")
+            name_a, name_b, i, j = fields[0], fields[0], fields[1], fields[2]
         else:
             if len(fields) != 4:
                 raise ValueError(f"{where}: mismatched pair must be 'name1 i name2 j' "
                                  f"(4 fields), got {len(fields)}: {' '.join(fields)!r}")
-            name_a, name_b = fields[0], fields[2]
-            i, j = _int(fields[1], where, "image number"), _int(fields[3], where, "image number")
-        pairs.append(Pair(image_path(images, name_a, i), image_path(images, name_b, j),
-                          same, fold))
+            name_a, name_b, i, j = fields[0], fields[2], fields[1], fields[3]
+        pairs.append(Pair(_image(images, files_root, name_a, i, where),
+                          _image(images, files_root, name_b, j, where), same, fold))
     return pairs
 
 
@@ -117,7 +131,7 @@ class LFWPairs:
         pf = Path(pairs_file)
         self.pairs_path = pf if pf.is_absolute() else self.root / pf
         self.images = images_dir(self.root)
-        self.pairs: list[Pair] = parse_pairs(self.pairs_path, self.images)
+        self.pairs: list[Pair] = parse_pairs(self.pairs_path, self.images, self.root)
 
     @property
     def n_folds(self) -> int:

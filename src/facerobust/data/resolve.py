@@ -14,12 +14,24 @@ def _is_lfw_root(folder: Path) -> bool:
     return (folder / "pairs.txt").is_file()
 
 
+def _is_dataset(folder: Path) -> bool:
+    """An identity-folder tree or a listed flat folder (not just a folder holding datasets)."""
+    from facerobust.data.sources import detect_layout
+
+    try:
+        detect_layout(folder)
+    except ValueError:
+        return False
+    return True
+
+
 def resolve_dataset(name: str, data: Path | str | None = None) -> Path:
     """Folder of dataset ``name``.
 
-    ``data`` may be the dataset folder itself (e.g. one holding ``pairs.txt``) or a folder
-    containing ``<name>/``; without it, ``$FACEROBUST_DATA/<name>`` then
-    ``$FACEROBUST_CACHE/datasets/<name>`` are searched (:func:`facerobust.paths.find_dataset`).
+    ``data`` may be the dataset folder itself (one holding ``pairs.txt``, identity
+    sub-folders or a listing file) or a folder containing ``<name>/``; without it,
+    ``$FACEROBUST_DATA/<name>`` then ``$FACEROBUST_CACHE/datasets/<name>`` are searched
+    (:func:`facerobust.paths.find_dataset`).
     """
     if not isinstance(name, str) or not name or "/" in name:
         raise ValueError(f"dataset name must be a plain name like 'lfw', got {name!r}")
@@ -31,10 +43,11 @@ def resolve_dataset(name: str, data: Path | str | None = None) -> Path:
         for cand in candidates:
             if (data / cand).is_dir():
                 return data / cand
-        if _is_lfw_root(data) or data.name in candidates or name not in ALIASES:
+        if _is_lfw_root(data) or data.name in candidates or name not in ALIASES \
+                or _is_dataset(data):
             return data
         raise FileNotFoundError(f"{data} holds neither {' nor '.join(candidates)}/ nor a "
-                                "pairs.txt")
+                                "dataset (pairs.txt, <identity>/<image> folders or a listing)")
     for cand in candidates:
         found = paths.find_dataset(cand)
         if found is not None:

@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from facerobust.eval import units as U
 from facerobust.eval.config import AuditConfig
+from facerobust.eval.dataset_info import describe_dataset
 from facerobust.eval.experiment import Experiment
 from facerobust.eval.results import SCHEMA_VERSION, Unit
 from facerobust.eval.store import RunStore, write_json_atomic
@@ -132,7 +133,7 @@ class Audit:
             "seed": self.cfg.run.seed,
             "started": started,
             "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "dataset": exp.describe_dataset(),
+            "dataset": describe_dataset(exp),
             "models": {"victim": victim, "others": [m for m in exp.models if m != victim],
                        "missing": exp.missing_models,
                        "details": {n: model_details(m) for n, m in exp.models.items()}},

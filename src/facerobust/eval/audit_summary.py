@@ -80,6 +80,8 @@ def attacked_rocs(results: dict[str, Any]) -> list[dict[str, Any]]:
             continue
         dodge, imp = goals["dodging"], goals["impersonation"]
         genuine, impostor = dodge["score_adv"][-1], imp["score_adv"][-1]
+        if not genuine or not impostor:
+            continue
         labels = np.r_[np.ones(len(genuine)), np.zeros(len(impostor))]
         scores = -np.r_[genuine, impostor]
         fpr, tpr, _ = roc_curve(labels, scores)
@@ -107,7 +109,7 @@ def _pick(attacks: list[dict[str, Any]], goal: str) -> tuple[dict[str, Any], int
     """Most successful Linf attack for ``goal`` at the reference budget (or nearest below)."""
     best = None
     for atk in attacks:
-        if atk["goal"] != goal or atk["norm"] != "linf":
+        if atk["goal"] != goal or atk["norm"] != "linf" or atk["n"] == 0:
             continue
         idx = [i for i, e in enumerate(atk["epsilons"]) if e <= REFERENCE_EPS + 1e-12]
         i = idx[-1] if idx else 0
@@ -177,12 +179,15 @@ def executive_summary(results: dict[str, Any]) -> dict[str, Any]:
 def methodology(results: dict[str, Any]) -> list[str]:
     cfg, data = results["config"], results["dataset"]
     lines = [
-        "Faces are aligned as dlib does (HOG detector, 5-point landmarks, 150x150 chip with "
-        "padding 0.25); every model reads this canonical chip and resamples it internally.",
-        f"Clean verification on {data['name']} ({data['root']}): {data['protocol']}, read "
-        f"from {data['pairs_source']}; the threshold is chosen on the other folds and "
-        "accuracy measured on the held-out fold. Pairs with an unusable image are dropped "
-        f"({data['pairs_dropped']} here).",
+        "Faces are aligned as dlib does (5-point landmarks, 150x150 chip with padding 0.25); "
+        "every model reads this canonical chip and resamples it internally.",
+        f"Clean verification on {data['name']} ({data['root']}, {data.get('layout', 'lfw')} "
+        f"layout): {data['protocol']}; {_pairs_text(data)}; the threshold is chosen on the "
+        "other folds and accuracy measured on the held-out fold. Pairs with an unusable image "
+        f"are dropped ({data['pairs_dropped']} here).",
+        f"Faces are found with dlib's {data.get('detector', 'hog')} detector "
+        f"({_detector_text(data)}); {len(data['skipped'])} image(s) had no usable face and "
+        "are listed under Skipped images.",
     ]
     ident = data.get("identification")
     if ident:
@@ -209,6 +214,21 @@ def methodology(results: dict[str, Any]) -> list[str]:
             "through the transform and EOT over its randomness) and, when configured, a "
             "black-box one; the worst case counts a sample fooled by any of them.")
     return lines
+
+
+def _pairs_text(data: dict[str, Any]) -> str:
+    if data.get("pairs_generated"):
+        return ("pairs generated with a seeded generator, identities disjoint across folds "
+                "(written to protocol/pairs.txt)")
+    return f"pairs read from {data['pairs_source']}"
+
+
+def _detector_text(data: dict[str, Any]) -> str:
+    counts = data.get("detectors") or {}
+    found = ", ".join(f"{n} by {name.upper()}" for name, n in counts.items())
+    many = data.get("multiple_faces") or 0
+    return (found or "no counts") + (f"; {many} image(s) showed several faces, the largest "
+                                     "was used" if many else "")
 
 
 def add_derived(results: dict[str, Any]) -> dict[str, Any]:

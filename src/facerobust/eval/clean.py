@@ -23,7 +23,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from facerobust.data.lfw import LFWPairs
 from facerobust.eval.results import CleanUnit, Unit
 from facerobust.eval.stats import Rate
 from facerobust.eval.tasks import embed_paths, select_pairs
@@ -57,33 +56,60 @@ class CleanEvaluation(Unit):
 
     figures: CleanUnit
     dataset: str
-    pairs_file: str
+    layout: str
+    pairs_file: str  # the protocol file read, or "generated"
     n_pairs_excluded: int  # pairs dropped because an image was skipped
     n_images: int
     seconds: float
     skipped: list[dict[str, str]] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        """The flat figures scripts read: accuracy, n_pairs, skipped (count), ..."""
+        f = self.figures
+        return {"model": f.model, "dataset": self.dataset, "layout": self.layout,
+                "accuracy": f.accuracy, "accuracy_std": f.accuracy_std, "auc": f.auc,
+                "eer": f.eer, "tar_at_far": f.tar_at_far.rate, "n_pairs": f.n_pairs,
+                "n_pairs_excluded": self.n_pairs_excluded, "skipped": len(self.skipped)}
+
+
+def protocol_pairs(dataset: Any, limit_pairs: int | None, seed: int) -> tuple[list[Any], str]:
+    """The dataset's own pairs (first ``limit_pairs`` spread over folds and classes), or a
+    generated 10-fold protocol when it has none."""
+    if dataset.pairs is not None:
+        return select_pairs(dataset.pairs, limit_pairs), Path(dataset.pairs_file).name
+    from facerobust.eval.protocol import FOLDS, generate_pairs
+
+    per_fold = 300 if limit_pairs is None else max(1, -(-limit_pairs // (2 * FOLDS)))
+    return generate_pairs(dataset.people, per_fold=per_fold, seed=seed), "generated"
 
 
 def evaluate_clean(model: Any, dataset_root: Path | str, *, batch_size: int = 32,
                    progress: bool = True, limit_pairs: int | None = None,
                    pairs_file: str = "pairs.txt", far: float = 1e-3,
                    device: str | torch.device | None = None,
-                   name: str | None = None) -> CleanEvaluation:
-    """Clean verification figures of ``model`` (a FaceModel or a registered model name);
-    ``name`` labels the figures (default: the model's own name)."""
+                   name: str | None = None, layout: str = "auto", detector: str = "hog+cnn",
+                   seed: int = 0) -> CleanEvaluation:
+    """Clean verification figures of ``model`` (a FaceModel or a registered model name) on
+    the dataset at ``dataset_root`` (any layout; a 10-fold protocol is generated with
+    ``seed`` when it has no pairs file); ``name`` labels the figures."""
+    from facerobust.data.sources import open_dataset
+
     if isinstance(model, str):
         from facerobust import models
 
         name = name or model
         model = models.load(model, device=None if device is None else str(device))
     t0 = time.perf_counter()
-    lfw = LFWPairs(dataset_root, pairs_file=pairs_file)
-    chosen = select_pairs(lfw.pairs, limit_pairs)
+    root = Path(dataset_root)
+    own = root / pairs_file if pairs_file != "pairs.txt" else None
+    dataset = open_dataset(root, layout=layout, pairs_file=own)
+    chosen, source = protocol_pairs(dataset, limit_pairs, seed)
     paths = list(dict.fromkeys(p for pair in chosen for p in (pair.path_a, pair.path_b)))
-    desc, skipped = embed_paths(model, paths, batch_size=batch_size, progress=progress)
+    desc, skipped = embed_paths(model, paths, batch_size=batch_size, progress=progress,
+                                detector=detector)
     kept = [p for p in chosen if p.path_a in desc and p.path_b in desc]
     if not kept:
-        raise ValueError(f"no pair of {lfw.pairs_path} could be evaluated: all "
+        raise ValueError(f"no pair of {root} ({source}) could be evaluated: all "
                          f"{len(chosen)} pairs have an image without a detectable face")
     a = torch.stack([desc[p.path_a] for p in kept])
     b = torch.stack([desc[p.path_b] for p in kept])
@@ -93,6 +119,6 @@ def evaluate_clean(model: Any, dataset_root: Path | str, *, batch_size: int = 32
                             np.array([p.fold for p in kept]), far=far)
     seconds = time.perf_counter() - t0
     return CleanEvaluation(figures=replace(figures, seconds=seconds),
-                           dataset=str(Path(dataset_root)), pairs_file=lfw.pairs_path.name,
+                           dataset=str(root), layout=dataset.layout, pairs_file=source,
                            n_pairs_excluded=len(chosen) - len(kept), n_images=len(paths),
                            seconds=seconds, skipped=skipped)

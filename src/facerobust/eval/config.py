@@ -34,8 +34,12 @@ class RunConfig:
 
 @dataclass(frozen=True)
 class DataConfig:
-    dataset: str = "lfw-gray"
-    root: str = ""
+    dataset: str = "lfw-gray"  # a name looked up under FACEROBUST_DATA / the cache ...
+    root: str = ""  # ... or the dataset folder itself (any layout)
+    layout: str = "auto"  # "lfw" (pairs.txt) | "folders" | "listing" | "auto"
+    listing: str = ""  # listing file of a flat folder (layout "listing")
+    pairs: str = ""  # a pairs.txt-format protocol to use instead of the dataset's / generated
+    detector: str = "hog+cnn"  # "hog" | "hog+cnn" (CNN when HOG finds no face) | "cnn"
     clean_pairs_per_fold: int = 300
     attack_pairs: int = 32
 
@@ -243,8 +247,21 @@ def _check_goal(goal: str, choices: tuple[str, ...], key: str, ident_enabled: bo
         raise ValueError(f"{key}: {goal!r} needs [identification] enabled")
 
 
+def _check_data(data: DataConfig) -> None:
+    from facerobust.data.chips import DETECTORS
+    from facerobust.data.sources import LAYOUTS
+
+    _check_choice(data.layout, LAYOUTS, "data.layout")
+    _check_choice(data.detector, DETECTORS, "data.detector")
+    name = data.dataset
+    if not name or name in (".", "..") or "/" in name or "\\" in name:
+        raise ValueError(f"data.dataset: {name!r} is not a dataset name; give a plain name like "
+                         "'lfw-gray' or set data.root to the folder")
+
+
 def _validate(cfg: AuditConfig) -> None:
     _check_sizes(cfg)
+    _check_data(cfg.data)
     ident = cfg.identification
     if ident.enabled and not ident.head and \
             not 1 <= ident.gallery_per_identity < ident.images_per_identity:

@@ -17,8 +17,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from facerobust.data.sources import Dataset
 from facerobust.eval import tasks
 from facerobust.eval.config import AuditConfig
+from facerobust.eval.dataset_info import open_configured_dataset
 from facerobust.eval.results import CleanUnit
 from facerobust.eval.stats import Rate
 from facerobust.eval.store import RunStore
@@ -52,6 +54,8 @@ class Experiment:
     missing_models: dict[str, str]
     store: RunStore | None = None
     progress: bool = True
+    dataset: Dataset | None = None
+    chosen_pairs: list[Any] = field(default_factory=list)
     _emb: dict[str, torch.Tensor] = field(default_factory=dict)
     _heads: dict[str, IdentificationModel] = field(default_factory=dict)
 
@@ -59,31 +63,43 @@ class Experiment:
     @classmethod
     def prepare(cls, cfg: AuditConfig, *, data: Path | None = None,
                 store: RunStore | None = None, progress: bool = True) -> Experiment:
-        """Resolve the dataset, sample pairs, split identities, align chips, load models.
-        Cheap checks (dataset, head file) run before alignment and model loading."""
-        from facerobust.data import resolve_dataset
+        """Open the dataset, sample (or generate) pairs, split identities, align chips, load
+        models. Cheap checks (dataset, head file) run before alignment and model loading."""
         from facerobust.data.chips import load_chips
-        from facerobust.data.lfw import LFWPairs
 
-        explicit = Path(cfg.data.root) if cfg.data.root else data
-        root = resolve_dataset(cfg.data.dataset, explicit)
-        lfw = LFWPairs(root)
-        limit = tasks.pairs_per_fold_limit(lfw.pairs, cfg.data.clean_pairs_per_fold)
-        chosen = tasks.select_pairs(lfw.pairs, limit)
-        split, head_file = cls._identification_split(cfg, root, lfw)
+        dataset = open_configured_dataset(cfg, data)
+        protocol = dataset.pairs
+        if protocol is not None:
+            limit = tasks.pairs_per_fold_limit(protocol, cfg.data.clean_pairs_per_fold)
+            chosen = tasks.select_pairs(protocol, limit)
+        else:
+            from facerobust.eval.protocol import generate_pairs
+
+            chosen = generate_pairs(dataset.people, per_fold=cfg.data.clean_pairs_per_fold,
+                                    seed=cfg.run.seed)
+        split, head_file = cls._identification_split(cfg, dataset)
         paths = sorted({p for pair in chosen for p in (pair.path_a, pair.path_b)})
         if split is not None:
             paths = sorted(set(paths) | set(split.train_paths) | set(split.probe_paths))
-        log.info("aligning %d images from %s", len(paths), root)
-        chips = load_chips(paths, cache=True, progress=progress)
+        log.info("aligning %d images from %s (%s layout, detector %s)", len(paths),
+                 dataset.root, dataset.layout, cfg.data.detector)
+        chips = load_chips(paths, cache=True, progress=progress, detector=cfg.data.detector)
+        for skipped in chips.skipped:
+            log.warning("skipped %s: %s", skipped.path, skipped.reason)
         pairs, dropped = tasks.pairs_to_indices(chosen, chips.index)
+        if len(pairs) == 0 or pairs.same.all() or not pairs.same.any():
+            raise ValueError(f"{dataset.root}: after skipping images without a usable face, "
+                             "the verification sample lacks matched or mismatched pairs")
         loaded, missing = cls._load_models(cfg)
-        return cls(cfg=cfg, root=root, chips=chips, pairs=pairs, dropped_pairs=dropped,
-                   split=split, head_file=head_file, models=loaded, missing_models=missing,
-                   store=store, progress=progress)
+        exp = cls(cfg=cfg, root=dataset.root, chips=chips, pairs=pairs, dropped_pairs=dropped,
+                  split=split, head_file=head_file, models=loaded, missing_models=missing,
+                  store=store, progress=progress, dataset=dataset, chosen_pairs=chosen)
+        if store is not None:
+            exp.write_protocol(store.out / "protocol")
+        return exp
 
     @staticmethod
-    def _identification_split(cfg: AuditConfig, root: Path, lfw: Any
+    def _identification_split(cfg: AuditConfig, dataset: Dataset
                               ) -> tuple[tasks.IdentitySplit | None, Any]:
         ident = cfg.identification
         if not ident.enabled:
@@ -92,13 +108,30 @@ class Experiment:
             from facerobust.models.heads import read_head_file
 
             head = read_head_file(ident.head)
-            head.check_compatible(model=cfg.models.victim, root=root)
-            return head.split(root), head
-        split = tasks.identity_split(lfw.people(), identities=ident.identities,
+            head.check_compatible(model=cfg.models.victim, root=dataset.root)
+            return head.split(dataset.root), head
+        split = tasks.identity_split(dataset.people, identities=ident.identities,
                                      images=ident.images_per_identity,
                                      gallery=ident.gallery_per_identity,
                                      min_images=ident.min_images, seed=cfg.run.seed)
+        if len(split.names) < ident.identities:
+            log.warning("identification.identities: %d requested, only %d identities of %s have "
+                        ">= %d images; using %d", ident.identities, len(split.names),
+                        dataset.root, max(ident.min_images, ident.gallery_per_identity + 1),
+                        len(split.names))
         return split, None
+
+    def write_protocol(self, folder: Path) -> None:
+        """The pairs and identification split actually used, beside the results: rerun with
+        ``[data] pairs = ".../protocol/pairs.txt"`` and the same identification settings."""
+        import json
+
+        from facerobust.eval.protocol import write_pairs
+
+        write_pairs(self.chosen_pairs, folder / "pairs.txt", self.root)
+        if self.split is not None:
+            (folder / "identification.json").write_text(
+                json.dumps(self.split.to_dict(self.root), indent=1), encoding="utf-8")
 
     @staticmethod
     def _load_models(cfg: AuditConfig) -> tuple[dict[str, nn.Module], dict[str, str]]:
@@ -219,30 +252,3 @@ class Experiment:
         target = torch.as_tensor(labels)
         refs = {name: (self.identification_model(name), target) for name in self.models}
         return GoalSetup(goal, chips[torch.as_tensor(rows)], refs)
-
-    # ---------------------------------------------------------------------------- describing
-    def describe_dataset(self) -> dict[str, Any]:
-        cfg = self.cfg
-        per_fold = cfg.data.clean_pairs_per_fold
-        ident: dict[str, Any] | None = None
-        if self.split is not None:
-            _, probe_labels = self.probe_rows()
-            ident = {"source": (f"head file {self.cfg.identification.head}"
-                                if self.head_file is not None else "identity_split"),
-                     "identities": len(self.split.names),
-                     "enrolment_images": len(self.split.train_paths),
-                     "probe_images": int(len(probe_labels)),
-                     "head": self.head_file.describe() if self.head_file is not None
-                     else "cosine-softmax head trained per model on the enrolment images "
-                          f"(seed {cfg.run.seed})",
-                     "split": self.split.to_dict(self.root)}
-        return {
-            "name": cfg.data.dataset, "root": str(self.root),
-            "pairs_source": str(self.root / "pairs.txt"),
-            "protocol": f"{per_fold} matched + {per_fold} mismatched pairs of every fold of "
-                        f"{self.root.name}/pairs.txt ({len(self.pairs)} usable pairs, "
-                        f"{len(np.unique(self.pairs.fold))} folds)",
-            "n_images": len(self.chips.paths), "pairs_dropped": self.dropped_pairs,
-            "identification": ident,
-            "skipped": [{"path": str(s.path), "reason": s.reason} for s in self.chips.skipped],
-        }

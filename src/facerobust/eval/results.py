@@ -148,6 +148,7 @@ class AttackUnit(Unit):
     queries_mean: float | None = None
     examples: str | None = None
     seconds: float = 0.0
+    notes: list[str] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass(frozen=True)

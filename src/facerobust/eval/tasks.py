@@ -183,7 +183,8 @@ def embed(model: nn.Module, chips: torch.Tensor, batch_size: int = 32) -> torch.
 
 
 def embed_paths(model: nn.Module, paths: Sequence[Path], *, batch_size: int = 32,
-                progress: bool = True) -> tuple[dict[Path, torch.Tensor], list[dict[str, str]]]:
+                progress: bool = True, detector: str = "hog+cnn"
+                ) -> tuple[dict[Path, torch.Tensor], list[dict[str, str]]]:
     """Descriptors of every alignable file, streamed :data:`CHUNK_IMAGES` chips at a time
     (memory flat in the number of files), plus the skipped files with reasons."""
     from tqdm import tqdm
@@ -198,7 +199,8 @@ def embed_paths(model: nn.Module, paths: Sequence[Path], *, batch_size: int = 32
     model.eval()
     try:
         for start in range(0, len(paths), CHUNK_IMAGES):
-            chips = load_chips(list(paths[start:start + CHUNK_IMAGES]), cache=True)
+            chips = load_chips(list(paths[start:start + CHUNK_IMAGES]), cache=True,
+                               detector=detector)
             skipped.extend(s.to_dict() for s in chips.skipped)
             desc = embed(model, chips.chips, batch_size)
             out.update(zip(chips.paths, desc, strict=True))

@@ -32,7 +32,7 @@ def attack_unit(exp: Experiment, atk: AttackConfig, goal: str, key: str, seed: i
     n = exp.cfg.data.attack_pairs if goal in VERIFICATION_GOALS else exp.cfg.identification.probes
     setup = exp.goal_setup(goal, n, seed)
     if len(setup.x) == 0:
-        raise ValueError(f"{key}: no sample the victim handles correctly to attack")
+        return _nothing_to_attack(exp, atk, goal, key)
     victim, ref = setup.refs[exp.victim]
     gen = torch.Generator().manual_seed(seed)
     tic = time.perf_counter()
@@ -67,6 +67,22 @@ def attack_unit(exp: Experiment, atk: AttackConfig, goal: str, key: str, seed: i
         mean_perturbation=sizes.mean(1).tolist(), max_perturbation=sizes.amax(1).tolist(),
         queries_mean=float(torch.cat(queries).mean()) if queries else None,
         examples=examples, seconds=seconds)
+
+
+def _nothing_to_attack(exp: Experiment, atk: AttackConfig, goal: str, key: str) -> AttackUnit:
+    """A unit without samples (the victim decides none correctly): zero trials, said so."""
+    none = [Rate(0, 0) for _ in atk.epsilons]
+    empty = ModelOutcome(Rate(0, 0), none, [], [[] for _ in atk.epsilons])
+    return AttackUnit(
+        key=key.removeprefix(f"attack-{exp.victim}-"), attack=atk.name,
+        kind=attack_entry(atk.name).kind, norm=atk.norm, goal=goal, victim=exp.victim,
+        epsilons=list(atk.epsilons),
+        epsilon_labels=[format_epsilon(e, atk.norm) for e in atk.epsilons], n=0,
+        settings=resolve_steps_queries(atk.name, atk.steps, atk.queries),
+        clean_success=Rate(0, 0), success=none, score_clean=[], score_adv=empty.score_adv,
+        transfer={m: empty for m in exp.models if m != exp.victim},
+        mean_perturbation=[0.0] * len(none), max_perturbation=[0.0] * len(none),
+        notes=[f"no sample the victim decides correctly for {goal}: nothing attacked"])
 
 
 def _outcome(model: torch.nn.Module, goal: str, x: torch.Tensor, adv: torch.Tensor,
