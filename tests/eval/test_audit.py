@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -137,13 +139,38 @@ def test_killed_run_resumes_to_identical_results(full_run: Path, tiny_config: Pa
 
 
 @pytest.mark.data
-def test_audit_refuses_other_config_in_same_folder(full_run: Path, tmp_path: Path) -> None:
-    other = tmp_path / "other.toml"
-    other.write_text(TINY.replace("seed = 3", "seed = 4"))
-    proc = subprocess.run(_audit_cmd(other, full_run), capture_output=True, text=True,
-                          timeout=300)
-    assert proc.returncode == 2
-    assert "different configuration" in proc.stderr
+def test_edited_config_reuses_units_whose_settings_did_not_change(full_run: Path,
+                                                                  tmp_path: Path) -> None:
+    out = tmp_path / "edited"
+    shutil.copytree(full_run, out)
+    edited = tmp_path / "edited.toml"
+    edited.write_text(TINY.replace('name = "tiny audit"', 'name = "renamed"').replace(
+        'epsilons = ["1/255", "4/255"]\nsteps = 3', 'epsilons = ["2/255"]\nsteps = 3'))
+    proc = subprocess.run(_audit_cmd(edited, out), capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    log = (out / "audit.log").read_text()
+    assert "7 units, 5 already done" in log  # only the two PGD units changed
+    assert "attack-dlib-resnet-pgd-linf-dodging, attack-dlib-resnet-pgd-linf-impersonation" in log
+    results = json.loads((out / "results.json").read_text())
+    old = json.loads((full_run / "results.json").read_text())
+    assert results["config"]["run"]["name"] == "renamed"
+    assert _strip(results["attacks"][0]) == _strip(old["attacks"][0])  # FGSM reused as is
+    assert [a["epsilon_labels"] for a in results["attacks"][2:]] == [["2/255"], ["2/255"]]
+
+
+@pytest.mark.data
+def test_second_audit_into_a_busy_folder_stops_at_once(tiny_config: Path, tmp_path: Path) -> None:
+    out = tmp_path / "busy"
+    out.mkdir()
+    (out / "run.lock").write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                              "started": "now"}))
+    tic = time.time()
+    proc = subprocess.run(_audit_cmd(tiny_config, out), capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 2 and time.time() - tic < 60
+    assert "in use by another facerobust run" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (out / "units").exists()
 
 
 def test_missing_dataset_says_how_to_get_it(tmp_path: Path,

@@ -50,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
         goal=args.goal, n=args.n, out=args.out, dataset=args.dataset, data=args.data,
         steps=args.steps, queries=args.queries,
         others=tuple(m for m in args.others.split(",") if m), head=args.head,
-        batch_size=args.batch_size, seed=args.seed, progress=not args.no_progress)
+        batch_size=args.batch_size, seed=args.seed, progress=not args.no_progress,
+        force=args.force)
     print_outcome(path)
     return 0

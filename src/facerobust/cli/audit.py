@@ -8,6 +8,8 @@ from pathlib import Path
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    from facerobust.cli.common import add_force_argument
+
     parser.add_argument("config", type=Path, help="TOML audit config (see examples/*.toml)")
     parser.add_argument("--out", type=Path, required=True,
                         help="output folder; re-running into it resumes an interrupted run")
@@ -17,6 +19,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="identification head saved by `facerobust train-head` (overrides "
                              "[identification] head and enables identification)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    add_force_argument(parser)
 
 
 def print_outcome(results_path: Path) -> None:
@@ -37,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
     if args.head:
         cfg = with_head(cfg, args.head)
     path = run_audit(cfg, args.out, data=args.data, progress=not args.no_progress,
+                     force=args.force,
                      config_text=args.config.read_text(encoding="utf-8"))
     print_outcome(path)
     return 0

@@ -18,6 +18,13 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
                         help="output folder (results.json, report.html, config.toml); "
                              "re-running into it resumes")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_force_argument(parser)
+
+
+def add_force_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--force", action="store_true",
+                        help="write into --out even when it holds a results.json that is not "
+                             "from a facerobust run")
 
 
 def print_skipped(skipped: list[dict[str, str]], shown: int = 10) -> None:

@@ -25,7 +25,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                           "every image file into the chip cache (resumable), and print "
                           "counts, throughput and the skipped files.")
     prep.add_argument("dir", type=Path, metavar="DIR", help="folder of images (recursive)")
-    prep.add_argument("--workers", type=int, default=1,
+    prep.add_argument("--workers", type=int, default=1, metavar="N",
                       help="worker processes, >= 1 (default: 1)")
     prep.add_argument("--detector", default="hog+cnn", choices=DETECTORS,
                       help="face detector (default: HOG, CNN when HOG finds none)")
@@ -37,8 +37,12 @@ def run(args: argparse.Namespace) -> int:
     if command == "prepare":
         from facerobust.data.prepare import prepare_dataset
 
-        report = prepare_dataset(args.dir, workers=args.workers, detector=args.detector,
-                                 progress=not args.no_progress)
+        try:
+            report = prepare_dataset(args.dir, workers=args.workers, detector=args.detector,
+                                     progress=not args.no_progress)
+        except RuntimeError as err:
+            print(f"facerobust data prepare: {err}", file=sys.stderr)
+            return 1
         print("\n".join(report.lines()))
         return 0
     if command != "fetch":

@@ -59,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
         epsilons=parse_epsilons(args.eps), goal=args.goal, n=args.n, out=args.out,
         dataset=args.dataset, data=args.data, steps=args.steps, eot=args.eot,
         direct=not args.no_direct, blackbox_queries=args.blackbox, head=args.head,
-        batch_size=args.batch_size, seed=args.seed, progress=not args.no_progress)
+        batch_size=args.batch_size, seed=args.seed, progress=not args.no_progress,
+        force=args.force)
     print_outcome(path)
     return 0

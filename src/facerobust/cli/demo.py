@@ -18,12 +18,15 @@ def embedded_dataset() -> Path:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    from facerobust.cli.common import add_force_argument
+
     parser.add_argument("--out", type=Path, default=Path("runs/demo"),
                         help="output folder (default runs/demo); re-running resumes")
     parser.add_argument("--data", type=Path, default=None,
                         help="a full LFW copy (folder with pairs.txt) instead of the embedded "
                              "subset; the figures are the same")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    add_force_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -38,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"{data}: not an LFW copy (no pairs.txt); the demo needs LFW")
     doc["data"]["root"] = str(data)
     cfg = parse_config(doc)
-    path = run_audit(cfg, args.out, progress=not args.no_progress, config_text=text)
+    path = run_audit(cfg, args.out, progress=not args.no_progress, force=args.force,
+                     config_text=text)
     print_outcome(path)
     return 0

@@ -16,6 +16,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
@@ -30,9 +31,10 @@ from facerobust.eval.config import AuditConfig
 from facerobust.eval.dataset_info import describe_dataset
 from facerobust.eval.experiment import Experiment
 from facerobust.eval.results import SCHEMA_VERSION, Unit
-from facerobust.eval.store import RunStore, write_json_atomic
+from facerobust.eval.store import RunLock, RunStore, prepare_output_folder, write_json_atomic
 
 log = logging.getLogger("facerobust.audit")
+PlannedUnit = tuple[str, str, Callable[[], Unit]]
 
 
 def unit_seed(seed: int, key: str) -> int:
@@ -50,12 +52,14 @@ class Audit:
     """Runs (or resumes) one audit into ``out``."""
 
     def __init__(self, cfg: AuditConfig, out: Path, *, data: Path | None = None,
-                 progress: bool = True, config_text: str = "", command: str = "audit") -> None:
-        self.cfg, self.out, self.progress = cfg, Path(out), progress
+                 progress: bool = True, config_text: str = "", command: str = "audit",
+                 force: bool = False) -> None:
+        self.cfg, self.progress = cfg, progress
+        self.out = prepare_output_folder(Path(out), force=force)
         self.data_override = data
         self.config_text = config_text
         self.command = command
-        self.store = RunStore(self.out, cfg.fingerprint())
+        self.lock = RunLock(self.out)
 
     def _setup_logging(self) -> logging.Handler:
         handler = logging.FileHandler(self.out / "audit.log")
@@ -64,48 +68,61 @@ class Audit:
         log.setLevel(logging.INFO)
         return handler
 
-    def plan(self, exp: Experiment) -> list[tuple[str, Callable[[], Unit]]]:
+    def plan(self, exp: Experiment) -> list[PlannedUnit]:
+        """Every unit: (key, fingerprint of its own settings, the function computing it)."""
         cfg, victim = self.cfg, self.cfg.models.victim
-        units: list[tuple[str, Callable[[], Unit]]] = []
+        units: list[PlannedUnit] = []
         for name in exp.models:
-            units.append((f"clean-{name}", partial(exp.clean_unit, name)))
+            units.append((f"clean-{name}", exp.fingerprint("clean", name),
+                          partial(exp.clean_unit, name)))
         for atk in cfg.attacks:
             for goal in atk.goals:
                 key = f"attack-{victim}-{atk.key}-{goal}"
-                units.append((key, partial(U.attack_unit, exp, atk, goal, key,
-                                           unit_seed(cfg.run.seed, key), self.out)))
+                own = {**asdict(atk), "goals": None}
+                units.append((key, exp.fingerprint("attack", own, goal),
+                              partial(U.attack_unit, exp, atk, goal, key,
+                                      unit_seed(cfg.run.seed, key), self.out)))
         if cfg.minimal.enabled:
             key = f"minimal-{victim}"
-            units.append((key, partial(U.minimal_unit, exp, unit_seed(cfg.run.seed, key))))
+            units.append((key, exp.fingerprint("minimal", asdict(cfg.minimal)),
+                           partial(U.minimal_unit, exp, unit_seed(cfg.run.seed, key))))
         for i, dcfg in enumerate(cfg.defenses):
             key = f"defense-{i}-{victim}"
-            units.append((key, partial(U.defense_unit, exp, dcfg, unit_seed(cfg.run.seed, key))))
+            units.append((key, exp.fingerprint("defense", asdict(dcfg)),
+                          partial(U.defense_unit, exp, dcfg, unit_seed(cfg.run.seed, key))))
         return units
 
     def run(self) -> Path:
+        self.lock.acquire()
         handler = self._setup_logging()
         started = datetime.now(timezone.utc).isoformat(timespec="seconds")
         try:
+            store = RunStore(self.out)
             torch.manual_seed(self.cfg.run.seed)
             np.random.seed(self.cfg.run.seed % (2**32))
-            exp = Experiment.prepare(self.cfg, data=self.data_override, store=self.store,
+            exp = Experiment.prepare(self.cfg, data=self.data_override, store=store,
                                      progress=self.progress)
             units = self.plan(exp)
-            todo = [(k, fn) for k, fn in units if not self.store.has(k)]
-            log.info("%d units, %d already done", len(units), len(units) - len(todo))
-            bar = tqdm(total=len(units), initial=len(units) - len(todo), desc=self.command,
-                       unit="unit", disable=not self.progress)
-            for key, fn in todo:
+            todo = [(k, fp, fn) for k, fp, fn in units if not store.has(k, fp)]
+            done = len(units) - len(todo)
+            log.info("%d units, %d already done", len(units), done)
+            if done and todo:
+                log.info("reusing %d finished units whose settings did not change; computing "
+                         "%d (new or changed): %s", done, len(todo),
+                         ", ".join(k for k, _, _ in todo))
+            bar = tqdm(total=len(units), initial=done, desc=self.command, unit="unit",
+                       disable=not self.progress)
+            for key, fp, fn in todo:
                 bar.set_postfix_str(key)
                 tic = time.perf_counter()
                 payload = fn().to_dict()
                 if not payload.get("seconds"):
                     payload["seconds"] = time.perf_counter() - tic
-                self.store.save(key, payload)
+                store.save(key, fp, payload)
                 log.info("finished %s in %.1fs", key, payload["seconds"])
                 bar.update(1)
             bar.close()
-            results = self.assemble(exp, [k for k, _ in units], started)
+            results = self.assemble(exp, store, [k for k, _, _ in units], started)
             results_path = self.out / "results.json"
             write_json_atomic(results_path, results)
             from facerobust.report import render_report
@@ -116,12 +133,14 @@ class Audit:
         finally:
             log.removeHandler(handler)
             handler.close()
+            self.lock.release()
 
-    def assemble(self, exp: Experiment, keys: list[str], started: str) -> dict[str, Any]:
+    def assemble(self, exp: Experiment, store: RunStore, keys: list[str], started: str
+                 ) -> dict[str, Any]:
         from facerobust.eval import audit_summary as summary
         from facerobust.info import collect
 
-        units = {k: self.store.load(k) for k in keys}
+        units = {k: store.load(k) for k in keys}
         victim = self.cfg.models.victim
         results: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,
@@ -147,7 +166,8 @@ class Audit:
 
 
 def run_audit(cfg: AuditConfig, out: str | Path, *, data: Path | None = None,
-              progress: bool = True, config_text: str = "", command: str = "audit") -> Path:
+              progress: bool = True, config_text: str = "", command: str = "audit",
+              force: bool = False) -> Path:
     """Run or resume an audit; returns the path of ``results.json``."""
     return Audit(cfg, Path(out), data=data, progress=progress, config_text=config_text,
-                 command=command).run()
+                 command=command, force=force).run()

@@ -22,6 +22,7 @@ from facerobust.eval.config import (
     parse_config,
     tomllib,
 )
+from facerobust.eval.store import prepare_output_folder
 from facerobust.eval.tasks import IDENTIFICATION_GOALS
 
 
@@ -67,19 +68,20 @@ def _identification_for(goal: str, head: str) -> IdentificationConfig:
 
 
 def _finish(cfg: AuditConfig, out: Path, data: Path | None, progress: bool,
-            command: str) -> Path:
+            command: str, force: bool) -> Path:
     text = config_to_toml(cfg)
     cfg = parse_config(tomllib.loads(text))  # the same validation as an audit config
-    out.mkdir(parents=True, exist_ok=True)
+    prepare_output_folder(out, force=force)
     (out / "config.toml").write_text(text, encoding="utf-8")
-    return run_audit(cfg, out, data=data, progress=progress, config_text=text, command=command)
+    return run_audit(cfg, out, data=data, progress=progress, config_text=text, command=command,
+                     force=force)
 
 
 def run_attack(*, model: str, attack: str, norm: str, epsilons: list[float], goal: str, n: int,
                out: Path, dataset: str = "lfw-gray", data: Path | None = None,
                steps: int | None = None, queries: int | None = None,
                others: tuple[str, ...] = (), head: str = "", batch_size: int = 16,
-               seed: int = 0, progress: bool = True) -> Path:
+               seed: int = 0, progress: bool = True, force: bool = False) -> Path:
     """One attack with one goal on ``model`` (plus transfer to ``others``)."""
     ident = _identification_for(goal, head)
     if goal in IDENTIFICATION_GOALS:
@@ -92,14 +94,15 @@ def run_attack(*, model: str, attack: str, norm: str, epsilons: list[float], goa
         identification=ident, models=ModelsConfig(victim=model, others=tuple(others)),
         attacks=(AttackConfig(name=attack, epsilons=tuple(epsilons), norm=norm, steps=steps,
                               goals=(goal,), queries=queries),))
-    return _finish(cfg, out, data, progress, "attack")
+    return _finish(cfg, out, data, progress, "attack", force)
 
 
 def run_defend(*, model: str, specs: list[str], attack: str, norm: str, epsilons: list[float],
                goal: str, n: int, out: Path, dataset: str = "lfw-gray",
                data: Path | None = None, steps: int | None = None, eot: int | None = None,
                direct: bool = True, blackbox_queries: int = 0, head: str = "",
-               batch_size: int = 16, seed: int = 0, progress: bool = True) -> Path:
+               batch_size: int = 16, seed: int = 0, progress: bool = True,
+               force: bool = False) -> Path:
     """Each defense in ``specs`` in front of ``model``, judged under every attack column."""
     ident = _identification_for(goal, head)
     defenses = tuple(DefenseConfig(spec=s, attack=attack, norm=norm, epsilons=tuple(epsilons),
@@ -112,4 +115,4 @@ def run_defend(*, model: str, specs: list[str], attack: str, norm: str, epsilons
                         clean_pairs_per_fold=pairs_per_fold(n), attack_pairs=n),
         identification=dataclasses.replace(ident, probes=n), models=ModelsConfig(victim=model),
         defenses=defenses)
-    return _finish(cfg, out, data, progress, "defend")
+    return _finish(cfg, out, data, progress, "defend", force)

@@ -114,12 +114,32 @@ class AuditConfig:
         return dataclasses.asdict(self)
 
     def fingerprint(self) -> str:
-        """Stable hash of the whole configuration and the results schema (used to refuse
-        resuming a different run)."""
-        from facerobust.eval.results import SCHEMA_VERSION
+        """Stable hash of the whole configuration and the results schema."""
+        return settings_hash(self.to_dict())
 
-        blob = json.dumps([SCHEMA_VERSION, self.to_dict()], sort_keys=True).encode()
-        return hashlib.sha256(blob).hexdigest()[:16]
+    def unit_fingerprint(self, kind: str, *parts: Any, data_override: str = "") -> str:
+        """Hash of exactly the settings a unit of ``kind`` (clean, attack, minimal, defense,
+        emb, head) depends on, plus ``parts`` (its own settings): an edited config reuses
+        every unit whose fingerprint is unchanged."""
+        common: dict[str, Any] = {"data": dataclasses.asdict(self.data), "data_override":
+                                  data_override, "seed": self.run.seed}
+        if kind != "minimal":
+            common["identification"] = dataclasses.asdict(self.identification)
+        if kind in ("attack", "defense", "minimal"):
+            common["victim"] = self.models.victim
+        if kind in ("attack", "defense"):
+            common["batch_size"] = self.run.batch_size
+        if kind == "attack":
+            common["others"] = sorted(self.models.others)
+        return settings_hash([kind, common, *parts])
+
+
+def settings_hash(value: Any) -> str:
+    """Short sha256 of ``value`` as canonical JSON, tied to the results schema version."""
+    from facerobust.eval.results import SCHEMA_VERSION
+
+    blob = json.dumps([SCHEMA_VERSION, value], sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
 
 
 def parse_fraction(value: Any, key: str) -> float:

@@ -56,6 +56,7 @@ class Experiment:
     progress: bool = True
     dataset: Dataset | None = None
     chosen_pairs: list[Any] = field(default_factory=list)
+    data_override: Path | None = None
     _emb: dict[str, torch.Tensor] = field(default_factory=dict)
     _heads: dict[str, IdentificationModel] = field(default_factory=dict)
 
@@ -93,7 +94,8 @@ class Experiment:
         loaded, missing = cls._load_models(cfg)
         exp = cls(cfg=cfg, root=dataset.root, chips=chips, pairs=pairs, dropped_pairs=dropped,
                   split=split, head_file=head_file, models=loaded, missing_models=missing,
-                  store=store, progress=progress, dataset=dataset, chosen_pairs=chosen)
+                  store=store, progress=progress, dataset=dataset, chosen_pairs=chosen,
+                  data_override=data)
         if store is not None:
             exp.write_protocol(store.out / "protocol")
         return exp
@@ -157,17 +159,22 @@ class Experiment:
     def victim(self) -> str:
         return self.cfg.models.victim
 
+    def fingerprint(self, kind: str, *parts: Any) -> str:
+        return self.cfg.unit_fingerprint(kind, *parts, data_override=str(self.data_override))
+
     # ---------------------------------------------------------------------------- embeddings
     def embeddings(self, name: str) -> torch.Tensor:
         """Raw descriptors of every chip under model ``name`` (cached in the run store)."""
         if name not in self._emb:
-            key = f"emb-{name}"
-            if self.store is not None and self.store.has_tensors(key):
-                self._emb[name] = self.store.load_tensors(key)["emb"]
+            key, fp = f"emb-{name}", self.fingerprint("emb", name)
+            saved = self.store.load_tensors(key, fp) if self.store is not None else None
+            if saved is not None and saved.get("emb") is not None \
+                    and len(saved["emb"]) == len(self.chips.paths):
+                self._emb[name] = saved["emb"]
             else:
                 emb = tasks.embed(self.models[name], self.chips.chips, self.cfg.run.batch_size)
                 if self.store is not None:
-                    self.store.save_tensors(key, {"emb": emb})
+                    self.store.save_tensors(key, fp, {"emb": emb})
                 self._emb[name] = emb
         return self._emb[name]
 
@@ -193,18 +200,17 @@ class Experiment:
         if self.head_file is not None and name == self.victim:
             head = self.head_file.build_head()
         else:
-            key = f"head-{name}"
-            if self.store is not None and self.store.has_tensors(key):
-                head = make_head("cosine", self.embeddings(name).shape[1], len(self.split.names))
-                head.load_state_dict(self.store.load_tensors(key))
-            else:
+            key, fp = f"head-{name}", self.fingerprint("head", name)
+            saved = self.store.load_tensors(key, fp) if self.store is not None else None
+            head = make_head("cosine", self.embeddings(name).shape[1], len(self.split.names))
+            if saved is None or not _loads(head, saved):
                 rows, labels = tasks.rows_for(self.split.train_paths, self.split.train_labels,
                                               self.chips.index)
                 head = train_head(self.embeddings(name)[torch.as_tensor(rows)],
                                   torch.as_tensor(labels), n_classes=len(self.split.names),
                                   seed=self.cfg.run.seed)
                 if self.store is not None:
-                    self.store.save_tensors(key, head.state_dict())
+                    self.store.save_tensors(key, fp, head.state_dict())
         ident = IdentificationModel(self.models[name], head.eval(), names=self.split.names)
         ident.eval().requires_grad_(False)
         self._heads[name] = ident
@@ -252,3 +258,13 @@ class Experiment:
         target = torch.as_tensor(labels)
         refs = {name: (self.identification_model(name), target) for name in self.models}
         return GoalSetup(goal, chips[torch.as_tensor(rows)], refs)
+
+
+def _loads(module: nn.Module, state: dict[str, Any]) -> bool:
+    """Load ``state`` into ``module``; ``False`` (recompute) when it does not fit."""
+    try:
+        module.load_state_dict(state)
+    except (RuntimeError, KeyError) as err:
+        log.warning("saved state does not fit (%s): recomputing it", err)
+        return False
+    return True
