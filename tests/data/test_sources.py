@@ -79,3 +79,9 @@ def test_unknown_layouts_and_empty_folders(tmp_path: Path) -> None:
         open_dataset(tmp_path, layout="folders")
     with pytest.raises(FileNotFoundError, match="dataset folder not found"):
         open_dataset(tmp_path / "nope")
+
+
+@pytest.mark.parametrize("name", [".", "..", "a/b", ""])
+def test_dataset_names_that_are_paths_are_refused(name: str, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="dataset name must be a plain name"):
+        resolve_dataset(name, tmp_path)

@@ -107,3 +107,64 @@ def test_fingerprint_changes_with_content() -> None:
     b = parse_config({"run": {"seed": 2}})
     assert a.fingerprint() != b.fingerprint()
     assert a.fingerprint() == parse_config({"run": {"seed": 1}}).fingerprint()
+
+
+def _bad_value(field_name: str, default: object) -> object:
+    """A value of the wrong kind or out of range for any config key."""
+    if field_name in ("epsilons",):
+        return []
+    if field_name == "max_epsilon":
+        return "x"
+    if field_name in ("goals", "others"):
+        return "not-a-list"
+    if isinstance(default, bool):
+        return "maybe"
+    if isinstance(default, int) or field_name in ("steps", "queries", "eot"):
+        return -1
+    return 12345  # strings get a number
+
+
+def _every_key() -> list[tuple[str, str, object]]:
+    import dataclasses
+
+    from facerobust.eval import config as C
+
+    sections = [("run", C.RunConfig), ("data", C.DataConfig),
+                ("identification", C.IdentificationConfig), ("models", C.ModelsConfig),
+                ("minimal", C.MinimalConfig), ("attack", C.AttackConfig),
+                ("defense", C.DefenseConfig)]
+    keys = []
+    for section, cls in sections:
+        for f in dataclasses.fields(cls):
+            default = None if f.default is dataclasses.MISSING else f.default
+            keys.append((section, f.name, _bad_value(f.name, default)))
+    return keys
+
+
+@pytest.mark.parametrize(("section", "key", "bad"), _every_key())
+def test_every_key_with_a_bad_value_is_named(section: str, key: str, bad: object) -> None:
+    base = {"attack": {"name": "pgd", "epsilons": ["1/255"]}, "defense": {"spec": "jpeg"}}
+    if section in base:
+        doc = {section: [{**base[section], key: bad}]}
+        where = f"{section}[0].{key}"
+    else:
+        doc = {section: {key: bad}}
+        where = f"{section}.{key}"
+    with pytest.raises(ValueError) as err:
+        parse_config(doc)
+    assert where in str(err.value), str(err.value)
+
+
+@pytest.mark.parametrize(("doc", "message"), [
+    ({"attack": [{"name": "pgd", "epsilons": ["510/255"]}]},
+     r"attack\[0\]\.epsilons\[0\]: 2 is above the largest linf budget 1 .*did you mean 2/255"),
+    ({"attack": [{"name": "pgd", "norm": "l2", "epsilons": [300]}]},
+     r"attack\[0\]\.epsilons\[0\]: 300 is above the largest l2 budget 259.8"),
+    ({"defense": [{"spec": "jpeg", "epsilons": [2]}]}, r"defense\[0\]\.epsilons\[0\]"),
+    ({"minimal": {"max_epsilon": 0}}, r"minimal\.max_epsilon: must be > 0"),
+    ({"data": {"dataset": ".."}}, r"data\.dataset: '\.\.' is not a dataset name"),
+    ({"identification": {"identities": 1}}, r"identification\.identities: must be >= 2"),
+])
+def test_budgets_and_names_out_of_range(doc: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_config(doc)

@@ -33,7 +33,7 @@ def resolve_dataset(name: str, data: Path | str | None = None) -> Path:
     ``$FACEROBUST_DATA/<name>`` then ``$FACEROBUST_CACHE/datasets/<name>`` are searched
     (:func:`facerobust.paths.find_dataset`).
     """
-    if not isinstance(name, str) or not name or "/" in name:
+    if not isinstance(name, str) or not name or "/" in name or name in (".", ".."):
         raise ValueError(f"dataset name must be a plain name like 'lfw', got {name!r}")
     candidates = ALIASES.get(name, (name,))
     if data is not None:

@@ -254,6 +254,12 @@ def _check_sizes(cfg: AuditConfig) -> None:
                        ("minimal.samples", cfg.minimal.samples)):
         if value < 1:
             raise ValueError(f"{key}: must be >= 1, got {value}")
+    for key, value, least in (("identification.identities", cfg.identification.identities, 2),
+                              ("identification.images_per_identity",
+                               cfg.identification.images_per_identity, 2),
+                              ("identification.min_images", cfg.identification.min_images, 1)):
+        if value < least:
+            raise ValueError(f"{key}: must be >= {least}, got {value}")
     for i, d in enumerate(cfg.defenses):
         if d.samples < 1:
             raise ValueError(f"defense[{i}].samples: must be >= 1, got {d.samples}")
@@ -265,6 +271,21 @@ def _check_goal(goal: str, choices: tuple[str, ...], key: str, ident_enabled: bo
     _check_choice(goal, choices, key)
     if goal in IDENTIFICATION_GOALS and not ident_enabled:
         raise ValueError(f"{key}: {goal!r} needs [identification] enabled")
+
+
+L2_MAX = (3 * 150 * 150) ** 0.5  # the L2 norm of a full-range change of every chip pixel
+
+
+def _check_epsilons(values: tuple[float, ...], norm: str, key: str, *,
+                    indexed: bool = True) -> None:
+    """Budgets a perturbation of [0, 1] pixels can have: Linf <= 1, L2 <= ~260."""
+    top = 1.0 if norm == "linf" else L2_MAX
+    for i, eps in enumerate(values):
+        if eps > top:
+            hint = f" (did you mean {eps:g}/255?)" if norm == "linf" else ""
+            where = f"{key}[{i}]" if indexed else key
+            raise ValueError(f"{where}: {eps:g} is above the largest {norm} budget "
+                             f"{top:.4g} for pixels in [0, 1]{hint}")
 
 
 def _check_data(data: DataConfig) -> None:
@@ -291,6 +312,7 @@ def _validate(cfg: AuditConfig) -> None:
     for i, atk in enumerate(cfg.attacks):
         _check_choice(atk.norm, NORMS, f"attack[{i}].norm")
         _check_attack(atk.name, atk.norm, f"attack[{i}]")
+        _check_epsilons(atk.epsilons, atk.norm, f"attack[{i}].epsilons")
         if not atk.goals:
             raise ValueError(f"attack[{i}].goals: must name at least one goal")
         for goal in atk.goals:
@@ -301,6 +323,9 @@ def _validate(cfg: AuditConfig) -> None:
     m = cfg.minimal
     _check_choice(m.norm, NORMS, "minimal.norm")
     _check_attack(m.attack, m.norm, "minimal")
+    _check_epsilons((m.max_epsilon,), m.norm, "minimal.max_epsilon", indexed=False)
+    if m.max_epsilon <= 0:
+        raise ValueError("minimal.max_epsilon: must be > 0")
     _check_choice(m.goal, VERIFICATION_GOALS, "minimal.goal")
     for i, d in enumerate(cfg.defenses):
         from facerobust.defenses import parse_defense
@@ -311,6 +336,7 @@ def _validate(cfg: AuditConfig) -> None:
             raise ValueError(f"defense[{i}].spec: {err}") from err
         _check_choice(d.norm, NORMS, f"defense[{i}].norm")
         _check_attack(d.attack, d.norm, f"defense[{i}]", white_box=True)
+        _check_epsilons(d.epsilons, d.norm, f"defense[{i}].epsilons")
         _check_goal(d.goal, GOALS, f"defense[{i}].goal", ident.enabled)
         if d.blackbox_queries < 0:
             raise ValueError(f"defense[{i}].blackbox_queries: must be >= 0")
