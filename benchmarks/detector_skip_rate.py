@@ -8,7 +8,8 @@ writes harder framings of each into a temporary folder:
 * ``down40``: downscaled to 40% (100x100, face ~40 px);
 * ``offcentre``: shifted by 30% / 22% of the size so the face sits at the bottom-right edge;
 * ``pad3x``: pasted at a random place of a 3x larger (750x750) mid-grey canvas;
-* ``exif90``: pixels rotated 90 degrees with an EXIF orientation tag that undoes it.
+* ``exif90``: pixels rotated 90 degrees with an EXIF orientation tag that undoes it;
+* ``rot50``: rotated 50 degrees (beyond what HOG's frontal templates tolerate).
 
 Each framing is aligned with ``load_chips(detector="hog")`` and then ``detector="hog+cnn"``
 in a fresh private cache (the second run reuses HOG's results and runs the CNN detector only
@@ -30,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-FRAMINGS = ("original", "rot30", "down40", "offcentre", "pad3x", "exif90")
+FRAMINGS = ("original", "rot30", "down40", "offcentre", "pad3x", "exif90", "rot50")
 
 
 def sample(root: Path, n: int, seed: int) -> list[Path]:
@@ -50,8 +51,8 @@ def frame(src: Path, framing: str, out: Path, rng: np.random.Generator) -> Path:
     dest = out / framing / src.name
     dest.parent.mkdir(parents=True, exist_ok=True)
     exif = b""
-    if framing == "rot30":
-        m = cv2.getRotationMatrix2D((w / 2, h / 2), 30, 1.0)
+    if framing in ("rot30", "rot50"):
+        m = cv2.getRotationMatrix2D((w / 2, h / 2), int(framing[3:]), 1.0)
         img = cv2.warpAffine(gray, m, (w, h), flags=cv2.INTER_LINEAR, borderValue=0)
     elif framing == "down40":
         img = cv2.resize(gray, (round(w * 0.4), round(h * 0.4)), interpolation=cv2.INTER_AREA)

@@ -23,6 +23,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("eval-clean", "eval_clean", "clean LFW verification accuracy of a model"),
     ("data", "data", "dataset utilities: `data fetch lfw` downloads LFW"),
     ("models", "models", "model zoo: list cards, fetch weights, show a card"),
+    ("cache", "cache", "verify the caches against their recorded hashes, or clear them"),
     ("train-head", "train_head", "train a closed-set identification head (usable everywhere "
      "with --head)"),
 ]

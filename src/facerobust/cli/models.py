@@ -52,9 +52,12 @@ def run(args: argparse.Namespace) -> int:
         for c in cards:
             m = c["measured"] or {}
             acc = f"LFW {m['accuracy']:.4f} ({m['pairs']} pairs)" if m else "LFW not measured"
-            have = "ready" if c["weights_available"] else "not fetched"
+            have = ("DAMAGED" if c.get("weights_problem") else
+                    "ready" if c["weights_available"] else "not fetched")
             print(f"{c['name']:15s} {c['embedding_dim']:5d}-d {c['metric']:9s} {have:11s} {acc}")
             print(f"{'':15s} {c['description']}")
+            if c.get("weights_problem"):
+                print(f"{'':15s} {c['weights_problem']}", file=sys.stderr)
         return 0
     print("usage: facerobust models {list,fetch,card} ...", file=sys.stderr)
     return 2

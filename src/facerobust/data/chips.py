@@ -14,9 +14,10 @@ Cache: ``facerobust.paths.cache_subdir("chips")/<settings>/<sha256[:2]>/`` holds
 content hash, ``<sha>.png`` (HOG chip) or ``<sha>.noface`` (HOG found none), and
 ``<sha>.cnn.png`` / ``<sha>.cnn.noface`` for the CNN detector. ``<settings>`` encodes size,
 padding, HOG upsampling and the alignment version (unchanged, so older caches stay valid). A
-chip PNG carries the number of faces in a ``faces`` text chunk (entries written before that
-existed report 1). A second run, or a renamed copy of the same file, skips detection. All
-writes are atomic (temporary file + ``os.replace``) and best effort.
+chip PNG carries the number of faces in a ``faces`` text chunk (an entry written before that
+existed is counted once with its detector and rewritten; its pixels are kept). A second run,
+or a renamed copy of the same file, skips detection. All writes are atomic (temporary file +
+``os.replace``) and best effort.
 
 Files that cannot be used (missing, unreadable, not an image, too large, no face) are returned
 in ``ChipSet.skipped`` with the reason; they never raise.
@@ -207,8 +208,9 @@ def _encode_chip(chip: np.ndarray, faces: int) -> bytes:
     return buf.getvalue()
 
 
-def _read_cached(png: Path) -> tuple[np.ndarray, int] | None:
-    """A cached chip and its face count, or ``None`` when the entry is damaged."""
+def _read_cached(png: Path) -> tuple[np.ndarray, int | None] | None:
+    """A cached chip and its face count (``None`` in entries older than the count), or
+    ``None`` when the entry is damaged."""
     from PIL import Image
 
     try:
@@ -217,9 +219,15 @@ def _read_cached(png: Path) -> tuple[np.ndarray, int] | None:
                 return None  # a damaged cache entry is recomputed
             chip = np.asarray(im)
             text = getattr(im, "text", {})
-        return np.ascontiguousarray(chip), max(1, int(text.get("faces", 1)))
+        faces = text.get("faces")
+        return np.ascontiguousarray(chip), None if faces is None else max(1, int(faces))
     except (OSError, ValueError, SyntaxError):
         return None
+
+
+def _count_faces(data: bytes, detector: str, max_pixels: int) -> int:
+    rgb, _ = read_image(data, max_pixels)
+    return 1 if rgb is None else max(1, len(align.detect_faces(rgb, detector)))
 
 
 def _skip(reason: str, kind: str) -> ChipResult:
@@ -254,9 +262,13 @@ def chip_for_file(path: Path, cache_root: Path | None, detector: str = "hog+cnn"
                 if not load:
                     return ChipResult(None, detector=todo[0])
                 cached = _read_cached(png)
-                if cached is not None:
-                    return ChipResult(cached[0], detector=todo[0], faces=cached[1])
-                break
+                if cached is None:
+                    break
+                chip, count = cached
+                if count is None:  # an entry from before face counts: count once, upgrade it
+                    count = _count_faces(data, todo[0], max_pixels)
+                    _try_write(png, _encode_chip(chip, count))
+                return ChipResult(chip, detector=todo[0], faces=count)
             if not noface.is_file():
                 break
             todo.pop(0)

@@ -14,7 +14,6 @@ never chips, so memory stays flat however large the dataset is.
 
 from __future__ import annotations
 
-import functools
 import os
 import sys
 import time
@@ -105,6 +104,31 @@ def _work(path: str, settings: tuple[str, str, int, int]) -> Status:
     return (path, "ok", res.detector, "") if res.ok else (path, res.kind, "", res.reason)
 
 
+def _parallel(files: Iterator[str], settings: tuple[str, str, int, int],
+              workers: int) -> Iterator[Status]:
+    """Statuses from a spawned process pool, at most ``4 * workers`` files in flight (memory
+    flat); a worker that dies (e.g. killed for memory) raises instead of hanging."""
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    ctx = multiprocessing.get_context("spawn")
+    try:
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker) as pool:
+            pending: set[Future[Status]] = set()
+            for path in files:
+                pending.add(pool.submit(_work, path, settings))
+                if len(pending) >= 4 * workers:
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    yield from (f.result() for f in done)
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                yield from (f.result() for f in done)
+    except BrokenProcessPool as err:
+        raise RuntimeError("a worker process died (out of memory?); finished files are "
+                           "cached, rerun to resume (with fewer --workers)") from err
+
+
 def prepare_dataset(root: Path | str, *, workers: int = 1, detector: str = "hog+cnn",
                     progress: bool = True, max_pixels: int = MAX_PIXELS,
                     max_bytes: int = MAX_BYTES) -> PrepareReport:
@@ -130,14 +154,9 @@ def prepare_dataset(root: Path | str, *, workers: int = 1, detector: str = "hog+
                 report.add(_work(path, settings))
                 bar.update()
         else:
-            import multiprocessing
-
-            ctx = multiprocessing.get_context("spawn")
-            work = functools.partial(_work, settings=settings)
-            with ctx.Pool(workers, initializer=_init_worker) as pool:
-                for status in pool.imap_unordered(work, files, chunksize=4):
-                    report.add(status)
-                    bar.update()
+            for status in _parallel(files, settings, workers):
+                report.add(status)
+                bar.update()
     finally:
         bar.close()
     report.seconds = time.perf_counter() - start

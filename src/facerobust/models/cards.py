@@ -16,7 +16,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from facerobust.models.fetch import FACE_API, HUMAN_MODELS, fetch_record, sha256_file
+from facerobust.models.fetch import (
+    FACE_API,
+    HUMAN_MODELS,
+    WeightsIntegrityError,
+    fetch_record,
+    sha256_file,
+)
 
 CARDS_FILE = Path(__file__).with_name("cards.json")
 
@@ -62,6 +68,7 @@ class ModelCard:
     embedding_dim: int
     metric: str
     measured: dict[str, Any] | None = field(default=None)
+    weights_problem: str | None = None  # e.g. a sha256 mismatch of the fetched weights
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -90,9 +97,11 @@ def _weight_path(name: str) -> Path | None:
         return None
     src = SOURCES.get(name)
     if src is not None and src.registry == "npm":
-        folder = path.parent.parent
-        candidate = folder / src.weight_file
-        return candidate if candidate.is_file() else path
+        from facerobust.models.fetch import RECORD, verified_file
+
+        folder = next((p for p in path.parents if (p / RECORD).is_file()), None)
+        if folder is not None and (folder / src.weight_file).is_file():
+            return verified_file(folder, src.weight_file)
     return path
 
 
@@ -119,11 +128,15 @@ def card(name: str) -> ModelCard:
             "faceres": (1024, "cosine")}
     dim, metric = dims.get(name, (0, "unknown"))
     src = SOURCES.get(name)
-    path = _weight_path(name)
+    problem = None
+    try:
+        path = _weight_path(name)
+    except WeightsIntegrityError as err:
+        path, problem = None, str(err)
     return ModelCard(
         name=name, description=spec.description,
         source=asdict(src) if src else {}, weight_sha256=_sha(name, path),
         weights_available=path is not None, input_size=[3, 150, 150],
         network_input=GEOMETRY.get(name, "canonical 150x150 chip"), embedding_dim=dim,
-        metric=metric, measured=measured_cards().get(name),
+        metric=metric, measured=measured_cards().get(name), weights_problem=problem,
     )

@@ -28,6 +28,7 @@ torch.Size([N, 128])
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -197,16 +198,48 @@ def load_state_dict(path: str | Path, *, cache: bool = True) -> dict[str, torch.
     from facerobust.paths import cache_subdir
 
     target = cache_subdir("weights") / f"dlib-resnet-v{CACHE_FORMAT}-{_sha256(path)[:32]}.pt"
-    if target.is_file():
+    if target.is_file() and cache_entry_intact(target):
         try:
             return torch.load(target, map_location="cpu", weights_only=True)
         except Exception:  # a damaged cache entry is rebuilt from the .dat below
-            target.unlink(missing_ok=True)
+            pass
+    target.unlink(missing_ok=True)
     state = state_dict_from_dlib(parse_dlib_net(path))
     tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
     torch.save(state, tmp)
     os.replace(tmp, target)
+    _write_stamp(target)
     return state
+
+
+def _stamp_path(target: Path) -> Path:
+    return target.with_name(target.name + ".sha256.json")
+
+
+def _write_stamp(target: Path) -> None:
+    st = target.stat()
+    _stamp_path(target).write_text(json.dumps(
+        {"sha256": _sha256(target), "size": st.st_size, "mtime_ns": st.st_mtime_ns}))
+
+
+def cache_entry_intact(target: Path, *, full: bool = False) -> bool:
+    """Whether a converted-weights cache file still has the sha256 recorded when it was
+    written (size + mtime fast path unless ``full``); ``False`` = rebuild it."""
+    try:
+        stamp = json.loads(_stamp_path(target).read_text())
+        st = target.stat()
+    except (OSError, ValueError):
+        return False
+    if not full and [st.st_size, st.st_mtime_ns] == [stamp.get("size"), stamp.get("mtime_ns")]:
+        return True
+    intact = _sha256(target) == stamp.get("sha256")
+    if not intact:
+        import logging
+
+        logging.getLogger("facerobust").warning(
+            "converted weights %s differ from the sha256 recorded when they were written: "
+            "rebuilding them from the .dat", target)
+    return intact
 
 
 def build(

@@ -14,6 +14,7 @@ PosixPath('~/.cache/facerobust/weights/npm/vladmandic__human-models@3.0.4')
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import io
 import json
@@ -80,9 +81,47 @@ def package_dir(package: NpmPackage, root: Path | None = None) -> Path | None:
     return folder if all((folder / f).is_file() for f in package.files) else None
 
 
+class WeightsIntegrityError(ValueError):
+    """A fetched weight file no longer has the sha256 recorded when it was fetched."""
+
+
+STAMPS = ".verified.json"  # relpath -> [size, mtime_ns, sha256] of files checked already
+
+
+def verified_file(folder: Path, relpath: str, *, full: bool = False) -> Path:
+    """``folder/relpath`` after checking it against the sha256 in ``fetch.json``; the full
+    hash is skipped while size and mtime equal those of the last successful check (``full``
+    forces it)."""
+    path = folder / relpath
+    record = json.loads((folder / RECORD).read_text(encoding="utf-8"))
+    expected = record.get("files_sha256", {}).get(relpath)
+    if expected is None:
+        raise WeightsIntegrityError(f"{folder / RECORD} records no sha256 for {relpath}")
+    st = path.stat()
+    stamps_path = folder / STAMPS
+    try:
+        stamps = json.loads(stamps_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        stamps = {}
+    if not full and stamps.get(relpath) == [st.st_size, st.st_mtime_ns, expected]:
+        return path
+    actual = sha256_file(path)
+    if actual != expected:
+        raise WeightsIntegrityError(
+            f"{path}: sha256 {actual[:16]}... differs from {expected[:16]}... recorded in "
+            f"{folder / RECORD} when it was fetched (damaged or modified); remove {folder} and "
+            "run `facerobust models fetch all`")
+    stamps[relpath] = [st.st_size, st.st_mtime_ns, expected]
+    with contextlib.suppress(OSError):
+        stamps_path.write_text(json.dumps(stamps), encoding="utf-8")
+    return path
+
+
 def package_file(package: NpmPackage, relpath: str) -> Path | None:
+    """A fetched file of ``package``, verified (:func:`verified_file`); ``None`` if not
+    fetched, :class:`WeightsIntegrityError` if damaged."""
     folder = package_dir(package)
-    return None if folder is None else folder / relpath
+    return None if folder is None else verified_file(folder, relpath)
 
 
 def sha512_integrity(data: bytes) -> str:

@@ -58,11 +58,22 @@ def entry_nbytes(entry: dict[str, Any]) -> int:
     return count * _storage_dtype(entry).itemsize
 
 
+def _shard(folder: Path, name: str) -> Path:
+    """A weight shard; inside a fetched npm package it is checked against ``fetch.json``."""
+    from facerobust.models.fetch import RECORD, verified_file
+
+    path = folder / name
+    for root in (folder, *folder.parents):
+        if (root / RECORD).is_file():
+            return verified_file(root, path.relative_to(root).as_posix())
+    return path
+
+
 def read_manifest(manifest: list[dict[str, Any]], folder: Path) -> dict[str, np.ndarray]:
     """All weights of ``manifest`` whose shard files lie in ``folder``, by name."""
     out: dict[str, np.ndarray] = {}
     for group in manifest:
-        data = b"".join((Path(folder) / p).read_bytes() for p in group["paths"])
+        data = b"".join(_shard(Path(folder), p).read_bytes() for p in group["paths"])
         offset = 0
         for entry in group["weights"]:
             size = entry_nbytes(entry)
