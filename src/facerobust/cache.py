@@ -73,7 +73,7 @@ def verify_cache(*, fix: bool = False) -> CacheReport:
         _verify_converted(weights, report, fix)
     chips = paths.cache_dir() / "chips"
     if chips.is_dir():
-        from facerobust.data.chips import verify_chip_cache
+        from facerobust.data.chip_cache import verify_chip_cache
 
         checked, damaged = verify_chip_cache(chips, fix=fix)
         report.checked["chips"] = checked

@@ -139,7 +139,9 @@ def test_unwritable_cache_is_not_fatal(tmp_path: Path, cache: Path,
     def fail(*_a, **_k):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(chips, "_atomic_write", fail)
+    from facerobust.data import chip_cache
+
+    monkeypatch.setattr(chip_cache, "atomic_write", fail)
     assert load_chips([blank]).skipped[0].reason == NO_FACE
 
 

@@ -13,11 +13,11 @@ each chip and how many faces it found.
 Cache: ``facerobust.paths.cache_subdir("chips")/<settings>/<sha256[:2]>/`` holds, per file
 content hash, ``<sha>.png`` (HOG chip) or ``<sha>.noface`` (HOG found none), and
 ``<sha>.cnn.png`` / ``<sha>.cnn.noface`` for the CNN detector. ``<settings>`` encodes size,
-padding, HOG upsampling and the alignment version (unchanged, so older caches stay valid). A
-chip PNG carries the number of faces in a ``faces`` text chunk (an entry written before that
-existed is counted once with its detector and rewritten; its pixels are kept). A second run,
-or a renamed copy of the same file, skips detection. All writes are atomic (temporary file +
-``os.replace``) and best effort.
+padding, HOG upsampling and the alignment version. Entries check themselves
+(:mod:`facerobust.data.chip_cache`: the PNG carries the hash of its pixels, its detector,
+settings and face count; a marker names its source hash): a damaged, replaced or planted entry
+is recomputed. A second run, or a renamed copy of the same file, skips detection. All writes
+are atomic (temporary file + ``os.replace``) and best effort.
 
 Files that cannot be used (missing, unreadable, not an image, too large, no face) are returned
 in ``ChipSet.skipped`` with the reason; they never raise.
@@ -30,12 +30,9 @@ in ``ChipSet.skipped`` with the reason; they never raise.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
-import os
 import re
-import tempfile
 import warnings
 from collections import Counter
 from collections.abc import Sequence
@@ -46,6 +43,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from facerobust.data import align
+from facerobust.data import chip_cache as cc
 
 if TYPE_CHECKING:
     import torch
@@ -174,62 +172,6 @@ def read_image(data: bytes, max_pixels: int = MAX_PIXELS) -> tuple[np.ndarray | 
     return (None, NOT_DECODABLE) if rgb is None else (rgb, "")
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _try_write(path: Path, data: bytes) -> None:
-    """Cache writes are best effort: a read-only or full cache must not fail loading."""
-    with contextlib.suppress(OSError):
-        _atomic_write(path, data)
-
-
-def _cache_paths(root: Path, digest: str, detector: str = "hog") -> tuple[Path, Path]:
-    """``(chip png, no-face marker)`` of one file content hash and single detector."""
-    stem = root / digest[:2] / (digest if detector == "hog" else f"{digest}.{detector}")
-    return stem.with_name(stem.name + ".png"), stem.with_name(stem.name + ".noface")
-
-
-def _encode_chip(chip: np.ndarray, faces: int) -> bytes:
-    from PIL import Image, PngImagePlugin
-
-    info = PngImagePlugin.PngInfo()
-    info.add_text("faces", str(faces))
-    buf = io.BytesIO()
-    Image.fromarray(chip).save(buf, format="PNG", pnginfo=info)
-    return buf.getvalue()
-
-
-def _read_cached(png: Path) -> tuple[np.ndarray, int | None] | None:
-    """A cached chip and its face count (``None`` in entries older than the count), or
-    ``None`` when the entry is damaged."""
-    from PIL import Image
-
-    try:
-        with Image.open(png) as im:
-            if im.mode != "RGB" or im.size != (align.CHIP_SIZE, align.CHIP_SIZE):
-                return None  # a damaged cache entry is recomputed
-            chip = np.asarray(im)
-            text = getattr(im, "text", {})
-        faces = text.get("faces")
-        return np.ascontiguousarray(chip), None if faces is None else max(1, int(faces))
-    except (OSError, ValueError, SyntaxError):
-        return None
-
-
-def _count_faces(data: bytes, detector: str, max_pixels: int) -> int:
-    rgb, _ = read_image(data, max_pixels)
-    return 1 if rgb is None else max(1, len(align.detect_faces(rgb, detector)))
-
-
 def _skip(reason: str, kind: str) -> ChipResult:
     return ChipResult(None, reason=reason, kind=kind)
 
@@ -255,21 +197,18 @@ def chip_for_file(path: Path, cache_root: Path | None, detector: str = "hog+cnn"
         return _skip(f"unreadable: {err.strerror or err}", UNREADABLE)
     digest = hashlib.sha256(data).hexdigest()
     todo = list(stages)
+    settings = cache_root.name if cache_root is not None else ""
     if cache_root is not None:
         while todo:
-            png, noface = _cache_paths(cache_root, digest, todo[0])
+            png, noface = cc.entry_paths(cache_root, digest, todo[0])
             if png.is_file():
+                cached = cc.read_chip(png, todo[0], settings)
+                if cached is None:  # damaged, replaced or older entry: recompute
+                    break
                 if not load:
                     return ChipResult(None, detector=todo[0])
-                cached = _read_cached(png)
-                if cached is None:
-                    break
-                chip, count = cached
-                if count is None:  # an entry from before face counts: count once, upgrade it
-                    count = _count_faces(data, todo[0], max_pixels)
-                    _try_write(png, _encode_chip(chip, count))
-                return ChipResult(chip, detector=todo[0], faces=count)
-            if not noface.is_file():
+                return ChipResult(cached[0], detector=todo[0], faces=cached[1])
+            if not cc.marker_valid(noface, digest, todo[0], settings):
                 break
             todo.pop(0)
         if not todo:
@@ -279,14 +218,14 @@ def chip_for_file(path: Path, cache_root: Path | None, detector: str = "hog+cnn"
         return _skip(reason, TOO_LARGE if reason.startswith("too large") else UNREADABLE)
     for stage in todo:
         faces = align.detect_faces(rgb, stage)
-        entry = _cache_paths(cache_root, digest, stage) if cache_root is not None else None
+        entry = cc.entry_paths(cache_root, digest, stage) if cache_root is not None else None
         if not faces:
             if entry is not None:
-                _try_write(entry[1], b"")
+                cc.try_write(entry[1], cc.noface_marker(digest, stage, settings))
             continue
         chip = align.face_chip(rgb, faces[0][0])
         if entry is not None:
-            _try_write(entry[0], _encode_chip(chip, len(faces)))
+            cc.try_write(entry[0], cc.encode_chip(chip, len(faces), stage, settings))
         return ChipResult(chip, detector=stage, faces=len(faces))
     return _skip(NO_FACE, NO_FACE_KIND)
 

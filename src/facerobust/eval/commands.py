@@ -63,18 +63,26 @@ def config_to_toml(cfg: AuditConfig) -> str:
     return "\n".join(lines)
 
 
+def _root(dataset: str, data: Path | None) -> str:
+    """``--data DIR``: the dataset itself or a folder holding ``<dataset>/``."""
+    if data is None:
+        return ""
+    from facerobust.data import resolve_dataset
+
+    return str(resolve_dataset(dataset, data))
+
+
 def _identification_for(goal: str, head: str) -> IdentificationConfig:
     return IdentificationConfig(enabled=goal in IDENTIFICATION_GOALS or bool(head), head=head)
 
 
-def _finish(cfg: AuditConfig, out: Path, data: Path | None, progress: bool,
-            command: str, force: bool) -> Path:
+def _finish(cfg: AuditConfig, out: Path, progress: bool, command: str, force: bool) -> Path:
     text = config_to_toml(cfg)
     cfg = parse_config(tomllib.loads(text))  # the same validation as an audit config
     prepare_output_folder(out, force=force)
     (out / "config.toml").write_text(text, encoding="utf-8")
-    return run_audit(cfg, out, data=data, progress=progress, config_text=text, command=command,
-                     force=force)
+    return run_audit(cfg, out, progress=progress, config_text=text, command=command,
+                     force=force)  # ``data`` is resolved into cfg.data.root already
 
 
 def run_attack(*, model: str, attack: str, norm: str, epsilons: list[float], goal: str, n: int,
@@ -89,12 +97,12 @@ def run_attack(*, model: str, attack: str, norm: str, epsilons: list[float], goa
     cfg = AuditConfig(
         run=RunConfig(name=f"facerobust attack: {attack}-{norm} {goal} on {model}", seed=seed,
                       batch_size=batch_size),
-        data=DataConfig(dataset=dataset, root=str(data or ""),
+        data=DataConfig(dataset=dataset, root=_root(dataset, data),
                         clean_pairs_per_fold=pairs_per_fold(n), attack_pairs=n),
         identification=ident, models=ModelsConfig(victim=model, others=tuple(others)),
         attacks=(AttackConfig(name=attack, epsilons=tuple(epsilons), norm=norm, steps=steps,
                               goals=(goal,), queries=queries),))
-    return _finish(cfg, out, data, progress, "attack", force)
+    return _finish(cfg, out, progress, "attack", force)
 
 
 def run_defend(*, model: str, specs: list[str], attack: str, norm: str, epsilons: list[float],
@@ -111,8 +119,8 @@ def run_defend(*, model: str, specs: list[str], attack: str, norm: str, epsilons
     cfg = AuditConfig(
         run=RunConfig(name=f"facerobust defend: {', '.join(specs)} on {model} ({goal})",
                       seed=seed, batch_size=batch_size),
-        data=DataConfig(dataset=dataset, root=str(data or ""),
+        data=DataConfig(dataset=dataset, root=_root(dataset, data),
                         clean_pairs_per_fold=pairs_per_fold(n), attack_pairs=n),
         identification=dataclasses.replace(ident, probes=n), models=ModelsConfig(victim=model),
         defenses=defenses)
-    return _finish(cfg, out, data, progress, "defend", force)
+    return _finish(cfg, out, progress, "defend", force)

@@ -160,7 +160,9 @@ class Experiment:
         return self.cfg.models.victim
 
     def fingerprint(self, kind: str, *parts: Any) -> str:
-        return self.cfg.unit_fingerprint(kind, *parts, data_override=str(self.data_override))
+        override = "" if self.cfg.data.root or self.data_override is None \
+            else str(self.data_override)
+        return self.cfg.unit_fingerprint(kind, *parts, data_override=override)
 
     # ---------------------------------------------------------------------------- embeddings
     def embeddings(self, name: str) -> torch.Tensor:
