@@ -81,11 +81,15 @@ def test_eval_clean_json_on_identity_folders(folders: Path, pooled: None, tmp_pa
 
 @pytest.mark.data
 def test_audit_on_identity_folders_writes_the_protocol(folders: Path, pooled: None,
-                                                       tmp_path: Path) -> None:
+                                                       tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]
+                                                       ) -> None:
     config = tmp_path / "own.toml"
     config.write_text(AUDIT.format(root=folders))
     out = tmp_path / "run"
     assert main(["audit", str(config), "--out", str(out), "--no-progress"]) == 0
+    err = capsys.readouterr().err  # the terminal names the first skipped files and the count
+    assert "image(s) skipped:" in err and "broken.jpg: not a decodable image" in err
     results = json.loads((out / "results.json").read_text())
     data = results["dataset"]
     assert data["layout"] == "folders" and data["pairs_generated"] and data["name"] == "faces"

@@ -64,12 +64,17 @@ def test_report_never_embeds_files_outside_its_run_folder(results_file: Path,
     secret = tmp_path.parent / "secret.png"
     secret.write_bytes(b"\x89PNG not really")
     doc = json.loads(results_file.read_text())
+    (results_file.parent / "examples").mkdir(exist_ok=True)
+    (results_file.parent / "examples" / "link.png").symlink_to(secret)
     doc["attacks"][0]["examples"] = "../secret.png"
-    doc["attacks"][1]["examples"] = "/etc/passwd"
+    doc["attacks"][1]["examples"] = "examples/link.png"  # a symlink out of the run folder
     results_file.write_text(json.dumps(doc))
     html = render_report(results_file).read_text()
     assert 'id="examples"' not in html
     assert base64.b64encode(secret.read_bytes()).decode() not in html
+    doc["attacks"][1]["examples"] = "/etc/passwd"
+    results_file.write_text(json.dumps(doc))
+    assert 'id="examples"' not in render_report(results_file).read_text()
 
 
 def test_csv_tables_match_json(results_file: Path) -> None:

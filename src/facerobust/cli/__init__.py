@@ -21,7 +21,7 @@ COMMANDS: list[tuple[str, str, str]] = [
      "audit)"),
     ("adv-train", "adv_train", "PGD adversarial fine-tuning, judged on held-out identities"),
     ("eval-clean", "eval_clean", "clean LFW verification accuracy of a model"),
-    ("data", "data", "dataset utilities: `data fetch lfw` downloads LFW"),
+    ("data", "data", "datasets: `data prepare DIR` aligns + caches photos, `data fetch lfw`"),
     ("models", "models", "model zoo: list cards, fetch weights, show a card"),
     ("cache", "cache", "verify the caches against their recorded hashes, or clear them"),
     ("train-head", "train_head", "train a closed-set identification head (usable everywhere "

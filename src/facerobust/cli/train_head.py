@@ -45,6 +45,9 @@ def run(args: argparse.Namespace) -> int:
         images=args.images_per_identity, gallery=args.gallery_per_identity,
         min_images=args.min_images, kind=args.head, epochs=args.epochs, seed=args.seed,
         out=out, progress=not args.no_progress)
-    print(json.dumps(report, indent=2))
+    from facerobust.cli.common import print_skipped
+
+    print(json.dumps({k: v for k, v in report.items() if k != "skipped"}, indent=2))
+    print_skipped(report["skipped"])
     print(f"saved {out} (held-out top-1 {report['probe_top1']['rate']:.4f})", file=sys.stderr)
     return 0

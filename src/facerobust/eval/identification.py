@@ -49,7 +49,8 @@ def train_identification_head(*, model: str, dataset: str, data: Path | str | No
               "seed": seed, "identities": len(split.names), "images_per_identity": images,
               "gallery_per_identity": gallery, "min_images": min_images,
               "n_train": len(yt), "n_probe": len(yp), "train_accuracy": train_acc.to_dict(),
-              "probe_top1": top1.to_dict(), "skipped_no_face": len(skipped)}
+              "probe_top1": top1.to_dict(), "skipped_count": len(skipped),
+              "skipped": skipped}
     out.parent.mkdir(parents=True, exist_ok=True)
     save_identification(out, model_name=model, kind=kind, head=head, names=split.names,
                         split=split.to_dict(root), report=report)
