@@ -22,14 +22,14 @@ def train_identification_head(*, model: str, dataset: str, data: Path | str | No
     (plus ``out`` with suffix ``.json``); returns the training report."""
     from facerobust import models
     from facerobust.data import resolve_dataset
-    from facerobust.data.lfw import LFWPairs
+    from facerobust.data.sources import open_dataset
     from facerobust.models.heads import save_identification, train_head
 
     if kind not in ("cosine", "linear"):
         raise ValueError(f"head kind must be 'cosine' or 'linear', got {kind!r}")
     name = "lfw-gray" if dataset == "lfw" else dataset
     root = resolve_dataset(name, data)
-    split = identity_split(LFWPairs(root).people(), identities=identities, images=images,
+    split = identity_split(open_dataset(root).people, identities=identities, images=images,
                            gallery=gallery, min_images=min_images, seed=seed)
     net = models.load(model)
     emb, skipped = embed_paths(net, [*split.train_paths, *split.probe_paths], progress=progress)
@@ -69,10 +69,10 @@ def adversarial_training_study(*, model: str, dataset: str, data: Path | str | N
     from facerobust import models
     from facerobust.data import resolve_dataset
     from facerobust.data.chips import load_chips
-    from facerobust.data.lfw import LFWPairs
+    from facerobust.data.sources import open_dataset
     from facerobust.defenses.training import adversarial_finetune
 
-    people = LFWPairs(resolve_dataset(dataset, data)).people()
+    people = open_dataset(resolve_dataset(dataset, data)).people
     names = choose_identities(people, count=train_identities + holdout_identities,
                               min_images=images, seed=seed)
     if len(names) < train_identities + holdout_identities:
