@@ -43,7 +43,8 @@ def test_unsupported_pairs_name_both() -> None:
 
 
 def test_kinds_and_used_settings() -> None:
-    assert set(attack_names("white-box")) == {"fgsm", "bim", "pgd", "mifgsm", "cw", "deepfool"}
+    assert set(attack_names("white-box")) == {"fgsm", "bim", "pgd", "mifgsm", "cw", "deepfool",
+                                              "difgsm", "tifgsm", "nifgsm", "mditifgsm"}
     assert attack_names("score-based") == ("square",)
     assert attack_names("decision-based") == ("hsj",)
     assert resolve_steps_queries("fgsm", 5, 5) == {}  # fgsm uses neither

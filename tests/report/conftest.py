@@ -34,7 +34,9 @@ def _attack(name: str, goal: str, success: list[int], transfer: list[int]) -> di
         score_clean=score_clean, score_adv=score_adv,
         transfer={"mobilefacenet": ModelOutcome(Rate(0, n), [Rate(k, n) for k in transfer],
                                                 [0.1] * n, [[0.2] * n for _ in EPS])},
-        mean_perturbation=EPS, max_perturbation=EPS, seconds=1.5).to_dict()
+        mean_perturbation=EPS, max_perturbation=EPS,
+        full_budget_success=[Rate(k, n) for k in success],
+        transfer_adversarials="full budget", seconds=1.5).to_dict()
 
 
 def _clean(accuracy: float) -> dict[str, Any]:

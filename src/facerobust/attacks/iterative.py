@@ -1,9 +1,12 @@
 """The shared loop of iterative gradient attacks (BIM, PGD, MI-FGSM).
 
 Each step does one forward+backward on the *active* rows; the success check comes from the
-same forward that gives the gradient. A row that turns adversarial is recorded (first
-successful iterate) and, with ``early_stop``, dropped from the batch, so finished samples cost
-nothing. After the last step one no-grad forward checks the final iterate.
+same forward that gives the gradient. With ``early_stop`` (the default, for "success on the
+victim") a row that turns adversarial is recorded (first successful iterate) and dropped from
+the batch, so finished samples cost nothing. Without it (full budget, as ART and torchattacks
+run: for transfer, defenses and every "at budget eps" figure) every row runs all steps and the
+*final* iterate is returned, judged by the last forward. After the last step one no-grad
+forward checks the final iterate.
 """
 
 from __future__ import annotations
@@ -71,6 +74,10 @@ def iterate(
             state = None if state is None else state[keep]
         d, state = direction(grad, state)
         aa = clip_perturbation(xa, aa + sa * d, ea, norm)
+    if not early_stop:  # full budget: the final iterate, judged as it is
+        result[act] = aa
+        success[act] = hit
+        return result, success
     fail = ~success[act]
     if fail.any():
         result[act[fail]] = aa[fail]

@@ -12,6 +12,7 @@ PGD(norm='l2', steps=20, ...)                                          # doctest
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
@@ -68,6 +69,16 @@ def _mifgsm(norm: Norm, steps: int, queries: int, starts: torch.Tensor | None) -
     return MIFGSM(norm=norm, steps=steps)
 
 
+def _boosted(**tricks: float | int | bool
+             ) -> Callable[[Norm, int, int, torch.Tensor | None], Attack]:
+    def build(norm: Norm, steps: int, queries: int, starts: torch.Tensor | None) -> Attack:
+        from facerobust.attacks.boosting import BoostedFGSM
+
+        return BoostedFGSM(norm=norm, steps=steps, **tricks)  # type: ignore[arg-type]
+
+    return build
+
+
 def _cw(norm: Norm, steps: int, queries: int, starts: torch.Tensor | None) -> Attack:
     from facerobust.attacks.cw import CarliniWagnerL2
 
@@ -98,6 +109,15 @@ ATTACKS: dict[str, AttackEntry] = {e.name: e for e in (
     AttackEntry("bim", "BIM / I-FGSM", "white-box", BOTH, _bim, {"steps": 10}),
     AttackEntry("pgd", "PGD with random start", "white-box", BOTH, _pgd, {"steps": 10}),
     AttackEntry("mifgsm", "MI-FGSM (momentum)", "white-box", BOTH, _mifgsm, {"steps": 10}),
+    AttackEntry("difgsm", "DI-FGSM (input diversity; transfer)", "white-box", BOTH,
+                _boosted(decay=0.0, diversity=0.5), {"steps": 10}),
+    AttackEntry("tifgsm", "TI-FGSM (translation-invariant gradient; transfer)", "white-box",
+                BOTH, _boosted(decay=0.0, ti_kernel=7), {"steps": 10}),
+    AttackEntry("nifgsm", "NI-FGSM (Nesterov momentum; transfer)", "white-box", BOTH,
+                _boosted(decay=1.0, nesterov=True), {"steps": 10}),
+    AttackEntry("mditifgsm", "MI-DI-TI-FGSM (momentum + diversity + TI; transfer)",
+                "white-box", BOTH, _boosted(decay=1.0, diversity=0.5, ti_kernel=7),
+                {"steps": 10}),
     AttackEntry("cw", "Carlini-Wagner L2", "white-box", ("l2",), _cw, {"steps": 100},
                 minimizes=True),
     AttackEntry("deepfool", "DeepFool", "white-box", BOTH, _deepfool, {"steps": 50},
@@ -156,3 +176,13 @@ def describe(name: str) -> dict[str, Any]:
     return {"name": entry.name, "title": entry.title, "kind": entry.kind,
             "norms": list(entry.norms), "defaults": dict(entry.defaults),
             "minimizes": entry.minimizes}
+
+
+def full_budget(attack: Attack) -> Attack:
+    """A copy of ``attack`` that runs every step and returns the final iterate (``early_stop``
+    off) instead of each sample's first success: adversarials crafted *for* the budget, as
+    transfer, defenses and every "at budget eps" figure need."""
+    if getattr(attack, "early_stop", False):
+        attack = copy.copy(attack)
+        attack.early_stop = False  # type: ignore[attr-defined]
+    return attack

@@ -25,7 +25,6 @@ off), so a larger budget never reuses a smaller one's barely-successful adversar
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from torch import nn
 from tqdm import tqdm
 
 from facerobust.attacks.epsilons import format_epsilon
+from facerobust.attacks.registry import full_budget
 from facerobust.defenses.base import Defense
 from facerobust.defenses.masking import MaskingFlags, masking_flags
 from facerobust.defenses.model import DefendedModel, adaptive
@@ -71,15 +71,6 @@ def _cost_ms(defense: Defense, x: torch.Tensor, repeats: int = 3) -> float:
             defense(x)
             times.append(time.perf_counter() - t0)
     return 1000 * sorted(times)[len(times) // 2] / len(x)
-
-
-def full_strength(attack: Any) -> Any:
-    """A copy of ``attack`` that keeps optimising after the first success (``early_stop``
-    off), so adversarials are not left just across the threshold of the attacked model."""
-    if getattr(attack, "early_stop", False):
-        attack = copy.copy(attack)
-        attack.early_stop = False
-    return attack
 
 
 def flag_sentences(flags: MaskingFlags | None) -> list[str]:
@@ -147,7 +138,7 @@ def _attack_columns(bare: nn.Module, defended: DefendedModel, xs: torch.Tensor,
     bar = tqdm(runs, desc=f"{defense.spec} attacks", disable=not progress, leave=False)
     for label, target, atk, crit in bar:
         bar.set_postfix_str(label)
-        advs, wins = _sweep(full_strength(atk), target, xs, crit, eps, seed, defense)
+        advs, wins = _sweep(full_budget(atk), target, xs, crit, eps, seed, defense)
         if label == "naive":
             tables["undefended"] = [Rate.of(w) for w in wins]
         fooled[label] = judge(advs)

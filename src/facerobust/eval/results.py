@@ -119,7 +119,7 @@ class ModelOutcome(Unit):
     """One model's view of a set of (adversarial) probes."""
 
     clean_success: Rate  # the goal already met without perturbation
-    success: list[Rate]  # per epsilon
+    success: list[Rate]  # per epsilon (for transfer: over the samples it handled correctly)
     score_clean: list[float]
     score_adv: list[list[float]]
 
@@ -143,8 +143,10 @@ class AttackUnit(Unit):
     score_clean: list[float]
     score_adv: list[list[float]]
     transfer: dict[str, ModelOutcome]
-    mean_perturbation: list[float]  # per epsilon, in the attack's norm
+    mean_perturbation: list[float]  # per epsilon, in the attack's norm (full-budget advs)
     max_perturbation: list[float]
+    full_budget_success: list[Rate]  # the victim on the full-budget adversarials
+    transfer_adversarials: str  # "full budget" or why not
     queries_mean: float | None = None
     examples: str | None = None
     seconds: float = 0.0

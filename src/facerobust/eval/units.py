@@ -13,10 +13,15 @@ import torch
 
 from facerobust.attacks.base import flat_norm
 from facerobust.attacks.epsilons import format_epsilon
-from facerobust.attacks.registry import attack_entry, build_attack, resolve_steps_queries
+from facerobust.attacks.registry import (
+    attack_entry,
+    build_attack,
+    full_budget,
+    resolve_steps_queries,
+)
 from facerobust.eval.config import AttackConfig, DefenseConfig
 from facerobust.eval.examples import save_example_grid
-from facerobust.eval.experiment import Experiment
+from facerobust.eval.experiment import Experiment, GoalSetup
 from facerobust.eval.results import AttackUnit, DefenseUnit, MinimalUnit, ModelOutcome
 from facerobust.eval.stats import Rate
 from facerobust.eval.tasks import VERIFICATION_GOALS, make_criterion, score_goal, targets_for
@@ -26,47 +31,71 @@ EXAMPLE_ROWS = 4
 
 def attack_unit(exp: Experiment, atk: AttackConfig, goal: str, key: str, seed: int,
                 out_dir: Path) -> AttackUnit:
-    """``atk`` with ``goal`` on the victim at every epsilon; the adversarials are re-scored
-    unchanged on every other model (transfer)."""
+    """``atk`` with ``goal`` on the victim at every epsilon.
+
+    ``success`` is success on the victim (early stopping: each sample's first successful
+    iterate). Transfer, ``full_budget_success`` and the example grid use adversarials crafted
+    *for* each budget at full strength (every step run, final iterate), re-scored unchanged on
+    every other model; a target's transfer counts only samples it handled correctly when
+    clean (its clean failure rate is beside it)."""
     batch = exp.cfg.run.batch_size
     n = exp.cfg.data.attack_pairs if goal in VERIFICATION_GOALS else exp.cfg.identification.probes
     setup = exp.goal_setup(goal, n, seed)
     if len(setup.x) == 0:
         return _nothing_to_attack(exp, atk, goal, key)
-    victim, ref = setup.refs[exp.victim]
-    gen = torch.Generator().manual_seed(seed)
     tic = time.perf_counter()
-    advs, queries = [], []
-    for i in range(0, len(setup.x), batch):
-        starts = None if setup.starting_points is None else setup.starting_points[i:i + batch]
-        attack = build_attack(atk.name, norm=atk.norm, steps=atk.steps, queries=atk.queries,
-                              starting_points=starts)
-        crit = make_criterion(goal, victim, ref[i:i + batch])
-        res = attack(victim, setup.x[i:i + batch], crit, epsilons=list(atk.epsilons),
-                     generator=gen)
-        advs.append(torch.stack(res.clipped))
-        if res.queries is not None:
-            queries.append(res.queries.float())
+    swept, queries = _run(exp, atk, goal, setup, seed, full=False)
     seconds = time.perf_counter() - tic
-    adv = torch.cat(advs, dim=1)  # (n_eps, N, 3, H, W)
-    outcomes = {name: _outcome(model, goal, setup.x, adv, target, batch)
-                for name, (model, target) in setup.refs.items()}
-    own = outcomes.pop(exp.victim)
-    sizes = torch.stack([flat_norm(a - setup.x, atk.norm) for a in adv])  # (n_eps, N)
-    unit_key = key.removeprefix(f"attack-{exp.victim}-")
-    examples = _examples(out_dir, key, setup.x, adv[-1], own, goal,
+    entry = attack_entry(atk.name)
+    budget_bound = entry.kind == "white-box" and not entry.minimizes
+    full = _run(exp, atk, goal, setup, seed, full=True)[0] if budget_bound else swept
+    victim, ref = setup.refs[exp.victim]
+    own = _outcome(victim, goal, setup.x, swept, ref, batch)
+    own_full = _outcome(victim, goal, setup.x, full, ref, batch)
+    transfer = {name: _outcome(model, goal, setup.x, full, target, batch, only_correct=True)
+                for name, (model, target) in setup.refs.items() if name != exp.victim}
+    sizes = torch.stack([flat_norm(a - setup.x, atk.norm) for a in full])  # (n_eps, N)
+    examples = _examples(out_dir, key, setup.x, full[-1], own_full, goal,
                          f"{atk.name.upper()} {atk.norm} {goal}, eps="
-                         f"{format_epsilon(atk.epsilons[-1], atk.norm)}")
+                         f"{format_epsilon(atk.epsilons[-1], atk.norm)} (full budget)")
     return AttackUnit(
-        key=unit_key, attack=atk.name, kind=attack_entry(atk.name).kind, norm=atk.norm,
-        goal=goal, victim=exp.victim, epsilons=list(atk.epsilons),
+        key=key.removeprefix(f"attack-{exp.victim}-"), attack=atk.name, kind=entry.kind,
+        norm=atk.norm, goal=goal, victim=exp.victim, epsilons=list(atk.epsilons),
         epsilon_labels=[format_epsilon(e, atk.norm) for e in atk.epsilons], n=len(setup.x),
         settings=resolve_steps_queries(atk.name, atk.steps, atk.queries),
         clean_success=own.clean_success, success=own.success, score_clean=own.score_clean,
-        score_adv=own.score_adv, transfer=outcomes,
+        score_adv=own_full.score_adv, transfer=transfer,
         mean_perturbation=sizes.mean(1).tolist(), max_perturbation=sizes.amax(1).tolist(),
+        full_budget_success=own_full.success,
+        transfer_adversarials="full budget" if budget_bound else "minimal (the attack "
+        "minimises the perturbation; each budget clips it)",
         queries_mean=float(torch.cat(queries).mean()) if queries else None,
         examples=examples, seconds=seconds)
+
+
+def _run(exp: Experiment, atk: AttackConfig, goal: str, setup: GoalSetup, seed: int, *,
+         full: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Adversarials (n_eps, N, 3, H, W): one sweep over all budgets with early stopping, or
+    (``full``) each budget run on its own at full strength, seeded alike."""
+    batch = exp.cfg.run.batch_size
+    victim, ref = setup.refs[exp.victim]
+    budgets = [[e] for e in atk.epsilons] if full else [list(atk.epsilons)]
+    per_budget, queries = [], []
+    for eps in budgets:
+        gen = torch.Generator().manual_seed(seed)
+        chunks = []
+        for i in range(0, len(setup.x), batch):
+            starts = None if setup.starting_points is None else setup.starting_points[i:i + batch]
+            attack = build_attack(atk.name, norm=atk.norm, steps=atk.steps, queries=atk.queries,
+                                  starting_points=starts)
+            attack = full_budget(attack) if full else attack
+            crit = make_criterion(goal, victim, ref[i:i + batch])
+            res = attack(victim, setup.x[i:i + batch], crit, epsilons=eps, generator=gen)
+            chunks.append(torch.stack(res.clipped))
+            if res.queries is not None:
+                queries.append(res.queries.float())
+        per_budget.append(torch.cat(chunks, dim=1))
+    return torch.cat(per_budget, dim=0), queries
 
 
 def _nothing_to_attack(exp: Experiment, atk: AttackConfig, goal: str, key: str) -> AttackUnit:
@@ -82,15 +111,19 @@ def _nothing_to_attack(exp: Experiment, atk: AttackConfig, goal: str, key: str) 
         clean_success=Rate(0, 0), success=none, score_clean=[], score_adv=empty.score_adv,
         transfer={m: empty for m in exp.models if m != exp.victim},
         mean_perturbation=[0.0] * len(none), max_perturbation=[0.0] * len(none),
+        full_budget_success=none, transfer_adversarials="none",
         notes=[f"no sample the victim decides correctly for {goal}: nothing attacked"])
 
 
 def _outcome(model: torch.nn.Module, goal: str, x: torch.Tensor, adv: torch.Tensor,
-             target: torch.Tensor, batch: int) -> ModelOutcome:
+             target: torch.Tensor, batch: int, *, only_correct: bool = False) -> ModelOutcome:
+    """Success of ``adv`` on ``model``; ``only_correct`` counts only the samples the model
+    handled correctly when clean (its own clean failures are not transfer)."""
     clean_success, clean_score = score_goal(model, goal, x, target, batch)
     rows = [score_goal(model, goal, a, target, batch) for a in adv]
+    keep = ~clean_success if only_correct else np.ones_like(clean_success)
     return ModelOutcome(clean_success=Rate.of(clean_success),
-                        success=[Rate.of(s) for s, _ in rows],
+                        success=[Rate.of(s[keep]) for s, _ in rows],
                         score_clean=clean_score.tolist(),
                         score_adv=[sc.tolist() for _, sc in rows])
 
