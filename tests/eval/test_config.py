@@ -168,3 +168,16 @@ def test_every_key_with_a_bad_value_is_named(section: str, key: str, bad: object
 def test_budgets_and_names_out_of_range(doc: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         parse_config(doc)
+
+
+def test_surrogates_must_be_loaded_models() -> None:
+    cfg = parse_config({"models": {"victim": "a", "others": ["b", "c"]},
+                        "attack": [{"name": "pgd", "epsilons": ["4/255"],
+                                    "surrogates": ["a", "b"]},
+                                   {"name": "pgd", "epsilons": ["4/255"]}]})
+    assert cfg.attacks[0].key == "pgd-linf-ens-a+b" and cfg.attacks[1].key == "pgd-linf"
+    for bad in (["a"], ["a", "zzz"], ["a", "a"]):
+        with pytest.raises(ValueError, match=r"attack\[0\]\.surrogates: needs >= 2 different"):
+            parse_config({"models": {"victim": "a", "others": ["b"]},
+                          "attack": [{"name": "pgd", "epsilons": ["4/255"],
+                                      "surrogates": bad}]})

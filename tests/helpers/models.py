@@ -16,11 +16,13 @@ class PooledPixels(FaceModel):
     metric = "euclidean"
     threshold = 1.0
 
-    def __init__(self) -> None:
+    def __init__(self, pool: int = 8) -> None:
         super().__init__()
         self.dummy = nn.Parameter(torch.zeros(()), requires_grad=False)
+        self.pool = pool
+        self.embedding_dim = pool * pool
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)
-        g = nn.functional.adaptive_avg_pool2d(x.mean(1, keepdim=True), 8).flatten(1)
+        g = nn.functional.adaptive_avg_pool2d(x.mean(1, keepdim=True), self.pool).flatten(1)
         return (g - g.mean(1, keepdim=True)) * 4 + self.dummy

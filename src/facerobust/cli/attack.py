@@ -21,6 +21,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="dlib-resnet", help="registered model name (victim)")
     parser.add_argument("--others", default="", metavar="NAMES",
                         help="comma-separated models the adversarials are transferred to")
+    parser.add_argument("--surrogates", default="", metavar="NAMES",
+                        help="craft on this comma-separated ensemble of models (e.g. "
+                             "dlib-resnet,faceres) and measure transfer to the rest")
     parser.add_argument("--dataset", default="lfw-gray", help="dataset name (lfw or lfw-gray)")
     parser.add_argument("--data", type=Path, default=None,
                         help="dataset folder or a folder containing it "
@@ -50,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
         goal=args.goal, n=args.n, out=args.out, dataset=args.dataset, data=args.data,
         steps=args.steps, queries=args.queries,
         others=tuple(m for m in args.others.split(",") if m), head=args.head,
+        surrogates=tuple(m for m in args.surrogates.split(",") if m),
         batch_size=args.batch_size, seed=args.seed, progress=not args.no_progress,
         force=args.force)
     print_outcome(path)

@@ -96,11 +96,18 @@ def transfer_matrix(results: dict[str, Any]) -> dict[str, Any]:
     targets = [victim, *results["models"]["others"]]
     rows, values = [], []
     for atk in results["attacks"]:
+        source = f" (ensemble {'+'.join(atk['surrogates'])})" if atk.get("surrogates") else ""
         rows.append(f"{atk['attack'].upper()} {atk['norm']} {atk['goal']} @ "
-                    f"{atk['epsilon_labels'][-1]}")
-        values.append([atk["success"][-1]] + [
-            atk["transfer"][t]["success"][-1] if t in atk["transfer"] else None
-            for t in targets[1:]])
+                    f"{atk['epsilon_labels'][-1]}{source}")
+        cells = []
+        for t in targets:
+            if t in atk["transfer"]:
+                cells.append(atk["transfer"][t]["success"][-1])
+            elif t == victim and not atk.get("surrogates"):
+                cells.append(atk["success"][-1])
+            else:
+                cells.append(None)  # a surrogate of this row: not a transfer target
+        values.append(cells)
     return {"source": victim, "targets": targets, "rows": rows, "values": values,
             "epsilon_label": "each attack's largest budget (row label)"}
 
@@ -109,7 +116,8 @@ def _pick(attacks: list[dict[str, Any]], goal: str) -> tuple[dict[str, Any], int
     """Most successful Linf attack for ``goal`` at the reference budget (or nearest below)."""
     best = None
     for atk in attacks:
-        if atk["goal"] != goal or atk["norm"] != "linf" or atk["n"] == 0:
+        if atk["goal"] != goal or atk["norm"] != "linf" or atk["n"] == 0 \
+                or atk.get("surrogates"):
             continue
         idx = [i for i, e in enumerate(atk["epsilons"]) if e <= REFERENCE_EPS + 1e-12]
         i = idx[-1] if idx else 0

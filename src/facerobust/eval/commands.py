@@ -89,8 +89,10 @@ def run_attack(*, model: str, attack: str, norm: str, epsilons: list[float], goa
                out: Path, dataset: str = "lfw-gray", data: Path | None = None,
                steps: int | None = None, queries: int | None = None,
                others: tuple[str, ...] = (), head: str = "", batch_size: int = 16,
+               surrogates: tuple[str, ...] = (),
                seed: int = 0, progress: bool = True, force: bool = False) -> Path:
-    """One attack with one goal on ``model`` (plus transfer to ``others``)."""
+    """One attack with one goal on ``model`` (plus transfer to ``others``); with
+    ``surrogates`` it is crafted on that ensemble instead (they join the loaded models)."""
     ident = _identification_for(goal, head)
     if goal in IDENTIFICATION_GOALS:
         ident = dataclasses.replace(ident, probes=n)
@@ -99,9 +101,12 @@ def run_attack(*, model: str, attack: str, norm: str, epsilons: list[float], goa
                       batch_size=batch_size),
         data=DataConfig(dataset=dataset, root=_root(dataset, data),
                         clean_pairs_per_fold=pairs_per_fold(n), attack_pairs=n),
-        identification=ident, models=ModelsConfig(victim=model, others=tuple(others)),
+        identification=ident,
+        models=ModelsConfig(victim=model, others=tuple(dict.fromkeys(
+            [*others, *[m for m in surrogates if m != model]]))),
         attacks=(AttackConfig(name=attack, epsilons=tuple(epsilons), norm=norm, steps=steps,
-                              goals=(goal,), queries=queries),))
+                              goals=(goal,), queries=queries,
+                              surrogates=tuple(surrogates)),))
     return _finish(cfg, out, progress, "attack", force)
 
 

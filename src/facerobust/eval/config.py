@@ -69,10 +69,12 @@ class AttackConfig:
     steps: int | None = None
     goals: tuple[str, ...] = ("dodging", "impersonation")
     queries: int | None = None
+    surrogates: tuple[str, ...] = ()  # craft on this ensemble of models instead of the victim
 
     @property
     def key(self) -> str:
-        return f"{self.name}-{self.norm}"
+        ens = f"-ens-{'+'.join(self.surrogates)}" if self.surrogates else ""
+        return f"{self.name}-{self.norm}{ens}"
 
 
 @dataclass(frozen=True)
@@ -180,7 +182,7 @@ def _build(cls: type, table: Any, where: str) -> Any:
             values[name] = tuple(parse_fraction(v, f"{key}[{i}]") for i, v in enumerate(raw))
         elif name == "max_epsilon":
             values[name] = parse_fraction(raw, key)
-        elif name in ("goals", "others"):
+        elif name in ("goals", "others", "surrogates"):
             if not isinstance(raw, list) or not all(isinstance(v, str) for v in raw):
                 raise ValueError(f"{key}: must be a list of strings")
             values[name] = tuple(raw)
@@ -317,6 +319,14 @@ def _validate(cfg: AuditConfig) -> None:
             raise ValueError(f"attack[{i}].goals: must name at least one goal")
         for goal in atk.goals:
             _check_goal(goal, GOALS, f"attack[{i}].goals", ident.enabled)
+        if atk.surrogates:
+            known = {cfg.models.victim, *cfg.models.others}
+            unknown = [m for m in atk.surrogates if m not in known]
+            if len(set(atk.surrogates)) < 2 or unknown or \
+                    len(set(atk.surrogates)) != len(atk.surrogates):
+                raise ValueError(f"attack[{i}].surrogates: needs >= 2 different models among "
+                                 f"the victim and models.others ({', '.join(sorted(known))}); "
+                                 f"got {list(atk.surrogates)}")
         if atk.key in keys:
             raise ValueError(f"attack[{i}]: {atk.name}/{atk.norm} appears twice")
         keys.add(atk.key)

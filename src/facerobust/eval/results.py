@@ -151,6 +151,7 @@ class AttackUnit(Unit):
     examples: str | None = None
     seconds: float = 0.0
     notes: list[str] = dataclasses.field(default_factory=list)
+    surrogates: list[str] = dataclasses.field(default_factory=list)  # ensemble source
 
 
 @dataclasses.dataclass(frozen=True)

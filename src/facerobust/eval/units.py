@@ -4,7 +4,11 @@ result from :mod:`facerobust.eval.results`."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +16,7 @@ import numpy as np
 import torch
 
 from facerobust.attacks.base import flat_norm
+from facerobust.attacks.ensemble import Ensemble, EnsembleCriterion
 from facerobust.attacks.epsilons import format_epsilon
 from facerobust.attacks.registry import (
     attack_entry,
@@ -24,7 +29,13 @@ from facerobust.eval.examples import save_example_grid
 from facerobust.eval.experiment import Experiment, GoalSetup
 from facerobust.eval.results import AttackUnit, DefenseUnit, MinimalUnit, ModelOutcome
 from facerobust.eval.stats import Rate
-from facerobust.eval.tasks import VERIFICATION_GOALS, make_criterion, score_goal, targets_for
+from facerobust.eval.tasks import (
+    VERIFICATION_GOALS,
+    make_criterion,
+    model_device,
+    score_goal,
+    targets_for,
+)
 
 EXAMPLE_ROWS = 4
 
@@ -43,17 +54,17 @@ def attack_unit(exp: Experiment, atk: AttackConfig, goal: str, key: str, seed: i
     setup = exp.goal_setup(goal, n, seed)
     if len(setup.x) == 0:
         return _nothing_to_attack(exp, atk, goal, key)
+    source = Source.of(setup, list(atk.surrogates) or [exp.victim])
     tic = time.perf_counter()
-    swept, queries = _run(exp, atk, goal, setup, seed, full=False)
+    swept, queries = _run(exp, atk, goal, setup, source, seed, full=False)
     seconds = time.perf_counter() - tic
     entry = attack_entry(atk.name)
     budget_bound = entry.kind == "white-box" and not entry.minimizes
-    full = _run(exp, atk, goal, setup, seed, full=True)[0] if budget_bound else swept
-    victim, ref = setup.refs[exp.victim]
-    own = _outcome(victim, goal, setup.x, swept, ref, batch)
-    own_full = _outcome(victim, goal, setup.x, full, ref, batch)
+    full = _run(exp, atk, goal, setup, source, seed, full=True)[0] if budget_bound else swept
+    own = _source_outcome(setup, source, setup.x, swept, batch)
+    own_full = _source_outcome(setup, source, setup.x, full, batch)
     transfer = {name: _outcome(model, goal, setup.x, full, target, batch, only_correct=True)
-                for name, (model, target) in setup.refs.items() if name != exp.victim}
+                for name, (model, target) in setup.refs.items() if name not in source.names}
     sizes = torch.stack([flat_norm(a - setup.x, atk.norm) for a in full])  # (n_eps, N)
     examples = _examples(out_dir, key, setup.x, full[-1], own_full, goal,
                          f"{atk.name.upper()} {atk.norm} {goal}, eps="
@@ -68,17 +79,67 @@ def attack_unit(exp: Experiment, atk: AttackConfig, goal: str, key: str, seed: i
         mean_perturbation=sizes.mean(1).tolist(), max_perturbation=sizes.amax(1).tolist(),
         full_budget_success=own_full.success,
         transfer_adversarials="full budget" if budget_bound else "minimal (the attack "
-        "minimises the perturbation; each budget clips it)",
+        "minimises the perturbation; each budget clips it)", surrogates=list(atk.surrogates),
         queries_mean=float(torch.cat(queries).mean()) if queries else None,
         examples=examples, seconds=seconds)
 
 
-def _run(exp: Experiment, atk: AttackConfig, goal: str, setup: GoalSetup, seed: int, *,
-         full: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
+@dataclass(frozen=True)
+class Source:
+    """The model the adversarials are crafted on: the victim, or an ensemble of surrogates
+    (success = every member fooled)."""
+
+    names: list[str]
+    model: torch.nn.Module
+    criteria: list[Callable[[slice], Any]]
+    sizes: list[int]
+
+    @classmethod
+    def of(cls, setup: GoalSetup, names: list[str]) -> Source:
+        members = [setup.refs[n] for n in names]
+        criteria: list[Callable[[slice], Any]] = [
+            partial(_member_criterion, setup.goal, m, ref) for m, ref in members]
+        if len(members) == 1:
+            return cls(names, members[0][0], criteria, [])
+        with torch.no_grad():
+            sizes = [int(m(setup.x[:1].to(model_device(m))).shape[1]) for m, _ in members]
+        ensemble = Ensemble([m for m, _ in members], sizes)
+        return cls(names, ensemble, criteria, sizes)
+
+    def criterion(self, rows: slice) -> Any:
+        if not self.sizes:
+            return self.criteria[0](rows)
+        return EnsembleCriterion([c(rows) for c in self.criteria], self.sizes)
+
+
+def _member_criterion(goal: str, model: torch.nn.Module, ref: torch.Tensor, rows: slice) -> Any:
+    return make_criterion(goal, model, ref[rows])
+
+
+def _source_outcome(setup: GoalSetup, source: Source, x: torch.Tensor, adv: torch.Tensor,
+                    batch: int) -> ModelOutcome:
+    """The source's view: the victim's outcome, or for an ensemble the first member's scores
+    with success = every member fooled."""
+    from facerobust.eval.tasks import embed
+
+    model, ref = setup.refs[source.names[0]]
+    first = _outcome(model, setup.goal, x, adv, ref, batch)
+    if not source.sizes:
+        return first
+    crit = source.criterion(slice(None))
+
+    def fooled(images: torch.Tensor) -> Rate:
+        return Rate.of(crit.is_adversarial(embed(source.model, images, batch)).numpy())
+
+    return dataclasses.replace(first, clean_success=fooled(x),
+                               success=[fooled(a) for a in adv])
+
+
+def _run(exp: Experiment, atk: AttackConfig, goal: str, setup: GoalSetup, source: Source,
+         seed: int, *, full: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """Adversarials (n_eps, N, 3, H, W): one sweep over all budgets with early stopping, or
     (``full``) each budget run on its own at full strength, seeded alike."""
     batch = exp.cfg.run.batch_size
-    victim, ref = setup.refs[exp.victim]
     budgets = [[e] for e in atk.epsilons] if full else [list(atk.epsilons)]
     per_budget, queries = [], []
     for eps in budgets:
@@ -89,8 +150,9 @@ def _run(exp: Experiment, atk: AttackConfig, goal: str, setup: GoalSetup, seed: 
             attack = build_attack(atk.name, norm=atk.norm, steps=atk.steps, queries=atk.queries,
                                   starting_points=starts)
             attack = full_budget(attack) if full else attack
-            crit = make_criterion(goal, victim, ref[i:i + batch])
-            res = attack(victim, setup.x[i:i + batch], crit, epsilons=eps, generator=gen)
+            crit = source.criterion(slice(i, i + batch))
+            res = attack(source.model, setup.x[i:i + batch], crit, epsilons=eps,
+                         generator=gen)
             chunks.append(torch.stack(res.clipped))
             if res.queries is not None:
                 queries.append(res.queries.float())

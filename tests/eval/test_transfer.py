@@ -1,0 +1,61 @@
+"""Transfer in the audit: full-budget adversarials, clean failures excluded, ensemble sources."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from facerobust import models
+from facerobust.cli import main
+from tests.helpers.models import PooledPixels
+
+CONFIG = """
+[run]
+seed = 0
+batch_size = 8
+
+[data]
+root = "{root}"
+clean_pairs_per_fold = 3
+attack_pairs = 6
+
+[models]
+victim = "p8"
+others = ["p4", "p6"]
+
+[[attack]]
+name = "mditifgsm"
+epsilons = ["2/255", "8/255"]
+steps = 3
+goals = ["impersonation"]
+
+[[attack]]
+name = "pgd"
+epsilons = ["8/255"]
+steps = 3
+goals = ["impersonation"]
+surrogates = ["p8", "p4"]
+"""
+
+
+@pytest.mark.data
+def test_ensemble_source_and_full_budget_transfer(lfw_root: Path, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    pools = {"p8": 8, "p4": 4, "p6": 6}
+    monkeypatch.setattr(models, "load", lambda name, device=None: PooledPixels(pools[name]))
+    config = tmp_path / "t.toml"
+    config.write_text(CONFIG.format(root=lfw_root))
+    assert main(["audit", str(config), "--out", str(tmp_path / "run"), "--no-progress"]) == 0
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    boosted, ensemble = results["attacks"]
+    assert boosted["attack"] == "mditifgsm" and set(boosted["transfer"]) == {"p4", "p6"}
+    assert boosted["max_perturbation"][-1] == pytest.approx(8 / 255, abs=1e-6)  # full budget
+    for target, row in boosted["transfer"].items():
+        assert row["success"][-1]["n"] == boosted["n"] - row["clean_success"]["k"], target
+    assert ensemble["key"] == "pgd-linf-ens-p8+p4-impersonation" and ensemble["surrogates"] == ["p8", "p4"]
+    assert set(ensemble["transfer"]) == {"p6"}  # the held-out target only
+    assert ensemble["success"][0]["n"] == ensemble["n"]
+    html = (tmp_path / "run" / "report.html").read_text()
+    assert "ensemble of p8+p4" in html
