@@ -54,7 +54,8 @@ def test_ensemble_source_and_full_budget_transfer(lfw_root: Path, tmp_path: Path
     assert boosted["max_perturbation"][-1] == pytest.approx(8 / 255, abs=1e-6)  # full budget
     for target, row in boosted["transfer"].items():
         assert row["success"][-1]["n"] == boosted["n"] - row["clean_success"]["k"], target
-    assert ensemble["key"] == "pgd-linf-ens-p8+p4-impersonation" and ensemble["surrogates"] == ["p8", "p4"]
+    assert ensemble["key"] == "pgd-linf-ens-p8+p4-impersonation"
+    assert ensemble["surrogates"] == ["p8", "p4"]
     assert set(ensemble["transfer"]) == {"p6"}  # the held-out target only
     assert ensemble["success"][0]["n"] == ensemble["n"]
     html = (tmp_path / "run" / "report.html").read_text()
