@@ -176,8 +176,21 @@ def test_surrogates_must_be_loaded_models() -> None:
                                     "surrogates": ["a", "b"]},
                                    {"name": "pgd", "epsilons": ["4/255"]}]})
     assert cfg.attacks[0].key == "pgd-linf-ens-a+b" and cfg.attacks[1].key == "pgd-linf"
+    single = parse_config({"models": {"victim": "a", "others": ["b"]},
+                           "attack": [{"name": "pgd", "epsilons": ["4/255"],
+                                       "surrogates": ["b"]}]})
+    assert single.attacks[0].key == "pgd-linf-ens-b"  # one other model as the source
     for bad in (["a"], ["a", "zzz"], ["a", "a"]):
-        with pytest.raises(ValueError, match=r"attack\[0\]\.surrogates: needs >= 2 different"):
+        with pytest.raises(ValueError, match=r"attack\[0\]\.surrogates: needs one model other"):
             parse_config({"models": {"victim": "a", "others": ["b"]},
                           "attack": [{"name": "pgd", "epsilons": ["4/255"],
                                       "surrogates": bad}]})
+
+
+def test_all_sources_expands_to_every_model_and_leave_one_out() -> None:
+    cfg = parse_config({"models": {"victim": "a", "others": ["b", "c"]},
+                        "attack": [{"name": "pgd", "epsilons": ["4/255"], "all_sources": True}]})
+    assert cfg.attacks[0].sources("a", ("b", "c")) == [
+        (), ("b",), ("c",), ("b", "c"), ("a", "c"), ("a", "b")]
+    with pytest.raises(ValueError, match=r"attack\[0\]\.all_sources: needs models.others"):
+        parse_config({"attack": [{"name": "pgd", "epsilons": ["4/255"], "all_sources": True}]})

@@ -60,3 +60,46 @@ def test_ensemble_source_and_full_budget_transfer(lfw_root: Path, tmp_path: Path
     assert ensemble["success"][0]["n"] == ensemble["n"]
     html = (tmp_path / "run" / "report.html").read_text()
     assert "ensemble of p8+p4" in html
+
+
+ALL_SOURCES = """
+[run]
+seed = 0
+batch_size = 8
+
+[data]
+root = "{root}"
+clean_pairs_per_fold = 3
+attack_pairs = 4
+
+[models]
+victim = "p8"
+others = ["p4", "p6"]
+
+[[attack]]
+name = "fgsm"
+epsilons = ["8/255"]
+goals = ["impersonation"]
+all_sources = true
+"""
+
+
+@pytest.mark.data
+def test_every_model_as_source_and_leave_one_out(lfw_root: Path, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    pools = {"p8": 8, "p4": 4, "p6": 6}
+    monkeypatch.setattr(models, "load", lambda name, device=None: PooledPixels(pools[name]))
+    config = tmp_path / "all.toml"
+    config.write_text(ALL_SOURCES.format(root=lfw_root))
+    assert main(["audit", str(config), "--out", str(tmp_path / "run"), "--no-progress"]) == 0
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    sources = [a["surrogates"] for a in results["attacks"]]
+    assert sources == [[], ["p4"], ["p6"], ["p4", "p6"], ["p8", "p6"], ["p8", "p4"]]
+    (matrix,) = results["source_target"]
+    assert matrix["rows"] == ["p8", "p4", "p6", "p4+p6", "p8+p6", "p8+p4"]
+    assert matrix["targets"] == ["p8", "p4", "p6"]
+    loo = matrix["values"][3]  # crafted on p4+p6: only p8 is a target
+    assert loo[0] is not None and loo[1] is None and loo[2] is None
+    single = results["attacks"][1]  # crafted on p4 alone: its own cell counts its correct ones
+    assert matrix["values"][1][1] == single["success"][-1]
+    assert "Every model as source" in (tmp_path / "run" / "report.html").read_text()

@@ -16,7 +16,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
@@ -76,12 +76,14 @@ class Audit:
             units.append((f"clean-{name}", exp.fingerprint("clean", name),
                           partial(exp.clean_unit, name)))
         for atk in cfg.attacks:
-            for goal in atk.goals:
-                key = f"attack-{victim}-{atk.key}-{goal}"
-                own = {**asdict(atk), "goals": None}
-                units.append((key, exp.fingerprint("attack", own, goal),
-                              partial(U.attack_unit, exp, atk, goal, key,
-                                      unit_seed(cfg.run.seed, key), self.out)))
+            for sources in atk.sources(victim, cfg.models.others):
+                one = replace(atk, surrogates=sources, all_sources=False)
+                for goal in atk.goals:
+                    key = f"attack-{victim}-{one.key}-{goal}"
+                    own = {**asdict(one), "goals": None}
+                    units.append((key, exp.fingerprint("attack", own, goal),
+                                  partial(U.attack_unit, exp, one, goal, key,
+                                          unit_seed(cfg.run.seed, key), self.out)))
         if cfg.minimal.enabled:
             key = f"minimal-{victim}"
             units.append((key, exp.fingerprint("minimal", asdict(cfg.minimal)),

@@ -23,6 +23,8 @@ def rate_text(rate: dict[str, Any]) -> str:
 def _by_family(attacks: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
     families: dict[str, dict[str, dict[str, Any]]] = {}
     for atk in attacks:
+        if atk.get("surrogates"):  # crafted on other models: not the victim's curves
+            continue
         families.setdefault(f"{atk['attack']}-{atk['norm']}", {})[atk["goal"]] = atk
     return families
 
@@ -96,20 +98,49 @@ def transfer_matrix(results: dict[str, Any]) -> dict[str, Any]:
     targets = [victim, *results["models"]["others"]]
     rows, values = [], []
     for atk in results["attacks"]:
-        source = f" (ensemble {'+'.join(atk['surrogates'])})" if atk.get("surrogates") else ""
+        source = f" (source {'+'.join(atk['surrogates'])})" if atk.get("surrogates") else ""
         rows.append(f"{atk['attack'].upper()} {atk['norm']} {atk['goal']} @ "
                     f"{atk['epsilon_labels'][-1]}{source}")
         cells = []
         for t in targets:
             if t in atk["transfer"]:
                 cells.append(atk["transfer"][t]["success"][-1])
-            elif t == victim and not atk.get("surrogates"):
+            elif [t] == (atk.get("surrogates") or [victim]):
                 cells.append(atk["success"][-1])
             else:
                 cells.append(None)  # a surrogate of this row: not a transfer target
         values.append(cells)
     return {"source": victim, "targets": targets, "rows": rows, "values": values,
             "epsilon_label": "each attack's largest budget (row label)"}
+
+
+def source_target_matrices(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per attack and goal run from several sources: rows = sources (the victim, each other
+    model, leave-one-out ensembles), columns = every model, at the largest budget; a source's
+    own cell is its white-box success, a member of an ensemble source has none."""
+    victim = results["models"]["victim"]
+    targets = [victim, *results["models"]["others"]]
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for atk in results["attacks"]:
+        groups.setdefault((atk["attack"], atk["norm"], atk["goal"]), []).append(atk)
+    matrices = []
+    for (name, norm, goal), units in groups.items():
+        if len(units) < 2:
+            continue
+        rows, values = [], []
+        for atk in units:
+            sources = atk.get("surrogates") or [victim]
+            rows.append("+".join(sources))
+            values.append([atk["transfer"][t]["success"][-1] if t in atk["transfer"] else
+                           atk["success"][-1] if [t] == sources else None for t in targets])
+        matrices.append({"source": f"{name.upper()} {norm} {goal} @ "
+                                   f"{units[0]['epsilon_labels'][-1]}",
+                         "targets": targets, "rows": rows, "values": values,
+                         "slug": f"{name}-{norm}-{goal}",
+                         "title": f"{name.upper()} {norm} {goal} @ "
+                                  f"{units[0]['epsilon_labels'][-1]}: rows = source, "
+                                  "columns = target"})
+    return matrices
 
 
 def _pick(attacks: list[dict[str, Any]], goal: str) -> tuple[dict[str, Any], int] | None:
@@ -244,6 +275,7 @@ def add_derived(results: dict[str, Any]) -> dict[str, Any]:
     results["accuracy_curves"] = accuracy_curves(results)
     results["roc_attacked"] = attacked_rocs(results)
     results["transfer_matrix"] = transfer_matrix(results)
+    results["source_target"] = source_target_matrices(results)
     results["methodology"] = methodology(results)
     results["summary"] = executive_summary(results)
     return results

@@ -69,12 +69,24 @@ class AttackConfig:
     steps: int | None = None
     goals: tuple[str, ...] = ("dodging", "impersonation")
     queries: int | None = None
-    surrogates: tuple[str, ...] = ()  # craft on this ensemble of models instead of the victim
+    surrogates: tuple[str, ...] = ()  # craft on this model / ensemble instead of the victim
+    all_sources: bool = False  # every model as source, plus leave-one-out ensembles
 
     @property
     def key(self) -> str:
         ens = f"-ens-{'+'.join(self.surrogates)}" if self.surrogates else ""
         return f"{self.name}-{self.norm}{ens}"
+
+    def sources(self, victim: str, others: tuple[str, ...]) -> list[tuple[str, ...]]:
+        """The source of every unit of this attack: ``()`` = the victim; with ``all_sources``
+        every other model alone and, per target, the ensemble of all the rest."""
+        if not self.all_sources:
+            return [self.surrogates]
+        models = [victim, *[m for m in others if m != victim]]
+        out: list[tuple[str, ...]] = [(), *[(m,) for m in models[1:]]]
+        if len(models) >= 3:
+            out += [tuple(m for m in models if m != target) for target in models]
+        return out
 
 
 @dataclass(frozen=True)
@@ -322,11 +334,14 @@ def _validate(cfg: AuditConfig) -> None:
         if atk.surrogates:
             known = {cfg.models.victim, *cfg.models.others}
             unknown = [m for m in atk.surrogates if m not in known]
-            if len(set(atk.surrogates)) < 2 or unknown or \
-                    len(set(atk.surrogates)) != len(atk.surrogates):
-                raise ValueError(f"attack[{i}].surrogates: needs >= 2 different models among "
-                                 f"the victim and models.others ({', '.join(sorted(known))}); "
+            single_victim = list(atk.surrogates) == [cfg.models.victim]
+            if unknown or single_victim or len(set(atk.surrogates)) != len(atk.surrogates):
+                raise ValueError(f"attack[{i}].surrogates: needs one model other than the "
+                                 "victim, or >= 2 different models, among the victim and "
+                                 f"models.others ({', '.join(sorted(known))}); "
                                  f"got {list(atk.surrogates)}")
+        if atk.all_sources and (atk.surrogates or not cfg.models.others):
+            raise ValueError(f"attack[{i}].all_sources: needs models.others and no surrogates")
         if atk.key in keys:
             raise ValueError(f"attack[{i}]: {atk.name}/{atk.norm} appears twice")
         keys.add(atk.key)

@@ -61,8 +61,8 @@ def attack_unit(exp: Experiment, atk: AttackConfig, goal: str, key: str, seed: i
     entry = attack_entry(atk.name)
     budget_bound = entry.kind == "white-box" and not entry.minimizes
     full = _run(exp, atk, goal, setup, source, seed, full=True)[0] if budget_bound else swept
-    own = _source_outcome(setup, source, setup.x, swept, batch)
-    own_full = _source_outcome(setup, source, setup.x, full, batch)
+    own = _source_outcome(setup, source, setup.x, swept, batch, exp.victim)
+    own_full = _source_outcome(setup, source, setup.x, full, batch, exp.victim)
     transfer = {name: _outcome(model, goal, setup.x, full, target, batch, only_correct=True)
                 for name, (model, target) in setup.refs.items() if name not in source.names}
     sizes = torch.stack([flat_norm(a - setup.x, atk.norm) for a in full])  # (n_eps, N)
@@ -117,13 +117,15 @@ def _member_criterion(goal: str, model: torch.nn.Module, ref: torch.Tensor, rows
 
 
 def _source_outcome(setup: GoalSetup, source: Source, x: torch.Tensor, adv: torch.Tensor,
-                    batch: int) -> ModelOutcome:
-    """The source's view: the victim's outcome, or for an ensemble the first member's scores
-    with success = every member fooled."""
+                    batch: int, victim: str) -> ModelOutcome:
+    """The source's view: the victim's outcome; another single model's over the samples it
+    handled correctly; for an ensemble the first member's scores with success = every member
+    fooled."""
     from facerobust.eval.tasks import embed
 
     model, ref = setup.refs[source.names[0]]
-    first = _outcome(model, setup.goal, x, adv, ref, batch)
+    other = source.names != [victim]
+    first = _outcome(model, setup.goal, x, adv, ref, batch, only_correct=other)
     if not source.sizes:
         return first
     crit = source.criterion(slice(None))
@@ -174,7 +176,8 @@ def _nothing_to_attack(exp: Experiment, atk: AttackConfig, goal: str, key: str) 
         transfer={m: empty for m in exp.models if m != exp.victim},
         mean_perturbation=[0.0] * len(none), max_perturbation=[0.0] * len(none),
         full_budget_success=none, transfer_adversarials="none",
-        notes=[f"no sample the victim decides correctly for {goal}: nothing attacked"])
+        notes=[f"no sample the victim decides correctly for {goal}: nothing attacked"],
+        surrogates=list(atk.surrogates))
 
 
 def _outcome(model: torch.nn.Module, goal: str, x: torch.Tensor, adv: torch.Tensor,

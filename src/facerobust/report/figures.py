@@ -111,7 +111,8 @@ def transfer_heatmap(matrix: dict[str, Any] | None) -> Figure | None:
             ax.text(j, i, text, ha="center", va="center", fontsize=7,
                     color="white" if dark else "black")
     fig.colorbar(image, ax=ax, label="success (%)")
-    ax.set_title(f"Transfer: chips made on {matrix['source']} (or the ensemble a row names); "
+    ax.set_title(matrix.get("title") or
+                 f"Transfer: chips made on {matrix['source']} (or the source a row names); "
                  "n excludes each target's clean failures", fontsize=9)
     return _png(fig)
 

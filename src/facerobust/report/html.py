@@ -86,6 +86,8 @@ def build_figures(results: dict[str, Any], out_dir: Path) -> dict[str, Any]:
         uris["roc"] = keep("roc", figures.roc_curves(clean, results.get("roc_attacked", []),
                                                      victim))
     uris["transfer"] = keep("transfer", figures.transfer_heatmap(results.get("transfer_matrix")))
+    uris["source_target"] = [keep(f"transfer_{m['slug']}", figures.transfer_heatmap(m))
+                             for m in results.get("source_target", [])]
     if results.get("minimal"):
         uris["minimal"] = keep("minimal", figures.minimal_histogram(results["minimal"]))
     for defense in results.get("defenses", []):
