@@ -194,3 +194,15 @@ def test_all_sources_expands_to_every_model_and_leave_one_out() -> None:
         (), ("b",), ("c",), ("b", "c"), ("a", "c"), ("a", "b")]
     with pytest.raises(ValueError, match=r"attack\[0\]\.all_sources: needs models.others"):
         parse_config({"attack": [{"name": "pgd", "epsilons": ["4/255"], "all_sources": True}]})
+
+
+@pytest.mark.parametrize(("fusion", "message"), [
+    ({"models": ["a"]}, r"fusion\[0\]\.models: needs >= 2 different models"),
+    ({"models": ["a", "zzz"]}, r"fusion\[0\]\.models"),
+    ({"models": ["a", "b"], "attack": "square"}, r"fusion\[0\]: attack 'square' is score-based"),
+    ({"models": ["a", "b"], "goal": "untargeted"}, r"fusion\[0\]\.goal"),
+    ({"models": ["a", "b"], "epsilons": [3]}, r"fusion\[0\]\.epsilons\[0\]"),
+])
+def test_bad_fusions_name_the_key(fusion: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_config({"models": {"victim": "a", "others": ["b"]}, "fusion": [fusion]})

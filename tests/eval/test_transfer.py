@@ -37,6 +37,13 @@ epsilons = ["8/255"]
 steps = 3
 goals = ["impersonation"]
 surrogates = ["p8", "p4"]
+
+[[fusion]]
+models = ["p8", "p6"]
+epsilons = ["8/255"]
+steps = 3
+goal = "impersonation"
+samples = 4
 """
 
 
@@ -58,8 +65,12 @@ def test_ensemble_source_and_full_budget_transfer(lfw_root: Path, tmp_path: Path
     assert ensemble["surrogates"] == ["p8", "p4"]
     assert set(ensemble["transfer"]) == {"p6"}  # the held-out target only
     assert ensemble["success"][0]["n"] == ensemble["n"]
+    (fusion,) = results["fusions"]
+    assert fusion["models"] == ["p8", "p6"] and set(fusion["from_member"]) == {"p8", "p6"}
+    assert fusion["adaptive"][0]["n"] == fusion["n_attacked"] > 0
     html = (tmp_path / "run" / "report.html").read_text()
-    assert "ensemble of p8+p4" in html
+    assert "ensemble of p8+p4" in html and 'id="fusion-table"' in html
+    assert any(s.startswith("Fusing p8 + p6") for s in results["summary"]["sentences"])
 
 
 ALL_SOURCES = """

@@ -83,3 +83,44 @@ class EnsembleCriterion(Criterion):
     def describe(self) -> dict[str, Any]:
         return {"goal": "Ensemble", "n": len(self),
                 "members": [c.describe() for c in self.criteria]}
+
+
+class FusedCriterion(Criterion):
+    """Score-level fusion of verification models (an ensemble used as *one* verifier): the
+    fused score is the mean over members of ``distance_i / threshold_i`` and the pair is
+    accepted when it is <= 1. ``criteria`` are the members' own Dodging (or Impersonation)
+    criteria, all of one kind; the goal is met when the *fused* decision flips."""
+
+    def __init__(self, criteria: Sequence[Any], sizes: Sequence[int]) -> None:
+        kinds = {type(c).__name__ for c in criteria}
+        if len(criteria) < 2 or len(criteria) != len(sizes) or len(kinds) != 1 \
+                or not all(hasattr(c, "distance") for c in criteria):
+            raise ValueError("FusedCriterion needs >= 2 verification criteria of one kind "
+                             f"and one output width each, got {sorted(kinds)}")
+        self.criteria = list(criteria)
+        self.sizes = [int(s) for s in sizes]
+        self.dodging = kinds == {"Dodging"}
+
+    def score(self, outputs: torch.Tensor) -> torch.Tensor:
+        parts = torch.split(outputs, self.sizes, dim=1)
+        return torch.stack([c.distance(p) / float(c.threshold)
+                            for c, p in zip(self.criteria, parts, strict=True)]).mean(0)
+
+    def check(self, outputs: torch.Tensor) -> None:
+        if outputs.ndim != 2 or outputs.shape[1] != sum(self.sizes):
+            raise ValueError(f"FusedCriterion expects (N, {sum(self.sizes)}) outputs, got "
+                             f"{tuple(outputs.shape)}")
+
+    def loss(self, outputs: torch.Tensor) -> torch.Tensor:
+        s = self.score(outputs)
+        return s if self.dodging else -s
+
+    def margin(self, outputs: torch.Tensor) -> torch.Tensor:
+        s = self.score(outputs)
+        return s - 1.0 if self.dodging else 1.0 - s + 1e-12
+
+    def subset(self, idx: torch.Tensor) -> FusedCriterion:
+        return FusedCriterion([c.subset(idx) for c in self.criteria], self.sizes)
+
+    def __len__(self) -> int:
+        return len(self.criteria[0])

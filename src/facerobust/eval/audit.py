@@ -92,6 +92,10 @@ class Audit:
             key = f"defense-{i}-{victim}"
             units.append((key, exp.fingerprint("defense", asdict(dcfg)),
                           partial(U.defense_unit, exp, dcfg, unit_seed(cfg.run.seed, key))))
+        for i, fcfg in enumerate(cfg.fusions):
+            key = f"fusion-{i}"
+            units.append((key, exp.fingerprint("fusion", asdict(fcfg)),
+                          partial(U.fusion_unit, exp, fcfg, unit_seed(cfg.run.seed, key))))
         return units
 
     def run(self) -> Path:
@@ -163,6 +167,7 @@ class Audit:
             "attacks": [v for k, v in units.items() if k.startswith("attack-")],
             "minimal": units.get(f"minimal-{victim}"),
             "defenses": [v for k, v in units.items() if k.startswith("defense-")],
+            "fusions": [v for k, v in units.items() if k.startswith("fusion-")],
         }
         return summary.add_derived(results)
 

@@ -186,6 +186,15 @@ def _defense_sentence(d: dict[str, Any]) -> str:
             f"(without the defense {100 * d['clean_undefended']['rate']:.1f}%).")
 
 
+def _fusion_sentence(f: dict[str, Any]) -> str:
+    best = max(f["from_member"], key=lambda m: f["from_member"][m][-1]["rate"])
+    return (f"Fusing {' + '.join(f['models'])} into one verifier ({f['goal']}): at "
+            f"{f['epsilon_labels'][-1]} the white-box attack on the fusion succeeds in "
+            f"{rate_text(f['adaptive'][-1])}, chips made on {best} alone in "
+            f"{rate_text(f['from_member'][best][-1])}; clean decisions "
+            f"{100 * f['clean']['rate']:.1f}%.")
+
+
 def executive_summary(results: dict[str, Any]) -> dict[str, Any]:
     victim = results["models"]["victim"]
     clean = results["clean"][victim]
@@ -212,6 +221,7 @@ def executive_summary(results: dict[str, Any]) -> dict[str, Any]:
                          f"{format_epsilon(minimal['median'], minimal['norm'])} "
                          f"({minimal['attack'].upper()}, {minimal['goal']}).")
     sentences += [_defense_sentence(d) for d in results.get("defenses", [])]
+    sentences += [_fusion_sentence(f) for f in results.get("fusions", [])]
     return {"sentences": sentences, "headline": headline}
 
 
@@ -246,6 +256,12 @@ def methodology(results: dict[str, Any]) -> list[str]:
         f"Seed {cfg['run']['seed']}; every unit seeds its own generator from the run seed and "
         "its name, so resumed runs reproduce uninterrupted ones.",
     ]
+    if results.get("fusions"):
+        lines.append(
+            "Fusion: several verification models become one verifier that accepts when the "
+            "mean of distance/threshold over the members is <= 1; it is attacked white-box as "
+            "a whole (adaptive) and with chips crafted on each member alone (transfer), every "
+            "budget at full strength.")
     if results.get("defenses"):
         lines.append(
             "Defenses are judged under a naive attack (crafted on the undefended model), a "

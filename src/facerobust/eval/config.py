@@ -115,6 +115,20 @@ class DefenseConfig:
 
 
 @dataclass(frozen=True)
+class FusionConfig:
+    """Score-level fusion of verification models judged as a defense: the white-box attack on
+    the fused verifier (adaptive) vs chips crafted on each single member (transfer)."""
+
+    models: tuple[str, ...]
+    attack: str = "pgd"
+    norm: str = "linf"
+    epsilons: tuple[float, ...] = (4 / 255, 8 / 255)
+    steps: int | None = None
+    goal: str = "dodging"
+    samples: int = 16
+
+
+@dataclass(frozen=True)
 class AuditConfig:
     run: RunConfig = field(default_factory=RunConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -123,6 +137,7 @@ class AuditConfig:
     attacks: tuple[AttackConfig, ...] = ()
     minimal: MinimalConfig = field(default_factory=MinimalConfig)
     defenses: tuple[DefenseConfig, ...] = ()
+    fusions: tuple[FusionConfig, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -141,7 +156,7 @@ class AuditConfig:
             common["identification"] = dataclasses.asdict(self.identification)
         if kind in ("attack", "defense", "minimal"):
             common["victim"] = self.models.victim
-        if kind in ("attack", "defense"):
+        if kind in ("attack", "defense", "fusion"):
             common["batch_size"] = self.run.batch_size
         if kind == "attack":
             common["others"] = sorted(self.models.others)
@@ -194,7 +209,7 @@ def _build(cls: type, table: Any, where: str) -> Any:
             values[name] = tuple(parse_fraction(v, f"{key}[{i}]") for i, v in enumerate(raw))
         elif name == "max_epsilon":
             values[name] = parse_fraction(raw, key)
-        elif name in ("goals", "others", "surrogates"):
+        elif name in ("goals", "others", "surrogates", "models"):
             if not isinstance(raw, list) or not all(isinstance(v, str) for v in raw):
                 raise ValueError(f"{key}: must be a list of strings")
             values[name] = tuple(raw)
@@ -228,15 +243,17 @@ def _check_choice(value: str, choices: tuple[str, ...], key: str) -> None:
 
 def parse_config(doc: dict[str, Any]) -> AuditConfig:
     """Validate a parsed TOML document into an :class:`AuditConfig`."""
-    sections = {"run", "data", "identification", "models", "attack", "minimal", "defense"}
+    sections = {"run", "data", "identification", "models", "attack", "minimal", "defense",
+                "fusion"}
     unknown = sorted(set(doc) - sections)
     if unknown:
         raise ValueError(f"unknown section [{unknown[0]}] (allowed: {', '.join(sorted(sections))})")
     attacks_raw = doc.get("attack", [])
     defenses_raw = doc.get("defense", [])
-    if not isinstance(attacks_raw, list) or not isinstance(defenses_raw, list):
-        raise ValueError("attacks and defenses are arrays of tables: "
-                         "write [[attack]] / [[defense]]")
+    fusions_raw = doc.get("fusion", [])
+    if not all(isinstance(t, list) for t in (attacks_raw, defenses_raw, fusions_raw)):
+        raise ValueError("attacks, defenses and fusions are arrays of tables: "
+                         "write [[attack]] / [[defense]] / [[fusion]]")
     cfg = AuditConfig(
         run=_build(RunConfig, doc.get("run", {}), "run"),
         data=_build(DataConfig, doc.get("data", {}), "data"),
@@ -247,6 +264,7 @@ def parse_config(doc: dict[str, Any]) -> AuditConfig:
         minimal=_build(MinimalConfig, doc.get("minimal", {}), "minimal"),
         defenses=tuple(_build(DefenseConfig, d, f"defense[{i}]")
                        for i, d in enumerate(defenses_raw)),
+        fusions=tuple(_build(FusionConfig, f, f"fusion[{i}]") for i, f in enumerate(fusions_raw)),
     )
     _validate(cfg)
     return cfg
@@ -302,6 +320,22 @@ def _check_epsilons(values: tuple[float, ...], norm: str, key: str, *,
                              f"{top:.4g} for pixels in [0, 1]{hint}")
 
 
+def _check_fusions(cfg: AuditConfig) -> None:
+    known = {cfg.models.victim, *cfg.models.others}
+    for i, f in enumerate(cfg.fusions):
+        if len(set(f.models)) < 2 or len(set(f.models)) != len(f.models) \
+                or any(m not in known for m in f.models):
+            raise ValueError(f"fusion[{i}].models: needs >= 2 different models among the "
+                             f"victim and models.others ({', '.join(sorted(known))}); got "
+                             f"{list(f.models)}")
+        _check_choice(f.norm, NORMS, f"fusion[{i}].norm")
+        _check_attack(f.attack, f.norm, f"fusion[{i}]", white_box=True)
+        _check_epsilons(f.epsilons, f.norm, f"fusion[{i}].epsilons")
+        _check_choice(f.goal, VERIFICATION_GOALS, f"fusion[{i}].goal")
+        if f.samples < 1:
+            raise ValueError(f"fusion[{i}].samples: must be >= 1, got {f.samples}")
+
+
 def _check_data(data: DataConfig) -> None:
     from facerobust.data.chips import DETECTORS
     from facerobust.data.sources import LAYOUTS
@@ -352,6 +386,7 @@ def _validate(cfg: AuditConfig) -> None:
     if m.max_epsilon <= 0:
         raise ValueError("minimal.max_epsilon: must be > 0")
     _check_choice(m.goal, VERIFICATION_GOALS, "minimal.goal")
+    _check_fusions(cfg)
     for i, d in enumerate(cfg.defenses):
         from facerobust.defenses import parse_defense
 

@@ -205,6 +205,27 @@ class DefenseUnit(Unit):
     seconds: float = 0.0
 
 
+@dataclasses.dataclass(frozen=True)
+class FusionUnit(Unit):
+    """Score-level fusion of verification models as a defense: clean decisions of the fused
+    verifier and of each member, the white-box attack on the fused verifier (adaptive) and
+    chips crafted on each single member alone (transfer), all judged by the fused decision."""
+
+    models: list[str]
+    goal: str
+    attack: str
+    norm: str
+    epsilons: list[float]
+    epsilon_labels: list[str]
+    clean: Rate  # fused verifier: pairs decided correctly at fused score <= 1
+    clean_members: dict[str, Rate]
+    n_attacked: int
+    adaptive: list[Rate]  # white-box on the fused verifier
+    from_member: dict[str, list[Rate]]  # crafted on one member, judged by the fusion
+    member_whitebox: dict[str, list[Rate]]  # the same chips judged by that member alone
+    seconds: float = 0.0
+
+
 def check_schema(doc: Any, source: str) -> None:
     if not isinstance(doc, dict):
         raise ValueError(f"{source}: not a facerobust results file (top level is not an object)")
@@ -233,4 +254,6 @@ def load_results(path: str | Path) -> dict[str, Any]:
         MinimalUnit.from_dict(doc["minimal"], where=f"{path}: minimal")
     for i, unit in enumerate(doc.get("defenses") or []):
         DefenseUnit.from_dict(unit, where=f"{path}: defenses[{i}]")
+    for i, unit in enumerate(doc.get("fusions") or []):
+        FusionUnit.from_dict(unit, where=f"{path}: fusions[{i}]")
     return typing.cast(dict[str, Any], doc)

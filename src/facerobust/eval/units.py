@@ -24,10 +24,16 @@ from facerobust.attacks.registry import (
     full_budget,
     resolve_steps_queries,
 )
-from facerobust.eval.config import AttackConfig, DefenseConfig
+from facerobust.eval.config import AttackConfig, DefenseConfig, FusionConfig
 from facerobust.eval.examples import save_example_grid
 from facerobust.eval.experiment import Experiment, GoalSetup
-from facerobust.eval.results import AttackUnit, DefenseUnit, MinimalUnit, ModelOutcome
+from facerobust.eval.results import (
+    AttackUnit,
+    DefenseUnit,
+    FusionUnit,
+    MinimalUnit,
+    ModelOutcome,
+)
 from facerobust.eval.stats import Rate
 from facerobust.eval.tasks import (
     VERIFICATION_GOALS,
@@ -249,3 +255,18 @@ def defense_unit(exp: Experiment, dcfg: DefenseConfig, seed: int) -> DefenseUnit
     return evaluate_defense_identification(
         exp.identification_model(exp.victim), parse_defense(dcfg.spec),
         chips[torch.as_tensor(rows)], torch.as_tensor(labels), targets=targets, **common)
+
+
+def fusion_unit(exp: Experiment, fcfg: FusionConfig, seed: int) -> FusionUnit:
+    """Score-level fusion of ``fcfg.models`` as a verifier, under the white-box attack on the
+    fusion and chips crafted on each single member (:mod:`facerobust.defenses.fusion`)."""
+    from facerobust.defenses.fusion import evaluate_fusion
+
+    chips = exp.chips.chips
+    a, b = torch.as_tensor(exp.pairs.a), torch.as_tensor(exp.pairs.b)
+    return evaluate_fusion(
+        {name: exp.models[name] for name in fcfg.models}, chips[a], chips[b],
+        torch.as_tensor(exp.pairs.same),
+        attack=build_attack(fcfg.attack, norm=fcfg.norm, steps=fcfg.steps),
+        epsilons=list(fcfg.epsilons), goal=fcfg.goal, n_attack=fcfg.samples,
+        batch_size=exp.cfg.run.batch_size, seed=seed)
