@@ -45,6 +45,21 @@ SOURCES: dict[str, Source] = {
                     HUMAN_MODELS.license) for name in ("mobilefacenet", "mobileface", "faceres")},
 }
 
+ARCHITECTURE: dict[str, str] = {
+    "dlib-resnet": "ResNet-29 (dlib metric learning, 128-d)",
+    "dlib-resnet-q8": "ResNet-29 (dlib, uint8-quantised copy)",
+    "mobilefacenet": "MobileFaceNet (depthwise-separable bottlenecks, 192-d)",
+    "mobileface": "MobileFace (MobileNet-style, 256-d)",
+    "faceres": "MobileNet (HSE FaceRes, 1024-d pooled features)",
+}
+NOTES: dict[str, str] = {
+    "mobilefacenet": "weak on LFW (~60%) under every preprocessing tried: input [0,1], "
+    "[-1,1] and [0,255], the ArcFace 112x112 alignment and four axis-aligned crops all give "
+    "57-61% on 600 pairs (channel order cannot matter on gray LFW); the interpreter matches "
+    "TF.js on this graph, so the shipped weights are the cause. Kept as a weak model; do not "
+    "use it as NN2.",
+}
+
 GEOMETRY: dict[str, str] = {
     "dlib-resnet": "canonical 150x150 dlib chip (padding 0.25), used as is",
     "dlib-resnet-q8": "canonical 150x150 dlib chip (padding 0.25), used as is",
@@ -69,6 +84,9 @@ class ModelCard:
     metric: str
     measured: dict[str, Any] | None = field(default=None)
     weights_problem: str | None = None  # e.g. a sha256 mismatch of the fetched weights
+    architecture: str = ""
+    lfw_accuracy: float | None = None  # measured on all 6,000 LFW pairs, else None
+    note: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -139,4 +157,13 @@ def card(name: str) -> ModelCard:
         weights_available=path is not None, input_size=[3, 150, 150],
         network_input=GEOMETRY.get(name, "canonical 150x150 chip"), embedding_dim=dim,
         metric=metric, measured=measured_cards().get(name), weights_problem=problem,
+        architecture=ARCHITECTURE.get(name, ""), lfw_accuracy=_all_pairs_accuracy(name),
+        note=NOTES.get(name, ""),
     )
+
+
+def _all_pairs_accuracy(name: str) -> float | None:
+    entry = measured_cards().get(name) or {}
+    if entry.get("pairs_requested") != "all" or entry.get("accuracy") is None:
+        return None
+    return float(entry["accuracy"])
