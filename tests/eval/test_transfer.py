@@ -114,3 +114,14 @@ def test_every_model_as_source_and_leave_one_out(lfw_root: Path, tmp_path: Path,
     single = results["attacks"][1]  # crafted on p4 alone: its own cell counts its correct ones
     assert matrix["values"][1][1] == single["success"][-1]
     assert "Every model as source" in (tmp_path / "run" / "report.html").read_text()
+
+
+def test_transfer_matrix_carries_a_clean_failure_baseline_row() -> None:
+    from tests.report.conftest import make_results
+
+    matrix = make_results()["transfer_matrix"]
+    baseline = [r for r in matrix["rows"] if r.startswith("no attack")]
+    assert baseline == ["no attack (dodging): clean failures",
+                        "no attack (impersonation): clean failures"]
+    row = matrix["values"][matrix["rows"].index(baseline[0])]
+    assert row[0]["n"] == 4 and row[1]["k"] == 0  # victim and the transfer target's own

@@ -110,6 +110,14 @@ def transfer_matrix(results: dict[str, Any]) -> dict[str, Any]:
             else:
                 cells.append(None)  # a surrogate of this row: not a transfer target
         values.append(cells)
+    for goal in dict.fromkeys(a["goal"] for a in results["attacks"]):
+        base = next((a for a in results["attacks"] if a["goal"] == goal
+                     and not a.get("surrogates") and a["n"]), None)
+        if base is not None:  # the baseline: each target's failures without any attack
+            rows.append(f"no attack ({goal}): clean failures")
+            values.append([base["clean_success"]] + [
+                base["transfer"][t]["clean_success"] if t in base["transfer"] else None
+                for t in targets[1:]])
     return {"source": victim, "targets": targets, "rows": rows, "values": values,
             "epsilon_label": "each attack's largest budget (row label)"}
 
