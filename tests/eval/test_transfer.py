@@ -11,7 +11,7 @@ from facerobust import models
 from facerobust.cli import main
 from tests.helpers.models import PooledPixels
 
-CONFIG = """
+MODELS = """
 [run]
 seed = 0
 batch_size = 8
@@ -19,12 +19,14 @@ batch_size = 8
 [data]
 root = "{root}"
 clean_pairs_per_fold = 3
-attack_pairs = 6
+attack_pairs = {pairs}
 
 [models]
 victim = "p8"
 others = ["p4", "p6"]
+"""
 
+CONFIG = MODELS + """
 [[attack]]
 name = "mditifgsm"
 epsilons = ["2/255", "8/255"]
@@ -47,13 +49,17 @@ samples = 4
 """
 
 
+def _pooled_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    pools = {"p8": 8, "p4": 4, "p6": 6}
+    monkeypatch.setattr(models, "load", lambda name, device=None: PooledPixels(pools[name]))
+
+
 @pytest.mark.data
 def test_ensemble_source_and_full_budget_transfer(lfw_root: Path, tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    pools = {"p8": 8, "p4": 4, "p6": 6}
-    monkeypatch.setattr(models, "load", lambda name, device=None: PooledPixels(pools[name]))
+    _pooled_models(monkeypatch)
     config = tmp_path / "t.toml"
-    config.write_text(CONFIG.format(root=lfw_root))
+    config.write_text(CONFIG.format(root=lfw_root, pairs=6))
     assert main(["audit", str(config), "--out", str(tmp_path / "run"), "--no-progress"]) == 0
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     boosted, ensemble = results["attacks"]
@@ -73,20 +79,7 @@ def test_ensemble_source_and_full_budget_transfer(lfw_root: Path, tmp_path: Path
     assert any(s.startswith("Fusing p8 + p6") for s in results["summary"]["sentences"])
 
 
-ALL_SOURCES = """
-[run]
-seed = 0
-batch_size = 8
-
-[data]
-root = "{root}"
-clean_pairs_per_fold = 3
-attack_pairs = 4
-
-[models]
-victim = "p8"
-others = ["p4", "p6"]
-
+ALL_SOURCES = MODELS + """
 [[attack]]
 name = "fgsm"
 epsilons = ["8/255"]
@@ -98,10 +91,9 @@ all_sources = true
 @pytest.mark.data
 def test_every_model_as_source_and_leave_one_out(lfw_root: Path, tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    pools = {"p8": 8, "p4": 4, "p6": 6}
-    monkeypatch.setattr(models, "load", lambda name, device=None: PooledPixels(pools[name]))
+    _pooled_models(monkeypatch)
     config = tmp_path / "all.toml"
-    config.write_text(ALL_SOURCES.format(root=lfw_root))
+    config.write_text(ALL_SOURCES.format(root=lfw_root, pairs=4))
     assert main(["audit", str(config), "--out", str(tmp_path / "run"), "--no-progress"]) == 0
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     sources = [a["surrogates"] for a in results["attacks"]]

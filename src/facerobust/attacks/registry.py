@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, cast
+from typing import Literal, cast
 
 import torch
 
@@ -169,13 +169,6 @@ def build_attack(name: str, *, norm: str, steps: int | None = None,
     resolved = resolve_steps_queries(name, steps, queries)
     return entry.build(cast(Norm, norm), resolved.get("steps", 0), resolved.get("queries", 0),
                        starting_points)
-
-
-def describe(name: str) -> dict[str, Any]:
-    entry = attack_entry(name)
-    return {"name": entry.name, "title": entry.title, "kind": entry.kind,
-            "norms": list(entry.norms), "defaults": dict(entry.defaults),
-            "minimizes": entry.minimizes}
 
 
 def full_budget(attack: Attack) -> Attack:
