@@ -96,6 +96,11 @@ class Audit:
             key = f"fusion-{i}"
             units.append((key, exp.fingerprint("fusion", asdict(fcfg)),
                           partial(U.fusion_unit, exp, fcfg, unit_seed(cfg.run.seed, key))))
+        for i, det in enumerate(cfg.detectors):
+            key = f"detector-{i}-{det.name}"
+            units.append((key, exp.fingerprint("detector", asdict(det)),
+                          partial(U.detector_unit, exp, det, key,
+                                  unit_seed(cfg.run.seed, key), self.out)))
         return units
 
     def run(self) -> Path:
@@ -168,6 +173,7 @@ class Audit:
             "minimal": units.get(f"minimal-{victim}"),
             "defenses": [v for k, v in units.items() if k.startswith("defense-")],
             "fusions": [v for k, v in units.items() if k.startswith("fusion-")],
+            "detectors": [v for k, v in units.items() if k.startswith("detector-")],
         }
         return summary.add_derived(results)
 

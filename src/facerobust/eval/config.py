@@ -18,6 +18,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+from facerobust.eval.detector_config import DetectorConfig, parse_detector
 from facerobust.eval.tasks import GOALS, IDENTIFICATION_GOALS, VERIFICATION_GOALS
 
 NORMS = ("linf", "l2")
@@ -138,6 +139,7 @@ class AuditConfig:
     minimal: MinimalConfig = field(default_factory=MinimalConfig)
     defenses: tuple[DefenseConfig, ...] = ()
     fusions: tuple[FusionConfig, ...] = ()
+    detectors: tuple[DetectorConfig, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -154,9 +156,9 @@ class AuditConfig:
                                   data_override, "seed": self.run.seed}
         if kind != "minimal":
             common["identification"] = dataclasses.asdict(self.identification)
-        if kind in ("attack", "defense", "minimal"):
+        if kind in ("attack", "defense", "minimal", "detector", "detection-data"):
             common["victim"] = self.models.victim
-        if kind in ("attack", "defense", "fusion"):
+        if kind in ("attack", "defense", "fusion", "detector", "detection-data"):
             common["batch_size"] = self.run.batch_size
         if kind == "attack":
             common["others"] = sorted(self.models.others)
@@ -244,16 +246,18 @@ def _check_choice(value: str, choices: tuple[str, ...], key: str) -> None:
 def parse_config(doc: dict[str, Any]) -> AuditConfig:
     """Validate a parsed TOML document into an :class:`AuditConfig`."""
     sections = {"run", "data", "identification", "models", "attack", "minimal", "defense",
-                "fusion"}
+                "fusion", "detector"}
     unknown = sorted(set(doc) - sections)
     if unknown:
         raise ValueError(f"unknown section [{unknown[0]}] (allowed: {', '.join(sorted(sections))})")
     attacks_raw = doc.get("attack", [])
     defenses_raw = doc.get("defense", [])
     fusions_raw = doc.get("fusion", [])
-    if not all(isinstance(t, list) for t in (attacks_raw, defenses_raw, fusions_raw)):
-        raise ValueError("attacks, defenses and fusions are arrays of tables: "
-                         "write [[attack]] / [[defense]] / [[fusion]]")
+    detectors_raw = doc.get("detector", [])
+    if not all(isinstance(t, list) for t in (attacks_raw, defenses_raw, fusions_raw,
+                                             detectors_raw)):
+        raise ValueError("attacks, defenses, fusions and detectors are arrays of tables: "
+                         "write [[attack]] / [[defense]] / [[fusion]] / [[detector]]")
     cfg = AuditConfig(
         run=_build(RunConfig, doc.get("run", {}), "run"),
         data=_build(DataConfig, doc.get("data", {}), "data"),
@@ -265,6 +269,7 @@ def parse_config(doc: dict[str, Any]) -> AuditConfig:
         defenses=tuple(_build(DefenseConfig, d, f"defense[{i}]")
                        for i, d in enumerate(defenses_raw)),
         fusions=tuple(_build(FusionConfig, f, f"fusion[{i}]") for i, f in enumerate(fusions_raw)),
+        detectors=tuple(parse_detector(d, f"detector[{i}]") for i, d in enumerate(detectors_raw)),
     )
     _validate(cfg)
     return cfg
@@ -387,6 +392,9 @@ def _validate(cfg: AuditConfig) -> None:
         raise ValueError("minimal.max_epsilon: must be > 0")
     _check_choice(m.goal, VERIFICATION_GOALS, "minimal.goal")
     _check_fusions(cfg)
+    if cfg.detectors and not ident.enabled:
+        raise ValueError("detector[0]: detectors are studied on the identification task; "
+                         "enable [identification]")
     for i, d in enumerate(cfg.defenses):
         from facerobust.defenses import parse_defense
 

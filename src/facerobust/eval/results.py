@@ -1,8 +1,9 @@
 """Typed, JSON-serialisable results: one frozen dataclass per unit of an experiment.
 
 ``results.json`` (schema :data:`SCHEMA_VERSION`) holds ``clean`` (model -> :class:`CleanUnit`),
-``attacks`` (:class:`AttackUnit`), ``minimal`` (:class:`MinimalUnit`) and ``defenses``
-(:class:`DefenseUnit`); every rate is a :class:`~facerobust.eval.stats.Rate` written as
+``attacks`` (:class:`AttackUnit`), ``minimal`` (:class:`MinimalUnit`), ``defenses``
+(:class:`DefenseUnit`), ``fusions`` and ``detectors`` (:mod:`.results_detection`); every rate
+is a :class:`~facerobust.eval.stats.Rate` written as
 ``{"k", "n", "rate", "ci95"}``. ``audit``, ``attack`` and ``defend`` all write this schema, so
 ``facerobust report`` renders any of them; :func:`load_results` refuses other versions.
 """
@@ -256,4 +257,8 @@ def load_results(path: str | Path) -> dict[str, Any]:
         DefenseUnit.from_dict(unit, where=f"{path}: defenses[{i}]")
     for i, unit in enumerate(doc.get("fusions") or []):
         FusionUnit.from_dict(unit, where=f"{path}: fusions[{i}]")
+    from facerobust.eval.results_detection import DetectorUnit
+
+    for i, unit in enumerate(doc.get("detectors") or []):
+        DetectorUnit.from_dict(unit, where=f"{path}: detectors[{i}]")
     return typing.cast(dict[str, Any], doc)

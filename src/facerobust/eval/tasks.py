@@ -212,6 +212,25 @@ def embed_paths(model: nn.Module, paths: Sequence[Path], *, batch_size: int = 32
 
 
 # ------------------------------------------------------------------------- goals, scoring
+def attack_in_batches(make_attack: Any, model: nn.Module, x: torch.Tensor, criterion_for: Any,
+                      epsilons: Sequence[float], *, batch_size: int,
+                      generator: torch.Generator | None = None
+                      ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+    """Run an attack over ``x`` in batches: ``make_attack(rows)`` and ``criterion_for(rows)``
+    build the attack and criterion of each slice. Returns the clipped adversarials
+    (n_eps, N, ...), success (n_eps, N) and the per-batch query counts (black-box attacks)."""
+    advs, success, queries = [], [], []
+    for i in range(0, len(x), batch_size):
+        rows = slice(i, i + batch_size)
+        res = make_attack(rows)(model, x[rows], criterion_for(rows), epsilons=list(epsilons),
+                                generator=generator)
+        advs.append(torch.stack(res.clipped))
+        success.append(res.success)
+        if res.queries is not None:
+            queries.append(res.queries.float())
+    return torch.cat(advs, dim=1), torch.cat(success, dim=1), queries
+
+
 def make_criterion(goal: str, model: nn.Module, reference: torch.Tensor) -> Any:
     """The success criterion of ``goal`` on ``model``: ``reference`` holds the enrolled
     descriptors (verification) or the true / target labels (identification)."""

@@ -25,6 +25,7 @@ from facerobust.attacks.registry import (
     resolve_steps_queries,
 )
 from facerobust.eval.config import AttackConfig, DefenseConfig, FusionConfig
+from facerobust.eval.detector_config import DetectorConfig
 from facerobust.eval.examples import save_example_grid
 from facerobust.eval.experiment import Experiment, GoalSetup
 from facerobust.eval.results import (
@@ -34,9 +35,11 @@ from facerobust.eval.results import (
     MinimalUnit,
     ModelOutcome,
 )
+from facerobust.eval.results_detection import DetectorUnit
 from facerobust.eval.stats import Rate
 from facerobust.eval.tasks import (
     VERIFICATION_GOALS,
+    attack_in_batches,
     make_criterion,
     model_device,
     score_goal,
@@ -151,20 +154,17 @@ def _run(exp: Experiment, atk: AttackConfig, goal: str, setup: GoalSetup, source
     budgets = [[e] for e in atk.epsilons] if full else [list(atk.epsilons)]
     per_budget, queries = [], []
     for eps in budgets:
-        gen = torch.Generator().manual_seed(seed)
-        chunks = []
-        for i in range(0, len(setup.x), batch):
-            starts = None if setup.starting_points is None else setup.starting_points[i:i + batch]
+        def make(rows: slice) -> Any:
+            starts = None if setup.starting_points is None else setup.starting_points[rows]
             attack = build_attack(atk.name, norm=atk.norm, steps=atk.steps, queries=atk.queries,
                                   starting_points=starts)
-            attack = full_budget(attack) if full else attack
-            crit = source.criterion(slice(i, i + batch))
-            res = attack(source.model, setup.x[i:i + batch], crit, epsilons=eps,
-                         generator=gen)
-            chunks.append(torch.stack(res.clipped))
-            if res.queries is not None:
-                queries.append(res.queries.float())
-        per_budget.append(torch.cat(chunks, dim=1))
+            return full_budget(attack) if full else attack
+
+        adv, _, counts = attack_in_batches(make, source.model, setup.x, source.criterion, eps,
+                                           batch_size=batch,
+                                           generator=torch.Generator().manual_seed(seed))
+        per_budget.append(adv)
+        queries.extend(counts)
     return torch.cat(per_budget, dim=0), queries
 
 
@@ -270,3 +270,12 @@ def fusion_unit(exp: Experiment, fcfg: FusionConfig, seed: int) -> FusionUnit:
         attack=build_attack(fcfg.attack, norm=fcfg.norm, steps=fcfg.steps),
         epsilons=list(fcfg.epsilons), goal=fcfg.goal, n_attack=fcfg.samples,
         batch_size=exp.cfg.run.batch_size, seed=seed)
+
+
+def detector_unit(exp: Experiment, dcfg: DetectorConfig, key: str, seed: int, out: Path
+                  ) -> DetectorUnit:
+    """One ``[[detector]]``: fitted, calibrated, scored and adaptively attacked
+    (:mod:`facerobust.eval.detection`)."""
+    from facerobust.eval.detection import detector_unit as run
+
+    return run(exp, dcfg, key, seed, out)

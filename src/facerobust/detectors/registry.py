@@ -1,0 +1,98 @@
+"""Detector names, construction from options, and saved detector files.
+
+A saved detector records the model name and the sha256 of the model's parameters it was fitted
+on; loading it against another model is a ``ValueError`` naming both. Files hold tensors and
+plain values only and are read with ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from facerobust.detectors.base import Detector, model_sha256
+
+DETECTOR_FORMAT = 1
+
+
+def _classes() -> dict[str, type[Detector]]:
+    from facerobust.detectors.gallery import GalleryDistance
+    from facerobust.detectors.iforest import IsolationForestDetector
+    from facerobust.detectors.ocsvm import OneClassSVMDetector
+    from facerobust.detectors.squeeze import FeatureSqueezing
+    from facerobust.detectors.trajectory import TrajectoryDetector
+
+    return {cls.name: cls for cls in (TrajectoryDetector, FeatureSqueezing, OneClassSVMDetector,
+                                      IsolationForestDetector, GalleryDistance)}
+
+
+DETECTORS = ("trajectory", "squeeze", "ocsvm", "iforest", "gallery")
+
+
+def detector_options(name: str) -> tuple[str, ...]:
+    """The keyword options a detector accepts (besides the model)."""
+    cls = detector_class(name)
+    params = inspect.signature(cls.__init__).parameters
+    return tuple(p for p in params if p not in ("self", "model", "layers", "batch_size"))
+
+
+def detector_class(name: str) -> type[Detector]:
+    classes = _classes()
+    if name not in classes:
+        raise ValueError(f"unknown detector {name!r}; choose one of {', '.join(DETECTORS)}")
+    return classes[name]
+
+
+def build_detector(name: str, model: nn.Module, *, batch_size: int = 32,
+                   where: str = "detector", **options: Any) -> Detector:
+    """A detector by name; unknown options are a ``ValueError`` naming them and ``where``."""
+    allowed = detector_options(name)
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise ValueError(f"{where}: unknown option(s) {', '.join(unknown)} for detector "
+                         f"{name!r} (allowed: {', '.join(allowed) or 'none'})")
+    return detector_class(name)(model, batch_size=batch_size, **options)
+
+
+def save_detector(detector: Detector, path: str | Path, *, model_name: str) -> Path:
+    """Write a fitted detector, with the model's name and parameter sha256, to ``path``."""
+    if not detector.fitted or detector.threshold is None:
+        raise ValueError(f"detector {detector.name!r}: fit and calibrate it before saving")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    doc = {"format": DETECTOR_FORMAT, "detector": detector.name,
+           "options": detector.options(), "model": model_name,
+           "model_sha256": model_sha256(detector.model), "threshold": detector.threshold,
+           "score_scale": detector.score_scale, "state": detector.state()}
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(doc, tmp)
+    tmp.replace(path)
+    return path
+
+
+def load_detector(path: str | Path, model: nn.Module, *, model_name: str) -> Detector:
+    """A saved detector for ``model``; a file fitted on another model is a ``ValueError``."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such detector file")
+    try:
+        doc = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any unreadable file gets the same message
+        raise ValueError(f"{path}: not a facerobust detector file ({err})") from None
+    if not isinstance(doc, dict) or doc.get("format") != DETECTOR_FORMAT:
+        raise ValueError(f"{path}: not a facerobust detector file (format "
+                         f"{doc.get('format') if isinstance(doc, dict) else None!r}, "
+                         f"expected {DETECTOR_FORMAT})")
+    if doc["model"] != model_name or doc["model_sha256"] != model_sha256(model):
+        raise ValueError(f"{path}: fitted on model {doc['model']!r} (sha256 "
+                         f"{doc['model_sha256'][:12]}), not on {model_name!r} (sha256 "
+                         f"{model_sha256(model)[:12]}); fit it again for this model")
+    detector = build_detector(doc["detector"], model, where=str(path), **doc["options"])
+    detector.load_state(doc["state"])
+    detector.threshold = float(doc["threshold"])
+    detector.score_scale = float(doc["score_scale"])
+    return detector
