@@ -19,6 +19,8 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("attack", "attack", "attack a face model (a one-unit audit: results.json + report)"),
     ("defend", "defend", "judge defenses under naive, direct and adaptive attacks (one-unit "
      "audit)"),
+    ("detect", "detect", "adversarial-input detectors: fit + judge them (also against adaptive "
+     "attacks), or score photos with a saved one"),
     ("adv-train", "adv_train", "PGD adversarial fine-tuning, judged on held-out identities"),
     ("eval-clean", "eval_clean", "clean LFW verification accuracy of a model"),
     ("data", "data", "datasets: `data prepare DIR` aligns + caches photos, `data fetch lfw`"),

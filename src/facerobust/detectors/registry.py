@@ -1,8 +1,9 @@
 """Detector names, construction from options, and saved detector files.
 
-A saved detector records the model name and the sha256 of the model's parameters it was fitted
-on; loading it against another model is a ``ValueError`` naming both. Files hold tensors and
-plain values only and are read with ``torch.load(weights_only=True)``.
+A saved detector records the face model's name and the sha256 of its parameters, plus the
+identification head it watched (when there is one), so it can be loaded on its own against the
+same face model; loading it against another model is a ``ValueError`` naming both. Files hold
+tensors and plain values only and are read with ``torch.load(weights_only=True)``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import torch
 from torch import nn
 
 from facerobust.detectors.base import Detector, model_sha256
+from facerobust.detectors.embedding import embedder_of
 
 DETECTOR_FORMAT = 1
 
@@ -66,7 +68,8 @@ def save_detector(detector: Detector, path: str | Path, *, model_name: str) -> P
     path.parent.mkdir(parents=True, exist_ok=True)
     doc = {"format": DETECTOR_FORMAT, "detector": detector.name,
            "options": detector.options(), "model": model_name,
-           "model_sha256": model_sha256(detector.model), "threshold": detector.threshold,
+           "model_sha256": model_sha256(embedder_of(detector.model)),
+           "head": _head_record(detector.model), "threshold": detector.threshold,
            "score_scale": detector.score_scale, "state": detector.state()}
     tmp = path.with_name(path.name + ".tmp")
     torch.save(doc, tmp)
@@ -74,8 +77,33 @@ def save_detector(detector: Detector, path: str | Path, *, model_name: str) -> P
     return path
 
 
+def _head_record(model: nn.Module) -> dict[str, Any] | None:
+    from facerobust.models.heads import CosineHead
+
+    head = getattr(model, "head", None)
+    if not isinstance(head, nn.Module) or embedder_of(model) is model:
+        return None
+    return {"kind": "cosine" if isinstance(head, CosineHead) else "linear",
+            "state": head.state_dict(), "names": list(getattr(model, "names", []))}
+
+
+def _with_head(model: nn.Module, record: dict[str, Any] | None) -> nn.Module:
+    """The face model with the saved identification head on top (when the file has one)."""
+    from facerobust.models.heads import IdentificationModel, make_head
+
+    if not record:
+        return model
+    state = record["state"]
+    weight = state.get("weight", state.get("fc.weight"))
+    head = make_head(record["kind"], int(weight.shape[1]), int(weight.shape[0]))
+    head.load_state_dict(state)
+    ident = IdentificationModel(model, head.eval(), names=list(record["names"]))
+    return ident.eval().requires_grad_(False)
+
+
 def load_detector(path: str | Path, model: nn.Module, *, model_name: str) -> Detector:
-    """A saved detector for ``model``; a file fitted on another model is a ``ValueError``."""
+    """A saved detector for the face ``model`` (its identification head comes from the file);
+    a file fitted on another model is a ``ValueError``."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: no such detector file")
@@ -87,11 +115,13 @@ def load_detector(path: str | Path, model: nn.Module, *, model_name: str) -> Det
         raise ValueError(f"{path}: not a facerobust detector file (format "
                          f"{doc.get('format') if isinstance(doc, dict) else None!r}, "
                          f"expected {DETECTOR_FORMAT})")
-    if doc["model"] != model_name or doc["model_sha256"] != model_sha256(model):
+    face = embedder_of(model)
+    if doc["model"] != model_name or doc["model_sha256"] != model_sha256(face):
         raise ValueError(f"{path}: fitted on model {doc['model']!r} (sha256 "
                          f"{doc['model_sha256'][:12]}), not on {model_name!r} (sha256 "
-                         f"{model_sha256(model)[:12]}); fit it again for this model")
-    detector = build_detector(doc["detector"], model, where=str(path), **doc["options"])
+                         f"{model_sha256(face)[:12]}); fit it again for this model")
+    detector = build_detector(doc["detector"], _with_head(face, doc.get("head")),
+                              where=str(path), **doc["options"])
     detector.load_state(doc["state"])
     detector.threshold = float(doc["threshold"])
     detector.score_scale = float(doc["score_scale"])

@@ -203,6 +203,24 @@ def _fusion_sentence(f: dict[str, Any]) -> str:
             f"{100 * f['clean']['rate']:.1f}%.")
 
 
+def _detector_sentences(unit: dict[str, Any]) -> list[str]:
+    out = []
+    for d in unit["results"]:
+        if d.get("macro_auc") is None:
+            continue
+        text = (f"Detector {d['label']} on {unit['model']}: Macro-AUC {d['macro_auc']:.3f} over "
+                f"{len(d['per_attack'])} attacks, {rate_text(d['clean_fpr'])} of clean probes "
+                "flagged")
+        worst = max(d["adaptive"], key=lambda a: (a["epsilon"], a["adaptive_evades"]["rate"]),
+                    default=None)
+        if worst is not None:
+            text += (f"; at {worst['epsilon_label']} ({worst['goal']}) the adaptive attack fools "
+                     f"the model unflagged in {rate_text(worst['adaptive_evades'])} (naive "
+                     f"{rate_text(worst['naive_evades'])})")
+        out.append(text + ".")
+    return out
+
+
 def executive_summary(results: dict[str, Any]) -> dict[str, Any]:
     victim = results["models"]["victim"]
     clean = results["clean"][victim]
@@ -230,6 +248,8 @@ def executive_summary(results: dict[str, Any]) -> dict[str, Any]:
                          f"({minimal['attack'].upper()}, {minimal['goal']}).")
     sentences += [_defense_sentence(d) for d in results.get("defenses", [])]
     sentences += [_fusion_sentence(f) for f in results.get("fusions", [])]
+    for unit in results.get("detectors", []):
+        sentences += _detector_sentences(unit)
     return {"sentences": sentences, "headline": headline}
 
 
@@ -270,6 +290,15 @@ def methodology(results: dict[str, Any]) -> list[str]:
             "mean of distance/threshold over the members is <= 1; it is attacked white-box as "
             "a whole (adaptive) and with chips crafted on each member alone (transfer), every "
             "budget at full strength.")
+    if results.get("detectors"):
+        lines.append(
+            "Detectors: correctly identified probes are split by image into train (40%), "
+            "validation (30%) and test (30%); BIM, CW-L2 and MI-FGSM attack each, untargeted "
+            "and targeted, and only successful adversarials are kept. Thresholds come from the "
+            "validation clean probes, every figure from the test split. The adaptive attack "
+            "(PGD) adds a hinge on the detector's score (exact gradient, BPDA through bit-depth "
+            "reduction, or a fitted surrogate for the Isolation Forest) and is judged by the "
+            "real detector.")
     if results.get("defenses"):
         lines.append(
             "Defenses are judged under a naive attack (crafted on the undefended model), a "

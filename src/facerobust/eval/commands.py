@@ -39,6 +39,8 @@ def _toml_value(value: Any) -> str:
         return repr(value)
     if isinstance(value, str):
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
     return "[" + ", ".join(_toml_value(v) for v in value) + "]"
 
 
@@ -60,6 +62,8 @@ def config_to_toml(cfg: AuditConfig) -> str:
         table("[[attack]]", atk)
     for d in cfg.defenses:
         table("[[defense]]", d)
+    for det in cfg.detectors:
+        table("[[detector]]", det)
     return "\n".join(lines)
 
 
@@ -129,3 +133,27 @@ def run_defend(*, model: str, specs: list[str], attack: str, norm: str, epsilons
         identification=dataclasses.replace(ident, probes=n), models=ModelsConfig(victim=model),
         defenses=defenses)
     return _finish(cfg, out, progress, "defend", force)
+
+
+def run_detect(*, model: str, detectors: list[str], out: Path, n: int = 120,
+               dataset: str = "lfw-gray", data: Path | None = None, identities: int = 40,
+               variants: tuple[str, ...] = (), fpr: float = 0.05,
+               adaptive_epsilons: tuple[float, ...] = (2 / 255, 4 / 255, 8 / 255),
+               adaptive_samples: int = 24, head: str = "", batch_size: int = 16,
+               seed: int = 0, progress: bool = True, force: bool = False) -> Path:
+    """Fit, calibrate and attack each named detector on ``model``'s identification task."""
+    from facerobust.eval.detector_config import DetectorConfig
+
+    entries = tuple(DetectorConfig(name=d, variants=variants if d == "trajectory" else (),
+                                   samples=n, fpr=fpr, adaptive_epsilons=adaptive_epsilons,
+                                   adaptive_samples=adaptive_samples) for d in detectors)
+    ident = IdentificationConfig(enabled=True, head=head, identities=identities,
+                                 images_per_identity=20, gallery_per_identity=10, min_images=15,
+                                 probes=n)
+    cfg = AuditConfig(
+        run=RunConfig(name=f"facerobust detect: {', '.join(detectors)} on {model}", seed=seed,
+                      batch_size=batch_size),
+        data=DataConfig(dataset=dataset, root=_root(dataset, data), clean_pairs_per_fold=5,
+                        attack_pairs=4),
+        identification=ident, models=ModelsConfig(victim=model), detectors=entries)
+    return _finish(cfg, out, progress, "detect", force)

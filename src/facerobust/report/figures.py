@@ -157,3 +157,25 @@ def defense_curves(defense: dict[str, Any]) -> Figure:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     return _png(fig)
+
+
+def detector_rocs(unit: dict[str, Any]) -> Figure | None:
+    """One panel per detector variant: its ROC curve for every attack group (test split)."""
+    results = [r for r in unit.get("results", []) if r.get("per_attack")]
+    if not results:
+        return None
+    fig, axes = plt.subplots(1, len(results), figsize=(4.2 * len(results), 3.8), squeeze=False)
+    for ax, res in zip(axes[0], results, strict=True):
+        for row in res["per_attack"]:
+            points = row["roc"]
+            ax.plot([p[0] for p in points], [p[1] for p in points],
+                    label=f"{row['group']} ({row['auroc']:.2f}, n={row['n_adversarial']})")
+        ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls=":")
+        ax.set_xlabel("false-positive rate (clean)")
+        ax.set_ylabel("true-positive rate (adversarial)")
+        macro = res.get("macro_auc")
+        ax.set_title(f"{res['label']}: Macro-AUC {macro:.3f}" if macro is not None
+                     else res["label"], fontsize=9)
+        ax.legend(fontsize=6, loc="lower right")
+        ax.grid(alpha=0.3)
+    return _png(fig)

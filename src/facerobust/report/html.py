@@ -64,7 +64,7 @@ def build_figures(results: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     """Draw every figure, save PNGs under ``out_dir/figures`` and return data URIs."""
     fig_dir = out_dir / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
-    uris: dict[str, Any] = {"attacks": {}, "defenses": {}, "examples": {}}
+    uris: dict[str, Any] = {"attacks": {}, "defenses": {}, "examples": {}, "detectors": {}}
 
     def keep(name: str, png: bytes | None) -> str | None:
         if png is None:
@@ -93,6 +93,8 @@ def build_figures(results: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     for defense in results.get("defenses", []):
         uris["defenses"][defense["name"]] = keep(f"defense_{defense['slug']}",
                                                  figures.defense_curves(defense))
+    for unit in results.get("detectors", []):
+        uris["detectors"][unit["key"]] = keep(f"roc_{unit['key']}", figures.detector_rocs(unit))
     return uris
 
 
@@ -152,6 +154,15 @@ def write_tables(results: dict[str, Any], out_dir: Path) -> list[Path]:
         written.append(_csv(table_dir / "defenses.csv",
                             ["defense", "goal", "norm", "epsilon", "epsilon_label", "attack",
                              *RATE_HEADER, "clean", "ms_per_image"], rows))
+    if results.get("detectors"):
+        rows = [[unit["key"], res["label"], row["group"], row["auroc"], *row["auroc_ci95"],
+                 row["n_clean"], row["n_adversarial"], *_rate_cells(row["detected"])]
+                for unit in results["detectors"] for res in unit["results"]
+                for row in res["per_attack"]]
+        written.append(_csv(table_dir / "detectors.csv",
+                            ["unit", "detector", "attack", "auroc", "auroc_low", "auroc_high",
+                             "n_clean", "n_adversarial",
+                             *[f"detected_{h}" for h in RATE_HEADER]], rows))
     return written
 
 
