@@ -17,7 +17,7 @@ def test_examples_and_demo_parse() -> None:
     assert files, "examples/*.toml must exist"
     for path in files:
         cfg = load_config(path)
-        assert cfg.attacks, path
+        assert cfg.attacks or cfg.detectors, path
     demo = parse_config(tomllib.loads(demo_config_text()))
     assert demo.models.victim == "dlib-resnet"
 
@@ -206,3 +206,32 @@ def test_all_sources_expands_to_every_model_and_leave_one_out() -> None:
 def test_bad_fusions_name_the_key(fusion: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         parse_config({"models": {"victim": "a", "others": ["b"]}, "fusion": [fusion]})
+
+
+@pytest.mark.parametrize(("detector", "message"), [
+    ({"name": "lstm"}, "detector[0].name: 'lstm' is not one of"),
+    ({"name": "squeeze", "options": {"colour": 1}}, "detector[0].options: unknown option"),
+    ({"name": "ocsvm", "variants": ["M-cosine"]}, "trajectory only"),
+    ({"name": "trajectory", "attacks": ["fgsm"]}, "detector[0].attacks: 'fgsm'"),
+    ({"name": "gallery", "fpr": 1.5}, "detector[0].fpr"),
+    ({"name": "gallery", "samples": 4}, "detector[0].samples"),
+    ({"name": "gallery", "wobble": 1}, "unknown key detector[0].wobble"),
+    ({"options": {}}, "missing required key name"),
+])
+def test_bad_detectors_name_the_key(detector: dict, message: str) -> None:
+    doc = {"identification": {"enabled": True}, "detector": [detector]}
+    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        parse_config(doc)
+
+
+def test_detectors_need_identification_and_round_trip_through_toml() -> None:
+    from facerobust.eval.commands import config_to_toml
+    from facerobust.eval.config import tomllib
+
+    with pytest.raises(ValueError, match="enable \\[identification\\]"):
+        parse_config({"detector": [{"name": "gallery"}]})
+    cfg = load_config(EXAMPLES / "detectors.toml")
+    assert [d.name for d in cfg.detectors] == ["trajectory", "squeeze", "ocsvm", "iforest",
+                                               "gallery"]
+    assert cfg.detectors[0].variant_list == ("C-l2", "C-cosine", "M-l2", "M-cosine")
+    assert parse_config(tomllib.loads(config_to_toml(cfg))).detectors == cfg.detectors

@@ -44,8 +44,9 @@ class DetectorConfig:
         return self.variants or TRAJECTORY_VARIANTS
 
 
-def _strings(raw: Any, key: str) -> tuple[str, ...]:
-    if not isinstance(raw, list) or not raw or not all(isinstance(v, str) for v in raw):
+def _strings(raw: Any, key: str, *, empty: bool = False) -> tuple[str, ...]:
+    if not isinstance(raw, list) or (not raw and not empty) \
+            or not all(isinstance(v, str) for v in raw):
         raise ValueError(f"{key}: must be a non-empty list of strings")
     return tuple(raw)
 
@@ -86,7 +87,7 @@ def parse_detector(table: Any, where: str) -> DetectorConfig:
                 raise ValueError(f"{at}: must be a table like {{ nu = 0.1 }}")
             values[key] = dict(raw)
         elif key in ("variants", "attacks", "goals"):
-            values[key] = _strings(raw, at)
+            values[key] = _strings(raw, at, empty=key == "variants")
         elif key in ("epsilon", "fpr"):
             values[key] = parse_fraction(raw, at)
         elif key in ("adaptive_epsilons", "adaptive_weights"):
