@@ -42,6 +42,9 @@ def test_detect_study_saves_detectors_that_score_files(tmp_path: Path, lfw_root:
     for unit in units.values():
         (result,) = unit["results"]
         assert 0.0 <= result["macro_auc"] <= 1.0
+        assert 0.0 <= result["macro_auc_heldout_identities"] <= 1.0
+        assert all(r["n_clean"] == unit["data"]["n_probes"]["id-test"]
+                   for r in result["heldout_identities"])
         assert result["clean_fpr"]["n"] == unit["data"]["n_probes"]["test"]
         for row in result["per_attack"]:
             assert row["auroc_ci95"][0] <= row["auroc"] <= row["auroc_ci95"][1]

@@ -203,14 +203,19 @@ def _fusion_sentence(f: dict[str, Any]) -> str:
             f"{100 * f['clean']['rate']:.1f}%.")
 
 
+def _auc_text(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
 def _detector_sentences(unit: dict[str, Any]) -> list[str]:
     out = []
     for d in unit["results"]:
         if d.get("macro_auc") is None:
             continue
         text = (f"Detector {d['label']} on {unit['model']}: Macro-AUC {d['macro_auc']:.3f} over "
-                f"{len(d['per_attack'])} attacks, {rate_text(d['clean_fpr'])} of clean probes "
-                "flagged")
+                f"{len(d['per_attack'])} attacks (held-out identities "
+                f"{_auc_text(d.get('macro_auc_heldout_identities'))}), "
+                f"{rate_text(d['clean_fpr'])} of clean probes flagged")
         worst = max(d["adaptive"], key=lambda a: (a["epsilon"], a["adaptive_evades"]["rate"]),
                     default=None)
         if worst is not None:

@@ -38,8 +38,10 @@ def detector_unit(exp: Experiment, dcfg: DetectorConfig, key: str, seed: int, ou
     for variant in dcfg.variant_list:
         det = make_detector(dcfg, variant, model, exp.cfg.run.batch_size, seed)
         name = f"{key}-{variant}" if variant else key
+        fresh = make_detector(dcfg, variant, model, exp.cfg.run.batch_size, seed)
         results.append(evaluate_detector(det, dcfg, data, cache, seed=seed, out=out,
-                                         file=f"detectors/{name}.pt", model_name=exp.victim))
+                                         file=f"detectors/{name}.pt", model_name=exp.victim,
+                                         fresh=fresh))
     return DetectorUnit(key=key, name=dcfg.name, model=exp.victim, data=data.summary,
                         results=results, seconds=time.perf_counter() - tic)
 
@@ -74,35 +76,49 @@ def _cat(a: Features, b: Features) -> Features:
 
 def evaluate_detector(det: Detector, dcfg: DetectorConfig, data: DetectionSet,
                       cache: dict[str, dict[str, Features]], *, seed: int, out: Path,
-                      file: str, model_name: str) -> DetectorResult:
+                      file: str, model_name: str, fresh: Detector | None = None
+                      ) -> DetectorResult:
+    """``det`` on held-out probes (then attacked adaptively and saved); ``fresh``, an unfitted
+    twin, on held-out identities."""
     f = _features(det, data, cache)
-    det.enroll_features(f["gallery"], data.gallery_labels)
-    if "adv/train" not in f and det.supervised:
-        raise ValueError(f"{det.name}: no successful adversarial in the train split to fit on")
-    if det.supervised:
-        validation = None
-        if "adv/val" in f:
-            validation = (f["clean/val"], f["adv/val"], data.groups["val"])
-        det.fit_features(f["clean/train"], f["adv/train"], validation=validation)
-    else:
-        det.fit_features(_cat(f["gallery"], f["clean/train"]))
-    threshold = det.calibrate_scores(det.score_features(f["clean/val"]), dcfg.fpr)
-    clean_test = det.score_features(f["clean/test"])
-    adv_test = det.score_features(f["adv/test"]) if "adv/test" in f else np.array([])
-    per_attack = _per_attack(clean_test, adv_test, data.groups["test"], threshold)
+    threshold, clean_test, per_attack = _fit_and_judge(det, dcfg, data, f, "")
+    heldout: list[AttackDetection] = []
+    if fresh is not None and "adv/id-train" in f:
+        heldout = _fit_and_judge(fresh, dcfg, data, f, "id-")[2]
     save_detector(det, out / file, model_name=model_name)
-    notes = _notes(det, data)
     return DetectorResult(
         detector=det.name, label=getattr(det, "label", det.name), options=det.options(),
         adaptive_kind=det.adaptive_kind,
         macro_auc=_mean([p.auroc for p in per_attack]),
         macro_auc_by_goal={g: float(np.mean([p.auroc for p in per_attack if p.goal == g]))
                            for g in dcfg.goals if any(p.goal == g for p in per_attack)},
-        per_attack=per_attack, target_fpr=dcfg.fpr, threshold=threshold,
+        per_attack=per_attack, macro_auc_heldout_identities=_mean([p.auroc for p in heldout]),
+        heldout_identities=heldout, target_fpr=dcfg.fpr, threshold=threshold,
         clean_fpr=detected(clean_test, threshold), ms_per_image=_cost(det, data),
         adaptive_attack="pgd-linf", adaptive_steps=dcfg.adaptive_steps,
         adaptive=adaptive_rows(det, dcfg, data, seed), validation_history=list(
-            getattr(det, "history", [])), file=file, notes=notes)
+            getattr(det, "history", [])), file=file, notes=_notes(det, data))
+
+
+def _fit_and_judge(det: Detector, dcfg: DetectorConfig, data: DetectionSet,
+                   f: dict[str, Features], prefix: str
+                   ) -> tuple[float, np.ndarray, list[AttackDetection]]:
+    """Fit on ``{prefix}train``, threshold on ``{prefix}val`` clean, judge on ``{prefix}test``."""
+    det.enroll_features(f["gallery"], data.gallery_labels)
+    train, val, test = (f"{prefix}{s}" for s in ("train", "val", "test"))
+    if det.supervised:
+        if f"adv/{train}" not in f:
+            raise ValueError(f"{det.name}: no successful adversarial in the {train} split")
+        validation = None
+        if f"adv/{val}" in f:
+            validation = (f[f"clean/{val}"], f[f"adv/{val}"], data.groups[val])
+        det.fit_features(f[f"clean/{train}"], f[f"adv/{train}"], validation=validation)
+    else:
+        det.fit_features(_cat(f["gallery"], f[f"clean/{train}"]))
+    threshold = det.calibrate_scores(det.score_features(f[f"clean/{val}"]), dcfg.fpr)
+    clean_test = det.score_features(f[f"clean/{test}"])
+    adv_test = det.score_features(f[f"adv/{test}"]) if f"adv/{test}" in f else np.array([])
+    return threshold, clean_test, _per_attack(clean_test, adv_test, data.groups[test], threshold)
 
 
 def _per_attack(clean: np.ndarray, adv: np.ndarray, groups: np.ndarray, threshold: float

@@ -1,8 +1,10 @@
 """The adversarial data set of a detector study, built once per settings and cached.
 
 Correctly identified probes of the identification task are split by image into train (40%),
-validation (30%) and test (30%); every configured attack (BIM, CW-L2, MI-FGSM) is run on each
-of them for each goal (untargeted, targeted) against the victim's identification model. Only
+validation (30%) and test (30%), and, for the held-out-identity protocol, by identity (half the
+identities for train/validation, the other half's probes for test); every configured attack
+(BIM, CW-L2, MI-FGSM) is run on each of them for each goal (untargeted, targeted) against the
+victim's identification model. Only
 successful adversarials enter the set (an attack that failed left nothing to detect); their
 count per group is kept, with the attack success rate.
 """
@@ -40,10 +42,21 @@ class DetectionSet:
     summary: DetectionData
 
 
-def _split_rows(n: int, seed: int) -> dict[str, np.ndarray]:
-    order = np.random.default_rng(seed).permutation(n)
+def _split_rows(labels: np.ndarray, seed: int) -> dict[str, np.ndarray]:
+    """Held-out probes: train / val / test by image (40/30/30). Held-out identities: half the
+    identities for id-train / id-val (60/40 of their probes), the other half's probes id-test."""
+    rng = np.random.default_rng(seed)
+    n = len(labels)
+    order = rng.permutation(n)
     a, b = int(round(0.4 * n)), int(round(0.7 * n))
-    return {"train": np.sort(order[:a]), "val": np.sort(order[a:b]), "test": np.sort(order[b:])}
+    parts = {"train": order[:a], "val": order[a:b], "test": order[b:]}
+    people = rng.permutation(np.unique(labels))
+    seen = np.flatnonzero(np.isin(labels, people[: (len(people) + 1) // 2]))
+    seen = rng.permutation(seen)
+    cut = int(round(0.6 * len(seen)))
+    parts.update({"id-train": seen[:cut], "id-val": seen[cut:],
+                  "id-test": np.flatnonzero(~np.isin(labels, people[: (len(people) + 1) // 2]))})
+    return {k: np.sort(v) for k, v in parts.items()}
 
 
 def _attack(name: str, dcfg: DetectorConfig) -> tuple[Any, list[float]]:
@@ -66,7 +79,7 @@ def build_detection_set(exp: Experiment, dcfg: DetectorConfig, seed: int) -> Det
     if len(x) < 10:
         raise ValueError(f"detectors: only {len(x)} probes are identified correctly; need >= 10 "
                          "(raise identification.identities / images_per_identity)")
-    parts = _split_rows(len(x), seed)
+    parts = _split_rows(labels.numpy(), seed)
     saved = exp.store.load_tensors(key, fp) if exp.store is not None else None
     if saved is None:
         saved = _attack_all(exp, model, dcfg, x, labels, targets, seed)

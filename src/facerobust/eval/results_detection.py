@@ -52,6 +52,8 @@ class DetectorResult(Unit):
     macro_auc: float | None  # mean AUROC over attack groups (test split); None: no group
     macro_auc_by_goal: dict[str, float]
     per_attack: list[AttackDetection]
+    macro_auc_heldout_identities: float | None  # fitted on half the identities, tested on
+    heldout_identities: list[AttackDetection]  # the other half's probes
     target_fpr: float
     threshold: float
     clean_fpr: Rate  # clean test probes flagged at the operating threshold
@@ -71,7 +73,7 @@ class DetectionData(Unit):
     model: str
     n_identities: int
     n_gallery: int
-    n_probes: dict[str, int]  # train / val / test clean probes
+    n_probes: dict[str, int]  # train / val / test (and id-train / id-val / id-test) probes
     epsilon: float
     attack_success: dict[str, Rate]  # per group: adversarials found among the probes attacked
     n_adversarial: dict[str, dict[str, int]]  # split -> group -> successful adversarials
