@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from facerobust.attacks.epsilons import format_epsilon
-from facerobust.attacks.registry import build_attack
+from facerobust.attacks.registry import build_attack, full_budget
 from facerobust.detectors.adaptive import EvadeDetector, GuardedModel
 from facerobust.detectors.base import Detector
 from facerobust.eval.detection_data import DetectionSet
@@ -33,7 +33,8 @@ def adaptive_rows(det: Detector, dcfg: DetectorConfig, data: DetectionSet, seed:
         def goal_criterion(r: slice, ref: torch.Tensor = ref, goal: str = goal) -> object:
             return make_criterion(goal, model, ref[r])
 
-        naive = _judge(det, goal, _pgd(dcfg, det, model, x, goal_criterion, eps, seed), ref)
+        naive = _judge(det, goal, _pgd(dcfg, det, model, x, goal_criterion, eps, seed,
+                                       full=True), ref)
         adaptive = [np.zeros(len(x), bool) for _ in eps]
         adaptive_fooled = [np.zeros(len(x), bool) for _ in eps]
         guarded = GuardedModel(model, det)
@@ -57,12 +58,22 @@ def adaptive_rows(det: Detector, dcfg: DetectorConfig, data: DetectionSet, seed:
 
 
 def _pgd(dcfg: DetectorConfig, det: Detector, model: torch.nn.Module, x: torch.Tensor,
-         criterion_for: object, eps: list[float], seed: int) -> torch.Tensor:
+         criterion_for: object, eps: list[float], seed: int, *, full: bool = False
+         ) -> torch.Tensor:
+    """Adversarials (n_eps, N, ...). The adaptive attack sweeps the budgets keeping each
+    sample's first success (which already evades the detector); the naive one (``full``) runs
+    every budget at full strength, so its chips are crafted *for* that budget."""
     attack = build_attack("pgd", norm="linf", steps=dcfg.adaptive_steps)
-    adv, _, _ = attack_in_batches(lambda r: attack, model, x, criterion_for, eps,
-                                  batch_size=det.batch_size,
-                                  generator=torch.Generator().manual_seed(seed))
-    return adv
+    if not full:
+        adv, _, _ = attack_in_batches(lambda r: attack, model, x, criterion_for, eps,
+                                      batch_size=det.batch_size,
+                                      generator=torch.Generator().manual_seed(seed))
+        return adv
+    strong = full_budget(attack)
+    return torch.cat([attack_in_batches(lambda r: strong, model, x, criterion_for, [e],
+                                        batch_size=det.batch_size,
+                                        generator=torch.Generator().manual_seed(seed))[0]
+                      for e in eps])
 
 
 def _judge(det: Detector, goal: str, adv: torch.Tensor, ref: torch.Tensor
