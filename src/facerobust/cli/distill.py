@@ -22,8 +22,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--widths", default="16,32,64",
                         help="channels of each conv block (default 16,32,64)")
-    parser.add_argument("--input-px", type=int, default=64,
-                        help="side the chip is downsampled to (default 64)")
+    parser.add_argument("--input-px", type=int, default=56,
+                        help="side the chip is downsampled to (default 56)")
     parser.add_argument("--attack-pairs", type=int, default=100,
                         help="pairs for the FGSM and transfer figures (default 100)")
     parser.add_argument("--seed", type=int, default=0)

@@ -69,7 +69,7 @@ def transfer(teacher: nn.Module, student: nn.Module, chips: torch.Tensor, pairs:
     for key, m in (("teacher", teacher), ("student", student)):
         emb = embed(m, chips)
         refs[key] = emb[b]
-        ok &= (m.distance(emb[a], emb[b]) <= float(m.threshold)).numpy()  # type: ignore[operator]
+        ok &= (m.distance(emb[a], emb[b]) <= float(m.threshold)).numpy()  # type: ignore[operator,arg-type]
     rows = torch.as_tensor(spread(np.flatnonzero(ok), n))
     if not len(rows):
         return []
@@ -89,7 +89,7 @@ def transfer(teacher: nn.Module, student: nn.Module, chips: torch.Tensor, pairs:
 
 def distill_study(teacher_name: str, dataset_root: Path | str, *, out: Path,
                   eval_pairs: int = 600, max_images: int = 2000, epochs: int = 15,
-                  widths: tuple[int, ...] = (16, 32, 64), input_px: int = 64,
+                  widths: tuple[int, ...] = (16, 32, 64), input_px: int = 56,
                   n_attack: int = 100, seed: int = 0, progress: bool = True
                   ) -> dict[str, Any]:
     """Distil, measure and save; returns the card written beside ``out``."""
