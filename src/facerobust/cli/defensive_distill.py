@@ -15,7 +15,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--identities", type=int, default=20)
     parser.add_argument("--images-per-identity", type=int, default=10)
     parser.add_argument("--gallery-per-identity", type=int, default=5)
-    parser.add_argument("--temperature", type=float, default=50.0)
+    parser.add_argument("--temperature", type=float, default=100.0)
     parser.add_argument("--eps", default="2/255", help="Linf budget of both PGD attacks")
     parser.add_argument("--steps", type=int, default=10, help="PGD steps")
     parser.add_argument("--cw-l2", type=float, default=1.0, help="L2 budget for CW success")

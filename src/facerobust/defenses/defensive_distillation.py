@@ -47,7 +47,7 @@ def _fit(head: nn.Module, x: torch.Tensor, target: torch.Tensor, temperature: fl
 
 
 def distill_head(train_emb: torch.Tensor, train_labels: torch.Tensor, *, n_classes: int,
-                 temperature: float = 50.0, epochs: int = 300, lr: float = 0.05,
+                 temperature: float = 100.0, epochs: int = 1000, lr: float = 0.05,
                  seed: int = 0) -> tuple[nn.Module, nn.Module]:
     """(teacher, distilled student) linear heads; the student is deployed at T = 1."""
     if not temperature >= 1:

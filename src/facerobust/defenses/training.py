@@ -288,7 +288,7 @@ def adversarial_finetune(
             total += float(loss.detach())
             done += 1
             bar.update(1)
-            bar.set_postfix(loss=f"{float(loss):.3f}")
+            bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
             if max_seconds is not None and time.perf_counter() - start > max_seconds:
                 stopped = True
                 break

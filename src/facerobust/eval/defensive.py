@@ -17,7 +17,7 @@ from facerobust.eval.results import to_jsonable
 
 
 def defensive_distillation_study(*, model: str | nn.Module, root: Path, identities: int = 20,
-                                 images: int = 10, gallery: int = 5, temperature: float = 50.0,
+                                 images: int = 10, gallery: int = 5, temperature: float = 100.0,
                                  eps: float = 2 / 255, steps: int = 10, cw_l2: float = 1.0,
                                  cw_steps: int = 30, probes: int = 40, seed: int = 0,
                                  progress: bool = True) -> dict[str, Any]:
