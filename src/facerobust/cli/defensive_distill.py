@@ -21,6 +21,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cw-l2", type=float, default=1.0, help="L2 budget for CW success")
     parser.add_argument("--cw-steps", type=int, default=30)
     parser.add_argument("--probes", type=int, default=40, help="probe images attacked")
+    parser.add_argument("--head-epochs", type=int, default=1000,
+                        help="full-batch epochs of each distillation head (default 1000)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True, help="JSON result file")
     parser.add_argument("--no-progress", action="store_true")
@@ -35,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     (eps,) = parse_epsilons(args.eps)
     if args.out.exists():
         raise ValueError(f"--out {args.out} exists; choose another file")
-    for key in ("identities", "steps", "cw_steps", "probes"):
+    for key in ("identities", "steps", "cw_steps", "probes", "head_epochs"):
         if getattr(args, key) < 1:
             raise ValueError(f"--{key.replace('_', '-')} must be >= 1")
     if args.temperature < 1 or args.cw_l2 <= 0:
@@ -45,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
         model=args.model, root=root, identities=args.identities,
         images=args.images_per_identity, gallery=args.gallery_per_identity,
         temperature=args.temperature, eps=eps, steps=args.steps, cw_l2=args.cw_l2,
-        cw_steps=args.cw_steps, probes=args.probes, seed=args.seed,
+        cw_steps=args.cw_steps, probes=args.probes, head_epochs=args.head_epochs,
+        seed=args.seed,
         progress=not args.no_progress)
     write_json_atomic(args.out, report)
     print(format_defensive(report))

@@ -19,7 +19,8 @@ from facerobust.eval.results import to_jsonable
 def defensive_distillation_study(*, model: str | nn.Module, root: Path, identities: int = 20,
                                  images: int = 10, gallery: int = 5, temperature: float = 100.0,
                                  eps: float = 2 / 255, steps: int = 10, cw_l2: float = 1.0,
-                                 cw_steps: int = 30, probes: int = 40, seed: int = 0,
+                                 cw_steps: int = 30, probes: int = 40, head_epochs: int = 1000,
+                                 seed: int = 0,
                                  progress: bool = True) -> dict[str, Any]:
     """Train both heads on the enrolment images, attack ``probes`` held-out probe images each
     head classifies correctly; every rate with k/n and a 95% CI."""
@@ -42,7 +43,8 @@ def defensive_distillation_study(*, model: str | nn.Module, root: Path, identiti
     plain = train_head(emb[torch.as_tensor(tr)], torch.as_tensor(ytr), n_classes=n_classes,
                        kind="linear", seed=seed)
     _, distilled = distill_head(emb[torch.as_tensor(tr)], torch.as_tensor(ytr),
-                                n_classes=n_classes, temperature=temperature, seed=seed)
+                                n_classes=n_classes, temperature=temperature,
+                                epochs=head_epochs, seed=seed)
     keep = spread(torch.arange(len(pr)).numpy(), probes)
     x = chips.chips[torch.as_tensor(pr[keep])]
     y = torch.as_tensor(ypr[keep])
@@ -50,7 +52,7 @@ def defensive_distillation_study(*, model: str | nn.Module, root: Path, identiti
         "model": model if isinstance(model, str) else type(model).__name__,
         "dataset": str(root), "identities": n_classes, "n_train": len(tr), "n_probe": len(pr),
         "temperature": temperature, "eps": eps, "pgd_steps": steps, "cw_l2_budget": cw_l2,
-        "cw_steps": cw_steps, "seed": seed, "heads": {}}
+        "cw_steps": cw_steps, "head_epochs": head_epochs, "seed": seed, "heads": {}}
     for name, head in (("plain", plain), ("distilled", distilled)):
         ident = IdentificationModel(net, head, names=split.names).eval()
         with torch.no_grad():
