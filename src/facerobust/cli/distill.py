@@ -17,13 +17,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="student file (.pt; default: the cache's dlib-student.pt)")
     parser.add_argument("--eval-pairs", type=int, default=600,
                         help="evaluation pairs (their identities are kept out of training)")
-    parser.add_argument("--max-images", type=int, default=2000,
-                        help="training images, a seeded draw (default 2000)")
-    parser.add_argument("--epochs", type=int, default=15)
-    parser.add_argument("--widths", default="16,32,64",
-                        help="channels of each conv block (default 16,32,64)")
-    parser.add_argument("--input-px", type=int, default=56,
-                        help="side the chip is downsampled to (default 56)")
+    parser.add_argument("--max-images", type=int, default=10000,
+                        help="training images, a seeded draw (default 10000)")
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--widths", default="16,32,64,128",
+                        help="channels of each conv block (default 16,32,64,128)")
+    parser.add_argument("--input-px", type=int, default=48,
+                        help="side the chip is downsampled to (default 48)")
     parser.add_argument("--attack-pairs", type=int, default=100,
                         help="pairs for the FGSM and transfer figures (default 100)")
     parser.add_argument("--seed", type=int, default=0)

@@ -89,8 +89,8 @@ def transfer(teacher: nn.Module, student: nn.Module, chips: torch.Tensor, pairs:
 
 
 def distill_study(teacher_name: str, dataset_root: Path | str, *, out: Path,
-                  eval_pairs: int = 600, max_images: int = 2000, epochs: int = 15,
-                  widths: tuple[int, ...] = (16, 32, 64), input_px: int = 56,
+                  eval_pairs: int = 600, max_images: int = 10000, epochs: int = 30,
+                  widths: tuple[int, ...] = (16, 32, 64, 128), input_px: int = 48,
                   n_attack: int = 100, seed: int = 0, progress: bool = True
                   ) -> dict[str, Any]:
     """Distil, measure and save; returns the card written beside ``out``."""
