@@ -69,6 +69,8 @@ def test_hardening_evaluation_reports_every_condition(make_tiny) -> None:  # typ
                                 adaptive_steps=4, restarts=2, seed=0)
     assert tuple(rows) == CONDITIONS
     assert rows["a_clean"].n == 2 * 8 * 3  # 24 genuine + 24 impostor pairs
+    assert rows["a_genuine_accept"].n == rows["a_impostor_reject"].n == 24
+    assert rows["a_genuine_accept"].k + rows["a_impostor_reject"].k == rows["a_clean"].k
     attacked = [rows[k] for k in ("b_trained_attack", "c_larger_budget", "c_adaptive_pgd")]
     assert all(r.n == attacked[0].n > 0 for r in attacked)
     # a larger budget and a stronger attack never do worse than the trained attack

@@ -25,7 +25,7 @@ from facerobust.eval.stats import Rate
 from facerobust.models.base import FaceModel, pair_distance
 
 TEST_AUGMENT = AugmentSpec(rotation=20.0, zoom=0.2, flip=True, brightness=0.25, contrast=0.3)
-CONDITIONS = ("a_clean", "b_trained_attack", "c_cw_l2", "c_larger_budget", "c_adaptive_pgd",
+CONDITIONS = ("a_clean", "a_genuine_accept", "a_impostor_reject", "b_trained_attack", "c_cw_l2", "c_larger_budget", "c_adaptive_pgd",
               "d_augmented_clean", "d_augmented_attack")
 
 
@@ -88,6 +88,8 @@ def hardening_evaluation(model: nn.Module, chips: torch.Tensor, labels: torch.Te
         d_aug = pair_distance(emb_aug[a], emb[b], face.metric)
     return {
         "a_clean": Rate.of(accept == same),
+        "a_genuine_accept": Rate.of(accept[same]),
+        "a_impostor_reject": Rate.of(~accept[~same]),
         "b_trained_attack": _dodging(model, xa, ref, trained, eps, seed),
         "c_cw_l2": _dodging(model, xa, ref, cw, cw_l2, seed),
         "c_larger_budget": _dodging(model, xa, ref, trained, larger * eps, seed),
@@ -101,6 +103,9 @@ def describe_conditions(eps: float, steps: int, larger: float, cw_l2: float,
                         adaptive_steps: int, restarts: int) -> dict[str, str]:
     return {
         "a_clean": "clean pair accuracy at the model threshold (held-out identities)",
+        "a_genuine_accept": "clean genuine pairs accepted (a model that shrinks every "
+                            "distance resists dodging by accepting impostors)",
+        "a_impostor_reject": "clean impostor pairs rejected",
         "b_trained_attack": f"PGD-{steps} dodging at eps {eps:.4f} (the training attack)",
         "c_cw_l2": f"Carlini-Wagner L2 dodging, L2 budget {cw_l2:g} (another family)",
         "c_larger_budget": f"PGD-{steps} dodging at eps {larger * eps:.4f} (larger budget)",
