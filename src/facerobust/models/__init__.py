@@ -63,7 +63,7 @@ register(
 register(
     ModelSpec(
         name="dlib-student",
-        description="small CNN distilled from dlib-resnet by `facerobust distill` (3 conv "
+        description="small CNN distilled from dlib-resnet by `facerobust distill` (a few conv "
         "blocks, 128-d, Euclidean); its card beside the weights holds measured figures",
         factory="facerobust.models.student:build_default",
         locate="facerobust.models.student:locate_default",
