@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 import torch
 
@@ -31,13 +33,24 @@ def test_logit_margin_criterion_loss_is_the_margin() -> None:
     assert crit.subset(torch.tensor([1])).labels.tolist() == [1]
 
 
+@pytest.fixture()
+def one_thread() -> Iterator[None]:
+    """Tiny full-batch head training is far faster on one thread on a busy 2-core box."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.usefixtures("one_thread")
 def test_distilled_head_saturates_and_logit_attacks_still_win() -> None:
     x, y = _faces()
     net = PooledPixels()
     with torch.no_grad():
         emb = net(x)
     plain = train_head(emb, y, n_classes=5, kind="linear", seed=0)
-    _, distilled = distill_head(emb, y, n_classes=5, temperature=100.0, seed=0)
+    _, distilled = distill_head(emb, y, n_classes=5, temperature=100.0, epochs=400, lr=0.1,
+                                seed=0)
     with torch.no_grad():
         assert (distilled(emb).argmax(1) == y).float().mean() >= 0.9
         assert distilled(emb).abs().max() > 10 * plain(emb).abs().max()
@@ -46,6 +59,6 @@ def test_distilled_head_saturates_and_logit_attacks_still_win() -> None:
     assert z.n == len(x) and z.k > 0  # the float32 softmax gradient vanished
     rates = attack_rates(ident, x, y, eps=16 / 255, steps=10, cw_l2=20.0, cw_steps=20)
     assert rates["logit_pgd"].k > rates["naive_pgd"].k
-    assert rates["cw_l2_unbounded"].k >= rates["naive_pgd"].k
+    assert rates["cw_l2_unbounded"].k > rates["naive_pgd"].k
     with pytest.raises(ValueError, match="temperature must be >= 1"):
         distill_head(emb, y, n_classes=5, temperature=0.5)

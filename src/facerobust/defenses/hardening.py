@@ -25,8 +25,9 @@ from facerobust.eval.stats import Rate
 from facerobust.models.base import FaceModel, pair_distance
 
 TEST_AUGMENT = AugmentSpec(rotation=20.0, zoom=0.2, flip=True, brightness=0.25, contrast=0.3)
-CONDITIONS = ("a_clean", "a_genuine_accept", "a_impostor_reject", "b_trained_attack", "c_cw_l2", "c_larger_budget", "c_adaptive_pgd",
-              "d_augmented_clean", "d_augmented_attack")
+CONDITIONS = ("a_clean", "a_genuine_accept", "a_impostor_reject", "b_trained_attack",
+              "c_cw_l2", "c_larger_budget", "c_adaptive_pgd", "d_augmented_clean",
+              "d_augmented_attack")
 
 
 def _accepts(model: nn.Module, x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
