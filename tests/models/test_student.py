@@ -98,3 +98,19 @@ def test_distill_cli_end_to_end(synthetic_lfw: Path, tmp_path: Path,  # noqa: F8
     assert isinstance(models.load(str(out)), StudentNet)
     assert main(argv) == 2  # refuses to overwrite
     assert "exists" in capsys.readouterr().err
+
+
+def test_default_student_is_listed_with_its_measured_accuracy(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from facerobust.models.student import default_student_path
+
+    monkeypatch.setenv("FACEROBUST_CACHE", str(tmp_path / "cache"))
+    net = StudentNet(embedding_dim=128, widths=(4,), input_px=8)
+    save_student(default_student_path(), net, {"teacher": "dlib-resnet",
+                                               "lfw": {"student_accuracy": 0.75,
+                                                       "n_pairs": 40}})
+    assert isinstance(models.load("dlib-student"), StudentNet)
+    assert main(["models", "list"]) == 0
+    line = next(r for r in capsys.readouterr().out.splitlines() if r.startswith("dlib-student"))
+    assert "ready" in line and "LFW 0.7500 (40 pairs)" in line

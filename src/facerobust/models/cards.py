@@ -183,5 +183,10 @@ def _student_measured(name: str, path: Path | None) -> dict[str, Any] | None:
         card = read_card(path)
     except (OSError, ValueError):
         return None
-    return {"lfw": card.get("lfw"), "ms_per_image_batch32": card.get("ms_per_image_batch32"),
-            "teacher": card.get("teacher")}
+    lfw = card.get("lfw") or {}
+    if not isinstance(lfw, dict) or "student_accuracy" not in lfw:
+        return None
+    return {"accuracy": lfw["student_accuracy"], "pairs": lfw.get("n_pairs"),
+            "pairs_file": lfw.get("pairs_file"), "dataset": card.get("data", {}).get("dataset"),
+            "teacher": card.get("teacher"), "teacher_accuracy": lfw.get("teacher_accuracy"),
+            "ms_per_image_batch32": card.get("ms_per_image_batch32")}
