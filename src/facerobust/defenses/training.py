@@ -268,7 +268,8 @@ def adversarial_finetune(
         original, *holdout, eps=eps, steps=eval_steps, seed=seed)
     val_history = [] if validation is None else [
         _validate(tuned, validation, eps, eval_steps, seed)]
-    best_state, best_epoch = None, None if validation is None else -1
+    best_state: dict[str, Any] | None = None
+    best_epoch = None if validation is None else -1  # -1: the original weights
     history: list[float] = []
     done, stopped = 0, False
     n_batches = math.ceil(len(chips) / batch_size)

@@ -69,7 +69,7 @@ def adversarial_training_study(*, model: str, dataset: str, data: Path | str | N
     ``validation_identities`` a third disjoint group picks the best epoch; with ``judge`` the
     original and tuned models are both judged on conditions (a)-(d)
     (:func:`facerobust.defenses.hardening.hardening_evaluation`). Writes
-    ``out/training.json`` and ``out/model.pt`` and returns the training report."""
+    ``out/training.json`` and ``out/model.pt``; returns (training report, the JSON dict)."""
     from facerobust import models
     from facerobust.data import resolve_dataset
     from facerobust.data.chips import load_chips
