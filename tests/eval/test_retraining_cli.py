@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -45,6 +46,16 @@ def test_adv_train_judges_before_and_after(synthetic_lfw: Path, tmp_path: Path, 
     assert "not both" in capsys.readouterr().err
 
 
+@pytest.fixture()
+def one_thread() -> Iterator[None]:
+    """Tiny full-batch head training is far faster on one thread on a busy 2-core box."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.usefixtures("one_thread")
 def test_defensive_distill_cli(synthetic_lfw: Path, tmp_path: Path,  # noqa: F811
                                monkeypatch: pytest.MonkeyPatch,
                                capsys: pytest.CaptureFixture[str]) -> None:
@@ -53,6 +64,7 @@ def test_defensive_distill_cli(synthetic_lfw: Path, tmp_path: Path,  # noqa: F81
     argv = ["defensive-distill", "--model", "pooled", "--data", str(synthetic_lfw),
             "--identities", "6", "--images-per-identity", "4", "--gallery-per-identity", "2",
             "--steps", "3", "--cw-steps", "5", "--probes", "8", "--eps", "8/255",
+            "--head-epochs", "200",
             "--out", str(out), "--no-progress"]
     assert main(argv) == 0
     assert "naive_pgd" in capsys.readouterr().out
