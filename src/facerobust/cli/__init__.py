@@ -28,6 +28,10 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("cache", "cache", "verify the caches against their recorded hashes, or clear them"),
     ("train-head", "train_head", "train a closed-set identification head (usable everywhere "
      "with --head)"),
+    ("compare", "compare", "face models side by side: accuracy, distances, FGSM error rates"),
+    ("distill", "distill", "distil a small fast student from a teacher model (a zoo model)"),
+    ("defensive-distill", "defensive_distill", "defensive distillation of an identification "
+     "head vs naive PGD, PGD on logits and CW"),
 ]
 
 

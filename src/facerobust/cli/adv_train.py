@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -23,6 +24,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--goal", choices=["dodging", "impersonation"], default="dodging")
     parser.add_argument("--no-augment", action="store_true", help="no flips/rotations/zoom")
+    parser.add_argument("--augment", default="", metavar="SPEC",
+                        help="augmentation, e.g. 'rotation=10,zoom=0.1,flip=1,brightness=0.2,"
+                             "contrast=0.2,fraction=0.5' (seeded; default rotation 10, zoom "
+                             "0.1, flip)")
+    parser.add_argument("--adv-fraction", type=float, default=1.0,
+                        help="share of each batch also trained on as PGD adversarials "
+                             "(0 = augmentation only; default 1)")
+    parser.add_argument("--validation-identities", type=int, default=0,
+                        help="a third disjoint group scored every epoch; the best epoch is "
+                             "kept (default 0: keep the last)")
+    parser.add_argument("--judge", action="store_true",
+                        help="judge before/after on (a) clean, (b) the trained attack, (c) CW, "
+                             "a larger budget and adaptive PGD, (d) augmented images")
     parser.add_argument("--max-seconds", type=float, default=600.0,
                         help="stop training after this many seconds (default 600)")
     parser.add_argument("--seed", type=int, default=0)
@@ -42,12 +56,35 @@ def run(args: argparse.Namespace) -> int:
     layers: str | int = int(args.layers) if args.layers.isdigit() else args.layers
     if layers not in ("last", "all") and not isinstance(layers, int):
         raise ValueError(f"--layers must be 'last', 'all' or a number, got {args.layers!r}")
-    report = adversarial_training_study(
+    from facerobust.defenses.augment import AugmentSpec
+
+    if args.no_augment and args.augment:
+        raise ValueError("give --augment or --no-augment, not both")
+    augment = False if args.no_augment else (AugmentSpec.parse(args.augment) if args.augment
+                                             else True)
+    if not 0 <= args.adv_fraction <= 1:
+        raise ValueError(f"--adv-fraction must be in [0, 1], got {args.adv_fraction}")
+    if args.validation_identities == 1 or args.validation_identities < 0:
+        raise ValueError("--validation-identities must be 0 or >= 2")
+    report, result = adversarial_training_study(
         model=args.model, dataset=args.dataset, data=args.data,
         train_identities=args.train_identities, holdout_identities=args.holdout_identities,
         images=args.images, epochs=args.epochs, eps=eps, steps=args.steps, layers=layers,
-        lr=args.lr, goal=args.goal, augment=not args.no_augment, max_seconds=args.max_seconds,
-        seed=args.seed, out=args.out)
+        lr=args.lr, goal=args.goal, augment=augment, max_seconds=args.max_seconds,
+        seed=args.seed, out=args.out, validation_identities=args.validation_identities,
+        adv_fraction=args.adv_fraction, judge=args.judge)
     print(f"clean accuracy cost {report.clean_accuracy_cost}, robustness gain "
           f"{report.robustness_gain} (held-out identities); wrote {args.out / 'training.json'}")
+    if report.best_epoch is not None:
+        print(f"kept epoch {report.best_epoch} by validation (-1 = the original weights)")
+    print_judged(result.get("judged", {}))
     return 0
+
+
+def print_judged(judged: dict[str, Any]) -> None:
+    from facerobust.eval.stats import Rate
+
+    for key, row in judged.items():
+        before, after = Rate.from_dict(row["before"]), Rate.from_dict(row["after"])
+        print(f"{key:<20} before {before.text():<40} after {after.text()}\n"
+              f"{'':<20} ({row['condition']})")

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import copy
 import math
+import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, cast
 
 import torch
@@ -30,7 +31,11 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from facerobust.defenses.augment import AugmentSpec, augment_batch
 from facerobust.models.base import FaceModel, pair_distance
+
+__all__ = ["AugmentSpec", "Robustness", "TrainingReport", "adversarial_finetune",
+           "augment_batch", "evaluate_robustness"]
 
 Goal = Literal["dodging", "impersonation"]
 
@@ -62,6 +67,10 @@ class TrainingReport:
     loss_history: list[float]
     before: Robustness | None = None
     after: Robustness | None = None
+    adv_fraction: float = 1.0
+    augmentation: dict[str, Any] | None = None
+    val_history: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int | None = None  # epoch whose weights were kept (validation score)
 
     @property
     def clean_accuracy_cost(self) -> float | None:
@@ -82,21 +91,6 @@ class TrainingReport:
         out["clean_accuracy_cost"] = self.clean_accuracy_cost
         out["robustness_gain"] = self.robustness_gain
         return out
-
-
-def augment_batch(x: torch.Tensor, generator: torch.Generator | None = None, *,
-                  max_degrees: float = 10.0, zoom: float = 0.1) -> torch.Tensor:
-    """Random horizontal flip, rotation in +-``max_degrees`` and zoom in 1 +- ``zoom``."""
-    n = x.shape[0]
-    u = torch.rand((n, 3), generator=generator)
-    angle = (2 * u[:, 0] - 1) * math.radians(max_degrees)
-    scale = 1 + (2 * u[:, 1] - 1) * zoom
-    flip = torch.where(u[:, 2] < 0.5, -1.0, 1.0)
-    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
-    theta = torch.stack([torch.stack([cos * flip, -sin, torch.zeros(n)], 1),
-                         torch.stack([sin * flip, cos, torch.zeros(n)], 1)], 1)
-    grid = F.affine_grid(theta.to(x), list(x.shape), align_corners=False)
-    return F.grid_sample(x, grid, padding_mode="border", align_corners=False).clamp(0, 1)
 
 
 def _trainable(model: nn.Module, layers: Literal["last", "all"] | int) -> list[nn.Parameter]:
@@ -168,39 +162,95 @@ def evaluate_robustness(model: nn.Module, chips: torch.Tensor, labels: torch.Ten
     return Robustness(acc, success, int(same.sum()), int((~same).sum()))
 
 
-def adversarial_finetune(
-    model: nn.Module, chips: torch.Tensor, labels: torch.Tensor, *, epochs: int = 1,
-    eps: float = 4 / 255, steps: int = 3, layers: Literal["last", "all"] | int = "last",
-    augment: bool = True, goal: Goal = "dodging", lr: float = 1e-4, batch_size: int = 16,
-    margin: float = 0.1, keep: float = 1.0,
-    holdout: tuple[torch.Tensor, torch.Tensor] | None = None,
-    max_seconds: float | None = None, seed: int = 0, progress: bool = False,
-) -> tuple[nn.Module, TrainingReport]:
-    """PGD adversarial fine-tuning of a FaceModel on labelled aligned chips.
-
-    Returns a fine-tuned *copy* of ``model`` and a :class:`TrainingReport`. ``layers``:
-    ``"last"`` (last 3 parameterised layers), ``"all"``, or the number of last layers.
-    ``holdout=(chips, labels)`` -- identities NOT in ``labels`` -- is evaluated before and
-    after (clean accuracy at the model threshold, PGD dodging success at ``eps``).
-    """
-    from facerobust.attacks.criteria import Dodging, Impersonation
-    from facerobust.attacks.pgd import PGD
-
+def _check_args(goal: str, epochs: int, eps: float, steps: int, chips: torch.Tensor,
+                labels: torch.Tensor, adv_fraction: float,
+                holdouts: list[tuple[torch.Tensor, torch.Tensor] | None]) -> None:
     if goal not in ("dodging", "impersonation"):
         raise ValueError(f"goal must be 'dodging' or 'impersonation', got {goal!r}")
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be an int >= 1, got {epochs!r}")
     if not eps > 0 or isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"need eps > 0 and an int steps >= 1, got eps={eps!r}, steps={steps!r}")
+    if not 0 <= adv_fraction <= 1:
+        raise ValueError(f"adv_fraction must be in [0, 1], got {adv_fraction!r}")
     if chips.ndim != 4 or labels.shape != (len(chips),):
         raise ValueError(f"chips must be (N, C, H, W) and labels (N,), got "
                          f"{tuple(chips.shape)} and {tuple(labels.shape)}")
     if labels.unique().numel() < 2:
         raise ValueError("training needs at least 2 identities")
-    if holdout is not None:
-        overlap = set(labels.tolist()) & set(holdout[1].tolist())
+    for name, held in zip(("holdout", "validation"), holdouts, strict=True):
+        overlap = set(labels.tolist()) & set(held[1].tolist()) if held is not None else set()
         if overlap:
-            raise ValueError(f"holdout shares identities with training: {sorted(overlap)[:5]}")
+            raise ValueError(f"{name} shares identities with training: {sorted(overlap)[:5]}")
+
+
+def _batch_loss(tuned: nn.Module, original: nn.Module, x: torch.Tensor, y: torch.Tensor,
+                attack: Any, *, goal: Goal, eps: float, adv_fraction: float, margin: float,
+                keep: float, g: torch.Generator) -> torch.Tensor:
+    """Hinge losses around the threshold on the batch and on its adversarial share, plus the
+    distillation term keeping clean embeddings near the original model's."""
+    from facerobust.attacks.criteria import Dodging, Impersonation
+
+    face = cast(FaceModel, tuned)  # duck-typed: any module with .metric and .threshold
+    thr, metric = float(face.threshold), face.metric
+    pos, neg = _partners(y, g)
+    with torch.no_grad():
+        ref = tuned(x)
+        teacher = original(x)
+    rows = (torch.rand(len(x), generator=g) < adv_fraction).nonzero()[:, 0]
+    x_adv = x[:0]
+    if len(rows):
+        crit = (Dodging(ref[pos[rows]], thr, metric) if goal == "dodging"
+                else Impersonation(ref[neg[rows]], thr, metric))
+        x_adv = attack(tuned, x[rows], crit, epsilons=[eps], generator=g).clipped[0]
+    emb = tuned(torch.cat([x, x_adv]))
+    clean, adv = emb[: len(x)], emb[len(x):]
+    loss = torch.zeros(())
+    for e, p, n in ((clean, pos, neg), (adv, pos[rows], neg[rows])):
+        if not len(e):
+            continue
+        loss = loss + F.relu(pair_distance(e, clean[p].detach(), metric)
+                             - thr * (1 - margin)).mean() / thr
+        loss = loss + F.relu(thr * (1 + margin)
+                             - pair_distance(e, clean[n].detach(), metric)).mean() / thr
+    return loss + keep * (clean - teacher).pow(2).sum(1).mean() / teacher.pow(2).sum(
+        1).mean().clamp_min(1e-12)
+
+
+def _validate(tuned: nn.Module, validation: tuple[torch.Tensor, torch.Tensor], eps: float,
+              steps: int, seed: int) -> dict[str, float]:
+    """Validation figures; ``score`` (mean of clean accuracy and attack failure) picks the
+    kept checkpoint."""
+    r = evaluate_robustness(tuned, *validation, eps=eps, steps=steps, seed=seed)
+    return {"clean_accuracy": r.clean_accuracy, "attack_success": r.attack_success,
+            "score": (r.clean_accuracy + 1 - r.attack_success) / 2}
+
+
+def adversarial_finetune(
+    model: nn.Module, chips: torch.Tensor, labels: torch.Tensor, *, epochs: int = 1,
+    eps: float = 4 / 255, steps: int = 3, layers: Literal["last", "all"] | int = "last",
+    augment: bool | AugmentSpec = True, goal: Goal = "dodging", lr: float = 1e-4,
+    batch_size: int = 16, margin: float = 0.1, keep: float = 1.0, adv_fraction: float = 1.0,
+    holdout: tuple[torch.Tensor, torch.Tensor] | None = None,
+    validation: tuple[torch.Tensor, torch.Tensor] | None = None,
+    max_seconds: float | None = None, seed: int = 0, progress: bool = False,
+) -> tuple[nn.Module, TrainingReport]:
+    """PGD adversarial fine-tuning of a FaceModel on labelled aligned chips.
+
+    Returns a fine-tuned *copy* of ``model`` and a :class:`TrainingReport`. ``layers``:
+    ``"last"`` (last 3 parameterised layers), ``"all"``, or the number of last layers.
+    ``augment``: ``True`` (flips, rotations, zoom), ``False``, or an :class:`AugmentSpec`
+    (adds brightness / contrast and the augmented share). ``adv_fraction``: share of each
+    batch that also enters the loss as a PGD adversarial (0 = augmentation only).
+    ``validation=(chips, labels)`` (identities in neither set) is scored after every epoch
+    and the best epoch's weights are kept. ``holdout=(chips, labels)`` -- identities NOT in
+    ``labels`` -- is evaluated before and after (clean accuracy at the model threshold, PGD
+    dodging success at ``eps``).
+    """
+    from facerobust.attacks.pgd import PGD
+
+    _check_args(goal, epochs, eps, steps, chips, labels, adv_fraction, [holdout, validation])
+    spec = AugmentSpec() if augment is True else (augment or None)
     start = time.perf_counter()
     g = torch.Generator().manual_seed(seed)
     original = model.eval()
@@ -212,62 +262,63 @@ def adversarial_finetune(
     for p in params:
         p.requires_grad_(True)
     opt = torch.optim.Adam(params, lr=lr)
-    face = cast(FaceModel, tuned)  # duck-typed: any module with .metric and .threshold
-    thr, metric = float(face.threshold), face.metric
     attack = PGD(steps=steps, rel_stepsize=2.5 / steps, early_stop=False)
+    eval_steps = max(steps, 5)
     before = None if holdout is None else evaluate_robustness(
-        original, *holdout, eps=eps, steps=max(steps, 5), seed=seed)
-
+        original, *holdout, eps=eps, steps=eval_steps, seed=seed)
+    val_history = [] if validation is None else [
+        _validate(tuned, validation, eps, eval_steps, seed)]
+    best_state: dict[str, Any] | None = None
+    best_epoch = None if validation is None else -1  # -1: the original weights
     history: list[float] = []
     done, stopped = 0, False
     n_batches = math.ceil(len(chips) / batch_size)
-    bar = tqdm(total=epochs * n_batches, desc="adversarial fine-tuning", disable=not progress)
-    for _ in range(epochs):
+    bar = tqdm(total=epochs * n_batches, desc="adversarial fine-tuning", file=sys.stderr,
+               disable=not progress)
+    for epoch in range(epochs):
         order = torch.randperm(len(chips), generator=g)
         total = 0.0
         for i in range(n_batches):
             rows = order[i * batch_size:(i + 1) * batch_size]
-            x, y = chips[rows], labels[rows]
-            if augment:
-                x = augment_batch(x, g)
-            pos, neg = _partners(y, g)
-            with torch.no_grad():
-                ref = tuned(x)
-                teacher = original(x)
-            crit = (Dodging(ref[pos], thr, metric) if goal == "dodging"
-                    else Impersonation(ref[neg], thr, metric))
-            x_adv = attack(tuned, x, crit, epsilons=[eps], generator=g).clipped[0]
-            emb = tuned(torch.cat([x, x_adv]))
-            clean, adv = emb[: len(x)], emb[len(x):]
-            loss = torch.zeros(())
-            for e in (clean, adv):  # hinge losses around the threshold, relative to it
-                loss = loss + F.relu(pair_distance(e, clean[pos].detach(), metric)
-                                     - thr * (1 - margin)).mean() / thr
-                loss = loss + F.relu(thr * (1 + margin)
-                                     - pair_distance(e, clean[neg].detach(), metric)).mean() / thr
-            loss = loss + keep * (clean - teacher).pow(2).sum(1).mean() / teacher.pow(2).sum(
-                1).mean().clamp_min(1e-12)
+            x = chips[rows] if spec is None else spec.apply(chips[rows], g)
+            loss = _batch_loss(tuned, original, x, labels[rows], attack, goal=goal, eps=eps,
+                               adv_fraction=adv_fraction, margin=margin, keep=keep, g=g)
             opt.zero_grad()
             loss.backward()
             opt.step()
             total += float(loss.detach())
             done += 1
             bar.update(1)
+            bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
             if max_seconds is not None and time.perf_counter() - start > max_seconds:
                 stopped = True
                 break
         history.append(total / max(1, i + 1))
+        if validation is not None:
+            val_history.append(_validate(tuned, validation, eps, eval_steps, seed))
+            v = val_history[-1]
+            bar.set_postfix(loss=f"{history[-1]:.3f}", val_acc=f"{v['clean_accuracy']:.2f}",
+                            val_attack=f"{v['attack_success']:.2f}")
+            if v["score"] >= max(h["score"] for h in val_history):
+                best_state, best_epoch = copy.deepcopy(tuned.state_dict()), epoch
         if stopped:
             break
     bar.close()
+    if best_state is not None:
+        tuned.load_state_dict(best_state)
+    elif validation is not None:  # no epoch beat the untouched model
+        tuned.load_state_dict(original.state_dict())
     for p, flag in zip(tuned.parameters(), flags, strict=True):
         p.requires_grad_(flag)
     after = None if holdout is None else evaluate_robustness(
-        tuned, *holdout, eps=eps, steps=max(steps, 5), seed=seed)
+        tuned, *holdout, eps=eps, steps=eval_steps, seed=seed)
     report = TrainingReport(
-        epochs=epochs, eps=float(eps), steps=steps, layers=str(layers), augment=augment,
-        goal=goal, n_train=len(chips), n_identities=int(labels.unique().numel()),
+        epochs=epochs, eps=float(eps), steps=steps, layers=str(layers),
+        augment=spec is not None and spec.active, goal=goal, n_train=len(chips),
+        n_identities=int(labels.unique().numel()),
         trainable_parameters=sum(p.numel() for p in params), steps_done=done,
         seconds=time.perf_counter() - start, stopped_early=stopped, loss_history=history,
-        before=before, after=after)
+        before=before, after=after, adv_fraction=adv_fraction,
+        augmentation=None if spec is None else spec.to_dict(), val_history=val_history,
+        best_epoch=best_epoch)
     return tuned, report

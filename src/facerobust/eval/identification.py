@@ -61,11 +61,15 @@ def train_identification_head(*, model: str, dataset: str, data: Path | str | No
 def adversarial_training_study(*, model: str, dataset: str, data: Path | str | None,
                                train_identities: int, holdout_identities: int, images: int,
                                epochs: int, eps: float, steps: int, layers: Any, lr: float,
-                               goal: str, augment: bool, max_seconds: float, seed: int,
-                               out: Path) -> Any:
+                               goal: str, augment: Any, max_seconds: float, seed: int,
+                               out: Path, validation_identities: int = 0,
+                               adv_fraction: float = 1.0, judge: bool = False) -> Any:
     """PGD adversarial fine-tuning on ``train_identities`` people, judged on
-    ``holdout_identities`` others (identity-disjoint, seeded draw); writes
-    ``out/training.json`` and ``out/model.pt`` and returns the training report."""
+    ``holdout_identities`` others (identity-disjoint, seeded draw); with
+    ``validation_identities`` a third disjoint group picks the best epoch; with ``judge`` the
+    original and tuned models are both judged on conditions (a)-(d)
+    (:func:`facerobust.defenses.hardening.hardening_evaluation`). Writes
+    ``out/training.json`` and ``out/model.pt``; returns (training report, the JSON dict)."""
     from facerobust import models
     from facerobust.data import resolve_dataset
     from facerobust.data.chips import load_chips
@@ -73,11 +77,14 @@ def adversarial_training_study(*, model: str, dataset: str, data: Path | str | N
     from facerobust.defenses.training import adversarial_finetune
 
     people = open_dataset(resolve_dataset(dataset, data)).people
-    names = choose_identities(people, count=train_identities + holdout_identities,
-                              min_images=images, seed=seed)
-    if len(names) < train_identities + holdout_identities:
+    total = train_identities + holdout_identities + validation_identities
+    names = choose_identities(people, count=total, min_images=images, seed=seed)
+    if len(names) < total:
         raise ValueError(f"only {len(names)} identities have >= {images} images; asked for "
-                         f"{train_identities} + {holdout_identities}")
+                         f"{train_identities} + {holdout_identities} + {validation_identities}")
+    groups = {"train": names[:train_identities],
+              "holdout": names[train_identities:train_identities + holdout_identities],
+              "validation": names[train_identities + holdout_identities:]}
 
     def chips_for(chosen: list[str], offset: int) -> tuple[torch.Tensor, torch.Tensor]:
         paths = [p for n in chosen for p in sorted(people[n])[:images]]
@@ -85,15 +92,38 @@ def adversarial_training_study(*, model: str, dataset: str, data: Path | str | N
         labels = [offset + chosen.index(p.parent.name) for p in chipset.paths]
         return chipset.chips, torch.as_tensor(labels)
 
-    train = chips_for(names[:train_identities], 0)
-    holdout = chips_for(names[train_identities:], train_identities)
+    train = chips_for(groups["train"], 0)
+    holdout = chips_for(groups["holdout"], train_identities)
+    validation = chips_for(groups["validation"], train_identities + holdout_identities) \
+        if validation_identities else None
+    original = models.load(model)
     tuned, report = adversarial_finetune(
-        models.load(model), *train, epochs=epochs, eps=eps, steps=steps, layers=layers,
+        original, *train, epochs=epochs, eps=eps, steps=steps, layers=layers,
         augment=augment, goal=goal, lr=lr, holdout=holdout,  # type: ignore[arg-type]
-        max_seconds=max_seconds, seed=seed, progress=True)
+        validation=validation, adv_fraction=adv_fraction, max_seconds=max_seconds,
+        seed=seed, progress=True)
     out.mkdir(parents=True, exist_ok=True)
-    result = {"model": model, "train_identities": names[:train_identities],
-              "holdout_identities": names[train_identities:], **report.to_dict()}
+    result = {"model": model, "train_identities": groups["train"],
+              "holdout_identities": groups["holdout"],
+              "validation_identities": groups["validation"], **report.to_dict()}
+    if judge:
+        result["judged"] = judge_hardening(original, tuned, holdout, eps=eps, steps=steps,
+                                           seed=seed)
     (out / "training.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
     torch.save(tuned.state_dict(), out / "model.pt")
-    return report
+    return report, result
+
+
+def judge_hardening(original: Any, tuned: Any, holdout: tuple[torch.Tensor, torch.Tensor], *,
+                    eps: float, steps: int, seed: int) -> dict[str, Any]:
+    """Conditions (a)-(d) before (original) and after (tuned) on the held-out identities."""
+    from facerobust.defenses.hardening import describe_conditions, hardening_evaluation
+
+    settings = {"larger": 2.0, "cw_l2": 0.5, "adaptive_steps": 40, "restarts": 2}
+    before = hardening_evaluation(original, *holdout, eps=eps, steps=steps, seed=seed,
+                                  **settings)  # type: ignore[arg-type]
+    after = hardening_evaluation(tuned, *holdout, eps=eps, steps=steps, seed=seed,
+                                 **settings)  # type: ignore[arg-type]
+    labels = describe_conditions(eps, steps, **settings)  # type: ignore[arg-type]
+    return {key: {"condition": labels[key], "before": before[key].to_dict(),
+                  "after": after[key].to_dict()} for key in before}

@@ -60,6 +60,16 @@ register(
         fetch_hint="facerobust models fetch faceres",
     )
 )
+register(
+    ModelSpec(
+        name="dlib-student",
+        description="small CNN distilled from dlib-resnet by `facerobust distill` (a few conv "
+        "blocks, 128-d, Euclidean); its card beside the weights holds measured figures",
+        factory="facerobust.models.student:build_default",
+        locate="facerobust.models.student:locate_default",
+        fetch_hint="facerobust distill --teacher dlib-resnet",
+    )
+)
 
 __all__ = [
     "CANONICAL_SIZE",

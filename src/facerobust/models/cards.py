@@ -51,6 +51,7 @@ ARCHITECTURE: dict[str, str] = {
     "mobilefacenet": "MobileFaceNet (depthwise-separable bottlenecks, 192-d)",
     "mobileface": "MobileFace (MobileNet-style, 256-d)",
     "faceres": "MobileNet (HSE FaceRes, 1024-d pooled features)",
+    "dlib-student": "small CNN distilled from dlib-resnet (facerobust distill; see its card)",
 }
 NOTES: dict[str, str] = {
     "mobilefacenet": "weak on LFW (~60%) under every preprocessing tried: input [0,1], "
@@ -68,6 +69,7 @@ GEOMETRY: dict[str, str] = {
     "mobileface": "canonical chip -> ArcFace 5-point 112x112 (similarity, bilinear); "
     "input RGB 0..255 (graph normalises)",
     "faceres": "whole canonical chip resized to 224x224 (bilinear); input RGB 0..255",
+    "dlib-student": "canonical chip downsampled inside forward (antialiased bilinear)",
 }
 
 
@@ -143,7 +145,7 @@ def card(name: str) -> ModelCard:
     spec = get_spec(name)
     dims = {"dlib-resnet": (128, "euclidean"), "dlib-resnet-q8": (128, "euclidean"),
             "mobilefacenet": (192, "cosine"), "mobileface": (256, "cosine"),
-            "faceres": (1024, "cosine")}
+            "faceres": (1024, "cosine"), "dlib-student": (128, "euclidean")}
     dim, metric = dims.get(name, (0, "unknown"))
     src = SOURCES.get(name)
     problem = None
@@ -156,7 +158,8 @@ def card(name: str) -> ModelCard:
         source=asdict(src) if src else {}, weight_sha256=_sha(name, path),
         weights_available=path is not None, input_size=[3, 150, 150],
         network_input=GEOMETRY.get(name, "canonical 150x150 chip"), embedding_dim=dim,
-        metric=metric, measured=measured_cards().get(name), weights_problem=problem,
+        metric=metric, measured=measured_cards().get(name) or _student_measured(name, path),
+        weights_problem=problem,
         architecture=ARCHITECTURE.get(name, ""), lfw_accuracy=_all_pairs_accuracy(name),
         note=NOTES.get(name, ""),
     )
@@ -167,3 +170,23 @@ def _all_pairs_accuracy(name: str) -> float | None:
     if entry.get("pairs_requested") != "all" or entry.get("accuracy") is None:
         return None
     return float(entry["accuracy"])
+
+
+def _student_measured(name: str, path: Path | None) -> dict[str, Any] | None:
+    """A distilled student's measured figures live in the card ``facerobust distill`` wrote
+    beside its weights."""
+    if name != "dlib-student" or path is None:
+        return None
+    from facerobust.models.student import read_card
+
+    try:
+        card = read_card(path)
+    except (OSError, ValueError):
+        return None
+    lfw = card.get("lfw") or {}
+    if not isinstance(lfw, dict) or "student_accuracy" not in lfw:
+        return None
+    return {"accuracy": lfw["student_accuracy"], "pairs": lfw.get("n_pairs"),
+            "pairs_file": lfw.get("pairs_file"), "dataset": card.get("data", {}).get("dataset"),
+            "teacher": card.get("teacher"), "teacher_accuracy": lfw.get("teacher_accuracy"),
+            "ms_per_image_batch32": card.get("ms_per_image_batch32")}

@@ -56,7 +56,13 @@ def weights_path(name: str) -> Path | None:
 
 
 def load(name: str, device: str | None = None, **kwargs: Any) -> Any:
-    """Build model ``name`` in eval mode with weights loaded, on ``device`` (default CPU)."""
+    """Build model ``name`` in eval mode with weights loaded, on ``device`` (default CPU).
+    ``name`` may also be the path of a student saved by ``facerobust distill`` (``.pt``)."""
+    if name not in _REGISTRY and str(name).endswith(".pt"):
+        from facerobust.models.student import load_student
+
+        student = load_student(name)
+        return student if device is None else student.to(device)
     spec = get_spec(name)
     if _resolve(spec.locate)() is None:
         hint = f" ({spec.fetch_hint})" if spec.fetch_hint else ""

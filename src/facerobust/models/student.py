@@ -1,0 +1,146 @@
+"""A small distilled student: a few conv blocks reproducing a teacher's face descriptors.
+
+:class:`StudentNet` follows the FaceModel contract (canonical 150x150 chip in [0, 1] in,
+raw descriptor out; it downsamples to ``input_px`` inside ``forward``), so every attack,
+transfer study and defense applies to it. ``facerobust distill`` trains one
+(:mod:`facerobust.models.distill`) and saves it with :func:`save_student`: ``<name>.pt``
+(architecture, weights, threshold) and ``<name>.card.json`` (teacher, data, measured LFW
+accuracy, ms/image, and the SHA-256 of the ``.pt`` file, checked on load).
+
+Load it like any zoo model: ``models.load("path/to/student.pt")``, or
+``models.load("dlib-student")`` for the default location the CLI writes to.
+
+>>> net = models.load("dlib-student")          # doctest: +SKIP
+>>> net(chips).shape                            # doctest: +SKIP
+torch.Size([N, 128])
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from facerobust.models.base import FaceModel, Metric
+
+STUDENT_FORMAT = 1
+DEFAULT_NAME = "dlib-student"
+
+
+def default_student_path() -> Path:
+    """Where ``facerobust distill`` writes by default and ``dlib-student`` loads from."""
+    from facerobust.paths import cache_subdir
+
+    return cache_subdir("students") / f"{DEFAULT_NAME}.pt"
+
+
+def card_path(path: Path) -> Path:
+    return path.with_name(path.stem + ".card.json")
+
+
+class StudentNet(FaceModel):
+    """Downsample to ``input_px`` gray-or-RGB, ``len(widths)`` conv blocks (3x3 conv, batch
+    norm, ReLU, 2x2 max-pool), then a linear layer to ``embedding_dim``."""
+
+    def __init__(self, *, embedding_dim: int = 128, widths: tuple[int, ...] = (16, 32, 64),
+                 input_px: int = 64, metric: Metric = "euclidean", threshold: float = 0.6,
+                 name: str = DEFAULT_NAME) -> None:
+        super().__init__()
+        if not widths or input_px < 2 ** len(widths) or embedding_dim < 1:
+            raise ValueError(f"bad student shape: widths={widths}, input_px={input_px}, "
+                             f"embedding_dim={embedding_dim}")
+        self.name, self.metric, self.threshold = name, metric, float(threshold)
+        self.embedding_dim, self.widths, self.input_px = embedding_dim, tuple(widths), input_px
+        blocks: list[nn.Module] = []
+        prev = 3
+        for w in widths:
+            blocks += [nn.Conv2d(prev, w, 3, padding=1, bias=False), nn.BatchNorm2d(w),
+                       nn.ReLU(inplace=True), nn.MaxPool2d(2)]
+            prev = w
+        self.features = nn.Sequential(*blocks)
+        side = input_px // 2 ** len(widths)
+        self.fc = nn.Linear(prev * side * side, embedding_dim)
+
+    def config(self) -> dict[str, Any]:
+        return {"embedding_dim": self.embedding_dim, "widths": list(self.widths),
+                "input_px": self.input_px, "metric": self.metric,
+                "threshold": self.threshold, "name": self.name}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_input(x)
+        y = F.interpolate(x, size=(self.input_px, self.input_px), mode="bilinear",
+                          antialias=True, align_corners=False)
+        y = (y - 0.5) / 0.25
+        return self.fc(self.features(y).flatten(1))
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def save_student(path: Path, model: StudentNet, card: dict[str, Any]) -> Path:
+    """Write ``path`` (weights + architecture) and its card (with the weights' SHA-256)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"format": STUDENT_FORMAT, "config": model.config(),
+                "state_dict": model.state_dict()}, path)
+    full = {**card, "weights_file": path.name, "weights_sha256": sha256_of(path),
+            **{k: v for k, v in model.config().items() if k != "name"}}
+    card_path(path).write_text(json.dumps(full, indent=2) + "\n", encoding="utf-8")
+    return card_path(path)
+
+
+def read_card(path: Path) -> dict[str, Any]:
+    cp = card_path(Path(path))
+    if not cp.is_file():
+        raise FileNotFoundError(f"student card not found: {cp} (written by facerobust distill)")
+    try:
+        data = json.loads(cp.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        raise ValueError(f"{cp}: unreadable student card ({err})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{cp}: a student card must be a JSON object")
+    return data
+
+
+def load_student(path: Path | str, *, verify: bool = True) -> StudentNet:
+    """Rebuild a student saved by :func:`save_student`; with ``verify`` the weights' SHA-256
+    must match its card."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"student weights not found: {path}")
+    if verify:
+        expected = read_card(path).get("weights_sha256")
+        if expected != sha256_of(path):
+            raise ValueError(f"{path}: weights do not match the SHA-256 in "
+                             f"{card_path(path).name}; re-run facerobust distill")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many types for a corrupt file
+        raise ValueError(f"{path}: not a readable student file ({err})") from None
+    if not isinstance(blob, dict) or blob.get("format") != STUDENT_FORMAT:
+        raise ValueError(f"{path}: not a facerobust student of format {STUDENT_FORMAT}")
+    try:
+        cfg = dict(blob["config"])
+        model = StudentNet(embedding_dim=int(cfg["embedding_dim"]),
+                           widths=tuple(int(w) for w in cfg["widths"]),
+                           input_px=int(cfg["input_px"]), metric=cfg["metric"],
+                           threshold=float(cfg["threshold"]), name=str(cfg["name"]))
+        model.load_state_dict(blob["state_dict"])
+    except (KeyError, TypeError, RuntimeError) as err:
+        raise ValueError(f"{path}: student file is missing or has bad {err}") from None
+    return model.eval()
+
+
+# registry hooks (facerobust.models.registry)
+def build_default(**_: Any) -> StudentNet:
+    return load_student(default_student_path())
+
+
+def locate_default() -> Path | None:
+    path = default_student_path()
+    return path if path.is_file() else None

@@ -1,0 +1,65 @@
+"""compare: thresholds from training folds, distance statistics, FGSM error rates, CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from facerobust import models
+from facerobust.cli import main
+from facerobust.eval.compare import Comparison, compare_models, fold_thresholds
+from tests.helpers.models import PooledPixels
+from tests.helpers.synthetic_lfw import synthetic_lfw  # noqa: F401 (fixture)
+
+
+def test_fold_thresholds_use_only_the_other_folds() -> None:
+    d = np.array([0.1, 0.9, 0.2, 0.8, 0.5, 0.6])
+    same = np.array([True, False, True, False, True, False])
+    folds = np.array([0, 0, 1, 1, 2, 2])
+    thr = fold_thresholds(d, same, folds)
+    assert set(thr) == {0, 1, 2}
+    # fold 2's own pairs (0.5 / 0.6) never set its threshold: folds 0, 1 split at 0.5
+    assert thr[2] == pytest.approx(0.5)
+    assert thr[0] == pytest.approx(0.55)  # folds 1, 2: midpoint of 0.5 and 0.6
+    single = fold_thresholds(d, same, np.zeros(6, dtype=int))
+    assert single[0] == pytest.approx(0.55)
+
+
+def test_compare_models_figures(synthetic_lfw: Path, tmp_path: Path) -> None:  # noqa: F811
+    weak = PooledPixels(pool=2)
+    res = compare_models({"pooled8": PooledPixels(), "pooled2": weak}, synthetic_lfw,
+                         limit_pairs=None, n_attack=10, epsilons=[8 / 255, 1 / 255, 0.05],
+                         progress=False)
+    assert isinstance(res, Comparison) and res.n_pairs == 24 and res.n_attacked == 10
+    first = res.models[0]
+    assert first.model == "pooled8" and first.metric == "euclidean"
+    assert [p.eps for p in first.fgsm] == sorted([8 / 255, 1 / 255, 0.05])
+    assert first.genuine_mean < first.impostor_mean and first.accuracy > 0.9
+    assert len(first.fold_thresholds) == 2 and first.correct.n == 24
+    for m in res.models:  # error never decreases with a larger budget (one FGSM gradient)
+        ks = [m.clean_error.k] + [p.error.k for p in m.fgsm]
+        assert ks == sorted(ks) and all(p.error.n == 10 for p in m.fgsm)
+    assert first.fgsm[-1].error.k > first.clean_error.k  # FGSM at 0.05 fools the toy model
+    again = Comparison.from_dict(json.loads(json.dumps(res.to_dict())))
+    assert again == res
+
+
+def test_compare_cli_writes_table_json_and_figure(synthetic_lfw: Path, tmp_path: Path,  # noqa: F811
+                                                  monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(models, "load", lambda name, device=None: PooledPixels())
+    out = tmp_path / "cmp"
+    argv = ["compare", "--models", "a,b", "--data", str(synthetic_lfw), "--limit-pairs", "0",
+            "--attack-pairs", "6", "--eps", "0.01,2/255", "--out", str(out), "--no-progress"]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "FGSM error rate" in text and "/6, 95% CI" in text
+    doc = json.loads((out / "comparison.json").read_text())
+    assert [m["model"] for m in doc["models"]] == ["a", "b"]
+    assert (out / "comparison.png").read_bytes()[:4] == b"\x89PNG"
+    assert main(argv) == 2  # nothing the user gave is silently overwritten
+    assert "exists; pass --force" in capsys.readouterr().err
+    assert main(["compare", "--models", "a,a", "--out", str(tmp_path / "x")]) == 2

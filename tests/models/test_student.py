@@ -1,0 +1,116 @@
+"""The distilled student: contract, save/load with a verified card, zoo loading, training."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from facerobust import models
+from facerobust.cli import main
+from facerobust.models.distill import calibrate_threshold, train_student
+from facerobust.models.student import StudentNet, card_path, load_student, save_student
+from tests.helpers.models import PooledPixels
+from tests.helpers.synthetic_lfw import fake_chip, make_lfw, synthetic_lfw  # noqa: F401 (fixture)
+
+
+def _chips(ids: int = 6, per: int = 5) -> tuple[torch.Tensor, torch.Tensor]:
+    paths = [Path(f"/x/P{i}/P{i}_{k}.jpg") for i in range(ids) for k in range(per)]
+    return (torch.stack([fake_chip(p) for p in paths]),
+            torch.arange(ids).repeat_interleave(per))
+
+
+def test_student_follows_the_model_contract() -> None:
+    net = StudentNet(embedding_dim=16, widths=(4, 8), input_px=16)
+    x = torch.rand(3, 3, 150, 150, requires_grad=True)
+    out = net(x)
+    assert out.shape == (3, 16)
+    out.sum().backward()
+    assert x.grad is not None and float(x.grad.abs().sum()) > 0
+    with pytest.raises(ValueError, match=r"inputs must lie in \[0, 1\]"):
+        net(torch.full((1, 3, 150, 150), 2.0))
+    with pytest.raises(ValueError, match="bad student shape"):
+        StudentNet(widths=(4, 4, 4, 4, 4), input_px=16)
+
+
+def test_save_load_verifies_weights_and_loads_as_zoo_model(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    net = StudentNet(embedding_dim=8, widths=(4,), input_px=8, threshold=0.42).eval()
+    path = tmp_path / "s.pt"
+    save_student(path, net, {"teacher": "t", "lfw": {"student_accuracy": 0.5}})
+    card = json.loads(card_path(path).read_text())
+    assert card["teacher"] == "t" and len(card["weights_sha256"]) == 64
+    again = models.load(str(path))  # a student file is a zoo model name
+    x = torch.rand(2, 3, 150, 150)
+    assert isinstance(again, StudentNet) and again.threshold == pytest.approx(0.42)
+    assert torch.allclose(again(x), net(x))
+    blob = bytearray(path.read_bytes())
+    blob[-20] ^= 0xFF
+    path.write_bytes(bytes(blob))
+    with pytest.raises(ValueError, match="do not match the SHA-256"):
+        load_student(path)
+    with pytest.raises(FileNotFoundError, match="student weights not found"):
+        models.load(str(tmp_path / "missing.pt"))
+
+
+def test_train_student_keeps_best_validation_and_calibrates() -> None:
+    chips, labels = _chips()
+    teacher = PooledPixels()
+    student = StudentNet(embedding_dim=64, widths=(8, 16), input_px=32)
+    with torch.no_grad():
+        before = float(((student(chips) - teacher(chips)) ** 2).mean())
+    student, hist = train_student(teacher, chips, epochs=6, batch_size=8, student=student,
+                                  seed=0)
+    assert len(hist.train_loss) == len(hist.val_loss) == 6
+    assert hist.val_loss[hist.best_epoch] == min(hist.val_loss)
+    assert hist.n_train + hist.n_val == len(chips)
+    with torch.no_grad():
+        after = float(((student(chips) - teacher(chips)) ** 2).mean())
+    assert after < before
+    thr, acc = calibrate_threshold(student, chips, labels)
+    assert thr > 0 and 0.5 <= acc <= 1
+    with pytest.raises(ValueError, match="epochs must be an int >= 1"):
+        train_student(teacher, chips, epochs=0)
+
+
+@pytest.mark.slow
+def test_distill_cli_end_to_end(synthetic_lfw: Path, tmp_path: Path,  # noqa: F811
+                                monkeypatch: pytest.MonkeyPatch,
+                                capsys: pytest.CaptureFixture[str]) -> None:
+    root = make_lfw(tmp_path / "big", identities=24)  # 12 identities outside every pair
+    real_load = models.load
+    monkeypatch.setattr(models, "load", lambda name, device=None: PooledPixels()
+                        if not str(name).endswith(".pt") else real_load(name))
+    out = tmp_path / "student.pt"
+    argv = ["distill", "--teacher", "pooled", "--data", str(root), "--out", str(out),
+            "--eval-pairs", "20", "--epochs", "2", "--widths", "4,8", "--input-px", "16",
+            "--attack-pairs", "4", "--no-progress"]
+    assert main(argv) == 0
+    assert "ms/image" in capsys.readouterr().out
+    card = json.loads(card_path(out).read_text())
+    data = card["data"]
+    assert card["teacher"] == "pooled" and data["excluded_identities"] + data["identities"] == 24
+    assert data["identities"] >= 12 and data["images"] == 4 * data["identities"]
+    assert 0 <= card["lfw"]["student_accuracy"] <= 1
+    assert card["ms_per_image_batch32"]["speedup"] > 0
+    assert isinstance(models.load(str(out)), StudentNet)
+    assert main(argv) == 2  # refuses to overwrite
+    assert "exists" in capsys.readouterr().err
+
+
+def test_default_student_is_listed_with_its_measured_accuracy(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from facerobust.models.student import default_student_path
+
+    monkeypatch.setenv("FACEROBUST_CACHE", str(tmp_path / "cache"))
+    net = StudentNet(embedding_dim=128, widths=(4,), input_px=8)
+    save_student(default_student_path(), net, {"teacher": "dlib-resnet",
+                                               "lfw": {"student_accuracy": 0.75,
+                                                       "n_pairs": 40}})
+    assert isinstance(models.load("dlib-student"), StudentNet)
+    assert main(["models", "list"]) == 0
+    line = next(r for r in capsys.readouterr().out.splitlines() if r.startswith("dlib-student"))
+    assert "ready" in line and "LFW 0.7500 (40 pairs)" in line
