@@ -216,6 +216,7 @@ def test_bad_fusions_name_the_key(fusion: dict, message: str) -> None:
     ({"name": "gallery", "fpr": 1.5}, "detector[0].fpr"),
     ({"name": "gallery", "samples": 4}, "detector[0].samples"),
     ({"name": "gallery", "wobble": 1}, "unknown key detector[0].wobble"),
+    ({"name": "gallery", "full_budget": "yes"}, "detector[0].full_budget: must be true or false"),
     ({"options": {}}, "missing required key name"),
 ])
 def test_bad_detectors_name_the_key(detector: dict, message: str) -> None:

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from facerobust.attacks.registry import build_attack
+from facerobust.attacks.registry import build_attack, full_budget
 from facerobust.eval.detector_config import DetectorConfig
 from facerobust.eval.experiment import Experiment
 from facerobust.eval.results_detection import DetectionData
@@ -62,7 +62,8 @@ def _split_rows(labels: np.ndarray, seed: int) -> dict[str, np.ndarray]:
 def _attack(name: str, dcfg: DetectorConfig) -> tuple[Any, list[float]]:
     if name == "cw":
         return build_attack("cw", norm="l2", steps=dcfg.cw_steps), [float("inf")]
-    return build_attack(name, norm="linf", steps=dcfg.steps), [dcfg.epsilon]
+    attack = build_attack(name, norm="linf", steps=dcfg.steps)
+    return (full_budget(attack) if dcfg.full_budget else attack), [dcfg.epsilon]
 
 
 def build_detection_set(exp: Experiment, dcfg: DetectorConfig, seed: int) -> DetectionSet:

@@ -22,6 +22,7 @@ class DetectorConfig:
     goals: tuple[str, ...] = ("untargeted", "targeted")
     epsilon: float = 4 / 255  # Linf budget of bim / mifgsm (cw-l2 is unbounded)
     steps: int = 10  # bim / mifgsm steps
+    full_budget: bool = False  # bim / mifgsm: the final iterate at epsilon, not the first success
     cw_steps: int = 30
     samples: int = 120  # identification probes attacked (split 40/30/30 train/val/test)
     fpr: float = 0.05  # operating point: threshold at this false-positive rate
@@ -35,6 +36,7 @@ class DetectorConfig:
         reuse one data set)."""
         return {"attacks": sorted(self.attacks), "goals": sorted(self.goals),
                 "epsilon": self.epsilon, "steps": self.steps, "cw_steps": self.cw_steps,
+                "full_budget": self.full_budget,
                 "samples": self.samples}
 
     @property
@@ -94,6 +96,10 @@ def parse_detector(table: Any, where: str) -> DetectorConfig:
             values[key] = _fractions(raw, at)
         elif key in ("steps", "cw_steps", "samples", "adaptive_steps", "adaptive_samples"):
             values[key] = _int(raw, at, 1)
+        elif key == "full_budget":
+            if not isinstance(raw, bool):
+                raise ValueError(f"{at}: must be true or false, got {raw!r}")
+            values[key] = raw
     cfg = DetectorConfig(**values)
     check_detector(cfg, where)
     return cfg
