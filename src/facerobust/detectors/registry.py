@@ -9,6 +9,7 @@ tensors and plain values only and are read with ``torch.load(weights_only=True)`
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -126,3 +127,17 @@ def load_detector(path: str | Path, model: nn.Module, *, model_name: str) -> Det
     detector.threshold = float(doc["threshold"])
     detector.score_scale = float(doc["score_scale"])
     return detector
+
+
+def detector_scorer(path: str | Path, model: nn.Module, *, model_name: str
+                    ) -> Callable[[torch.Tensor], dict[str, Any]]:
+    """A saved detector as a gate scorer: chips -> ``{"score", "threshold", "reject"}``
+    (``reject`` when the score is above the detector's calibrated threshold)."""
+    detector = load_detector(path, model, model_name=model_name)
+    threshold = float(detector.threshold or 0.0)
+
+    def score(chips: torch.Tensor) -> dict[str, Any]:
+        value = float(detector.score(chips).max())
+        return {"score": value, "threshold": threshold, "reject": value > threshold}
+
+    return score
