@@ -26,6 +26,9 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("cache", "cache", "verify the caches against their recorded hashes, or clear them"),
     ("train-head", "train_head", "train a closed-set identification head (usable everywhere "
      "with --head)"),
+    ("serve", "serve", "run the access-control gate (HTTP) from a TOML config"),
+    ("attack-gate", "attack_gate", "black-box attack on a running gate over HTTP (Square / "
+     "HopSkipJump)"),
 ]
 
 
