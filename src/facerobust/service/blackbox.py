@@ -64,6 +64,8 @@ class GateAttackResults(Unit):
     limits: dict[str, Any]
     budgets: list[BudgetSummary]
     samples: list[Sample] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    clean_check_queries: int = 1  # per pair, before the attack (not in the figures)
 
 
 def eps_label(eps: float) -> str:
@@ -169,9 +171,25 @@ def summarise(samples: list[Sample], epsilons: list[float],
     return out
 
 
-def enroll_victims(client: GateClient, pairs: list[tuple[Path, Path]], admin_key: str) -> None:
-    for _, victim_photo in pairs:
-        client.enroll(victim_photo.parent.name, [victim_photo.read_bytes()], admin_key)
+def usable_pairs(client: GateClient, pairs: list[tuple[Path, Path]], admin_key: str, n: int,
+                 skipped: list[dict[str, str]]) -> list[tuple[Path, Path]]:
+    """The first ``n`` pairs whose victim enrolls (a face found) and whose attacker photo the
+    gate can use; the others go to ``skipped`` with the gate's reason."""
+    out = []
+    for photo, victim_photo in pairs:
+        if len(out) == n:
+            break
+        try:
+            client.enroll(victim_photo.parent.name, [victim_photo.read_bytes()], admin_key)
+        except ValueError as err:
+            skipped.append({"path": str(victim_photo), "reason": str(err)})
+            continue
+        ans = client.verify(photo.read_bytes(), victim_photo.parent.name, "image/jpeg")
+        if ans.status != 200:
+            skipped.append({"path": str(photo), "reason": ans.error})
+            continue
+        out.append((photo, victim_photo))
+    return out
 
 
 def run_gate_attack(url: str, *, key: str, admin_key: str, attack: str, norm: str,
@@ -195,14 +213,15 @@ def run_gate_attack(url: str, *, key: str, admin_key: str, attack: str, norm: st
     if target.exists():
         raise ValueError(f"{target} exists: choose another --out (results are not overwritten)")
     root = _dataset_root(dataset, data)
-    pairs = impostor_pairs(root, n, seed)
+    pairs = impostor_pairs(root, 3 * n, seed)
+    skipped: list[dict[str, str]] = []
     client = GateClient(url, key, wait=wait, max_wait_s=max_wait_s)
     try:
         gate = client.health()
         use_scores = (attack == "square") if scores is None else scores
         if use_scores and attack == "square" and "threshold" not in gate:
             raise ValueError("the gate does not expose scores: Square needs them (use hsj)")
-        enroll_victims(client, pairs, admin_key)
+        pairs = usable_pairs(client, pairs, admin_key, n, skipped)
         samples = []
         iterator: Any = pairs
         if progress:
@@ -220,7 +239,7 @@ def run_gate_attack(url: str, *, key: str, admin_key: str, attack: str, norm: st
         {} if limits is None else {k: getattr(limits, k) for k in
                                    ("key_rate", "key_burst", "identity_rate", "identity_burst",
                                     "max_rejections", "lockout_window_s")},
-        summarise(samples, epsilons, limits), samples)
+        summarise(samples, epsilons, limits), samples, skipped)
     out.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(".tmp")
     tmp.write_text(json.dumps(result.to_dict(), indent=2))

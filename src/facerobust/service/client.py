@@ -97,6 +97,8 @@ class GateClient:
         files = [("photos", (f"p{i}.jpg", p, "image/jpeg")) for i, p in enumerate(photos)]
         r = self.http.post("/enroll", data={"identity": identity}, files=files,
                            headers={"Authorization": f"Bearer {admin_key}"})
+        if r.status_code == 422:
+            raise ValueError(f"enrolling {identity!r}: {r.json().get('error')}")
         if r.status_code != 200:
             raise OSError(f"enrolling {identity!r} failed: {r.status_code} {r.text[:200]}")
         return dict(r.json())
@@ -120,6 +122,7 @@ class Query:
     l2: float
     accepted: bool
     score: float | None
+    status: int = 200
 
 
 class RemoteVerifier(nn.Module):
@@ -138,7 +141,7 @@ class RemoteVerifier(nn.Module):
             ans = self.client.verify(encode_png(x[i]), self.claimed)
             q = (x[i].detach().clamp(0, 1) * 255).round() / 255 - self.clean_q
             self.log.append(Query(float(q.abs().max()), float(q.norm()), ans.accepted,
-                                  ans.score))
+                                  ans.score, ans.status))
             if self.use_scores:
                 out[i, 0] = NO_FACE_SCORE if ans.score is None else ans.score
             else:
