@@ -83,7 +83,8 @@ def running(config: Path) -> Iterator[Server]:
 
 
 def demo_photo(name: str, index: int = 1) -> bytes:
-    return (DEMO / name / f"{name}_{index:04d}.jpg").read_bytes()
+    """The ``index``-th (1-based, sorted) demo photo of ``name``."""
+    return sorted((DEMO / name).glob("*.jpg"))[index - 1].read_bytes()
 
 
 def auth(key: str = ADMIN) -> dict[str, str]:
