@@ -29,6 +29,8 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("serve", "serve", "run the access-control gate (HTTP) from a TOML config"),
     ("attack-gate", "attack_gate", "black-box attack on a running gate over HTTP (Square / "
      "HopSkipJump)"),
+    ("gate-photo-attack", "gate_photo", "chip-space vs photo-space adversarial photos, judged "
+     "by a running gate"),
 ]
 
 

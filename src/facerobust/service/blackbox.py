@@ -41,6 +41,8 @@ class Sample(Unit):
     waited_s: float = 0.0
     locked_out: bool = False
     wall_s: float = 0.0
+    clean_score: float | None = None  # the gate's score of the clean photo (when exposed)
+    best_score: float | None = None  # lowest score seen within the largest budget
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,7 @@ def attack_one(client: GateClient, photo: Path, victim_photo: Path, victim: str,
     before = (client.stats.requests, client.stats.rate_limited, client.stats.waited_s)
     t0, locked, total = time.monotonic(), False, 0
     q2s: dict[str, int | None] = {}
+    scores: list[float] = []
     runs = [[e] for e in epsilons] if attack == "square" else [list(epsilons)]
     for budget in runs:
         model = RemoteVerifier(client, victim, x[0], use_scores=scores)
@@ -144,11 +147,14 @@ def attack_one(client: GateClient, photo: Path, victim_photo: Path, victim: str,
         except GateLockedOut:
             locked = True
         total += len(model.log)
+        scores += [q.score for q in model.log if q.score is not None
+                   and q.linf <= max(budget) + 1e-6]
         for e in budget:
             q2s[eps_label(e)] = model.queries_to_success(e, norm)
     return Sample(str(photo), victim, total, q2s, client.stats.rate_limited - before[1],
                   round(client.stats.waited_s - before[2], 3), locked,
-                  round(time.monotonic() - t0, 3))
+                  round(time.monotonic() - t0, 3), scores[0] if scores else None,
+                  min(scores) if scores else None)
 
 
 def summarise(samples: list[Sample], epsilons: list[float],
