@@ -43,6 +43,7 @@ class Sample(Unit):
     wall_s: float = 0.0
     clean_score: float | None = None  # the gate's score of the clean photo (when exposed)
     best_score: float | None = None  # lowest score seen within the largest budget
+    best_accepted_linf: float | None = None  # smallest Linf of an accepted query (any budget)
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,8 @@ def attack_one(client: GateClient, photo: Path, victim_photo: Path, victim: str,
     before = (client.stats.requests, client.stats.rate_limited, client.stats.waited_s)
     t0, locked, total = time.monotonic(), False, 0
     q2s: dict[str, int | None] = {}
-    scores: list[float] = []
+    seen: list[float] = []
+    accepted: list[float] = []
     runs = [[e] for e in epsilons] if attack == "square" else [list(epsilons)]
     for budget in runs:
         model = RemoteVerifier(client, victim, x[0], use_scores=scores)
@@ -147,19 +149,20 @@ def attack_one(client: GateClient, photo: Path, victim_photo: Path, victim: str,
         except GateLockedOut:
             locked = True
         total += len(model.log)
-        scores += [q.score for q in model.log if q.score is not None
-                   and q.linf <= max(budget) + 1e-6]
+        accepted += [q.linf for q in model.log if q.accepted]
+        seen += [q.score for q in model.log if q.score is not None
+                 and q.linf <= max(budget) + 1e-6]
         for e in budget:
             q2s[eps_label(e)] = model.queries_to_success(e, norm)
     return Sample(str(photo), victim, total, q2s, client.stats.rate_limited - before[1],
                   round(client.stats.waited_s - before[2], 3), locked,
-                  round(time.monotonic() - t0, 3), scores[0] if scores else None,
-                  min(scores) if scores else None)
+                  round(time.monotonic() - t0, 3), seen[0] if seen else None,
+                  min(seen) if seen else None, min(accepted) if accepted else None)
 
 
 def summarise(samples: list[Sample], epsilons: list[float],
               limits: LimitsSection | None) -> list[BudgetSummary]:
-    out = []
+    out: list[BudgetSummary] = []
     for e in epsilons:
         q = [s.queries_to_success[eps_label(e)] for s in samples]
         wins = [v for v in q if v is not None]
@@ -181,7 +184,7 @@ def usable_pairs(client: GateClient, pairs: list[tuple[Path, Path]], admin_key: 
                  skipped: list[dict[str, str]]) -> list[tuple[Path, Path]]:
     """The first ``n`` pairs whose victim enrolls (a face found) and whose attacker photo the
     gate can use; the others go to ``skipped`` with the gate's reason."""
-    out = []
+    out: list[tuple[Path, Path]] = []
     for photo, victim_photo in pairs:
         if len(out) == n:
             break

@@ -94,7 +94,7 @@ def craft(model: torch.nn.Module, photo: torch.Tensor, target: torch.Tensor, met
         net = PhotoFaceModel(model, plan, eot_samples=eot if method == "photo+eot" else 1,
                              jpeg=jpeg if method == "photo+eot" else 0, seed=seed)
         advs = attack(net, photo, crit, epsilons=epsilons, generator=gen).clipped
-    advs = [quantise(a, photo, e) for a, e in zip(advs, epsilons)]
+    advs = [quantise(a, photo, e) for a, e in zip(advs, epsilons, strict=True)]
     with torch.no_grad():
         mem = [bool(crit.is_adversarial(model(ChipWarp(plan)(a)))[0]) for a in advs]
     return advs, mem
@@ -119,7 +119,7 @@ def run_photo_study(url: str, *, key: str, admin_key: str, model_name: str,
     model = load_model(model_name)
     client = GateClient(url, key, wait=True)
     gate = client.health()
-    threshold = float(gate.get("threshold") or getattr(model, "threshold", 0.5))
+    threshold = float(gate.get("threshold") or getattr(model, "threshold", 0.5) or 0.5)
     skipped: list[dict[str, str]] = []
     pairs = usable_pairs(client, impostor_pairs(_dataset_root(dataset, data), 3 * n, seed),
                          admin_key, n, skipped)
@@ -166,7 +166,7 @@ def _one(client: GateClient, model: torch.nn.Module, photo: torch.Tensor,
     out: dict[str, Any] = {"attacker_photo": name, "victim": claimed, "results": {}}
     for method in METHODS:
         advs, mem = craft(model, photo, target, method, epsilons, plan=plans[0], **kw)
-        for e, adv, m in zip(epsilons, advs, mem):
+        for e, adv, m in zip(epsilons, advs, mem, strict=True):
             for fmt in formats:
                 data, ctype = encode(adv, fmt)
                 ans = client.verify(data, claimed, ctype)

@@ -61,7 +61,8 @@ def load_model(name: str) -> torch.nn.Module:
         return model.eval()
     from facerobust.models import registry
 
-    return registry.load(name)  # type: ignore[no-any-return]
+    loaded: torch.nn.Module = registry.load(name)
+    return loaded
 
 
 def operating_threshold(name: str, model: torch.nn.Module, configured: float) -> float:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from facerobust.service.config import GateConfig, load_gate_config
 
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
-def build_app(config: GateConfig):  # type: ignore[no-untyped-def]
+
+def build_app(config: GateConfig) -> FastAPI:
     """The FastAPI app for ``config`` (model loaded, database opened, admin key stored)."""
     import torch
 
