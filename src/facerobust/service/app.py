@@ -139,6 +139,8 @@ def _install_handlers(app: FastAPI, gate: Gate) -> None:
     async def limit_body(request: Request, call_next: Any) -> Any:
         if request.method in ("POST", "PUT", "PATCH"):
             length = request.headers.get("content-length")
+            if length is None and "transfer-encoding" not in request.headers:
+                length = "0"  # no body at all
             if length is None or not length.isdigit():
                 return _error(411, "Content-Length", "requests need a Content-Length header")
             if int(length) > body_limit:
