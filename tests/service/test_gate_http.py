@@ -112,6 +112,8 @@ def test_missing_fields_and_oversized_bodies(gate: tuple[g.Server, Path]) -> Non
     assert r.status_code == 422 and r.json()["field"] == "claimed_identity"
     r = httpx.post(f"{url}/verify", headers=g.auth(), content=b"x" * 5_000_000)
     assert r.status_code == 413 and r.json()["field"] == "Content-Length"
+    r = httpx.post(f"{url}/verify", headers=g.auth(), content=iter([b"chunked"]))
+    assert r.status_code == 411 and r.json()["field"] == "Content-Length"
 
 
 def test_every_decision_is_logged(gate: tuple[g.Server, Path]) -> None:
