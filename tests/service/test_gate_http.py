@@ -143,3 +143,26 @@ def test_rate_limit_and_lockout(tmp_path: Path) -> None:
         assert "locked out" in locked.json()["error"]
         limited = verify(server.url, impostor)  # the 4th request exceeds the burst of 3
         assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1
+
+
+def test_configured_detectors_flag_log_and_reject(tmp_path: Path) -> None:
+    db = tmp_path / "gate.db"
+    cfg = g.write_config(tmp_path / "gate.toml", f"sqlite:///{db}",
+                         gate='detectors = ["tests.helpers.models:bright_detector"]')
+    with g.running(cfg) as server:
+        httpx.post(f"{server.url}/enroll", headers=g.auth(), data={"identity": ALICE},
+                   files=[("photos", ("a.jpg", g.demo_photo(ALICE, 1), "image/jpeg"))])
+        dark = cv2.imencode(".png", (cv2.imdecode(np.frombuffer(g.demo_photo(ALICE, 1), np.uint8),
+                                                   cv2.IMREAD_COLOR) * 0.4).astype(np.uint8))[1]
+        bright = cv2.imencode(".png", np.clip(cv2.imdecode(
+            np.frombuffer(g.demo_photo(ALICE, 1), np.uint8), cv2.IMREAD_COLOR) * 1.0 + 120, 0,
+            255).astype(np.uint8))[1]
+        r_dark = verify(server.url, bytes(dark), ctype="image/png")
+        r_bright = verify(server.url, bytes(bright), ctype="image/png")
+    assert r_dark.status_code == 200 and r_bright.status_code == 200
+    assert r_bright.json()["decision"] == "reject"
+    store = Store(f"sqlite:///{db}")
+    flags = [d["flags"] for d in store.decisions() if d["endpoint"] == "verify"]
+    store.close()
+    assert flags[0]["bright_detector.reject"] is False
+    assert flags[1]["bright_detector.reject"] is True

@@ -39,6 +39,9 @@ class GateSection:
     database: str = ""  # SQLAlchemy URL; "" = $FACEROBUST_GATE_DB, then sqlite:///gate.db
     admin_key: str = ""  # "" = $FACEROBUST_GATE_ADMIN_KEY (required one way or the other)
     torch_threads: int = 1
+    # adversarial-input detectors: "package.module:factory" paths; factory() returns a callable
+    # chips (N, 3, 150, 150) -> {flag: value}; a true "reject" flag rejects the probe
+    detectors: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,9 @@ def _check(cfg: GateConfig) -> None:
         parse_defense(cfg.gate.defense)
     except ValueError as err:
         raise ValueError(f"gate.defense: {err}") from None
+    for spec in cfg.gate.detectors:
+        if ":" not in spec:
+            raise ValueError(f"gate.detectors: {spec!r} is not a 'package.module:factory' path")
     if cfg.gate.torch_threads < 1:
         raise ValueError("gate.torch_threads must be >= 1")
     lim = cfg.limits

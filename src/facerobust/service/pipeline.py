@@ -65,6 +65,22 @@ def load_model(name: str) -> torch.nn.Module:
     return loaded
 
 
+def load_detectors(specs: tuple[str, ...]) -> dict[str, Scorer]:
+    """``{"factory name": scorer}`` for each ``"package.module:factory"`` in ``specs``."""
+    out: dict[str, Scorer] = {}
+    for spec in specs:
+        module, _, attr = spec.partition(":")
+        try:
+            factory = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as err:
+            raise ValueError(f"gate.detectors {spec!r}: cannot import it ({err})") from None
+        scorer = factory()
+        if not callable(scorer):
+            raise TypeError(f"gate.detectors {spec!r} did not build a callable")
+        out[attr] = scorer
+    return out
+
+
 def operating_threshold(name: str, model: torch.nn.Module, configured: float) -> float:
     """``configured`` when > 0, else the card's measured threshold (FAR=1e-3), else the
     model's own default."""
@@ -94,7 +110,7 @@ class GatePipeline:
         defense = parse_defense(gate.defense)
         self.model = DefendedModel(base, defense).eval()
         self.stages = chips.check_detector(gate.detector)
-        self.scorers = dict(scorers or {})
+        self.scorers = dict(scorers) if scorers is not None else load_detectors(gate.detectors)
         self._lock = threading.Lock()  # one forward at a time: torch threads are the budget
 
     def describe(self) -> dict[str, Any]:
