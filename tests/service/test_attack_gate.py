@@ -37,6 +37,7 @@ def test_square_and_hsj_over_http_and_the_lockout(tmp_path: Path) -> None:
         sample = res.samples[0]
         assert res.scores_used and len(res.budgets) == 2 and res.budgets[0].success.n == 1
         assert sample.queries == 10 and not sample.locked_out  # 5 per budget
+        assert "success before lock-out" in (tmp_path / "sq/report.html").read_text()
         assert sample.clean_score is not None and sample.best_score <= sample.clean_score
         # the key has 10 rejections: HSJ runs into the lock-out (12) and stops
         assert main(["attack-gate", *base, "--attack", "hsj", "--queries", "40",
@@ -58,6 +59,7 @@ def test_photo_study_through_the_gate(tmp_path: Path) -> None:
     res = PhotoStudyResults.from_dict(json.loads((tmp_path / "ph/results.json").read_text()))
     assert [c.method for c in res.cells] == ["chip", "photo", "photo+eot"]
     assert all(c.gate_success.n == 1 and c.in_memory_success.n == 1 for c in res.cells)
+    assert "photo+eot" in (tmp_path / "ph/report.html").read_text()
 
 
 def test_median_ci_brackets_the_median() -> None:

@@ -253,6 +253,9 @@ def run_gate_attack(url: str, *, key: str, admin_key: str, attack: str, norm: st
     tmp = target.with_suffix(".tmp")
     tmp.write_text(json.dumps(result.to_dict(), indent=2))
     tmp.replace(target)
+    from facerobust.service.report import render
+
+    render(target)
     return target
 
 

@@ -147,6 +147,9 @@ def run_photo_study(url: str, *, key: str, admin_key: str, model_name: str,
                                _cells(samples, epsilons, formats), samples, skipped)
     target_file.parent.mkdir(parents=True, exist_ok=True)
     target_file.write_text(json.dumps(result.to_dict(), indent=2))
+    from facerobust.service.report import render
+
+    render(target_file)
     return target_file
 
 
