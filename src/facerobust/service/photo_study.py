@@ -40,6 +40,7 @@ class Cell(Unit):
     fmt: str  # how the photo was submitted: "png" or "jpeg:Q"
     gate_success: Rate
     in_memory_success: Rate  # the attacker's own chip, before the gate (same for each fmt)
+    crafted_success: Rate | None = None  # PGD's own success on what it attacked (chip/photo)
 
 
 @dataclass(frozen=True)
@@ -76,8 +77,9 @@ def encode(x: torch.Tensor, fmt: str) -> tuple[bytes, str]:
 
 def craft(model: torch.nn.Module, photo: torch.Tensor, target: torch.Tensor, method: str,
           epsilons: list[float], *, steps: int, threshold: float, eot: int, jpeg: int,
-          plan: Any, seed: int) -> tuple[list[torch.Tensor], list[bool]]:
-    """Adversarial photos (one per eps) and the attacker's in-memory success."""
+          plan: Any, seed: int) -> tuple[list[torch.Tensor], list[bool], list[bool]]:
+    """Adversarial photos (one per eps), the attacker's in-memory success (its alignment of
+    the final uint8 photo) and PGD's own success on what it attacked."""
     from facerobust.attacks.criteria import Impersonation
     from facerobust.attacks.photo import ChipWarp, PhotoFaceModel, paste_chip_delta
     from facerobust.attacks.registry import build_attack, full_budget
@@ -93,11 +95,13 @@ def craft(model: torch.nn.Module, photo: torch.Tensor, target: torch.Tensor, met
     else:
         net = PhotoFaceModel(model, plan, eot_samples=eot if method == "photo+eot" else 1,
                              jpeg=jpeg if method == "photo+eot" else 0, seed=seed)
-        advs = attack(net, photo, crit, epsilons=epsilons, generator=gen).clipped
+        res = attack(net, photo, crit, epsilons=epsilons, generator=gen)
+        advs = res.clipped
+    own = [bool(res.success[i, 0]) for i in range(len(epsilons))]
     advs = [quantise(a, photo, e) for a, e in zip(advs, epsilons, strict=True)]
     with torch.no_grad():
         mem = [bool(crit.is_adversarial(model(ChipWarp(plan)(a)))[0]) for a in advs]
-    return advs, mem
+    return advs, mem, own
 
 
 def run_photo_study(url: str, *, key: str, admin_key: str, model_name: str,
@@ -168,13 +172,14 @@ def _one(client: GateClient, model: torch.nn.Module, photo: torch.Tensor,
         target = model(ChipWarp(plans[1])(victim)).detach()
     out: dict[str, Any] = {"attacker_photo": name, "victim": claimed, "results": {}}
     for method in METHODS:
-        advs, mem = craft(model, photo, target, method, epsilons, plan=plans[0], **kw)
-        for e, adv, m in zip(epsilons, advs, mem, strict=True):
+        advs, mem, own = craft(model, photo, target, method, epsilons, plan=plans[0], **kw)
+        for e, adv, m, o in zip(epsilons, advs, mem, own, strict=True):
             for fmt in formats:
                 data, ctype = encode(adv, fmt)
                 ans = client.verify(data, claimed, ctype)
                 out["results"][f"{method}|{eps_label(e)}|{fmt}"] = {
-                    "accepted": ans.accepted, "in_memory": m, "status": ans.status,
+                    "accepted": ans.accepted, "in_memory": m, "crafted": o,
+                    "status": ans.status,
                     "score": ans.score}
     return out
 
@@ -187,7 +192,8 @@ def _cells(samples: list[dict[str, Any]], epsilons: list[float],
             for fmt in formats:
                 rows = [s["results"][f"{method}|{eps_label(e)}|{fmt}"] for s in samples]
                 cells.append(Cell(method, e, fmt, Rate.of([r["accepted"] for r in rows]),
-                                  Rate.of([r["in_memory"] for r in rows])))
+                                  Rate.of([r["in_memory"] for r in rows]),
+                                  Rate.of([r["crafted"] for r in rows])))
     return cells
 
 
@@ -196,5 +202,7 @@ def describe(results: PhotoStudyResults) -> list[str]:
              f"{results.steps} Linf, EOT {results.eot_samples} (JPEG q={results.jpeg_eot}):"]
     for c in results.cells:
         lines.append(f"  {c.method:9s} eps {eps_label(c.eps):6s} as {c.fmt:7s}: gate "
-                     f"{c.gate_success.text()}; in memory {c.in_memory_success.text()}")
+                     f"{c.gate_success.text()}; in memory {c.in_memory_success.text()}"
+                     + (f"; PGD itself {c.crafted_success.text()}" if c.crafted_success
+                        else ""))
     return lines

@@ -40,16 +40,18 @@ else "-" }}</td></tr>{% endfor %}</table>
 {% else %}
 <p>White-box PGD-{{ r.steps }} (Linf) impersonation; EOT {{ r.eot_samples }} draws, JPEG
 q={{ r.jpeg_eot }}. <i>gate</i>: accepted by the live gate; <i>in memory</i>: the attacker's
-own alignment of the final photo.</p>
+own alignment of the final photo; <i>PGD itself</i>: success on what PGD attacked (the chip,
+or the photo through the differentiable alignment; EOT: the mean embedding).</p>
 <table><tr><th class="l">method</th><th>eps</th><th class="l">upload</th><th>gate</th>
-<th>95% CI</th><th>in memory</th><th>95% CI</th></tr>
+<th>95% CI</th><th>in memory</th><th>95% CI</th><th>PGD itself</th></tr>
 {% for c in r.cells %}<tr><td class="l">{{ c.method }}</td>
 <td>{{ lab(c.eps) }}</td><td class="l">{{ c.fmt }}</td>
 <td>{{ c.gate_success.k }}/{{ c.gate_success.n }}</td>
 <td>{{ pct(c.gate_success.ci95[0]) }}-{{ pct(c.gate_success.ci95[1]) }}</td>
 <td>{{ c.in_memory_success.k }}/{{ c.in_memory_success.n }}</td>
 <td>{{ pct(c.in_memory_success.ci95[0]) }}-{{ pct(c.in_memory_success.ci95[1]) }}</td>
-</tr>{% endfor %}</table>
+<td>{% if c.crafted_success %}{{ c.crafted_success.k }}/{{ c.crafted_success.n }}{% endif %}
+</td></tr>{% endfor %}</table>
 {% endif %}
 {% if r.skipped %}<h2>Skipped</h2><ul>{% for s in r.skipped %}<li>{{ s.path }}: {{ s.reason }}
 </li>{% endfor %}</ul>{% endif %}
