@@ -9,8 +9,9 @@ import httpx
 import pytest
 
 from facerobust.cli import main
-from facerobust.service.blackbox import GateAttackResults, median_ci
+from facerobust.service.blackbox import GateAttackResults
 from facerobust.service.photo_study import PhotoStudyResults
+from facerobust.service.summary import median_ci
 from tests.helpers import gate as g
 
 

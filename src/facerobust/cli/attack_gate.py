@@ -42,8 +42,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from facerobust.attacks import parse_epsilons
-    from facerobust.service.blackbox import GateAttackResults, describe, run_gate_attack
+    from facerobust.service.blackbox import GateAttackResults, run_gate_attack
     from facerobust.service.config import load_gate_config
+    from facerobust.service.summary import describe
 
     if not args.key or not args.admin_key:
         raise ValueError("--key and --admin-key (or $FACEROBUST_GATE_KEY / "

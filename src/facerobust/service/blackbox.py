@@ -19,14 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from facerobust.eval.results import Unit
 from facerobust.eval.stats import Rate
 from facerobust.service.client import GateClient, GateLockedOut, RemoteVerifier
 from facerobust.service.config import LimitsSection
-from facerobust.service.limits import time_at_rate
+from facerobust.service.summary import budget_time, eps_label, summarise
 
 GATE_SCHEMA = 1
 
@@ -69,22 +68,7 @@ class GateAttackResults(Unit):
     samples: list[Sample] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)
     clean_check_queries: int = 1  # per pair, before the attack (not in the figures)
-
-
-def eps_label(eps: float) -> str:
-    k = eps * 255
-    return f"{round(k)}/255" if abs(k - round(k)) < 1e-6 else f"{eps:g}"
-
-
-def median_ci(values: list[int], z: float = 1.96) -> tuple[float | None, list[float] | None]:
-    """Median and its distribution-free 95% interval from order statistics."""
-    if not values:
-        return None, None
-    v = sorted(values)
-    n = len(v)
-    lo = max(0, int(np.floor(n / 2 - z * np.sqrt(n) / 2)) - 1)
-    hi = min(n - 1, int(np.ceil(n / 2 + z * np.sqrt(n) / 2)))
-    return float(np.median(v)), [float(v[lo]), float(v[hi])]
+    budget_time_at_rate_s: float | None = None  # the whole query budget at the allowed rate
 
 
 def impostor_pairs(root: Path, n: int, seed: int) -> list[tuple[Path, Path]]:
@@ -160,26 +144,6 @@ def attack_one(client: GateClient, photo: Path, victim_photo: Path, victim: str,
                   min(seen) if seen else None, min(accepted) if accepted else None)
 
 
-def summarise(samples: list[Sample], epsilons: list[float],
-              limits: LimitsSection | None) -> list[BudgetSummary]:
-    out: list[BudgetSummary] = []
-    for e in epsilons:
-        q = [s.queries_to_success[eps_label(e)] for s in samples]
-        wins = [v for v in q if v is not None]
-        med, ci = median_ci(wins)
-        within, at_rate = None, None
-        if limits is not None:
-            n_rej = limits.max_rejections
-            ok = [v is not None and (n_rej <= 0 or v - 1 < n_rej) for v in q]
-            within = Rate(sum(ok), len(q))
-            rates = [(r, b) for r, b in ((limits.key_rate, limits.key_burst),
-                                         (limits.identity_rate, limits.identity_burst)) if r > 0]
-            if med is not None and rates:
-                at_rate = max(time_at_rate(int(med), r, b) for r, b in rates)
-        out.append(BudgetSummary(e, Rate(len(wins), len(q)), med, ci, within, at_rate))
-    return out
-
-
 def usable_pairs(client: GateClient, pairs: list[tuple[Path, Path]], admin_key: str, n: int,
                  skipped: list[dict[str, str]]) -> list[tuple[Path, Path]]:
     """The first ``n`` pairs whose victim enrolls (a face found) and whose attacker photo the
@@ -248,7 +212,9 @@ def run_gate_attack(url: str, *, key: str, admin_key: str, attack: str, norm: st
         {} if limits is None else {k: getattr(limits, k) for k in
                                    ("key_rate", "key_burst", "identity_rate", "identity_burst",
                                     "max_rejections", "lockout_window_s")},
-        summarise(samples, epsilons, limits), samples, skipped)
+        summarise(samples, epsilons, limits), samples, skipped,
+        budget_time_at_rate_s=budget_time(queries * (len(epsilons) if attack == "square"
+                                                     else 1), limits))
     out.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(".tmp")
     tmp.write_text(json.dumps(result.to_dict(), indent=2))
@@ -267,21 +233,3 @@ def _dataset_root(dataset: str, data: Path | None) -> Path:
     from facerobust.data.resolve import resolve_dataset
 
     return resolve_dataset(dataset, data)
-
-
-def describe(results: GateAttackResults) -> list[str]:
-    """Human-readable lines: success and queries-to-success per budget."""
-    lines = [f"{results.attack} ({results.norm}, {results.max_queries} queries, "
-             f"{'scores' if results.scores_used else 'decisions only'}) through "
-             f"{results.gate.get('model')}:"]
-    for b in results.budgets:
-        med = "-" if b.median_queries is None else (
-            f"median {b.median_queries:g} queries (95% CI {b.median_ci95[0]:g}-"
-            f"{b.median_ci95[1]:g})" if b.median_ci95 else f"median {b.median_queries:g}")
-        extra = ""
-        if b.success_within_lockout is not None:
-            extra = f"; before lock-out {b.success_within_lockout.text()}"
-        if b.median_time_at_rate_s is not None:
-            extra += f"; {b.median_time_at_rate_s:.0f} s at the allowed rate"
-        lines.append(f"  eps {eps_label(b.eps)}: success {b.success.text()}, {med}{extra}")
-    return lines

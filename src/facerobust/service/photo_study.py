@@ -26,8 +26,9 @@ import torch
 
 from facerobust.eval.results import Unit
 from facerobust.eval.stats import Rate
-from facerobust.service.blackbox import eps_label, impostor_pairs, load_photo, usable_pairs
+from facerobust.service.blackbox import impostor_pairs, load_photo, usable_pairs
 from facerobust.service.client import GateClient
+from facerobust.service.summary import eps_label
 
 METHODS = ("chip", "photo", "photo+eot")
 PHOTO_SCHEMA = 1

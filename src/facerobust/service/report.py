@@ -63,7 +63,7 @@ def render(results_json: Path) -> Path:
     """Write ``report.html`` next to ``results_json`` (an attack-gate or photo study)."""
     from jinja2 import Environment
 
-    from facerobust.service.blackbox import eps_label
+    from facerobust.service.summary import eps_label
 
     data: dict[str, Any] = json.loads(Path(results_json).read_text())
     kind = "attack" if "budgets" in data else "photo"
