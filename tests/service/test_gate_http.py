@@ -128,6 +128,11 @@ def test_every_decision_is_logged(gate: tuple[g.Server, Path]) -> None:
     assert last["endpoint"] == "verify" and last["key_id"] == "admin"
     assert last["claimed_identity"] == ALICE and last["outcome"] == "reject"
     assert last["probe_sha256"] == hashlib.sha256(photo).hexdigest() and last["score"] > 0
+    assert verify(server.url, blank_png(), ctype="image/png").status_code == 422
+    store = Store(f"sqlite:///{db}")
+    last = store.decisions()[-1]
+    store.close()
+    assert last["outcome"] == "invalid" and "no face" in last["flags"]["error"]
 
 
 def test_rate_limit_and_lockout(tmp_path: Path) -> None:

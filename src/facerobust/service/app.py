@@ -17,6 +17,7 @@ appended to the log (:class:`~facerobust.service.storage.Store`).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import time
@@ -105,11 +106,17 @@ class Gate:
             raise GateError(422, field, "empty file")
         return data
 
-    def probe(self, upload: UploadFile, field: str) -> Any:
+    def probe(self, upload: UploadFile, field: str, *, log: dict[str, Any] | None = None
+              ) -> Any:
+        """The probe of an upload; a photo the pipeline refuses is logged (outcome
+        ``invalid``, when ``log`` gives the endpoint/key/claim) and answered 4xx."""
         data = self.read(upload, field)
         try:
             return self.pipeline.probe(data, field)
         except ProbeError as err:
+            if log is not None:
+                self.store.log(outcome="invalid", probe_sha256=hashlib.sha256(data).hexdigest(),
+                               flags={"error": str(err)}, **log)
             raise GateError(err.status, err.field, str(err)) from None
 
 

@@ -43,6 +43,7 @@ class Sample(Unit):
     clean_score: float | None = None  # the gate's score of the clean photo (when exposed)
     best_score: float | None = None  # lowest score seen within the largest budget
     best_accepted_linf: float | None = None  # smallest Linf of an accepted query (any budget)
+    no_face: int = 0  # queries the gate refused (no face found in the perturbed photo, ...)
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,7 @@ def attack_one(client: GateClient, photo: Path, victim_photo: Path, victim: str,
     q2s: dict[str, int | None] = {}
     seen: list[float] = []
     accepted: list[float] = []
+    refused = 0
     runs = [[e] for e in epsilons] if attack == "square" else [list(epsilons)]
     for budget in runs:
         model = RemoteVerifier(client, victim, x[0], use_scores=scores)
@@ -134,6 +136,7 @@ def attack_one(client: GateClient, photo: Path, victim_photo: Path, victim: str,
             locked = True
         total += len(model.log)
         accepted += [q.linf for q in model.log if q.accepted]
+        refused += sum(q.status != 200 for q in model.log)
         seen += [q.score for q in model.log if q.score is not None
                  and q.linf <= max(budget) + 1e-6]
         for e in budget:
@@ -141,7 +144,7 @@ def attack_one(client: GateClient, photo: Path, victim_photo: Path, victim: str,
     return Sample(str(photo), victim, total, q2s, client.stats.rate_limited - before[1],
                   round(client.stats.waited_s - before[2], 3), locked,
                   round(time.monotonic() - t0, 3), seen[0] if seen else None,
-                  min(seen) if seen else None, min(accepted) if accepted else None)
+                  min(seen) if seen else None, min(accepted) if accepted else None, refused)
 
 
 def usable_pairs(client: GateClient, pairs: list[tuple[Path, Path]], admin_key: str, n: int,

@@ -10,7 +10,8 @@ from facerobust.service.app import REJECT, Gate, GateError, Photo, Photos, Text,
 
 
 def _verify(gate: Gate, key_id: str, claimed: str, photo: Photo) -> dict[str, Any]:
-    probe = gate.probe(photo, "photo")
+    probe = gate.probe(photo, "photo", log={"endpoint": "verify", "key_id": key_id,
+                                            "claimed": claimed})
     _, gallery = gate.store.templates(claimed)
     dist = gate.pipeline.distances(probe.embedding, gallery)
     score = float(dist.min()) if dist.size else None
@@ -61,7 +62,7 @@ def add_routes(app: FastAPI, gate: Gate) -> None:
         key = gate.auth(request)
         gate.throttle(gate.key_limiter, key.key_id, "Authorization")
         gate.check_budget(key.key_id, None)
-        probe = gate.probe(photo, "photo")
+        probe = gate.probe(photo, "photo", log={"endpoint": "identify", "key_id": key.key_id})
         names, gallery = gate.store.templates()
         dist = gate.pipeline.distances(probe.embedding, gallery)
         best = int(dist.argmin()) if dist.size else -1
