@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import torch
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN = "test-admin-key-0123456789"
@@ -89,3 +90,12 @@ def demo_photo(name: str, index: int = 1) -> bytes:
 
 def auth(key: str = ADMIN) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
+
+
+def bright_detector() -> object:
+    """A stand-in adversarial-input detector for the gate: flags chips brighter than 0.5."""
+    def score(chips: torch.Tensor) -> dict[str, float | bool]:
+        mean = float(chips.mean())
+        return {"mean": mean, "reject": mean > 0.5}
+
+    return score

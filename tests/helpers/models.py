@@ -27,11 +27,3 @@ class PooledPixels(FaceModel):
         g = nn.functional.adaptive_avg_pool2d(x.mean(1, keepdim=True), self.pool).flatten(1)
         return (g - g.mean(1, keepdim=True)) * 4 + self.dummy
 
-
-def bright_detector() -> object:
-    """A stand-in adversarial-input detector for the gate: flags chips brighter than 0.5."""
-    def score(chips: torch.Tensor) -> dict[str, float | bool]:
-        mean = float(chips.mean())
-        return {"mean": mean, "reject": mean > 0.5}
-
-    return score

@@ -153,7 +153,7 @@ def test_rate_limit_and_lockout(tmp_path: Path) -> None:
 def test_configured_detectors_flag_log_and_reject(tmp_path: Path) -> None:
     db = tmp_path / "gate.db"
     cfg = g.write_config(tmp_path / "gate.toml", f"sqlite:///{db}",
-                         gate='detectors = ["tests.helpers.models:bright_detector"]')
+                         gate='detectors = ["tests.helpers.gate:bright_detector"]')
     with g.running(cfg) as server:
         httpx.post(f"{server.url}/enroll", headers=g.auth(), data={"identity": ALICE},
                    files=[("photos", ("a.jpg", g.demo_photo(ALICE, 1), "image/jpeg"))])
