@@ -26,4 +26,3 @@ class PooledPixels(FaceModel):
         self.check_input(x)
         g = nn.functional.adaptive_avg_pool2d(x.mean(1, keepdim=True), self.pool).flatten(1)
         return (g - g.mean(1, keepdim=True)) * 4 + self.dummy
-
