@@ -25,6 +25,11 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("eval-clean", "eval_clean", "clean LFW verification accuracy of a model"),
     ("data", "data", "datasets: `data prepare DIR` aligns + caches photos, `data fetch lfw`"),
     ("models", "models", "model zoo: list cards, fetch weights, show a card"),
+    ("serve", "serve", "run the access-control gate (HTTP) from a TOML config"),
+    ("attack-gate", "attack_gate", "black-box attack on a running gate over HTTP (Square / "
+     "HopSkipJump)"),
+    ("gate-photo-attack", "gate_photo", "chip-space vs photo-space adversarial photos, judged "
+     "by a running gate"),
     ("cache", "cache", "verify the caches against their recorded hashes, or clear them"),
     ("train-head", "train_head", "train a closed-set identification head (usable everywhere "
      "with --head)"),

@@ -1,0 +1,63 @@
+"""``facerobust attack-gate URL``: black-box impersonation of a running gate over HTTP.
+
+Square (needs ``expose_scores``) or HopSkipJump (decision only) perturb attacker photos of the
+dataset's impostor pairs until ``/verify`` accepts the claimed victim; the victims are enrolled
+first with the admin key. ``--gate-config`` (the gate's TOML) adds, for each budget, the time
+the attack needs at the gate's allowed rate and its success before the lock-out. Writes
+``--out/results.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("url", help="gate base URL, e.g. http://127.0.0.1:8000")
+    parser.add_argument("--key", default=os.environ.get("FACEROBUST_GATE_KEY", ""),
+                        help="client API key (default $FACEROBUST_GATE_KEY)")
+    parser.add_argument("--admin-key", default=os.environ.get("FACEROBUST_GATE_ADMIN_KEY", ""),
+                        help="admin key to enroll the victims (default "
+                             "$FACEROBUST_GATE_ADMIN_KEY)")
+    parser.add_argument("--attack", default="square", choices=("square", "hsj"))
+    parser.add_argument("--norm", default="linf", choices=("linf", "l2"))
+    parser.add_argument("--eps", default="8/255", help="comma-separated budgets, e.g. 4/255,8/255")
+    parser.add_argument("--queries", type=int, default=500, help="query budget per pair")
+    parser.add_argument("--n", type=int, default=10, help="impostor pairs to attack")
+    parser.add_argument("--dataset", default="lfw-demo",
+                        help="dataset with an LFW pairs.txt (default: the embedded demo)")
+    parser.add_argument("--data", type=Path, default=None, help="dataset folder")
+    parser.add_argument("--gate-config", type=Path, default=None,
+                        help="the gate's TOML: report time at its rate limits and lock-out")
+    parser.add_argument("--no-wait", action="store_true",
+                        help="stop a pair at the first 429 instead of waiting Retry-After")
+    parser.add_argument("--max-wait", type=float, default=600.0,
+                        help="seconds of Retry-After waiting allowed in total")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, required=True, help="output folder (results.json)")
+    parser.add_argument("--no-progress", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    from facerobust.attacks import parse_epsilons
+    from facerobust.service.blackbox import GateAttackResults, run_gate_attack
+    from facerobust.service.config import load_gate_config
+    from facerobust.service.summary import describe
+
+    if not args.key or not args.admin_key:
+        raise ValueError("--key and --admin-key (or $FACEROBUST_GATE_KEY / "
+                         "$FACEROBUST_GATE_ADMIN_KEY) are required")
+    limits = load_gate_config(args.gate_config).limits if args.gate_config else None
+    path = run_gate_attack(
+        args.url, key=args.key, admin_key=args.admin_key, attack=args.attack, norm=args.norm,
+        epsilons=parse_epsilons(args.eps), queries=args.queries, n=args.n, out=args.out,
+        dataset=args.dataset, data=args.data, seed=args.seed, limits=limits,
+        wait=not args.no_wait, max_wait_s=args.max_wait, progress=not args.no_progress)
+    import json
+
+    results = GateAttackResults.from_dict(json.loads(path.read_text()))
+    print("\n".join(describe(results)))
+    print(f"results: {path}")
+    return 0

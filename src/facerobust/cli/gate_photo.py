@@ -1,0 +1,56 @@
+"""``facerobust gate-photo-attack URL``: chip-space vs photo-space impersonation, measured
+through a running gate (white-box: the attacker has the gate's model, ``--model``).
+
+Writes ``--out/results.json`` with, per method (chip / photo / photo+eot), budget and upload
+format, the gate's acceptance rate and the attacker's in-memory success (n, 95% CI).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("url", help="gate base URL, e.g. http://127.0.0.1:8000")
+    parser.add_argument("--key", default=os.environ.get("FACEROBUST_GATE_KEY", ""),
+                        help="client API key (default $FACEROBUST_GATE_KEY)")
+    parser.add_argument("--admin-key", default=os.environ.get("FACEROBUST_GATE_ADMIN_KEY", ""),
+                        help="admin key to enroll the victims (default "
+                             "$FACEROBUST_GATE_ADMIN_KEY)")
+    parser.add_argument("--model", default="dlib-resnet",
+                        help="the model the attacker crafts on (the gate's, for white-box)")
+    parser.add_argument("--eps", default="2/255,4/255,8/255", help="Linf budgets")
+    parser.add_argument("--n", type=int, default=20, help="impostor pairs")
+    parser.add_argument("--steps", type=int, default=10, help="PGD steps")
+    parser.add_argument("--eot", type=int, default=4, help="EOT draws of the photo+eot method")
+    parser.add_argument("--jpeg", type=int, default=90, help="JPEG quality inside EOT (0 = off)")
+    parser.add_argument("--formats", default="png,jpeg:90",
+                        help="how adversarial photos are uploaded: png and/or jpeg:Q")
+    parser.add_argument("--dataset", default="lfw-demo")
+    parser.add_argument("--data", type=Path, default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--no-progress", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    from facerobust.attacks import parse_epsilons
+    from facerobust.service.photo_study import PhotoStudyResults, describe, run_photo_study
+
+    if not args.key or not args.admin_key:
+        raise ValueError("--key and --admin-key (or $FACEROBUST_GATE_KEY / "
+                         "$FACEROBUST_GATE_ADMIN_KEY) are required")
+    if args.n < 1 or args.steps < 1 or args.eot < 1:
+        raise ValueError("--n, --steps and --eot must be >= 1")
+    path = run_photo_study(
+        args.url, key=args.key, admin_key=args.admin_key, model_name=args.model,
+        epsilons=parse_epsilons(args.eps), n=args.n, out=args.out, steps=args.steps,
+        eot=args.eot, jpeg=args.jpeg, formats=tuple(f for f in args.formats.split(",") if f),
+        dataset=args.dataset, data=args.data, seed=args.seed, progress=not args.no_progress)
+    print("\n".join(describe(PhotoStudyResults.from_dict(json.loads(path.read_text())))))
+    print(f"results: {path}")
+    return 0

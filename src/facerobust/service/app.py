@@ -1,0 +1,186 @@
+"""The access-control gate as a FastAPI application.
+
+Endpoints (keys travel as ``Authorization: Bearer <key>``):
+
+* ``POST /enroll`` (admin key) -- multipart ``identity`` + ``photos`` (one or more files).
+* ``POST /verify`` -- ``claimed_identity`` + ``photo`` -> ``{"decision": "accept"|"reject"}``
+  (plus ``score`` and ``threshold`` only when ``gate.expose_scores``).
+* ``POST /identify`` -- ``photo`` -> ``{"identity": name | "unknown"}``.
+* ``POST /keys`` (admin key) -- a new client key (shown once, stored hashed).
+* ``GET /healthz`` -- 200 when the gate is up; ``/docs`` and ``/openapi.json`` describe it.
+
+Every error is a JSON body ``{"error": message, "field": name}`` with a 4xx status (413 too
+large, 415 not an image, 422 no face / bad field, 401 key, 403 locked out, 429 rate limited with
+``Retry-After``); an unexpected failure is a bare 500 JSON without a trace. Every decision is
+appended to the log (:class:`~facerobust.service.storage.Store`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import time
+from typing import Annotated, Any
+
+from fastapi import FastAPI, File, Form, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from facerobust.service.limits import RateLimiter
+from facerobust.service.pipeline import GatePipeline, ProbeError
+from facerobust.service.storage import REJECT, ApiKey, Store
+
+LOG = logging.getLogger("facerobust.gate")
+MAX_IDENTITY = 200
+
+
+class GateError(Exception):
+    def __init__(self, status: int, field: str, message: str,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.field, self.message, self.headers = status, field, message, headers
+
+
+def _error(status: int, field: str | None, message: str,
+           headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message, "field": field}, status_code=status, headers=headers)
+
+
+class Gate:
+    """State shared by the endpoints: pipeline, store, limiters."""
+
+    def __init__(self, pipeline: GatePipeline, store: Store, admin_key: str) -> None:
+        self.pipeline, self.store = pipeline, store
+        lim = pipeline.config.limits
+        self.limits = lim
+        self.key_limiter = RateLimiter(lim.key_rate, lim.key_burst)
+        self.identity_limiter = RateLimiter(lim.identity_rate, lim.identity_burst)
+        store.ensure_key(admin_key, admin=True, key_id="admin")
+
+    def auth(self, request: Request, *, admin: bool = False) -> ApiKey:
+        header = request.headers.get("authorization", "")
+        scheme, _, key = header.partition(" ")
+        if scheme.lower() != "bearer" or not key.strip():
+            raise GateError(401, "Authorization", "missing API key: send 'Authorization: "
+                            "Bearer <key>'", {"WWW-Authenticate": "Bearer"})
+        found = self.store.key_for(key.strip())
+        if found is None:
+            raise GateError(401, "Authorization", "unknown API key",
+                            {"WWW-Authenticate": "Bearer"})
+        if admin and not found.admin:
+            raise GateError(403, "Authorization", "this endpoint needs the admin key")
+        return found
+
+    def throttle(self, limiter: RateLimiter, key: str, field: str) -> None:
+        wait = limiter.take(key)
+        if wait > 0:
+            raise GateError(429, field, f"rate limit: {limiter.rate:g} requests/s "
+                            f"(burst {limiter.burst}) exceeded; retry in {wait:.2f} s",
+                            {"Retry-After": str(max(1, math.ceil(wait)))})
+
+    def check_budget(self, key_id: str, claimed: str | None) -> None:
+        n = self.limits.max_rejections
+        if n <= 0:
+            return
+        since = time.time() - self.limits.lockout_window_s
+        if self.store.rejections_since(since, key_id=key_id) >= n:
+            raise GateError(403, "Authorization", f"locked out: this key had {n} rejections "
+                            f"in the last {self.limits.lockout_window_s:g} s")
+        if claimed is not None and self.store.rejections_since(since, claimed=claimed) >= n:
+            raise GateError(403, "claimed_identity", f"locked out: {n} rejections for this "
+                            f"identity in the last {self.limits.lockout_window_s:g} s")
+
+    def read(self, upload: UploadFile, field: str) -> bytes:
+        allowed = self.limits.content_types
+        ctype = (upload.content_type or "").split(";")[0].strip().lower()
+        if ctype not in allowed:
+            raise GateError(415, field, f"content type {ctype or '(none)'!r} is not accepted; "
+                            f"send one of {', '.join(allowed)}")
+        data = upload.file.read(self.limits.max_bytes + 1)
+        if len(data) > self.limits.max_bytes:
+            raise GateError(413, field, f"file larger than the limit of "
+                            f"{self.limits.max_bytes} bytes")
+        if not data:
+            raise GateError(422, field, "empty file")
+        return data
+
+    def probe(self, upload: UploadFile, field: str, *, log: dict[str, Any] | None = None
+              ) -> Any:
+        """The probe of an upload; a photo the pipeline refuses is logged (outcome
+        ``invalid``, when ``log`` gives the endpoint/key/claim) and answered 4xx."""
+        data = self.read(upload, field)
+        try:
+            return self.pipeline.probe(data, field)
+        except ProbeError as err:
+            if log is not None:
+                self.store.log(outcome="invalid", probe_sha256=hashlib.sha256(data).hexdigest(),
+                               flags={"error": str(err)}, **log)
+            raise GateError(err.status, err.field, str(err)) from None
+
+
+def check_identity(value: str, field: str) -> str:
+    value = value.strip()
+    if not value or len(value) > MAX_IDENTITY or not value.isprintable():
+        raise GateError(422, field, f"must be 1-{MAX_IDENTITY} printable characters")
+    return value
+
+
+def create_app(gate: Gate) -> FastAPI:
+    """The FastAPI app serving ``gate`` (see the module docstring for the endpoints)."""
+    app = FastAPI(title="facerobust access-control gate", version="1",
+                  description="Face verification gate built on facerobust's pipeline.")
+    app.state.gate = gate
+    _install_handlers(app, gate)
+    from facerobust.service import routes
+
+    routes.add_routes(app, gate)
+    return app
+
+
+def _install_handlers(app: FastAPI, gate: Gate) -> None:
+    body_limit = gate.limits.max_bytes * (gate.limits.max_photos + 1)
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next: Any) -> Any:
+        if request.method in ("POST", "PUT", "PATCH"):
+            length = request.headers.get("content-length")
+            if length is None and "transfer-encoding" not in request.headers:
+                length = "0"  # no body at all
+            if length is None or not length.isdigit():
+                return _error(411, "Content-Length", "requests need a Content-Length header")
+            if int(length) > body_limit:
+                return _error(413, "Content-Length", f"request body of {length} bytes exceeds "
+                              f"the limit of {body_limit} bytes")
+        return await call_next(request)
+
+    @app.exception_handler(GateError)
+    async def gate_error(_request: Request, err: GateError) -> JSONResponse:
+        return _error(err.status, err.field, err.message, err.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request: Request, err: RequestValidationError) -> JSONResponse:
+        first = err.errors()[0] if err.errors() else {}
+        loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query")]
+        field = loc[0] if loc else None
+        msg = str(first.get("msg", "invalid request"))
+        if first.get("type") == "missing":
+            msg = f"missing form field {field!r}"
+        return _error(422, field, msg)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, err: StarletteHTTPException) -> JSONResponse:
+        return _error(err.status_code, None, str(err.detail))
+
+    @app.exception_handler(Exception)
+    async def crash(_request: Request, err: Exception) -> JSONResponse:
+        LOG.exception("unexpected error: %s", err)
+        return _error(500, None, "internal error (logged on the gate)")
+
+
+Photos = Annotated[list[UploadFile], File(description="one or more face photos")]
+Photo = Annotated[UploadFile, File(description="a face photo (JPEG or PNG)")]
+Text = Annotated[str, Form()]
+__all__ = ["REJECT", "Gate", "GateError", "Photo", "Photos", "Text", "check_identity",
+           "create_app"]

@@ -1,0 +1,158 @@
+"""Gate configuration: a TOML file validated into typed dataclasses.
+
+Unknown keys and bad values raise ``ValueError`` naming the key (``limits.key_rate``). The
+admin key and the database URL may come from the environment instead of the file
+(``FACEROBUST_GATE_ADMIN_KEY``, ``FACEROBUST_GATE_DB``), so no secret has to live in it.
+
+>>> cfg = load_gate_config("examples/gate.toml")      # doctest: +SKIP
+>>> cfg.gate.model, cfg.limits.max_rejections          # doctest: +SKIP
+('dlib-resnet', 20)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+ADMIN_KEY_ENV = "FACEROBUST_GATE_ADMIN_KEY"
+DB_ENV = "FACEROBUST_GATE_DB"
+DEFAULT_DB = "sqlite:///gate.db"
+MIN_KEY_LENGTH = 16
+
+
+@dataclass(frozen=True)
+class GateSection:
+    model: str = "dlib-resnet"  # a registered model name, or "package.module:factory"
+    defense: str = "none"  # a defense spec (facerobust.defenses.parse_defense)
+    detector: str = "hog"  # face detector of facerobust.data.chips: hog | hog+cnn | cnn
+    threshold: float = 0.0  # 0 = the model card's measured threshold (FAR=1e-3), else model's
+    expose_scores: bool = False  # /verify returns the distance only when true
+    database: str = ""  # SQLAlchemy URL; "" = $FACEROBUST_GATE_DB, then sqlite:///gate.db
+    admin_key: str = ""  # "" = $FACEROBUST_GATE_ADMIN_KEY (required one way or the other)
+    torch_threads: int = 1
+    # adversarial-input detectors: "package.module:factory" paths; factory() returns a callable
+    # chips (N, 3, 150, 150) -> {flag: value}; a true "reject" flag rejects the probe
+    detectors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LimitsSection:
+    max_bytes: int = 5_000_000  # largest accepted upload, per file and per request body / 4
+    max_pixels: int = 25_000_000  # refused before decoding (decompression bombs)
+    content_types: tuple[str, ...] = ("image/jpeg", "image/png")
+    max_photos: int = 10  # photos per enrollment
+    key_rate: float = 0.0  # requests/s per API key (token bucket); 0 = unlimited
+    key_burst: int = 20
+    identity_rate: float = 0.0  # verify requests/s per claimed identity; 0 = unlimited
+    identity_burst: int = 10
+    max_rejections: int = 0  # lock a key / claimed identity out after this many rejections
+    lockout_window_s: float = 3600.0  # ... counted over this window; 0 rejections = off
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    gate: GateSection = field(default_factory=GateSection)
+    limits: LimitsSection = field(default_factory=LimitsSection)
+
+    @property
+    def database_url(self) -> str:
+        return self.gate.database or os.environ.get(DB_ENV, "") or DEFAULT_DB
+
+    @property
+    def admin_key(self) -> str:
+        key = self.gate.admin_key or os.environ.get(ADMIN_KEY_ENV, "")
+        if len(key) < MIN_KEY_LENGTH:
+            raise ValueError(f"gate.admin_key (or ${ADMIN_KEY_ENV}) must be set to a secret of "
+                             f"at least {MIN_KEY_LENGTH} characters")
+        return key
+
+
+def _coerce(where: str, default: Any, value: Any) -> Any:
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ValueError(f"{where} must be true or false, got {value!r}")
+        return value
+    if isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"{where} must be an integer >= 0, got {value!r}")
+        return value
+    if isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise ValueError(f"{where} must be a number >= 0, got {value!r}")
+        return float(value)
+    if isinstance(default, tuple):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ValueError(f"{where} must be a list of strings, got {value!r}")
+        return tuple(value)
+    if not isinstance(value, str):
+        raise ValueError(f"{where} must be a string, got {value!r}")
+    return value
+
+
+def _section(cls: type, name: str, data: Any) -> Any:
+    if not isinstance(data, dict):
+        raise ValueError(f"[{name}] must be a table, got {type(data).__name__}")
+    defaults = cls()
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - fields)
+    if unknown:
+        raise ValueError(f"unknown key {name}.{unknown[0]}; allowed: {', '.join(sorted(fields))}")
+    values = {k: _coerce(f"{name}.{k}", getattr(defaults, k), v) for k, v in data.items()}
+    return cls(**values)
+
+
+def parse_gate_config(data: dict[str, Any]) -> GateConfig:
+    """Validate a parsed TOML document (``[gate]`` and ``[limits]`` tables)."""
+    unknown = sorted(set(data) - {"gate", "limits"})
+    if unknown:
+        raise ValueError(f"unknown table [{unknown[0]}]; allowed: [gate], [limits]")
+    cfg = GateConfig(gate=_section(GateSection, "gate", data.get("gate", {})),
+                     limits=_section(LimitsSection, "limits", data.get("limits", {})))
+    _check(cfg)
+    return cfg
+
+
+def _check(cfg: GateConfig) -> None:
+    from facerobust.data.chips import check_detector
+    from facerobust.defenses import parse_defense
+
+    check_detector(cfg.gate.detector)
+    try:
+        parse_defense(cfg.gate.defense)
+    except ValueError as err:
+        raise ValueError(f"gate.defense: {err}") from None
+    for spec in cfg.gate.detectors:
+        if ":" not in spec:
+            raise ValueError(f"gate.detectors: {spec!r} is not a 'package.module:factory' path")
+    if cfg.gate.torch_threads < 1:
+        raise ValueError("gate.torch_threads must be >= 1")
+    lim = cfg.limits
+    for key in ("max_bytes", "max_pixels", "max_photos", "key_burst", "identity_burst"):
+        if getattr(lim, key) < 1:
+            raise ValueError(f"limits.{key} must be >= 1, got {getattr(lim, key)}")
+    if not lim.content_types:
+        raise ValueError("limits.content_types is empty: allow at least one image type")
+
+
+def load_gate_config(path: str | Path) -> GateConfig:
+    """Read and validate a gate TOML file (ValueError naming the file and the key)."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValueError(f"gate config {path} does not exist") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ValueError(f"{path}: not valid TOML: {err}") from None
+    try:
+        return parse_gate_config(data)
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None

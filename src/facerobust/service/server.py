@@ -1,0 +1,35 @@
+"""Build and run the gate from a config: ``facerobust serve --config gate.toml``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from facerobust.service.config import GateConfig, load_gate_config
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+
+def build_app(config: GateConfig) -> FastAPI:
+    """The FastAPI app for ``config`` (model loaded, database opened, admin key stored)."""
+    import torch
+
+    from facerobust.service.app import Gate, create_app
+    from facerobust.service.pipeline import GatePipeline
+    from facerobust.service.storage import Store
+
+    admin_key = config.admin_key  # validated before the model is loaded
+    torch.set_num_threads(config.gate.torch_threads)
+    store = Store(config.database_url)
+    return create_app(Gate(GatePipeline(config), store, admin_key))
+
+
+def serve(config_path: str | Path, *, host: str = "127.0.0.1", port: int = 8000,
+          log_level: str = "warning") -> None:
+    """Run the gate with uvicorn until interrupted."""
+    import uvicorn
+
+    config = load_gate_config(config_path)
+    app = build_app(config)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)

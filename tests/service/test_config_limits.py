@@ -1,0 +1,72 @@
+"""Gate config validation, token buckets, engine URLs, and two gates sharing one database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from facerobust.service.config import load_gate_config, parse_gate_config
+from facerobust.service.limits import RateLimiter, time_at_rate
+from facerobust.service.storage import make_engine
+from tests.helpers import gate as g
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_example_config_is_valid() -> None:
+    cfg = load_gate_config(ROOT / "examples/gate.toml")
+    assert cfg.gate.model == "dlib-resnet" and cfg.limits.max_rejections > 0
+
+
+@pytest.mark.parametrize(("doc", "match"), [
+    ({"gate": {"modle": "x"}}, r"unknown key gate\.modle"),
+    ({"limits": {"key_rate": -1}}, r"limits\.key_rate must be a number >= 0"),
+    ({"gate": {"defense": "jpeg:q=500"}}, r"gate\.defense"),
+    ({"gate": {"detector": "eyes"}}, "unknown detector"),
+    ({"gate": {"detectors": ["nocolon"]}}, r"gate\.detectors"),
+    ({"limits": {"content_types": []}}, "content_types is empty"),
+    ({"extra": {}}, r"unknown table \[extra\]"),
+])
+def test_bad_configs_name_the_key(doc: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        parse_gate_config(doc)
+
+
+def test_admin_key_is_required(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FACEROBUST_GATE_ADMIN_KEY", raising=False)
+    cfg = parse_gate_config({"gate": {"admin_key": "short"}})
+    with pytest.raises(ValueError, match="at least 16 characters"):
+        _ = cfg.admin_key
+    with pytest.raises(ValueError, match="does not exist"):
+        load_gate_config(tmp_path / "missing.toml")
+
+
+def test_token_bucket() -> None:
+    lim = RateLimiter(rate=2.0, burst=3)
+    assert [lim.take("k", now=0.0) for _ in range(4)] == [0.0, 0.0, 0.0, 0.5]
+    assert lim.take("other", now=0.0) == 0.0  # buckets are per key
+    assert lim.take("k", now=1.0) == 0.0  # refilled
+    assert RateLimiter(rate=0.0, burst=1).take("k") == 0.0  # unlimited
+    assert time_at_rate(120, rate=2.0, burst=20) == 50.0
+    with pytest.raises(ValueError, match="burst >= 1"):
+        RateLimiter(rate=1.0, burst=0)
+
+
+def test_engine_urls() -> None:
+    assert make_engine("postgresql://u@h/db").dialect.driver == "psycopg"
+    with pytest.raises(ValueError, match="not a valid SQLAlchemy URL"):
+        make_engine("not a url")
+
+
+def test_two_gates_share_one_database(db_url: str, tmp_path: Path) -> None:
+    """Enroll on one gate instance, verify on another (SQLite WAL and PostgreSQL)."""
+    cfg = g.write_config(tmp_path / "gate.toml", db_url)
+    with g.running(cfg) as first, g.running(cfg) as second:
+        r = httpx.post(f"{first.url}/enroll", headers=g.auth(), data={"identity": "Al"},
+                       files=[("photos", ("a.jpg", g.demo_photo("Alvaro_Uribe"), "image/jpeg"))])
+        assert r.status_code == 200
+        r = httpx.post(f"{second.url}/verify", headers=g.auth(), data={"claimed_identity": "Al"},
+                       files={"photo": ("p.jpg", g.demo_photo("Alvaro_Uribe"), "image/jpeg")})
+        assert r.json()["decision"] == "accept"
