@@ -39,7 +39,8 @@ class GateSection:
     database: str = ""  # SQLAlchemy URL; "" = $FACEROBUST_GATE_DB, then sqlite:///gate.db
     admin_key: str = ""  # "" = $FACEROBUST_GATE_ADMIN_KEY (required one way or the other)
     torch_threads: int = 1
-    # adversarial-input detectors: "package.module:factory" paths; factory() returns a callable
+    # adversarial-input detectors: files saved by `facerobust detect --save` (*.pt, fitted on
+    # this model), or "package.module:factory" paths whose factory() returns a callable
     # chips (N, 3, 150, 150) -> {flag: value}; a true "reject" flag rejects the probe
     detectors: tuple[str, ...] = ()
 
@@ -131,8 +132,12 @@ def _check(cfg: GateConfig) -> None:
     except ValueError as err:
         raise ValueError(f"gate.defense: {err}") from None
     for spec in cfg.gate.detectors:
-        if ":" not in spec:
-            raise ValueError(f"gate.detectors: {spec!r} is not a 'package.module:factory' path")
+        if spec.endswith(".pt"):
+            if not Path(spec).is_file():
+                raise ValueError(f"gate.detectors: {spec!r}: no such detector file")
+        elif ":" not in spec:
+            raise ValueError(f"gate.detectors: {spec!r} is neither a detector file (*.pt) nor "
+                             "a 'package.module:factory' path")
     if cfg.gate.torch_threads < 1:
         raise ValueError("gate.torch_threads must be >= 1")
     lim = cfg.limits

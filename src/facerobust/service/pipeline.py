@@ -7,8 +7,9 @@ chain as :func:`facerobust.data.chips.chip_for_file`) -> configured defense
 :class:`~facerobust.defenses.DefendedModel`) -> model -> optional detectors -> distance to the
 gallery, decided at the model's operating threshold.
 
-Detectors are any callables ``scorer(chips (N,3,150,150)) -> dict[str, bool | float]`` (the
-flags are logged; a flag named ``"reject"`` that is true rejects the probe).
+Detectors are detector files saved by ``facerobust detect --save`` (fitted on the gate's model)
+or any callables ``scorer(chips (N,3,150,150)) -> dict[str, bool | float]``; the flags are
+logged, and a flag named ``"reject"`` that is true rejects the probe.
 """
 
 from __future__ import annotations
@@ -66,10 +67,25 @@ def load_model(name: str) -> torch.nn.Module:
     return loaded
 
 
-def load_detectors(specs: tuple[str, ...]) -> dict[str, Scorer]:
-    """``{"factory name": scorer}`` for each ``"package.module:factory"`` in ``specs``."""
+def load_detectors(specs: tuple[str, ...], model: torch.nn.Module | None = None,
+                   model_name: str = "") -> dict[str, Scorer]:
+    """``{name: scorer}``: a detector file (``*.pt``, saved by ``facerobust detect --save``
+    for ``model``) under its file stem, or ``"package.module:factory"`` under the factory's
+    name."""
     out: dict[str, Scorer] = {}
     for spec in specs:
+        if spec.endswith(".pt"):
+            from pathlib import Path
+
+            from facerobust.detectors.registry import detector_scorer
+
+            if model is None:
+                raise ValueError(f"gate.detectors {spec!r}: a detector file needs the model")
+            try:
+                out[Path(spec).stem] = detector_scorer(spec, model, model_name=model_name)
+            except ValueError as err:
+                raise ValueError(f"gate.detectors: {err}") from None
+            continue
         module, _, attr = spec.partition(":")
         try:
             factory = getattr(importlib.import_module(module), attr)
@@ -111,7 +127,8 @@ class GatePipeline:
         defense = parse_defense(gate.defense)
         self.model = DefendedModel(base, defense).eval()
         self.stages = chips.check_detector(gate.detector)
-        self.scorers = dict(scorers) if scorers is not None else load_detectors(gate.detectors)
+        self.scorers = dict(scorers) if scorers is not None else load_detectors(
+            gate.detectors, base, gate.model)
         self._lock = threading.Lock()  # one forward at a time: torch threads are the budget
 
     def describe(self) -> dict[str, Any]:
