@@ -99,3 +99,15 @@ def test_training_json_judged_block(tmp_path: Path) -> None:
     (tmp_path / "bad.json").write_text("{oops")
     with pytest.raises(ValueError, match=r"bad\.json: not valid JSON"):
         load_card(tmp_path / "bad.json")
+
+
+def test_the_committed_measurements_load_under_the_current_schemas() -> None:
+    folder = Path(__file__).resolve().parents[2] / "docs" / "results" / "issue15"
+    card = load_card(folder / "dlib-student.card.json")
+    assert card.comparison.models[0].correct.n == card.lfw.n_pairs
+    for path in folder.glob("defensive-*.json"):
+        assert set(load_defensive(path).heads) == {"plain", "distilled"}
+    for path in folder.glob("harden-*.json"):
+        judged = load_training(path)[1]
+        assert judged is not None and "d_augmented_attack" in judged.conditions
+    assert load_comparison(folder / "comparison.json").n_attacked > 0
