@@ -64,13 +64,13 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         path = _student(args, root, Path(tmp))
         card = read_card(path)
-        student, teacher = models.load(str(path)), models.load(card.get("teacher", args.teacher))
-        limit = int(card.get("lfw", {}).get("pairs_requested", args.pairs))
+        student, teacher = models.load(str(path)), models.load(card.teacher)
+        limit = card.lfw.pairs_requested or card.lfw.n_pairs
         ms = {"teacher": ms_per_image(teacher, repeats=args.repeats),
               "student": ms_per_image(student, repeats=args.repeats)}
         acc = {name: evaluate_clean(m, root, limit_pairs=limit, progress=False).figures
                for name, m in (("student", student), ("teacher", teacher))}
-    result = {"student": str(path), "teacher": card.get("teacher"), "pairs": limit,
+    result = {"student": str(path), "teacher": card.teacher, "pairs": limit,
               "threads": args.threads, "ms_per_image_batch32": ms,
               "speedup": ms["teacher"] / ms["student"],
               **{f"{k}_lfw": f.accuracy for k, f in acc.items()},

@@ -11,6 +11,7 @@ import pytest
 from facerobust import models
 from facerobust.cli import main
 from facerobust.eval.compare import Comparison, compare_models, fold_thresholds
+from facerobust.eval.results_study import load_comparison
 from tests.helpers.models import PooledPixels
 from tests.helpers.synthetic_lfw import synthetic_lfw  # noqa: F401 (fixture)
 
@@ -60,6 +61,10 @@ def test_compare_cli_writes_table_json_and_figure(synthetic_lfw: Path, tmp_path:
     doc = json.loads((out / "comparison.json").read_text())
     assert [m["model"] for m in doc["models"]] == ["a", "b"]
     assert (out / "comparison.png").read_bytes()[:4] == b"\x89PNG"
+    html = (out / "report.html").read_text()  # rendered from comparison.json
+    loaded = load_comparison(out / "comparison.json")
+    assert all(p.error.text() in html for m in loaded.models for p in m.fgsm)
+    assert "data:image/png;base64," in html
     assert main(argv) == 2  # nothing the user gave is silently overwritten
     assert "exists; pass --force" in capsys.readouterr().err
     assert main(["compare", "--models", "a,a", "--out", str(tmp_path / "x")]) == 2

@@ -11,6 +11,7 @@ import torch
 
 from facerobust import models
 from facerobust.cli import main
+from facerobust.eval.results_study import load_defensive, load_training
 from facerobust.models.student import StudentNet
 from tests.helpers.models import PooledPixels
 from tests.helpers.synthetic_lfw import synthetic_lfw  # noqa: F401 (fixture)
@@ -38,9 +39,13 @@ def test_adv_train_judges_before_and_after(synthetic_lfw: Path, tmp_path: Path, 
     doc = json.loads((out / "training.json").read_text())
     assert len(doc["validation_identities"]) == 2 and len(doc["val_history"]) == 3
     assert doc["augmentation"]["brightness"] == 0.1 and doc["adv_fraction"] == 0.5
-    judged = doc["judged"]
+    judged = doc["judged"]["conditions"]
     assert set(judged) >= {"a_clean", "b_trained_attack", "c_cw_l2", "d_augmented_clean"}
     assert judged["a_clean"]["before"]["n"] == judged["a_clean"]["after"]["n"] == 24
+    _, typed = load_training(out / "training.json")
+    assert typed is not None and typed.schema_version == 1
+    html = (out / "report.html").read_text()
+    assert typed.conditions["c_adaptive_pgd"].after.text() in html
     bad = [*argv[:-2], "--out", str(tmp_path / "x"), "--no-augment"]
     assert main(bad) == 2
     assert "not both" in capsys.readouterr().err
@@ -74,4 +79,7 @@ def test_defensive_distill_cli(synthetic_lfw: Path, tmp_path: Path,  # noqa: F81
         assert head["probe_top1"]["n"] == 12
         for key in ("naive_pgd", "logit_pgd", "cw_l2_logits"):
             assert head[key]["n"] == head["n_correct"] and "ci95" in head[key]
+    typed = load_defensive(out)
+    html = (tmp_path / "dd.html").read_text()
+    assert typed.heads["distilled"].probe_top1.text() in html and "data:image/png" in html
     assert main(argv) == 2  # refuses to overwrite

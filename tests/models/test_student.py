@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -10,8 +11,17 @@ import torch
 
 from facerobust import models
 from facerobust.cli import main
+from facerobust.models.cards import _student_measured
 from facerobust.models.distill import calibrate_threshold, train_student
-from facerobust.models.student import StudentNet, card_path, load_student, save_student
+from facerobust.models.student import (
+    StudentNet,
+    card_path,
+    load_student,
+    read_card,
+    save_student,
+    sha256_of,
+)
+from tests.helpers import study_results as fake
 from tests.helpers.models import PooledPixels
 from tests.helpers.synthetic_lfw import fake_chip, make_lfw, synthetic_lfw  # noqa: F401 (fixture)
 
@@ -39,9 +49,17 @@ def test_save_load_verifies_weights_and_loads_as_zoo_model(tmp_path: Path) -> No
     torch.manual_seed(0)
     net = StudentNet(embedding_dim=8, widths=(4,), input_px=8, threshold=0.42).eval()
     path = tmp_path / "s.pt"
-    save_student(path, net, {"teacher": "t", "lfw": {"student_accuracy": 0.5}})
+    save_student(path, net, fake.student_card())
     card = json.loads(card_path(path).read_text())
-    assert card["teacher"] == "t" and len(card["weights_sha256"]) == 64
+    assert card["teacher"] == "teacher-x" and len(card["weights_sha256"]) == 64
+    assert card["weights_file"] == "s.pt" and card["threshold"] == pytest.approx(0.42)
+    typed = read_card(path)  # the typed card, its architecture taken from the saved model
+    assert typed.weights_sha256 == sha256_of(path) and typed.widths == [4]
+    assert _student_measured("dlib-student", path) == {
+        "accuracy": typed.lfw.student_accuracy, "pairs": 60, "pairs_file": "pairs.txt",
+        "dataset": "/data/lfw", "teacher": "teacher-x",
+        "teacher_accuracy": typed.lfw.teacher_accuracy,
+        "ms_per_image_batch32": typed.ms_per_image_batch32.to_dict()}
     again = models.load(str(path))  # a student file is a zoo model name
     x = torch.rand(2, 3, 150, 150)
     assert isinstance(again, StudentNet) and again.threshold == pytest.approx(0.42)
@@ -50,6 +68,10 @@ def test_save_load_verifies_weights_and_loads_as_zoo_model(tmp_path: Path) -> No
     blob[-20] ^= 0xFF
     path.write_bytes(bytes(blob))
     with pytest.raises(ValueError, match="do not match the SHA-256"):
+        load_student(path)
+    old = {**card, "schema_version": 0}
+    card_path(path).write_text(json.dumps(old))
+    with pytest.raises(ValueError, match=r"s\.card\.json: student card schema version 0"):
         load_student(path)
     with pytest.raises(FileNotFoundError, match="student weights not found"):
         models.load(str(tmp_path / "missing.pt"))
@@ -107,9 +129,10 @@ def test_default_student_is_listed_with_its_measured_accuracy(
 
     monkeypatch.setenv("FACEROBUST_CACHE", str(tmp_path / "cache"))
     net = StudentNet(embedding_dim=128, widths=(4,), input_px=8)
-    save_student(default_student_path(), net, {"teacher": "dlib-resnet",
-                                               "lfw": {"student_accuracy": 0.75,
-                                                       "n_pairs": 40}})
+    card = fake.student_card()
+    card = replace(card, teacher="dlib-resnet",
+                   lfw=replace(card.lfw, student_accuracy=0.75, n_pairs=40))
+    save_student(default_student_path(), net, card)
     assert isinstance(models.load("dlib-student"), StudentNet)
     assert main(["models", "list"]) == 0
     line = next(r for r in capsys.readouterr().out.splitlines() if r.startswith("dlib-student"))

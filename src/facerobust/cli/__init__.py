@@ -15,7 +15,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("info", "info", "versions, threads, models, datasets and cache locations"),
     ("audit", "audit", "run or resume an audit from a TOML config"),
     ("demo", "demo", "run the built-in demo audit on LFW"),
-    ("report", "report", "re-render report.html from results.json"),
+    ("report", "report", "re-render the HTML page of results.json or a study JSON"),
     ("attack", "attack", "attack a face model (a one-unit audit: results.json + report)"),
     ("defend", "defend", "judge defenses under naive, direct and adaptive attacks (one-unit "
      "audit)"),

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from facerobust.eval.results_study import JudgedHardening
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -47,6 +50,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from facerobust.attacks import parse_epsilons
     from facerobust.eval.identification import adversarial_training_study
+    from facerobust.eval.results_study import judged_from_training
+    from facerobust.report.study import render_study
 
     (eps,) = parse_epsilons(args.eps)
     if args.train_identities < 2 or args.holdout_identities < 2 or args.images < 2:
@@ -77,14 +82,14 @@ def run(args: argparse.Namespace) -> int:
           f"{report.robustness_gain} (held-out identities); wrote {args.out / 'training.json'}")
     if report.best_epoch is not None:
         print(f"kept epoch {report.best_epoch} by validation (-1 = the original weights)")
-    print_judged(result.get("judged", {}))
+    judged = judged_from_training(result, str(args.out / "training.json"))
+    if judged is not None:
+        print_judged(judged)
+    print(f"report: {render_study(args.out / 'training.json')}")
     return 0
 
 
-def print_judged(judged: dict[str, Any]) -> None:
-    from facerobust.eval.stats import Rate
-
-    for key, row in judged.items():
-        before, after = Rate.from_dict(row["before"]), Rate.from_dict(row["after"])
-        print(f"{key:<20} before {before.text():<40} after {after.text()}\n"
-              f"{'':<20} ({row['condition']})")
+def print_judged(judged: JudgedHardening) -> None:
+    for key, row in judged.conditions.items():
+        print(f"{key:<20} before {row.before.text():<40} after {row.after.text()}\n"
+              f"{'':<20} ({row.condition})")

@@ -27,7 +27,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True,
-                        help="output folder: comparison.json and comparison.png")
+                        help="output folder: comparison.json, comparison.png, report.html")
     parser.add_argument("--force", action="store_true", help="overwrite an earlier comparison")
     parser.add_argument("--no-progress", action="store_true")
 
@@ -37,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from facerobust.data import resolve_dataset
     from facerobust.eval.compare import compare_models, comparison_figure, format_comparison
     from facerobust.eval.store import write_json_atomic
+    from facerobust.report.study import render_study
 
     names = [m.strip() for m in args.models.split(",") if m.strip()]
     if not names or len(set(names)) != len(names):
@@ -54,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
                          seed=args.seed, progress=not args.no_progress)
     write_json_atomic(target, res.to_dict())
     comparison_figure(res, args.out / "comparison.png")
+    html = render_study(target)
     print(format_comparison(res))
-    print(f"saved {target} and {args.out / 'comparison.png'}", file=sys.stderr)
+    print(f"saved {target}, {args.out / 'comparison.png'} and {html}", file=sys.stderr)
     return 0

@@ -24,7 +24,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--head-epochs", type=int, default=1000,
                         help="full-batch epochs of each distillation head (default 1000)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, required=True, help="JSON result file")
+    parser.add_argument("--out", type=Path, required=True,
+                        help="JSON result file; report.html-style page beside it (.html)")
     parser.add_argument("--no-progress", action="store_true")
 
 
@@ -33,10 +34,14 @@ def run(args: argparse.Namespace) -> int:
     from facerobust.data import resolve_dataset
     from facerobust.eval.defensive import defensive_distillation_study, format_defensive
     from facerobust.eval.store import write_json_atomic
+    from facerobust.report.study import render_study, study_html_path
 
     (eps,) = parse_epsilons(args.eps)
-    if args.out.exists():
-        raise ValueError(f"--out {args.out} exists; choose another file")
+    if args.out.suffix != ".json":
+        raise ValueError(f"--out {args.out} must be a .json file")
+    for path in (args.out, study_html_path(args.out)):
+        if path.exists():
+            raise ValueError(f"--out: {path} exists; choose another file")
     for key in ("identities", "steps", "cw_steps", "probes", "head_epochs"):
         if getattr(args, key) < 1:
             raise ValueError(f"--{key.replace('_', '-')} must be >= 1")
@@ -50,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
         cw_steps=args.cw_steps, probes=args.probes, head_epochs=args.head_epochs,
         seed=args.seed,
         progress=not args.no_progress)
-    write_json_atomic(args.out, report)
+    write_json_atomic(args.out, report.to_dict())
+    html = render_study(args.out)
     print(format_defensive(report))
-    print(f"saved {args.out}", file=sys.stderr)
+    print(f"saved {args.out} and {html}", file=sys.stderr)
     return 0

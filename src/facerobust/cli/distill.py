@@ -36,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from facerobust.data import resolve_dataset
     from facerobust.eval.distillation import distill_study
     from facerobust.models.student import card_path, default_student_path
+    from facerobust.report.study import render_study
 
     try:
         widths = tuple(int(w) for w in args.widths.split(","))
@@ -52,13 +53,13 @@ def run(args: argparse.Namespace) -> int:
                          max_images=args.max_images, epochs=args.epochs, widths=widths,
                          input_px=args.input_px, n_attack=args.attack_pairs, seed=args.seed,
                          progress=not args.no_progress)
-    lfw, ms = card["lfw"], card["ms_per_image_batch32"]
-    print(f"student {out}: LFW accuracy {100 * lfw['student_accuracy']:.2f}% vs teacher "
-          f"{100 * lfw['teacher_accuracy']:.2f}% on {lfw['n_pairs']} pairs; "
-          f"{ms['student']:.3f} vs {ms['teacher']:.3f} ms/image (x{ms['speedup']:.1f})")
-    for row in card["transfer_teacher_to_student"]:
-        print(f"transfer PGD eps {255 * row['eps']:.0f}/255: teacher "
-              f"{row['teacher']['k']}/{row['teacher']['n']}, student "
-              f"{row['student']['k']}/{row['student']['n']}")
-    print(json.dumps({"card": str(card_path(out))}), file=sys.stderr)
+    lfw, ms = card.lfw, card.ms_per_image_batch32
+    print(f"student {out}: LFW accuracy {100 * lfw.student_accuracy:.2f}% vs teacher "
+          f"{100 * lfw.teacher_accuracy:.2f}% on {lfw.n_pairs} pairs; "
+          f"{ms.student:.3f} vs {ms.teacher:.3f} ms/image (x{ms.speedup:.1f})")
+    for row in card.transfer_teacher_to_student:
+        print(f"transfer PGD eps {255 * row.eps:.0f}/255: teacher {row.teacher.text()}, "
+              f"student {row.student.text()}")
+    html = render_study(card_path(out))
+    print(json.dumps({"card": str(card_path(out)), "report": str(html)}), file=sys.stderr)
     return 0

@@ -205,9 +205,10 @@ def format_comparison(res: Comparison) -> str:
     return "\n".join(lines)
 
 
-def comparison_figure(res: Comparison, path: Path) -> None:
-    """Left: genuine/impostor distance histograms per model (each in its own metric, scaled to
-    its mean training-fold threshold); right: FGSM error rate vs epsilon with 95% CIs."""
+def comparison_figure(res: Comparison, path: Path | None = None) -> bytes:
+    """PNG bytes (also written to ``path`` when given). Left: genuine/impostor distance
+    histograms per model (each in its own metric, scaled to its mean training-fold threshold);
+    right: FGSM error rate vs epsilon with 95% CIs."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -237,5 +238,11 @@ def comparison_figure(res: Comparison, path: Path) -> None:
     ax2.set(xlabel="FGSM epsilon (x/255, Linf)", ylabel="error rate (%)", ylim=(0, 100),
             title=f"FGSM error rate ({res.n_attacked} pairs, 95% CI)")
     ax2.legend(fontsize=8)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
+    if path is not None:
+        path.write_bytes(buf.getvalue())
+    return buf.getvalue()

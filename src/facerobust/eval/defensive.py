@@ -8,12 +8,12 @@ each attacked by naive PGD, PGD on the logits and Carlini-Wagner L2 on the logit
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
 
-from facerobust.eval.results import to_jsonable
+from facerobust.eval.results_study import DEFENSIVE_SCHEMA, DefensiveHead, DefensiveResult
+from facerobust.eval.stats import Rate
 
 
 def defensive_distillation_study(*, model: str | nn.Module, root: Path, identities: int = 20,
@@ -21,7 +21,7 @@ def defensive_distillation_study(*, model: str | nn.Module, root: Path, identiti
                                  eps: float = 2 / 255, steps: int = 10, cw_l2: float = 1.0,
                                  cw_steps: int = 30, probes: int = 40, head_epochs: int = 1000,
                                  seed: int = 0,
-                                 progress: bool = True) -> dict[str, Any]:
+                                 progress: bool = True) -> DefensiveResult:
     """Train both heads on the enrolment images, attack ``probes`` held-out probe images each
     head classifies correctly; every rate with k/n and a 95% CI."""
     from facerobust import models
@@ -48,38 +48,32 @@ def defensive_distillation_study(*, model: str | nn.Module, root: Path, identiti
     keep = spread(torch.arange(len(pr)).numpy(), probes)
     x = chips.chips[torch.as_tensor(pr[keep])]
     y = torch.as_tensor(ypr[keep])
-    report: dict[str, Any] = {
-        "model": model if isinstance(model, str) else type(model).__name__,
-        "dataset": str(root), "identities": n_classes, "n_train": len(tr), "n_probe": len(pr),
-        "temperature": temperature, "eps": eps, "pgd_steps": steps, "cw_l2_budget": cw_l2,
-        "cw_steps": cw_steps, "head_epochs": head_epochs, "seed": seed, "heads": {}}
+    heads = {}
     for name, head in (("plain", plain), ("distilled", distilled)):
         ident = IdentificationModel(net, head, names=split.names).eval()
         with torch.no_grad():
             top1 = (head(emb[torch.as_tensor(pr)]).argmax(1).numpy() == ypr)
         rates = attack_rates(ident, x, y, eps=eps, steps=steps, cw_l2=cw_l2,
                              cw_steps=cw_steps, seed=seed)
-        report["heads"][name] = to_jsonable({"probe_top1": _rate(top1), **rates})
-    return report
+        heads[name] = DefensiveHead(probe_top1=Rate.of(top1), **rates)
+    return DefensiveResult(
+        schema_version=DEFENSIVE_SCHEMA,
+        model=model if isinstance(model, str) else type(model).__name__, dataset=str(root),
+        identities=n_classes, n_train=len(tr), n_probe=len(pr), temperature=temperature,
+        eps=eps, pgd_steps=steps, cw_l2_budget=cw_l2, cw_steps=cw_steps,
+        head_epochs=head_epochs, seed=seed, heads=heads)
 
 
-def _rate(mask: Any) -> Any:
-    from facerobust.eval.stats import Rate
-
-    return Rate.of(mask)
-
-
-def format_defensive(report: dict[str, Any]) -> str:
-    from facerobust.eval.stats import Rate
-
-    lines = [f"defensive distillation (T={report['temperature']:g}) on {report['model']}, "
-             f"{report['identities']} identities; eps {255 * report['eps']:.1f}/255, "
-             f"CW L2 budget {report['cw_l2_budget']:g}"]
-    for name, h in report["heads"].items():
-        lines.append(f"{name}: probe top-1 {Rate.from_dict(h['probe_top1']).text()}, mean "
-                     f"logit gap {h['mean_top_logit_gap']:.1f}")
+def format_defensive(report: DefensiveResult) -> str:
+    lines = [f"defensive distillation (T={report.temperature:g}) on {report.model}, "
+             f"{report.identities} identities; eps {255 * report.eps:.1f}/255, "
+             f"CW L2 budget {report.cw_l2_budget:g}"]
+    for name, h in report.heads.items():
+        lines.append(f"{name}: probe top-1 {h.probe_top1.text()}, mean logit gap "
+                     f"{h.mean_top_logit_gap:.1f}")
         for key in ("zero_gradient", "naive_pgd", "logit_pgd", "cw_l2_logits",
                     "cw_l2_unbounded"):
-            if key in h:
-                lines.append(f"  {key:<16} {Rate.from_dict(h[key]).text()}")
+            value = getattr(h, key)
+            if value is not None:
+                lines.append(f"  {key:<16} {value.text()}")
     return "\n".join(lines)

@@ -23,6 +23,15 @@ import numpy as np
 import torch
 from torch import nn
 
+from facerobust.eval.results_study import (
+    CARD_SCHEMA,
+    Speed,
+    StudentCard,
+    StudentData,
+    StudentLfw,
+    StudentTraining,
+    TransferPoint,
+)
 from facerobust.eval.stats import Rate
 
 TRANSFER_EPS = (2 / 255, 4 / 255, 8 / 255)
@@ -57,7 +66,7 @@ def training_paths(people: dict[str, list[Path]], excluded: set[str], *, max_ima
 
 
 def transfer(teacher: nn.Module, student: nn.Module, chips: torch.Tensor, pairs: Any,
-             n: int, *, steps: int = 10, seed: int = 0) -> list[dict[str, Any]]:
+             n: int, *, steps: int = 10, seed: int = 0) -> list[TransferPoint]:
     """PGD dodging on genuine pairs both models accept, crafted on the teacher at each budget
     of :data:`TRANSFER_EPS`: success on the teacher (white-box) and on the student."""
     from facerobust.attacks import PGD, Dodging
@@ -83,8 +92,8 @@ def transfer(teacher: nn.Module, student: nn.Module, chips: torch.Tensor, pairs:
     for i, eps in enumerate(TRANSFER_EPS):
         with torch.no_grad():
             on_student = crit.is_adversarial(student(res.clipped[i]))
-        out.append({"eps": eps, "teacher": Rate.of(res.success[i]).to_dict(),
-                    "student": Rate.of(on_student).to_dict()})
+        out.append(TransferPoint(eps=float(eps), teacher=Rate.of(res.success[i]),
+                                 student=Rate.of(on_student)))
     return out
 
 
@@ -92,15 +101,15 @@ def distill_study(teacher_name: str, dataset_root: Path | str, *, out: Path,
                   eval_pairs: int = 600, max_images: int = 10000, epochs: int = 30,
                   widths: tuple[int, ...] = (16, 32, 64, 128), input_px: int = 48,
                   n_attack: int = 100, seed: int = 0, progress: bool = True
-                  ) -> dict[str, Any]:
-    """Distil, measure and save; returns the card written beside ``out``."""
+                  ) -> StudentCard:
+    """Distil, measure and save; returns the typed card written beside ``out``."""
     from facerobust import models
     from facerobust.data.chips import load_chips
     from facerobust.data.sources import open_dataset
     from facerobust.eval.clean import protocol_pairs
     from facerobust.eval.compare import compare_models
     from facerobust.models.distill import calibrate_threshold, train_student
-    from facerobust.models.student import StudentNet, card_path, save_student
+    from facerobust.models.student import StudentNet, card_path, read_card, save_student
 
     if out.suffix != ".pt":
         raise ValueError(f"--out {out}: the student file must end in .pt")
@@ -134,27 +143,30 @@ def distill_study(teacher_name: str, dataset_root: Path | str, *, out: Path,
 
     pairs, _ = pairs_to_indices(chosen, eval_chips.index)
     t_ms, s_ms = ms_per_image(teacher), ms_per_image(student)
-    card = {
-        "name": out.stem, "architecture": f"{len(widths)} conv blocks {list(widths)}, "
-        f"{input_px}px input, linear to {student.embedding_dim}-d",
-        "parameters": sum(p.numel() for p in student.parameters()),
-        "teacher": teacher_name, "threshold_source": "best threshold on training-identity pairs",
-        "data": {"dataset": str(dataset.root), "images": len(chipset.paths),
-                 "identities": int(y.unique().numel()), "skipped": len(chipset.skipped),
-                 "excluded_identities": len(excluded),
-                 "note": "no identity of the evaluation pairs is in the training data"},
-        "training": {"epochs": epochs, "seed": seed, **hist.to_dict(),
-                     "calibration_accuracy": calib_acc},
-        "lfw": {"pairs_file": source, "pairs_requested": eval_pairs, "n_pairs": cmp.n_pairs,
-                "student_accuracy": cmp.models[1].accuracy,
-                "teacher_accuracy": cmp.models[0].accuracy},
-        "comparison": cmp.to_dict(),
-        "ms_per_image_batch32": {"student": s_ms, "teacher": t_ms, "speedup": t_ms / s_ms,
-                                 "torch_threads": torch.get_num_threads()},
-        "transfer_teacher_to_student": transfer(teacher, student, eval_chips.chips, pairs,
-                                                n_attack, seed=seed),
-        "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "seconds": time.perf_counter() - t0,
-    }
+    card = StudentCard(
+        schema_version=CARD_SCHEMA, name=out.stem,
+        architecture=f"{len(widths)} conv blocks {list(widths)}, {input_px}px input, linear "
+        f"to {student.embedding_dim}-d",
+        parameters=sum(p.numel() for p in student.parameters()), teacher=teacher_name,
+        threshold_source="best threshold on training-identity pairs",
+        data=StudentData(dataset=str(dataset.root), images=len(chipset.paths),
+                         identities=int(y.unique().numel()), skipped=len(chipset.skipped),
+                         excluded_identities=len(excluded),
+                         note="no identity of the evaluation pairs is in the training data"),
+        training=StudentTraining(epochs=epochs, seed=seed, **hist.to_dict(),
+                                 calibration_accuracy=calib_acc),
+        lfw=StudentLfw(pairs_file=source, pairs_requested=eval_pairs, n_pairs=cmp.n_pairs,
+                       student_accuracy=cmp.models[1].accuracy,
+                       teacher_accuracy=cmp.models[0].accuracy),
+        comparison=cmp,
+        ms_per_image_batch32=Speed(student=s_ms, teacher=t_ms, speedup=t_ms / s_ms,
+                                   torch_threads=torch.get_num_threads()),
+        transfer_teacher_to_student=transfer(teacher, student, eval_chips.chips, pairs,
+                                             n_attack, seed=seed),
+        measured_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        seconds=time.perf_counter() - t0,
+        weights_file="", weights_sha256="", embedding_dim=student.embedding_dim,
+        widths=list(widths), input_px=input_px, metric=str(student.metric),
+        threshold=float(student.threshold))
     save_student(out, student, card)
-    return card
+    return read_card(out)

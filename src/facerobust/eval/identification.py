@@ -9,7 +9,9 @@ from typing import Any
 
 import torch
 
+from facerobust.eval.results_study import JUDGED_SCHEMA, JudgedCondition, JudgedHardening
 from facerobust.eval.stats import Rate
+from facerobust.eval.store import write_json_atomic
 from facerobust.eval.tasks import choose_identities, embed_paths, identity_split
 from facerobust.models.heads import HeadKind
 
@@ -108,14 +110,14 @@ def adversarial_training_study(*, model: str, dataset: str, data: Path | str | N
               "validation_identities": groups["validation"], **report.to_dict()}
     if judge:
         result["judged"] = judge_hardening(original, tuned, holdout, eps=eps, steps=steps,
-                                           seed=seed)
-    (out / "training.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+                                           seed=seed).to_dict()
+    write_json_atomic(out / "training.json", result)
     torch.save(tuned.state_dict(), out / "model.pt")
     return report, result
 
 
 def judge_hardening(original: Any, tuned: Any, holdout: tuple[torch.Tensor, torch.Tensor], *,
-                    eps: float, steps: int, seed: int) -> dict[str, Any]:
+                    eps: float, steps: int, seed: int) -> JudgedHardening:
     """Conditions (a)-(d) before (original) and after (tuned) on the held-out identities."""
     from facerobust.defenses.hardening import describe_conditions, hardening_evaluation
 
@@ -125,5 +127,7 @@ def judge_hardening(original: Any, tuned: Any, holdout: tuple[torch.Tensor, torc
     after = hardening_evaluation(tuned, *holdout, eps=eps, steps=steps, seed=seed,
                                  **settings)  # type: ignore[arg-type]
     labels = describe_conditions(eps, steps, **settings)  # type: ignore[arg-type]
-    return {key: {"condition": labels[key], "before": before[key].to_dict(),
-                  "after": after[key].to_dict()} for key in before}
+    return JudgedHardening(
+        schema_version=JUDGED_SCHEMA, eps=eps, steps=steps, settings=settings,
+        conditions={key: JudgedCondition(condition=labels[key], before=before[key],
+                                         after=after[key]) for key in before})

@@ -183,10 +183,7 @@ def _student_measured(name: str, path: Path | None) -> dict[str, Any] | None:
         card = read_card(path)
     except (OSError, ValueError):
         return None
-    lfw = card.get("lfw") or {}
-    if not isinstance(lfw, dict) or "student_accuracy" not in lfw:
-        return None
-    return {"accuracy": lfw["student_accuracy"], "pairs": lfw.get("n_pairs"),
-            "pairs_file": lfw.get("pairs_file"), "dataset": card.get("data", {}).get("dataset"),
-            "teacher": card.get("teacher"), "teacher_accuracy": lfw.get("teacher_accuracy"),
-            "ms_per_image_batch32": card.get("ms_per_image_batch32")}
+    return {"accuracy": card.lfw.student_accuracy, "pairs": card.lfw.n_pairs,
+            "pairs_file": card.lfw.pairs_file, "dataset": card.data.dataset,
+            "teacher": card.teacher, "teacher_accuracy": card.lfw.teacher_accuracy,
+            "ms_per_image_batch32": card.ms_per_image_batch32.to_dict()}

@@ -4,8 +4,9 @@
 raw descriptor out; it downsamples to ``input_px`` inside ``forward``), so every attack,
 transfer study and defense applies to it. ``facerobust distill`` trains one
 (:mod:`facerobust.models.distill`) and saves it with :func:`save_student`: ``<name>.pt``
-(architecture, weights, threshold) and ``<name>.card.json`` (teacher, data, measured LFW
-accuracy, ms/image, and the SHA-256 of the ``.pt`` file, checked on load).
+(architecture, weights, threshold) and ``<name>.card.json``, a typed
+:class:`~facerobust.eval.results_study.StudentCard` (teacher, data, measured LFW accuracy,
+ms/image, and the SHA-256 of the ``.pt`` file, checked on load).
 
 Load it like any zoo model: ``models.load("path/to/student.pt")``, or
 ``models.load("dlib-student")`` for the default location the CLI writes to.
@@ -18,15 +19,18 @@ torch.Size([N, 128])
 from __future__ import annotations
 
 import hashlib
-import json
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from facerobust.models.base import FaceModel, Metric
+
+if TYPE_CHECKING:
+    from facerobust.eval.results_study import StudentCard
 
 STUDENT_FORMAT = 1
 DEFAULT_NAME = "dlib-student"
@@ -83,28 +87,31 @@ def sha256_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def save_student(path: Path, model: StudentNet, card: dict[str, Any]) -> Path:
-    """Write ``path`` (weights + architecture) and its card (with the weights' SHA-256)."""
+def save_student(path: Path, model: StudentNet, card: StudentCard) -> Path:
+    """Write ``path`` (weights + architecture) and its card (a :class:`StudentCard` with the
+    weights' file name, SHA-256 and the model's architecture filled in)."""
+    from facerobust.eval.store import write_json_atomic
+
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"format": STUDENT_FORMAT, "config": model.config(),
                 "state_dict": model.state_dict()}, path)
-    full = {**card, "weights_file": path.name, "weights_sha256": sha256_of(path),
-            **{k: v for k, v in model.config().items() if k != "name"}}
-    card_path(path).write_text(json.dumps(full, indent=2) + "\n", encoding="utf-8")
+    cfg = model.config()
+    full = replace(card, weights_file=path.name, weights_sha256=sha256_of(path),
+                   embedding_dim=int(cfg["embedding_dim"]), widths=list(cfg["widths"]),
+                   input_px=int(cfg["input_px"]), metric=str(cfg["metric"]),
+                   threshold=float(cfg["threshold"]))
+    write_json_atomic(card_path(path), full.to_dict())
     return card_path(path)
 
 
-def read_card(path: Path) -> dict[str, Any]:
+def read_card(path: Path) -> StudentCard:
+    """The typed card beside student weights ``path`` (its schema version checked)."""
+    from facerobust.eval.results_study import load_card
+
     cp = card_path(Path(path))
     if not cp.is_file():
         raise FileNotFoundError(f"student card not found: {cp} (written by facerobust distill)")
-    try:
-        data = json.loads(cp.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as err:
-        raise ValueError(f"{cp}: unreadable student card ({err})") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{cp}: a student card must be a JSON object")
-    return data
+    return load_card(cp)
 
 
 def load_student(path: Path | str, *, verify: bool = True) -> StudentNet:
@@ -114,7 +121,7 @@ def load_student(path: Path | str, *, verify: bool = True) -> StudentNet:
     if not path.is_file():
         raise FileNotFoundError(f"student weights not found: {path}")
     if verify:
-        expected = read_card(path).get("weights_sha256")
+        expected = read_card(path).weights_sha256
         if expected != sha256_of(path):
             raise ValueError(f"{path}: weights do not match the SHA-256 in "
                              f"{card_path(path).name}; re-run facerobust distill")
