@@ -35,8 +35,9 @@ def adaptive_rows(det: Detector, dcfg: DetectorConfig, data: DetectionSet, seed:
 
         naive = _judge(det, goal, _pgd(dcfg, det, model, x, goal_criterion, eps, seed,
                                        full=True), ref)
-        adaptive = [np.zeros(len(x), bool) for _ in eps]
-        adaptive_fooled = [np.zeros(len(x), bool) for _ in eps]
+        # the attacker keeps, per sample, whichever run evades: the hinge runs or the naive one
+        adaptive = [evades.copy() for _, evades in naive]
+        adaptive_fooled = [fooled.copy() for fooled, _ in naive]
         guarded = GuardedModel(model, det)
         confidence = 0.5 if det.adaptive_kind == "surrogate" else 0.0
         for weight in dcfg.adaptive_weights:

@@ -30,7 +30,8 @@ class AttackDetection(Unit):
 @dataclasses.dataclass(frozen=True)
 class AdaptiveRow(Unit):
     """Naive vs adaptive attack at one budget: success at fooling the model, and at fooling
-    the model AND staying under the detector's threshold (judged by the real detector)."""
+    the model AND staying under the detector's threshold (judged by the real detector). The
+    adaptive columns count a sample when any run evades: the hinge runs or the naive one."""
 
     goal: str
     epsilon: float
