@@ -8,6 +8,10 @@ round, the medians, and::
 
     RESULT ray_vs_local=<local median wall / ray median wall> identical=<true|false>
 
+On a 2-core box shared with other jobs, torch's 2 threads in one process can be several times
+slower than 1 (threads wait on each other when one is descheduled): ``--local-threads 1``
+separates that effect from the parallelism.
+
 ``identical`` compares every Ray run's results.json with the local one's, ignoring timings and
 the executor echoed in the config.
 
@@ -72,6 +76,8 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=4, help="clean pairs per fold")
     parser.add_argument("--attack-pairs", type=int, default=8)
     parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--local-threads", type=int, default=2,
+                        help="torch threads of the single-process run (default 2)")
     args = parser.parse_args()
 
     from facerobust.cli.demo import embedded_dataset
@@ -82,7 +88,7 @@ def main() -> None:
                          attack_pairs=args.attack_pairs, steps=args.steps)
     local_cfg = parse_config(tomllib.loads(text))
     ray_cfg = replace(local_cfg, run=replace(local_cfg.run, executor="ray"))
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.local_threads)
     walls: dict[str, list[float]] = {"local": [], "ray": []}
     with tempfile.TemporaryDirectory(prefix="ray-scale-") as tmp:
         def audit(cfg: Any, name: str) -> dict[str, Any]:
@@ -100,7 +106,8 @@ def main() -> None:
                 walls[executor].append(run["wall"])
                 identical &= run["results"] == reference
     local, ray = statistics.median(walls["local"]), statistics.median(walls["ray"])
-    print(f"median wall over {args.rounds} rounds: local (1 process, 2 threads) {local:.1f} s "
+    print(f"median wall over {args.rounds} rounds: local (1 process, {args.local_threads} "
+          f"threads) {local:.1f} s "
           f"[{min(walls['local']):.1f}-{max(walls['local']):.1f}], ray (2 workers x 1 thread) "
           f"{ray:.1f} s [{min(walls['ray']):.1f}-{max(walls['ray']):.1f}]")
     print(f"RESULT ray_vs_local={local / ray:.2f} identical={str(identical).lower()}")
