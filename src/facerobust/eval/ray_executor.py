@@ -103,7 +103,10 @@ def connect(ray: Any, address: str | None, num_cpus: int | None = None) -> bool:
     if ray.is_initialized():
         return False
     if address:
-        ray.init(address=address, logging_level=logging.WARNING)
+        try:
+            ray.init(address=address, logging_level=logging.WARNING)
+        except Exception as err:  # Ray raises ConnectionError, RuntimeError, ValueError...
+            raise OSError(f"--address {address}: cannot join the Ray cluster ({err})") from None
     else:
         ray.init(num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False,
                  logging_level=logging.WARNING)
@@ -133,6 +136,9 @@ def run_on_ray(exp: Experiment, todo: list[tuple[str, str]], store: RunStore, ba
                     if isinstance(cause, Exception):  # the unit's own error, no remote trace
                         raise cause from None
                     raise
+                except ray.exceptions.RayError as err:  # a worker or node lost
+                    raise OSError(f"unit {key}: Ray failed ({type(err).__name__}: {err}); "
+                                  "finished units are saved, rerun to resume") from None
                 _write_files(store.out, files)
                 store.save(key, fp, payload)
                 log.info("finished %s in %.1fs (ray)", key, payload["seconds"])
