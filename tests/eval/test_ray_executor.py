@@ -1,5 +1,6 @@
-"""The Ray executor: a tiny audit on a local Ray cluster (2 CPUs) gives the local executor's
-results.json (timings aside), writes the same files, and a rerun reuses finished units."""
+"""The Ray executor: a tiny audit (verification and identification attacks, the minimal
+search, a defense) on a local Ray cluster (2 CPUs) gives the local executor's results.json
+(timings aside), writes the same files, and a rerun reuses finished units."""
 
 from __future__ import annotations
 
@@ -28,6 +29,14 @@ root = "{root}"
 clean_pairs_per_fold = 4
 attack_pairs = 8
 
+[identification]
+enabled = true
+identities = 20
+images_per_identity = 20
+gallery_per_identity = 10
+min_images = 20
+probes = 8
+
 [models]
 victim = "pooled"
 others = ["pooled-2"]
@@ -41,7 +50,7 @@ goals = ["dodging", "impersonation"]
 name = "pgd"
 epsilons = ["1/255", "4/255"]
 steps = 3
-goals = ["dodging", "impersonation"]
+goals = ["dodging", "untargeted"]
 
 [minimal]
 enabled = true
@@ -49,6 +58,15 @@ attack = "pgd"
 steps = 3
 goal = "impersonation"
 samples = 4
+
+[[defense]]
+spec = "jpeg:q=75"
+attack = "pgd"
+epsilons = ["4/255"]
+steps = 3
+goal = "untargeted"
+eot = 1
+samples = 8
 """
 # differ between any two runs, or say which executor ran
 VOLATILE = {"seconds", "started", "finished", "environment", "ms_per_image",
@@ -121,6 +139,7 @@ def test_ray_run_equals_local_run_and_resumes(tmp_path: Path, ray_cluster: Any,
     first = json.loads((remote / "results.json").read_text())
     assert first["config"]["run"]["executor"] == "ray"
     assert len(first["attacks"]) == 4 and first["minimal"] is not None
+    assert len(first["defenses"]) == 1  # identification heads shipped with the experiment
     assert _strip(first) == _strip(json.loads((local / "results.json").read_text()))
     assert _files(remote) == _files(local)  # example grids written back by the driver
     assert any(p.startswith("examples/") for p in _files(remote))
@@ -134,5 +153,5 @@ def test_ray_run_equals_local_run_and_resumes(tmp_path: Path, ray_cluster: Any,
     again = {p.name: p.stat().st_mtime_ns for p in (remote / "units").glob("*.json")}
     assert set(again) == set(units)
     assert [n for n in units if again[n] != units[n]] == [lost]
-    assert "7 units, 6 already done" in (remote / "audit.log").read_text()
+    assert "8 units, 7 already done" in (remote / "audit.log").read_text()
     assert _strip(json.loads((remote / "results.json").read_text())) == _strip(first)
