@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -104,6 +105,18 @@ def test_address_needs_the_ray_executor(tmp_path: Path, capsys: pytest.CaptureFi
     code = main(["audit", str(config), "--out", str(tmp_path / "o"), "--address", "h:1"])
     assert code == 2
     assert "--address needs --executor ray" in capsys.readouterr().err
+
+
+def test_ray_executor_without_ray_says_how_to_install(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    config = tmp_path / "a.toml"
+    config.write_text(CONFIG.format(root=embedded_dataset()))
+    code = main(["audit", str(config), "--out", str(tmp_path / "o"), "--executor", "ray"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert 'run.executor = "ray" needs the ray package' in err and "facerobust[scale]" in err
+    assert not (tmp_path / "o" / "units").exists()  # stopped before any work
 
 
 @pytest.fixture(scope="module")
