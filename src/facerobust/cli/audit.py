@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 
 
@@ -18,6 +19,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--head", default=None, metavar="PATH",
                         help="identification head saved by `facerobust train-head` (overrides "
                              "[identification] head and enables identification)")
+    parser.add_argument("--executor", choices=("local", "ray"), default=None,
+                        help="where units run: this process (local, the default) or Ray tasks "
+                             "(overrides [run] executor; needs facerobust[scale])")
+    parser.add_argument("--address", default=None, metavar="ADDR",
+                        help="Ray cluster to join with --executor ray (e.g. ray://head:10001); "
+                             "default: start a local cluster")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     add_force_argument(parser)
 
@@ -39,8 +46,12 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     if args.head:
         cfg = with_head(cfg, args.head)
+    if args.executor:
+        cfg = replace(cfg, run=replace(cfg.run, executor=args.executor))
+    if args.address and cfg.run.executor != "ray":
+        raise ValueError("--address needs --executor ray (or [run] executor = \"ray\")")
     path = run_audit(cfg, args.out, data=args.data, progress=not args.no_progress,
-                     force=args.force,
+                     force=args.force, address=args.address,
                      config_text=args.config.read_text(encoding="utf-8"))
     print_outcome(path)
     return 0

@@ -48,13 +48,51 @@ def model_details(model: torch.nn.Module) -> dict[str, Any]:
             "embedding_dim": getattr(model, "embedding_dim", None)}
 
 
+def plan_units(cfg: AuditConfig, exp: Experiment, out: Path) -> list[PlannedUnit]:
+    """Every unit of ``cfg``: (key, fingerprint of its own settings, the function computing
+    it; files it writes go under ``out``)."""
+    victim = cfg.models.victim
+    units: list[PlannedUnit] = []
+    for name in exp.models:
+        units.append((f"clean-{name}", exp.fingerprint("clean", name),
+                      partial(exp.clean_unit, name)))
+    for atk in cfg.attacks:
+        for sources in atk.sources(victim, cfg.models.others):
+            one = replace(atk, surrogates=sources, all_sources=False)
+            for goal in atk.goals:
+                key = f"attack-{victim}-{one.key}-{goal}"
+                own = {**asdict(one), "goals": None}
+                units.append((key, exp.fingerprint("attack", own, goal),
+                              partial(U.attack_unit, exp, one, goal, key,
+                                      unit_seed(cfg.run.seed, key), out)))
+    if cfg.minimal.enabled:
+        key = f"minimal-{victim}"
+        units.append((key, exp.fingerprint("minimal", asdict(cfg.minimal)),
+                       partial(U.minimal_unit, exp, unit_seed(cfg.run.seed, key))))
+    for i, dcfg in enumerate(cfg.defenses):
+        key = f"defense-{i}-{victim}"
+        units.append((key, exp.fingerprint("defense", asdict(dcfg)),
+                      partial(U.defense_unit, exp, dcfg, unit_seed(cfg.run.seed, key))))
+    for i, fcfg in enumerate(cfg.fusions):
+        key = f"fusion-{i}"
+        units.append((key, exp.fingerprint("fusion", asdict(fcfg)),
+                      partial(U.fusion_unit, exp, fcfg, unit_seed(cfg.run.seed, key))))
+    for i, det in enumerate(cfg.detectors):
+        key = f"detector-{i}-{det.name}"
+        units.append((key, exp.fingerprint("detector", asdict(det)),
+                      partial(U.detector_unit, exp, det, key,
+                              unit_seed(cfg.run.seed, key), out)))
+    return units
+
+
 class Audit:
     """Runs (or resumes) one audit into ``out``."""
 
     def __init__(self, cfg: AuditConfig, out: Path, *, data: Path | None = None,
                  progress: bool = True, config_text: str = "", command: str = "audit",
-                 force: bool = False) -> None:
+                 force: bool = False, address: str | None = None) -> None:
         self.cfg, self.progress = cfg, progress
+        self.address = address  # Ray cluster address (executor "ray"); None: a local cluster
         self.out = prepare_output_folder(Path(out), force=force)
         self.data_override = data
         self.config_text = config_text
@@ -70,44 +108,17 @@ class Audit:
 
     def plan(self, exp: Experiment) -> list[PlannedUnit]:
         """Every unit: (key, fingerprint of its own settings, the function computing it)."""
-        cfg, victim = self.cfg, self.cfg.models.victim
-        units: list[PlannedUnit] = []
-        for name in exp.models:
-            units.append((f"clean-{name}", exp.fingerprint("clean", name),
-                          partial(exp.clean_unit, name)))
-        for atk in cfg.attacks:
-            for sources in atk.sources(victim, cfg.models.others):
-                one = replace(atk, surrogates=sources, all_sources=False)
-                for goal in atk.goals:
-                    key = f"attack-{victim}-{one.key}-{goal}"
-                    own = {**asdict(one), "goals": None}
-                    units.append((key, exp.fingerprint("attack", own, goal),
-                                  partial(U.attack_unit, exp, one, goal, key,
-                                          unit_seed(cfg.run.seed, key), self.out)))
-        if cfg.minimal.enabled:
-            key = f"minimal-{victim}"
-            units.append((key, exp.fingerprint("minimal", asdict(cfg.minimal)),
-                           partial(U.minimal_unit, exp, unit_seed(cfg.run.seed, key))))
-        for i, dcfg in enumerate(cfg.defenses):
-            key = f"defense-{i}-{victim}"
-            units.append((key, exp.fingerprint("defense", asdict(dcfg)),
-                          partial(U.defense_unit, exp, dcfg, unit_seed(cfg.run.seed, key))))
-        for i, fcfg in enumerate(cfg.fusions):
-            key = f"fusion-{i}"
-            units.append((key, exp.fingerprint("fusion", asdict(fcfg)),
-                          partial(U.fusion_unit, exp, fcfg, unit_seed(cfg.run.seed, key))))
-        for i, det in enumerate(cfg.detectors):
-            key = f"detector-{i}-{det.name}"
-            units.append((key, exp.fingerprint("detector", asdict(det)),
-                          partial(U.detector_unit, exp, det, key,
-                                  unit_seed(cfg.run.seed, key), self.out)))
-        return units
+        return plan_units(self.cfg, exp, self.out)
 
     def run(self) -> Path:
         self.lock.acquire()
         handler = self._setup_logging()
         started = datetime.now(timezone.utc).isoformat(timespec="seconds")
         try:
+            if self.cfg.run.executor == "ray":
+                from facerobust.eval.ray_executor import require_ray
+
+                require_ray()
             store = RunStore(self.out)
             torch.manual_seed(self.cfg.run.seed)
             np.random.seed(self.cfg.run.seed % (2**32))
@@ -123,15 +134,13 @@ class Audit:
                          ", ".join(k for k, _, _ in todo))
             bar = tqdm(total=len(units), initial=done, desc=self.command, unit="unit",
                        disable=not self.progress)
-            for key, fp, fn in todo:
-                bar.set_postfix_str(key)
-                tic = time.perf_counter()
-                payload = fn().to_dict()
-                if not payload.get("seconds"):
-                    payload["seconds"] = time.perf_counter() - tic
-                store.save(key, fp, payload)
-                log.info("finished %s in %.1fs", key, payload["seconds"])
-                bar.update(1)
+            if self.cfg.run.executor == "ray" and todo:
+                from facerobust.eval.ray_executor import run_on_ray
+
+                run_on_ray(exp, [(k, fp) for k, fp, _ in todo], store, bar,
+                           address=self.address)
+            elif todo:
+                self._run_here(todo, store, bar)
             bar.close()
             results = self.assemble(exp, store, [k for k, _, _ in units], started)
             results_path = self.out / "results.json"
@@ -145,6 +154,18 @@ class Audit:
             log.removeHandler(handler)
             handler.close()
             self.lock.release()
+
+    @staticmethod
+    def _run_here(todo: list[PlannedUnit], store: RunStore, bar: tqdm) -> None:
+        for key, fp, fn in todo:
+            bar.set_postfix_str(key)
+            tic = time.perf_counter()
+            payload = fn().to_dict()
+            if not payload.get("seconds"):
+                payload["seconds"] = time.perf_counter() - tic
+            store.save(key, fp, payload)
+            log.info("finished %s in %.1fs", key, payload["seconds"])
+            bar.update(1)
 
     def assemble(self, exp: Experiment, store: RunStore, keys: list[str], started: str
                  ) -> dict[str, Any]:
@@ -180,7 +201,8 @@ class Audit:
 
 def run_audit(cfg: AuditConfig, out: str | Path, *, data: Path | None = None,
               progress: bool = True, config_text: str = "", command: str = "audit",
-              force: bool = False) -> Path:
-    """Run or resume an audit; returns the path of ``results.json``."""
+              force: bool = False, address: str | None = None) -> Path:
+    """Run or resume an audit; returns the path of ``results.json``. ``cfg.run.executor``
+    picks where units run ("ray": Ray tasks on the cluster at ``address``, or a local one)."""
     return Audit(cfg, Path(out), data=data, progress=progress, config_text=config_text,
-                 command=command, force=force).run()
+                 command=command, force=force, address=address).run()

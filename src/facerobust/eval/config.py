@@ -22,6 +22,7 @@ from facerobust.eval.detector_config import DetectorConfig, parse_detector
 from facerobust.eval.tasks import GOALS, IDENTIFICATION_GOALS, VERIFICATION_GOALS
 
 NORMS = ("linf", "l2")
+EXECUTORS = ("local", "ray")
 # integer keys that may be left out (None = the attack registry's / EOT's default)
 OPTIONAL_INTS = {"steps", "queries", "eot"}
 
@@ -31,6 +32,7 @@ class RunConfig:
     name: str = "facerobust audit"
     seed: int = 0
     batch_size: int = 16
+    executor: str = "local"  # "local" (this process) | "ray" (units as Ray tasks)
 
 
 @dataclass(frozen=True)
@@ -354,6 +356,7 @@ def _check_data(data: DataConfig) -> None:
 
 
 def _validate(cfg: AuditConfig) -> None:
+    _check_choice(cfg.run.executor, EXECUTORS, "run.executor")
     _check_sizes(cfg)
     _check_data(cfg.data)
     ident = cfg.identification

@@ -1,0 +1,117 @@
+"""The same small audit (dlib-resnet, embedded LFW demo data) in one process on 2 torch threads
+vs the Ray executor (a local cluster, 2 workers x 1 thread), interleaved over ``--rounds``.
+
+Each run writes a fresh output folder (nothing reused but the aligned-chip cache, warmed by a
+first untimed local run). The Ray wall time is end to end, as ``facerobust audit --executor
+ray`` sees it: cluster start, shipping the experiment, the units, shutdown. Prints every
+round, the medians, and::
+
+    RESULT ray_vs_local=<local median wall / ray median wall> identical=<true|false>
+
+On a 2-core box shared with other jobs, torch's 2 threads in one process can be several times
+slower than 1 (threads wait on each other when one is descheduled): ``--local-threads 1``
+separates that effect from the parallelism.
+
+``identical`` compares every Ray run's results.json with the local one's, ignoring timings and
+the executor echoed in the config.
+
+    PYTHONPATH=src .venv/bin/python benchmarks/ray_scale.py --rounds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+CONFIG = """
+[run]
+seed = 0
+batch_size = 8
+
+[data]
+root = "{root}"
+clean_pairs_per_fold = {pairs}
+attack_pairs = {attack_pairs}
+
+[models]
+victim = "dlib-resnet"
+
+[[attack]]
+name = "pgd"
+norm = "linf"
+epsilons = ["1/255", "4/255"]
+steps = {steps}
+goals = ["dodging", "impersonation"]
+
+[[attack]]
+name = "pgd"
+norm = "l2"
+epsilons = ["0.5", "2"]
+steps = {steps}
+goals = ["dodging", "impersonation"]
+"""
+VOLATILE = {"seconds", "started", "finished", "environment", "ms_per_image",
+            "config_fingerprint", "executor"}
+
+
+def _strip(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _strip(v) for k, v in value.items() if k not in VOLATILE}
+    if isinstance(value, list):
+        return [_strip(v) for v in value]
+    return value
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--pairs", type=int, default=4, help="clean pairs per fold")
+    parser.add_argument("--attack-pairs", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--local-threads", type=int, default=2,
+                        help="torch threads of the single-process run (default 2)")
+    args = parser.parse_args()
+
+    from facerobust.cli.demo import embedded_dataset
+    from facerobust.eval.audit import run_audit
+    from facerobust.eval.config import parse_config, tomllib
+
+    text = CONFIG.format(root=embedded_dataset(), pairs=args.pairs,
+                         attack_pairs=args.attack_pairs, steps=args.steps)
+    local_cfg = parse_config(tomllib.loads(text))
+    ray_cfg = replace(local_cfg, run=replace(local_cfg.run, executor="ray"))
+    torch.set_num_threads(args.local_threads)
+    walls: dict[str, list[float]] = {"local": [], "ray": []}
+    with tempfile.TemporaryDirectory(prefix="ray-scale-") as tmp:
+        def audit(cfg: Any, name: str) -> dict[str, Any]:
+            tic = time.perf_counter()
+            path = run_audit(cfg, Path(tmp) / name, progress=False)
+            wall = time.perf_counter() - tic
+            print(f"{name}: {wall:.1f} s", flush=True)
+            return {"wall": wall, "results": _strip(json.loads(path.read_text()))}
+
+        reference = audit(local_cfg, "warm-up-local")["results"]
+        identical = True
+        for i in range(args.rounds):
+            for executor, cfg in (("local", local_cfg), ("ray", ray_cfg)):
+                run = audit(cfg, f"{executor}-{i}")
+                walls[executor].append(run["wall"])
+                identical &= run["results"] == reference
+    local, ray = statistics.median(walls["local"]), statistics.median(walls["ray"])
+    print(f"median wall over {args.rounds} rounds: local (1 process, {args.local_threads} "
+          f"threads) {local:.1f} s "
+          f"[{min(walls['local']):.1f}-{max(walls['local']):.1f}], ray (2 workers x 1 thread) "
+          f"{ray:.1f} s [{min(walls['ray']):.1f}-{max(walls['ray']):.1f}]")
+    print(f"RESULT ray_vs_local={local / ray:.2f} identical={str(identical).lower()}")
+
+
+if __name__ == "__main__":
+    main()

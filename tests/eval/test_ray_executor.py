@@ -1,0 +1,170 @@
+"""The Ray executor: a tiny audit (verification and identification attacks, the minimal
+search, a defense) on a local Ray cluster (2 CPUs) gives the local executor's results.json
+(timings aside), writes the same files, and a rerun reuses finished units."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from facerobust import models
+from facerobust.cli import main
+from facerobust.cli.demo import embedded_dataset
+from facerobust.eval.config import parse_config
+from tests.helpers.models import PooledPixels
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG = """
+[run]
+seed = 3
+batch_size = 8
+
+[data]
+root = "{root}"
+clean_pairs_per_fold = 4
+attack_pairs = 8
+
+[identification]
+enabled = true
+identities = 20
+images_per_identity = 20
+gallery_per_identity = 10
+min_images = 20
+probes = 8
+
+[models]
+victim = "pooled"
+others = ["pooled-2"]
+
+[[attack]]
+name = "fgsm"
+epsilons = ["1/255", "4/255"]
+goals = ["dodging", "impersonation"]
+
+[[attack]]
+name = "pgd"
+epsilons = ["1/255", "4/255"]
+steps = 3
+goals = ["dodging", "untargeted"]
+
+[minimal]
+enabled = true
+attack = "pgd"
+steps = 3
+goal = "impersonation"
+samples = 4
+
+[[defense]]
+spec = "jpeg:q=75"
+attack = "pgd"
+epsilons = ["4/255"]
+steps = 3
+goal = "untargeted"
+eot = 1
+samples = 8
+"""
+# differ between any two runs, or say which executor ran
+VOLATILE = {"seconds", "started", "finished", "environment", "ms_per_image",
+            "config_fingerprint", "executor"}
+
+
+def _strip(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _strip(v) for k, v in value.items() if k not in VOLATILE}
+    if isinstance(value, list):
+        return [_strip(v) for v in value]
+    return value
+
+
+def _files(out: Path) -> set[str]:
+    skip = {"audit.log", "run.lock"}
+    return {p.relative_to(out).as_posix() for p in out.rglob("*")
+            if p.is_file() and p.name not in skip}
+
+
+@pytest.mark.parametrize(("executor", "message"), [
+    ("spark", r"run\.executor: 'spark' is not one of local, ray"),
+    (2, r"run\.executor: must be a string"),
+])
+def test_executor_key_is_validated(executor: Any, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_config({"run": {"executor": executor}})
+    assert parse_config({"run": {"executor": "ray"}}).run.executor == "ray"
+    assert parse_config({}).run.executor == "local"
+
+
+def test_address_needs_the_ray_executor(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    config = tmp_path / "a.toml"
+    config.write_text(CONFIG.format(root=embedded_dataset()))
+    code = main(["audit", str(config), "--out", str(tmp_path / "o"), "--address", "h:1"])
+    assert code == 2
+    assert "--address needs --executor ray" in capsys.readouterr().err
+
+
+def test_ray_executor_without_ray_says_how_to_install(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    config = tmp_path / "a.toml"
+    config.write_text(CONFIG.format(root=embedded_dataset()))
+    code = main(["audit", str(config), "--out", str(tmp_path / "o"), "--executor", "ray"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert 'run.executor = "ray" needs the ray package' in err and "facerobust[scale]" in err
+    assert not (tmp_path / "o" / "units").exists()  # stopped before any work
+
+
+@pytest.fixture(scope="module")
+def ray_cluster() -> Iterator[Any]:
+    ray = pytest.importorskip("ray", reason="ray is not installed (pip install facerobust[scale])")
+    # workers are fresh processes: they import facerobust and the stand-in model's module
+    # (tests.helpers.models, unpickled with the experiment) from these folders
+    old = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        [str(ROOT / "src"), str(ROOT), *([old] if old else [])])
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+        if old is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = old
+
+
+@pytest.mark.slow
+def test_ray_run_equals_local_run_and_resumes(tmp_path: Path, ray_cluster: Any,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    # patched in the driver only: the models travel to the workers inside the experiment
+    monkeypatch.setattr(models, "load", lambda name, device=None: PooledPixels())
+    config = tmp_path / "tiny.toml"
+    config.write_text(CONFIG.format(root=embedded_dataset()))
+    local, remote = tmp_path / "local", tmp_path / "ray"
+    assert main(["audit", str(config), "--out", str(local), "--no-progress"]) == 0
+    assert main(["audit", str(config), "--out", str(remote), "--no-progress",
+                 "--executor", "ray"]) == 0
+    first = json.loads((remote / "results.json").read_text())
+    assert first["config"]["run"]["executor"] == "ray"
+    assert len(first["attacks"]) == 4 and first["minimal"] is not None
+    assert len(first["defenses"]) == 1  # identification heads shipped with the experiment
+    assert _strip(first) == _strip(json.loads((local / "results.json").read_text()))
+    assert _files(remote) == _files(local)  # example grids written back by the driver
+    assert any(p.startswith("examples/") for p in _files(remote))
+
+    # resume: a unit lost (as after a kill) is the only one recomputed
+    units = {p.name: p.stat().st_mtime_ns for p in (remote / "units").glob("*.json")}
+    lost = "attack-pooled-pgd-linf-dodging.json"
+    (remote / "units" / lost).unlink()
+    assert main(["audit", str(config), "--out", str(remote), "--no-progress",
+                 "--executor", "ray"]) == 0
+    again = {p.name: p.stat().st_mtime_ns for p in (remote / "units").glob("*.json")}
+    assert set(again) == set(units)
+    assert [n for n in units if again[n] != units[n]] == [lost]
+    assert "8 units, 7 already done" in (remote / "audit.log").read_text()
+    assert _strip(json.loads((remote / "results.json").read_text())) == _strip(first)
