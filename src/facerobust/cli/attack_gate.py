@@ -10,17 +10,13 @@ the attack needs at the gate's allowed rate and its success before the lock-out.
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("url", help="gate base URL, e.g. http://127.0.0.1:8000")
-    parser.add_argument("--key", default=os.environ.get("FACEROBUST_GATE_KEY", ""),
-                        help="client API key (default $FACEROBUST_GATE_KEY)")
-    parser.add_argument("--admin-key", default=os.environ.get("FACEROBUST_GATE_ADMIN_KEY", ""),
-                        help="admin key to enroll the victims (default "
-                             "$FACEROBUST_GATE_ADMIN_KEY)")
+    from facerobust.cli.common import add_gate_client_arguments
+
+    add_gate_client_arguments(parser)
     parser.add_argument("--attack", default="square", choices=("square", "hsj"))
     parser.add_argument("--norm", default="linf", choices=("linf", "l2"))
     parser.add_argument("--eps", default="8/255", help="comma-separated budgets, e.g. 4/255,8/255")

@@ -36,3 +36,15 @@ def print_skipped(skipped: list[dict[str, str]], shown: int = 10) -> None:
         print(f"  {item['path']}: {item['reason']}", file=sys.stderr)
     if len(skipped) > shown:
         print(f"  ... and {len(skipped) - shown} more (all listed in the JSON)", file=sys.stderr)
+
+
+def add_gate_client_arguments(parser: argparse.ArgumentParser) -> None:
+    """The gate URL, the client key and the admin key (both default to the environment)."""
+    import os
+
+    parser.add_argument("url", help="gate base URL, e.g. http://127.0.0.1:8000")
+    parser.add_argument("--key", default=os.environ.get("FACEROBUST_GATE_KEY", ""),
+                        help="client API key (default $FACEROBUST_GATE_KEY)")
+    parser.add_argument("--admin-key", default=os.environ.get("FACEROBUST_GATE_ADMIN_KEY", ""),
+                        help="admin key to enroll the victims (default "
+                             "$FACEROBUST_GATE_ADMIN_KEY)")

@@ -8,17 +8,13 @@ format, the gate's acceptance rate and the attacker's in-memory success (n, 95% 
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("url", help="gate base URL, e.g. http://127.0.0.1:8000")
-    parser.add_argument("--key", default=os.environ.get("FACEROBUST_GATE_KEY", ""),
-                        help="client API key (default $FACEROBUST_GATE_KEY)")
-    parser.add_argument("--admin-key", default=os.environ.get("FACEROBUST_GATE_ADMIN_KEY", ""),
-                        help="admin key to enroll the victims (default "
-                             "$FACEROBUST_GATE_ADMIN_KEY)")
+    from facerobust.cli.common import add_gate_client_arguments
+
+    add_gate_client_arguments(parser)
     parser.add_argument("--model", default="dlib-resnet",
                         help="the model the attacker crafts on (the gate's, for white-box)")
     parser.add_argument("--eps", default="2/255,4/255,8/255", help="Linf budgets")

@@ -48,16 +48,21 @@ class Probe:
     flags: dict[str, Any] = field(default_factory=dict)
 
 
+def _factory(spec: str, key: str) -> Callable[[], Any]:
+    """The callable named by ``"package.module:factory"`` (errors name ``key``)."""
+    module, _, attr = spec.partition(":")
+    try:
+        factory: Callable[[], Any] = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as err:
+        raise ValueError(f"{key} {spec!r}: cannot import it ({err})") from None
+    return factory
+
+
 def load_model(name: str) -> torch.nn.Module:
     """A registered model by name, or ``"package.module:factory"`` called without arguments
     (for plugins and test stand-ins)."""
     if ":" in name:
-        module, _, attr = name.partition(":")
-        try:
-            factory = getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError) as err:
-            raise ValueError(f"gate.model {name!r}: cannot import it ({err})") from None
-        model = factory()
+        model = _factory(name, "gate.model")()
         if not isinstance(model, torch.nn.Module):
             raise TypeError(f"gate.model {name!r} did not build a torch module")
         return model.eval()
@@ -86,12 +91,8 @@ def load_detectors(specs: tuple[str, ...], model: torch.nn.Module | None = None,
             except ValueError as err:
                 raise ValueError(f"gate.detectors: {err}") from None
             continue
-        module, _, attr = spec.partition(":")
-        try:
-            factory = getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError) as err:
-            raise ValueError(f"gate.detectors {spec!r}: cannot import it ({err})") from None
-        scorer = factory()
+        attr = spec.partition(":")[2]
+        scorer = _factory(spec, "gate.detectors")()
         if not callable(scorer):
             raise TypeError(f"gate.detectors {spec!r} did not build a callable")
         out[attr] = scorer
