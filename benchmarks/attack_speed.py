@@ -1,7 +1,9 @@
 """Attack speed: facerobust vs IBM ART vs torchattacks on the dlib model + identification head.
 
 Run: ``FACEROBUST_DATA=/work/shared/data .venv/bin/python benchmarks/attack_speed.py``
-(options: ``--n 32 --steps 10 --cw-steps 10 --minimal-n 16``). Prints a table and ends with
+(options: ``--n 32 --steps 10 --cw-steps 10 --minimal-n 16 --rounds 5``). Every measurement
+runs once per round, rounds interleaved; the table shows medians and spreads, and each ratio is
+the median of its per-round ratios. Prints a table and ends with
 ``RESULT pgd_vs_art=.. pgd_vs_torchattacks=.. cw_vs_art=.. overhead=.. fgsm_sweep8=..
 minimal_eps_passes=..`` (speed ratios > 1: facerobust is faster).
 
@@ -95,8 +97,8 @@ def main() -> None:
     ap.add_argument("--minimal-n", type=int, default=16)
     ap.add_argument("--minimal-steps", type=int, default=5)
     ap.add_argument("--enrol", type=int, default=5, help="enrolment images per identity")
-    ap.add_argument("--repeat", type=int, default=2,
-                    help="best-of-N timing for FGSM and PGD rows (the CPU is shared)")
+    ap.add_argument("--rounds", type=int, default=5,
+                    help="interleaved rounds; medians and spreads are reported (shared CPU)")
     args = ap.parse_args()
     torch.set_num_threads(2)
     import torchattacks
@@ -128,64 +130,87 @@ def main() -> None:
     t_fb = statistics.median(timed(fb)[0] for _ in range(3))
     rows.append(("forward+backward", "torch", t_fb, f"{len(x)} chips"))
 
-    eps, alpha, k, R = 1 / 255, 0.25 / 255, args.steps, args.repeat
-    # FGSM
-    t_f, r = timed(lambda: FGSM()(clf, x, crit, epsilons=[eps]), R)
-    rows.append(("FGSM 1/255", "facerobust", t_f, f"success {r.success_rate()[0]:.3f}"))
-    t_fa, a = timed(lambda: FastGradientMethod(art, eps=eps, batch_size=len(x)).generate(
-        xn, y=yn), R)
-    rows.append(("FGSM 1/255", "ART", t_fa, f"success {rate(clf, a, y):.3f}"))
-    t_ft, a = timed(lambda: torchattacks.FGSM(clf, eps=eps)(x, y), R)
-    rows.append(("FGSM 1/255", "torchattacks", t_ft, f"success {rate(clf, a, y):.3f}"))
+    eps, alpha, k = 1 / 255, 0.25 / 255, args.steps
+    c, lr, cs = 1.0, 0.01, args.cw_steps
+    m, mk = args.minimal_n, args.minimal_steps
+    sub = crit.subset(torch.arange(m))
     sweep = [i / 255 for i in range(1, 9)]
-    t_s8, r8 = timed(lambda: FGSM()(clf, x, crit, epsilons=sweep), R)
-    rows.append(("FGSM sweep 1..8/255", "facerobust", t_s8,
-                 f"{r8.passes} passes; vs one eps x{t_s8 / t_f:.2f}"))
-    # PGD-Linf
     pgd = PGD(steps=k, abs_stepsize=alpha, random_start=False)
     pgd_full = PGD(steps=k, abs_stepsize=alpha, random_start=False, early_stop=False)
-    t_pn, r = timed(lambda: pgd_full(clf, x, crit, epsilons=[eps]), R)
-    rows.append((f"PGD-Linf {k} steps", "facerobust (no early stop)", t_pn,
-                 f"success {r.success_rate()[0]:.3f}, {r.passes} passes"))
-    t_p, r = timed(lambda: pgd(clf, x, crit, epsilons=[eps]), R)
-    rows.append((f"PGD-Linf {k} steps", "facerobust (early stop)", t_p,
-                 f"success {r.success_rate()[0]:.3f}, {r.passes} passes"))
-    t_pa, a = timed(lambda: ProjectedGradientDescentPyTorch(
-        art, norm=np.inf, eps=eps, eps_step=alpha, max_iter=k, num_random_init=0,
-        batch_size=len(x), verbose=False).generate(xn, y=yn), R)
-    rows.append((f"PGD-Linf {k} steps", "ART", t_pa, f"success {rate(clf, a, y):.3f}"))
-    t_pt, a = timed(lambda: torchattacks.PGD(clf, eps=eps, alpha=alpha, steps=k,
-                                              random_start=False)(x, y), R)
-    rows.append((f"PGD-Linf {k} steps", "torchattacks", t_pt, f"success {rate(clf, a, y):.3f}"))
-    # CW-L2
-    c, lr, cs = 1.0, 0.01, args.cw_steps
     cw = CarliniWagnerL2(binary_search_steps=1, steps=cs, lr=lr, initial_const=c)
-    t_c, r = timed(lambda: cw(clf, x, crit, epsilons=[float("inf")]))
-    rows.append((f"CW-L2 {cs} steps c={c}", "facerobust", t_c,
-                 f"success {r.success_rate()[0]:.3f}, {r.passes} passes"))
-    t_ca, a = timed(lambda: CarliniL2Method(art, confidence=0.0, learning_rate=lr,
-                                            binary_search_steps=1, max_iter=cs, initial_const=c,
-                                            batch_size=len(x), verbose=False).generate(xn, y=yn))
-    rows.append((f"CW-L2 {cs} steps c={c}", "ART", t_ca, f"success {rate(clf, a, y):.3f}"))
-    t_ct, a = timed(lambda: torchattacks.CW(clf, c=c, kappa=0, steps=cs, lr=lr)(x, y))
-    rows.append((f"CW-L2 {cs} steps c={c}", "torchattacks", t_ct,
-                 f"success {rate(clf, a, y):.3f}"))
-    # minimal epsilon
-    m = args.minimal_n
-    sub = crit.subset(torch.arange(m))
-    mk = args.minimal_steps
-    t_m, ours = timed(lambda: minimal_epsilon(clf, x[:m], sub, attack=PGD(steps=mk,
-                      random_start=False), max_epsilon=8 / 255))
-    t_b, base = timed(lambda: robfr_search(clf, x[:m], sub, attack=PGD(
-        steps=mk, random_start=False, early_stop=False), max_epsilon=8 / 255))
-    rows.append((f"min-eps PGD-{mk}, {m} probes", "facerobust bisection", t_m,
-                 f"{ours.passes} passes, median {ours.median() * 255:.4f}/255"))
-    rows.append((f"min-eps PGD-{mk}, {m} probes", "RobFR linear(5)+binary(10)", t_b,
-                 f"{base.passes} passes, median {base.median() * 255:.4f}/255"))
-    t_w, warm = timed(lambda: minimal_epsilon(clf, x[:m], sub, attack=PGD(steps=mk,
-                      random_start=False), max_epsilon=8 / 255, warm_start=True))
-    rows.append((f"min-eps PGD-{mk}, {m} probes", "facerobust warm start", t_w,
-                 f"{warm.passes} passes, median {warm.median() * 255:.4f}/255 (stronger)"))
+    jobs: dict[str, tuple[str, str, Callable[[], Any]]] = {
+        "fgsm": ("FGSM 1/255", "facerobust", lambda: FGSM()(clf, x, crit, epsilons=[eps])),
+        "fgsm_art": ("FGSM 1/255", "ART", lambda: FastGradientMethod(
+            art, eps=eps, batch_size=len(x)).generate(xn, y=yn)),
+        "fgsm_ta": ("FGSM 1/255", "torchattacks", lambda: torchattacks.FGSM(clf, eps=eps)(x, y)),
+        "sweep8": ("FGSM sweep 1..8/255", "facerobust",
+                   lambda: FGSM()(clf, x, crit, epsilons=sweep)),
+        "pgd_full": (f"PGD-Linf {k} steps", "facerobust (no early stop)",
+                     lambda: pgd_full(clf, x, crit, epsilons=[eps])),
+        "pgd": (f"PGD-Linf {k} steps", "facerobust (early stop)",
+                lambda: pgd(clf, x, crit, epsilons=[eps])),
+        "pgd_art": (f"PGD-Linf {k} steps", "ART", lambda: ProjectedGradientDescentPyTorch(
+            art, norm=np.inf, eps=eps, eps_step=alpha, max_iter=k, num_random_init=0,
+            batch_size=len(x), verbose=False).generate(xn, y=yn)),
+        "pgd_ta": (f"PGD-Linf {k} steps", "torchattacks", lambda: torchattacks.PGD(
+            clf, eps=eps, alpha=alpha, steps=k, random_start=False)(x, y)),
+        "cw": (f"CW-L2 {cs} steps c={c}", "facerobust",
+               lambda: cw(clf, x, crit, epsilons=[float("inf")])),
+        "cw_art": (f"CW-L2 {cs} steps c={c}", "ART", lambda: CarliniL2Method(
+            art, confidence=0.0, learning_rate=lr, binary_search_steps=1, max_iter=cs,
+            initial_const=c, batch_size=len(x), verbose=False).generate(xn, y=yn)),
+        "cw_ta": (f"CW-L2 {cs} steps c={c}", "torchattacks",
+                  lambda: torchattacks.CW(clf, c=c, kappa=0, steps=cs, lr=lr)(x, y)),
+        "min": (f"min-eps PGD-{mk}, {m} probes", "facerobust bisection",
+                lambda: minimal_epsilon(clf, x[:m], sub, attack=PGD(
+                    steps=mk, random_start=False), max_epsilon=8 / 255)),
+        "min_robfr": (f"min-eps PGD-{mk}, {m} probes", "RobFR linear(5)+binary(10)",
+                      lambda: robfr_search(clf, x[:m], sub, attack=PGD(
+                          steps=mk, random_start=False, early_stop=False),
+                          max_epsilon=8 / 255)),
+        "min_warm": (f"min-eps PGD-{mk}, {m} probes", "facerobust warm start",
+                     lambda: minimal_epsilon(clf, x[:m], sub, attack=PGD(
+                         steps=mk, random_start=False), max_epsilon=8 / 255,
+                         warm_start=True)),
+    }
+    # interleaved rounds: every job once per round, so a noisy spell hits all of them alike;
+    # each ratio is taken within a round, then the median over rounds is reported
+    times: dict[str, list[float]] = {name: [] for name in jobs}
+    outputs: dict[str, Any] = {}
+    for r in range(args.rounds):
+        for name, (_, _, fn) in jobs.items():
+            sec, outputs[name] = timed(fn)
+            times[name].append(sec)
+        print(f"  round {r + 1}/{args.rounds} done", flush=True)
+
+    def med(name: str) -> float:
+        return statistics.median(times[name])
+
+    def ratio(num: str, den: str) -> tuple[float, float, float]:
+        values = [a / b for a, b in zip(times[num], times[den], strict=True)]
+        return statistics.median(values), min(values), max(values)
+
+    def note(name: str) -> str:
+        out = outputs[name]
+        if isinstance(out, (torch.Tensor, np.ndarray)):  # ART / torchattacks adversarials
+            return f"success {rate(clf, out, y):.3f}"
+        if hasattr(out, "median"):  # minimal-epsilon results
+            return f"{out.passes} passes, median {out.median() * 255:.4f}/255"
+        return f"success {out.success_rate()[0]:.3f}, {out.passes} passes"
+
+    for name, (task, lib, _) in jobs.items():
+        spread = f"[{min(times[name]):.2f}-{max(times[name]):.2f}]"
+        rows.append((task, lib, med(name), f"{note(name)}; spread {spread} s"))
+    t_f, t_s8, t_p, t_pn, t_pa, t_pt = (med(n) for n in ("fgsm", "sweep8", "pgd", "pgd_full",
+                                                         "pgd_art", "pgd_ta"))
+    t_c, t_ca, t_ct, t_fa, t_ft = (med(n) for n in ("cw", "cw_art", "cw_ta", "fgsm_art",
+                                                    "fgsm_ta"))
+    ours, base, warm = outputs["min"], outputs["min_robfr"], outputs["min_warm"]
+    for label, (num, den) in {"PGD vs ART": ("pgd_art", "pgd"),
+                              "PGD vs torchattacks": ("pgd_ta", "pgd"),
+                              "FGSM sweep / one eps": ("sweep8", "fgsm")}.items():
+        mid, lo, hi = ratio(num, den)
+        print(f"{label}: median {mid:.2f}x over {args.rounds} rounds (spread {lo:.2f}-{hi:.2f})")
 
     width = max(len(r[0]) for r in rows)
     lib_w = max(len(r[1]) for r in rows)
@@ -200,8 +225,10 @@ def main() -> None:
     print(f"FGSM vs ART {t_fa / t_f:.2f}x, vs torchattacks {t_ft / t_f:.2f}x; "
           f"CW vs torchattacks {t_ct / t_c:.2f}x")
     print(f"overhead PGD-{k} (no early stop) / ({k} x forward+backward) = {overhead:.3f}")
-    print(f"RESULT pgd_vs_art={t_pa / t_p:.2f} pgd_vs_torchattacks={t_pt / t_p:.2f} "
-          f"cw_vs_art={t_ca / t_c:.2f} overhead={overhead:.3f} fgsm_sweep8={t_s8 / t_f:.2f} "
+    print(f"RESULT pgd_vs_art={ratio('pgd_art', 'pgd')[0]:.2f} "
+          f"pgd_vs_torchattacks={ratio('pgd_ta', 'pgd')[0]:.2f} "
+          f"cw_vs_art={ratio('cw_art', 'cw')[0]:.2f} overhead={overhead:.3f} "
+          f"fgsm_sweep8={ratio('sweep8', 'fgsm')[0]:.2f} "
           f"minimal_eps_passes={ours.passes / base.passes:.3f}")
     print(f"(minimal_eps_passes with warm start: {warm.passes / base.passes:.3f}, median "
           f"{warm.median() * 255:.4f}/255 vs RobFR {base.median() * 255:.4f}/255)")

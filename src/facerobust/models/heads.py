@@ -86,10 +86,11 @@ def train_head(train_emb: torch.Tensor, train_labels: torch.Tensor, *, n_classes
     head = make_head(kind, train_emb.shape[1], n_classes)
     opt = torch.optim.Adam(head.parameters(), lr=lr, weight_decay=weight_decay)
     x, y = train_emb.detach().float(), train_labels.long()
-    for _ in range(epochs):
-        opt.zero_grad()
-        F.cross_entropy(head(x), y).backward()
-        opt.step()
+    with torch.enable_grad():  # also when called inside a no_grad context
+        for _ in range(epochs):
+            opt.zero_grad()
+            F.cross_entropy(head(x), y).backward()
+            opt.step()
     return head.eval()
 
 
