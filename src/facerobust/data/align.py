@@ -55,6 +55,9 @@ FACE_TEMPLATE_5 = np.array(
 )
 
 _LOCK = threading.Lock()
+# dlib's detectors and predictor are shared and not thread-safe: concurrent calls crash the
+# process (SIGSEGV, found by the gate's enrollment-storm test), so every call holds this lock
+_DETECT_LOCK = threading.Lock()
 _DLIB: dict[str, Any] = {}
 
 # Single detectors: dlib's HOG frontal detector and its CNN (MMOD) detector.
@@ -154,14 +157,15 @@ def detect_faces(rgb_uint8: np.ndarray, detector: str = "hog") -> list[Face]:
     img, sx, sy = rgb, 1.0, 1.0
     if max(h, w) > DETECT_MAX_SIDE:
         img, sx, sy = _shrink(rgb, DETECT_MAX_SIDE / max(h, w))
-    if detector == "hog":
-        rects = list(det(img, DETECTOR_UPSAMPLE))
-    else:
-        rects = [dlib.rectangle(*(round(v) for v in r)) for r in _cnn_rects(det, img)]
-    rects.sort(key=lambda r: r.width() * r.height(), reverse=True)
+    with _DETECT_LOCK:
+        if detector == "hog":
+            rects = list(det(img, DETECTOR_UPSAMPLE))
+        else:
+            rects = [dlib.rectangle(*(round(v) for v in r)) for r in _cnn_rects(det, img)]
+        rects.sort(key=lambda r: r.width() * r.height(), reverse=True)
+        shapes = [predictor(img, rect) for rect in rects]
     out = []
-    for rect in rects:
-        shape = predictor(img, rect)
+    for rect, shape in zip(rects, shapes, strict=True):
         pts = np.array([[shape.part(i).x, shape.part(i).y] for i in range(5)], dtype=np.float64)
         box = (rect.left(), rect.top(), rect.right(), rect.bottom())
         if img is not rgb:

@@ -28,7 +28,6 @@ from facerobust.data import align, chips
 from facerobust.service.config import GateConfig
 
 Scorer = Callable[[torch.Tensor], dict[str, Any]]
-_DETECT_LOCK = threading.Lock()
 
 
 class ProbeError(ValueError):
@@ -148,8 +147,7 @@ class GatePipeline:
             status = 413 if reason.startswith("too large") else 415
             raise ProbeError(field_name, reason, status)
         for stage in self.stages:
-            with _DETECT_LOCK:  # dlib's shared detector crashes (SIGSEGV) when called concurrently
-                faces = align.detect_faces(rgb, stage)
+            faces = align.detect_faces(rgb, stage)  # thread-safe: align holds dlib's lock
             if faces:
                 return align.face_chip(rgb, faces[0][0])
         raise ProbeError(field_name, chips.NO_FACE, 422)
