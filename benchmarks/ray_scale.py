@@ -31,6 +31,8 @@ from typing import Any
 
 import torch
 
+from facerobust.eval.results import RUN_SPECIFIC_KEYS, without_keys
+
 CONFIG = """
 [run]
 seed = 0
@@ -58,16 +60,8 @@ epsilons = ["0.5", "2"]
 steps = {steps}
 goals = ["dodging", "impersonation"]
 """
-VOLATILE = {"seconds", "started", "finished", "environment", "ms_per_image",
-            "config_fingerprint", "executor"}
+VOLATILE = RUN_SPECIFIC_KEYS | {"config_fingerprint", "executor"}
 
-
-def _strip(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _strip(v) for k, v in value.items() if k not in VOLATILE}
-    if isinstance(value, list):
-        return [_strip(v) for v in value]
-    return value
 
 
 def main() -> None:
@@ -96,7 +90,7 @@ def main() -> None:
             path = run_audit(cfg, Path(tmp) / name, progress=False)
             wall = time.perf_counter() - tic
             print(f"{name}: {wall:.1f} s", flush=True)
-            return {"wall": wall, "results": _strip(json.loads(path.read_text()))}
+            return {"wall": wall, "results": without_keys(json.loads(path.read_text()), VOLATILE)}
 
         reference = audit(local_cfg, "warm-up-local")["results"]
         identical = True

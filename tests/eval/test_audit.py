@@ -11,9 +11,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
+
+from facerobust.eval.results import without_keys
 
 TINY = """
 [run]
@@ -52,15 +53,7 @@ goal = "dodging"
 samples = 4
 """
 
-VOLATILE = {"seconds", "started", "finished", "environment", "ms_per_image"}
 
-
-def _strip(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _strip(v) for k, v in value.items() if k not in VOLATILE}
-    if isinstance(value, list):
-        return [_strip(v) for v in value]
-    return value
 
 
 def _audit_cmd(config: Path, out: Path) -> list[str]:
@@ -139,7 +132,7 @@ def test_killed_run_resumes_to_identical_results(full_run: Path, tiny_config: Pa
     assert f"{done_before} already done" in log
     resumed = json.loads((out / "results.json").read_text())
     uninterrupted = json.loads((full_run / "results.json").read_text())
-    assert _strip(resumed) == _strip(uninterrupted)
+    assert without_keys(resumed) == without_keys(uninterrupted)
 
 
 @pytest.mark.data
@@ -159,7 +152,8 @@ def test_edited_config_reuses_units_whose_settings_did_not_change(full_run: Path
     results = json.loads((out / "results.json").read_text())
     old = json.loads((full_run / "results.json").read_text())
     assert results["config"]["run"]["name"] == "renamed"
-    assert _strip(results["attacks"][0]) == _strip(old["attacks"][0])  # FGSM reused as is
+    # FGSM reused as is
+    assert without_keys(results["attacks"][0]) == without_keys(old["attacks"][0])
     assert [a["epsilon_labels"] for a in results["attacks"][2:]] == [["2/255"], ["2/255"]]
 
 

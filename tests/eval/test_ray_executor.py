@@ -17,6 +17,7 @@ from facerobust import models
 from facerobust.cli import main
 from facerobust.cli.demo import embedded_dataset
 from facerobust.eval.config import parse_config
+from facerobust.eval.results import RUN_SPECIFIC_KEYS, without_keys
 from tests.helpers.models import PooledPixels
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,16 +71,8 @@ eot = 1
 samples = 8
 """
 # differ between any two runs, or say which executor ran
-VOLATILE = {"seconds", "started", "finished", "environment", "ms_per_image",
-            "config_fingerprint", "executor"}
+VOLATILE = RUN_SPECIFIC_KEYS | {"config_fingerprint", "executor"}
 
-
-def _strip(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _strip(v) for k, v in value.items() if k not in VOLATILE}
-    if isinstance(value, list):
-        return [_strip(v) for v in value]
-    return value
 
 
 def _files(out: Path) -> set[str]:
@@ -153,7 +146,8 @@ def test_ray_run_equals_local_run_and_resumes(tmp_path: Path, ray_cluster: Any,
     assert first["config"]["run"]["executor"] == "ray"
     assert len(first["attacks"]) == 4 and first["minimal"] is not None
     assert len(first["defenses"]) == 1  # identification heads shipped with the experiment
-    assert _strip(first) == _strip(json.loads((local / "results.json").read_text()))
+    local_doc = json.loads((local / "results.json").read_text())
+    assert without_keys(first, VOLATILE) == without_keys(local_doc, VOLATILE)
     assert _files(remote) == _files(local)  # example grids written back by the driver
     assert any(p.startswith("examples/") for p in _files(remote))
 
@@ -167,4 +161,5 @@ def test_ray_run_equals_local_run_and_resumes(tmp_path: Path, ray_cluster: Any,
     assert set(again) == set(units)
     assert [n for n in units if again[n] != units[n]] == [lost]
     assert "8 units, 7 already done" in (remote / "audit.log").read_text()
-    assert _strip(json.loads((remote / "results.json").read_text())) == _strip(first)
+    remote_doc = json.loads((remote / "results.json").read_text())
+    assert without_keys(remote_doc, VOLATILE) == without_keys(first, VOLATILE)

@@ -227,6 +227,20 @@ class FusionUnit(Unit):
     seconds: float = 0.0
 
 
+# keys that differ between two runs of the same config (timings, machine, dates)
+RUN_SPECIFIC_KEYS = frozenset({"seconds", "started", "finished", "environment", "ms_per_image"})
+
+
+def without_keys(value: Any, keys: frozenset[str] = RUN_SPECIFIC_KEYS) -> Any:
+    """``value`` (a results document or part of it) with ``keys`` removed at every depth:
+    what must be identical between reruns, resumed runs and executors."""
+    if isinstance(value, dict):
+        return {k: without_keys(v, keys) for k, v in value.items() if k not in keys}
+    if isinstance(value, list):
+        return [without_keys(v, keys) for v in value]
+    return value
+
+
 def check_schema(doc: Any, source: str) -> None:
     if not isinstance(doc, dict):
         raise ValueError(f"{source}: not a facerobust results file (top level is not an object)")
