@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 
@@ -31,15 +29,6 @@ def test_logit_margin_criterion_loss_is_the_margin() -> None:
     logits = torch.tensor([[5.0, 1.0, 2.0], [0.0, 1.0, 3.0]])
     assert crit.loss(logits).tolist() == [-3.0, 2.0]
     assert crit.subset(torch.tensor([1])).labels.tolist() == [1]
-
-
-@pytest.fixture()
-def one_thread() -> Iterator[None]:
-    """Tiny full-batch head training is far faster on one thread on a busy 2-core box."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.mark.usefixtures("one_thread")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -49,15 +48,6 @@ def test_adv_train_judges_before_and_after(synthetic_lfw: Path, tmp_path: Path, 
     bad = [*argv[:-2], "--out", str(tmp_path / "x"), "--no-augment"]
     assert main(bad) == 2
     assert "not both" in capsys.readouterr().err
-
-
-@pytest.fixture()
-def one_thread() -> Iterator[None]:
-    """Tiny full-batch head training is far faster on one thread on a busy 2-core box."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.mark.usefixtures("one_thread")
