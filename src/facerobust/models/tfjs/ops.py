@@ -17,7 +17,7 @@ from facerobust.models.tfjs.nodes import Node
 OpFn = Callable[[Node, list[torch.Tensor]], torch.Tensor]
 
 
-def _same_pad(size: int, k: int, stride: int, dilation: int) -> tuple[int, int]:
+def same_pad(size: int, k: int, stride: int, dilation: int) -> tuple[int, int]:
     """TF 'SAME' padding (before, after) along one axis."""
     eff = (k - 1) * dilation + 1
     out = -(-size // stride)
@@ -35,8 +35,8 @@ def _conv(node: Node, x: torch.Tensor, w: torch.Tensor, depthwise: bool) -> torc
     xn = x.permute(0, 3, 1, 2)
     padding = node.attr_str("padding", "VALID")
     if padding == "SAME":
-        ph = _same_pad(xn.shape[2], kh, strides[1], dil[1])
-        pw = _same_pad(xn.shape[3], kw, strides[2], dil[2])
+        ph = same_pad(xn.shape[2], kh, strides[1], dil[1])
+        pw = same_pad(xn.shape[3], kw, strides[2], dil[2])
         xn = F.pad(xn, (pw[0], pw[1], ph[0], ph[1]))
     elif padding == "EXPLICIT":
         p = node.attr_ints("explicit_paddings", [])
