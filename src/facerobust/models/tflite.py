@@ -78,9 +78,13 @@ def _activation(x: torch.Tensor, name: str, where: str) -> torch.Tensor:
 
 def _conv(op: Operator, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None,
           depthwise: bool) -> torch.Tensor:
-    xn = x.permute(0, 3, 1, 2)
-    _, kh, kw, _ = (int(s) for s in w.shape)
+    cout, kh, kw, cin = (int(s) for s in w.shape)
     stride, dil = op.options["stride"], op.options["dilation"]
+    where = f"operator {op.index} ({op.op})"
+    if not depthwise and kh == kw == 1 and stride == (1, 1) and x.shape[3] == cin:
+        y = x @ w.reshape(cout, cin).t()  # pointwise: one NHWC matmul, no layout change
+        return _activation(y if b is None else y + b, op.options["activation"], where)
+    xn = x.permute(0, 3, 1, 2)
     if op.options["padding"] == "SAME":
         ph = same_pad(xn.shape[2], kh, stride[0], dil[0])
         pw = same_pad(xn.shape[3], kw, stride[1], dil[1])
@@ -90,7 +94,6 @@ def _conv(op: Operator, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None
     else:  # [cout, kh, kw, cin]
         weight, groups = w.permute(0, 3, 1, 2), 1
     y = F.conv2d(xn, weight, b, stride=stride, dilation=dil, groups=groups)
-    where = f"operator {op.index} ({op.op})"
     return _activation(y.permute(0, 2, 3, 1), op.options["activation"], where)
 
 

@@ -32,8 +32,11 @@ def _conv(node: Node, x: torch.Tensor, w: torch.Tensor, depthwise: bool) -> torc
     strides = node.attr_ints("strides", [1, 1, 1, 1])
     dil = node.attr_ints("dilations", [1, 1, 1, 1])
     kh, kw, cin, cout = (int(s) for s in w.shape)
-    xn = x.permute(0, 3, 1, 2)
     padding = node.attr_str("padding", "VALID")
+    if (not depthwise and kh == kw == 1 and x.shape[3] == cin and padding in ("SAME", "VALID")
+            and strides[1] == strides[2] == 1):  # pointwise: one NHWC matmul, no layout change
+        return x @ w.reshape(cin, cout)
+    xn = x.permute(0, 3, 1, 2)
     if padding == "SAME":
         ph = same_pad(xn.shape[2], kh, strides[1], dil[1])
         pw = same_pad(xn.shape[3], kw, strides[2], dil[2])
@@ -141,6 +144,19 @@ def _binary(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> OpFn:
     return lambda node, xs: fn(xs[0], xs[1])
 
 
+def _extremum(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], bound: str) -> OpFn:
+    """Maximum/Minimum; against a scalar constant it is a clamp, whose backward is far cheaper
+    than torch.maximum's and, like TF's, gives the whole gradient to ``x`` at a tie."""
+    def op(node: Node, xs: list[torch.Tensor]) -> torch.Tensor:
+        x, y = xs
+        if y.numel() == 1 and y.ndim <= x.ndim and not y.requires_grad:
+            c = float(y.reshape(()))
+            return x.clamp(min=c) if bound == "min" else x.clamp(max=c)
+        return fn(x, y)
+
+    return op
+
+
 def _unary(fn: Callable[[torch.Tensor], torch.Tensor]) -> OpFn:
     return lambda node, xs: fn(xs[0])
 
@@ -164,8 +180,8 @@ OPS: dict[str, OpFn] = {
     "Sub": _binary(torch.sub),
     "Mul": _binary(torch.mul),
     "RealDiv": _binary(torch.div),
-    "Maximum": _binary(torch.maximum),
-    "Minimum": _binary(torch.minimum),
+    "Maximum": _extremum(torch.maximum, "min"),
+    "Minimum": _extremum(torch.minimum, "max"),
     "Abs": _unary(torch.abs),
     "Neg": _unary(torch.neg),
     "Square": _unary(torch.square),
