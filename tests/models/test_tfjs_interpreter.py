@@ -120,6 +120,32 @@ def test_same_padding_follows_tensorflow_for_even_inputs() -> None:
     assert y.flatten().tolist() == [0.0, 2.0, 8.0, 10.0]
 
 
+def test_relu6_as_maximum_minimum_gives_tf_tie_gradients() -> None:
+    # relu6 = Minimum(Maximum(x, 0), 6): values as TF; at a tie TF passes the whole gradient
+    # to x (its MaximumGrad/MinimumGrad use >= / <=), not half as torch.maximum does.
+    nodes = [{"name": "x", "op": "Placeholder"}, {"name": "zero", "op": "Const"},
+             {"name": "six", "op": "Const"},
+             {"name": "mx", "op": "Maximum", "input": ["x", "zero"]},
+             {"name": "mn", "op": "Minimum", "input": ["mx", "six"]}]
+    consts = {"zero": np.array(0.0, np.float32), "six": np.array(6.0, np.float32)}
+    x = torch.tensor([[-1.0, 0.0, 3.0, 6.0, 7.0]], requires_grad=True)
+    y = TFGraph(nodes, consts, outputs=["mn"])(x)[0]
+    assert y.tolist() == [[0.0, 0.0, 3.0, 6.0, 6.0]]
+    y.sum().backward()
+    assert x.grad is not None and x.grad.tolist() == [[0.0, 1.0, 1.0, 1.0, 0.0]]
+
+
+def test_pointwise_conv_matches_conv2d() -> None:
+    rng = np.random.default_rng(4)
+    w = rng.normal(size=(1, 1, 5, 7)).astype(np.float32)
+    nodes = [{"name": "x", "op": "Placeholder"}, {"name": "w", "op": "Const"},
+             _conv("c", "x", "w")]
+    x = torch.from_numpy(rng.normal(size=(2, 4, 4, 5)).astype(np.float32))
+    y = TFGraph(nodes, {"w": w}, outputs=["c"])(x)[0]
+    ref = F.conv2d(x.permute(0, 3, 1, 2), torch.from_numpy(w).permute(3, 2, 0, 1))
+    assert torch.allclose(y, ref.permute(0, 2, 3, 1), atol=1e-5)
+
+
 def test_unknown_op_is_named() -> None:
     nodes = [{"name": "x", "op": "Placeholder"},
              {"name": "weird", "op": "FancyNewOp", "input": ["x"]}]
