@@ -6,9 +6,7 @@ units and shards."""
 from __future__ import annotations
 
 import json
-import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +20,6 @@ from facerobust.eval.results import RUN_SPECIFIC_KEYS, without_keys
 from tests.helpers.models import PooledPixels
 from tests.helpers.tiny_audit import CONFIG
 
-ROOT = Path(__file__).resolve().parents[2]
 # differ between any two runs, or say which executor ran
 VOLATILE = RUN_SPECIFIC_KEYS | {"config_fingerprint", "executor"}
 
@@ -63,25 +60,6 @@ def test_ray_executor_without_ray_says_how_to_install(tmp_path: Path, capsys: py
     err = capsys.readouterr().err
     assert 'run.executor = "ray" needs the ray package' in err and "facerobust[scale]" in err
     assert not (tmp_path / "o" / "units").exists()  # stopped before any work
-
-
-@pytest.fixture(scope="module")
-def ray_cluster() -> Iterator[Any]:
-    ray = pytest.importorskip("ray", reason="ray is not installed (pip install facerobust[scale])")
-    # workers are fresh processes: they import facerobust and the stand-in model's module
-    # (tests.helpers.models, unpickled with the experiment) from these folders
-    old = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join(
-        [str(ROOT / "src"), str(ROOT), *([old] if old else [])])
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
-    try:
-        yield ray
-    finally:
-        ray.shutdown()
-        if old is None:
-            os.environ.pop("PYTHONPATH", None)
-        else:
-            os.environ["PYTHONPATH"] = old
 
 
 def kill_at_shard(monkeypatch: pytest.MonkeyPatch, unit: str, index: int) -> list[bool]:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import pickle
 import tempfile
 import time
@@ -38,20 +37,13 @@ from tqdm import tqdm
 from facerobust.eval.experiment import Experiment
 from facerobust.eval.shards import Part, ShardedUnit, ShardParts, log_reuse
 from facerobust.eval.store import RunStore
+from facerobust.ray_cluster import INSTALL_HINT, connect, require_ray
+
+__all__ = ["INSTALL_HINT", "compute_shard", "compute_unit", "connect", "require_ray",
+           "run_on_ray", "shippable"]
 
 log = logging.getLogger("facerobust.audit")
 _SHIPPED: dict[str, Experiment] = {}  # in a worker process: the experiment, by object id
-INSTALL_HINT = 'pip install "facerobust[scale]"'
-
-
-def require_ray() -> Any:
-    """The ``ray`` module, or a ValueError naming the key and how to install it."""
-    try:
-        import ray
-    except ImportError as err:
-        raise ValueError(f'run.executor = "ray" needs the ray package ({err}); '
-                         f"install it with: {INSTALL_HINT}") from None
-    return ray
 
 
 def shippable(exp: Experiment) -> Experiment:
@@ -120,22 +112,6 @@ def _write_files(out: Path, files: dict[str, bytes]) -> None:
             raise ValueError(f"a Ray worker returned a file outside the run folder: {rel}")
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(blob)
-
-
-def connect(ray: Any, address: str | None, num_cpus: int | None = None) -> bool:
-    """Join the cluster at ``address`` or start a local one (``num_cpus``, default every CPU);
-    ``True`` when this call started Ray (and should shut it down)."""
-    if ray.is_initialized():
-        return False
-    if address:
-        try:
-            ray.init(address=address, logging_level=logging.WARNING)
-        except Exception as err:  # Ray raises ConnectionError, RuntimeError, ValueError...
-            raise OSError(f"--address {address}: cannot join the Ray cluster ({err})") from None
-    else:
-        ray.init(num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False,
-                 logging_level=logging.WARNING)
-    return True
 
 
 class _Collector:
