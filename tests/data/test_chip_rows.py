@@ -50,6 +50,9 @@ def test_lazy_rows_equal_the_eager_tensor(tmp_path: Path, cache: Path) -> None:
         rows[len(rows)]
     with pytest.raises(TypeError, match="boolean mask"):
         rows[torch.ones(len(rows), dtype=torch.bool)]
+    view = rows.select(torch.tensor([4, 0, 4]))  # lazy rows[...]: nothing read yet
+    assert len(view) == 3 and view.ndim == 4
+    assert torch.equal(view[1:], eager.chips[torch.tensor([0, 4])])
 
 
 def test_lazy_rows_pickle_small_and_name_a_vanished_file(tmp_path: Path, cache: Path) -> None:

@@ -52,6 +52,19 @@ class ChipRows:
     def dtype(self) -> torch.dtype:
         return torch.float32
 
+    @property
+    def ndim(self) -> int:
+        return 4
+
+    def select(self, rows: Any) -> ChipRows:
+        """Rows ``rows`` (any index :meth:`__getitem__` takes) as a new ``ChipRows``, nothing
+        read: a lazy ``chips[rows]``."""
+        picked, single = self._rows(rows)
+        if single:
+            raise TypeError("ChipRows.select needs several rows (a slice or an index), not one")
+        return ChipRows([self.paths[r] for r in picked], self.cache_root, self.detectors,
+                        self.detector)
+
     def _rows(self, item: Any) -> tuple[list[int], bool]:
         if isinstance(item, (int, np.integer)) and not isinstance(item, bool):
             return [range(len(self))[int(item)]], True
@@ -90,3 +103,8 @@ class ChipRows:
     def materialise(self) -> torch.Tensor:
         """Every row as one float tensor (memory linear in the number of chips)."""
         return self[:]
+
+
+def take_rows(chips: Any, rows: Any) -> Any:
+    """``chips[rows]`` -- lazily (a :class:`ChipRows` view) when ``chips`` is a ChipRows."""
+    return chips.select(rows) if isinstance(chips, ChipRows) else chips[rows]

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from facerobust.attacks.registry import build_attack
+from facerobust.data.chip_rows import take_rows
 from facerobust.eval.attack_unit import AttackShards
 from facerobust.eval.config import DefenseConfig, FusionConfig
 from facerobust.eval.detector_config import DetectorConfig
@@ -88,14 +89,16 @@ def defense_unit(exp: Experiment, dcfg: DefenseConfig, seed: int) -> DefenseUnit
     chips = exp.chips.chips
     if dcfg.goal in VERIFICATION_GOALS:
         a, b = torch.as_tensor(exp.pairs.a), torch.as_tensor(exp.pairs.b)
-        return evaluate_defense(exp.models[exp.victim], parse_defense(dcfg.spec), chips[a],
-                                chips[b], torch.as_tensor(exp.pairs.same), **common)
+        return evaluate_defense(exp.models[exp.victim], parse_defense(dcfg.spec),
+                                take_rows(chips, a), take_rows(chips, b),
+                                torch.as_tensor(exp.pairs.same), **common)
     rows, labels = exp.probe_rows()
     n_classes = len(exp.split.names) if exp.split is not None else 0
     targets = torch.as_tensor(targets_for(labels, n_classes, seed))
     return evaluate_defense_identification(
         exp.identification_model(exp.victim), parse_defense(dcfg.spec),
-        chips[torch.as_tensor(rows)], torch.as_tensor(labels), targets=targets, **common)
+        take_rows(chips, torch.as_tensor(rows)), torch.as_tensor(labels), targets=targets,
+        **common)
 
 
 def fusion_unit(exp: Experiment, fcfg: FusionConfig, seed: int) -> FusionUnit:
@@ -106,7 +109,8 @@ def fusion_unit(exp: Experiment, fcfg: FusionConfig, seed: int) -> FusionUnit:
     chips = exp.chips.chips
     a, b = torch.as_tensor(exp.pairs.a), torch.as_tensor(exp.pairs.b)
     return evaluate_fusion(
-        {name: exp.models[name] for name in fcfg.models}, chips[a], chips[b],
+        {name: exp.models[name] for name in fcfg.models}, take_rows(chips, a),
+        take_rows(chips, b),
         torch.as_tensor(exp.pairs.same),
         attack=build_attack(fcfg.attack, norm=fcfg.norm, steps=fcfg.steps),
         epsilons=list(fcfg.epsilons), goal=fcfg.goal, n_attack=fcfg.samples,
