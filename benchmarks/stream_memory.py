@@ -13,8 +13,9 @@ Chips: by default **synthetic** chip files -- ``n`` distinct small source files,
 chip-cache entry in the real format (150x150 RGB PNG with its pixel hash, detector and
 settings; smooth random images of a chip's size, not faces), in a temporary cache. Aligning
 10,000 LFW photos for real takes ~3.3 min of 2 idle cores (50.8 images/s, docs/scale.md; ~5
-min with 1 worker), too long on a box shared with other jobs. ``--real`` instead uses LFW photos (``$FACEROBUST_DATA/lfw-gray``) whose chips
-are already in the chip cache (no alignment is run; it stops if fewer than n are cached).
+min with 1 worker), too long on a box shared with other jobs. ``--real`` instead uses LFW
+photos (``$FACEROBUST_DATA/lfw-gray``) whose chips are already in the chip cache (no
+alignment is run; it stops if fewer than n are cached).
 
 Ends with (streamed path)::
 
