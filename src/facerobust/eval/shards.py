@@ -25,7 +25,6 @@ from facerobust.eval.results import Unit
 from facerobust.eval.store import RunStore
 
 log = logging.getLogger("facerobust.audit")
-DEFAULT_SHARD_SIZE = 128
 Part = dict[str, Any]  # one shard's per-sample outcome (tensors, lists, numbers; torch.save-able)
 
 
