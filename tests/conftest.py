@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -45,3 +46,24 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def ray_cluster() -> Iterator[Any]:
+    """A local Ray cluster of 2 CPUs for one test module (skipped without ray)."""
+    ray = pytest.importorskip("ray", reason="ray is not installed (pip install facerobust[scale])")
+    root = Path(__file__).resolve().parents[1]
+    # workers are fresh processes: they import facerobust and the stand-in model's module
+    # (tests.helpers.models, unpickled with the experiment) from these folders
+    old = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        [str(root / "src"), str(root), *([old] if old else [])])
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+        if old is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = old

@@ -1,13 +1,12 @@
 """The Ray executor: a tiny audit (verification and identification attacks, the minimal
 search, a defense) on a local Ray cluster (2 CPUs) gives the local executor's results.json
-(timings aside), writes the same files, and a rerun reuses finished units."""
+(timings aside) with units split into shards, writes the same files, and a rerun reuses finished
+units and shards."""
 
 from __future__ import annotations
 
 import json
-import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,57 +18,8 @@ from facerobust.cli.demo import embedded_dataset
 from facerobust.eval.config import parse_config
 from facerobust.eval.results import RUN_SPECIFIC_KEYS, without_keys
 from tests.helpers.models import PooledPixels
+from tests.helpers.tiny_audit import CONFIG
 
-ROOT = Path(__file__).resolve().parents[2]
-CONFIG = """
-[run]
-seed = 3
-batch_size = 8
-
-[data]
-root = "{root}"
-clean_pairs_per_fold = 4
-attack_pairs = 8
-
-[identification]
-enabled = true
-identities = 20
-images_per_identity = 20
-gallery_per_identity = 10
-min_images = 20
-probes = 8
-
-[models]
-victim = "pooled"
-others = ["pooled-2"]
-
-[[attack]]
-name = "fgsm"
-epsilons = ["1/255", "4/255"]
-goals = ["dodging", "impersonation"]
-
-[[attack]]
-name = "pgd"
-epsilons = ["1/255", "4/255"]
-steps = 3
-goals = ["dodging", "untargeted"]
-
-[minimal]
-enabled = true
-attack = "pgd"
-steps = 3
-goal = "impersonation"
-samples = 4
-
-[[defense]]
-spec = "jpeg:q=75"
-attack = "pgd"
-epsilons = ["4/255"]
-steps = 3
-goal = "untargeted"
-eot = 1
-samples = 8
-"""
 # differ between any two runs, or say which executor ran
 VOLATILE = RUN_SPECIFIC_KEYS | {"config_fingerprint", "executor"}
 
@@ -112,23 +62,20 @@ def test_ray_executor_without_ray_says_how_to_install(tmp_path: Path, capsys: py
     assert not (tmp_path / "o" / "units").exists()  # stopped before any work
 
 
-@pytest.fixture(scope="module")
-def ray_cluster() -> Iterator[Any]:
-    ray = pytest.importorskip("ray", reason="ray is not installed (pip install facerobust[scale])")
-    # workers are fresh processes: they import facerobust and the stand-in model's module
-    # (tests.helpers.models, unpickled with the experiment) from these folders
-    old = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join(
-        [str(ROOT / "src"), str(ROOT), *([old] if old else [])])
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
-    try:
-        yield ray
-    finally:
-        ray.shutdown()
-        if old is None:
-            os.environ.pop("PYTHONPATH", None)
-        else:
-            os.environ["PYTHONPATH"] = old
+def kill_at_shard(monkeypatch: pytest.MonkeyPatch, unit: str, index: int) -> list[bool]:
+    """Make the local executor stop (as if killed) when it reaches shard ``index`` of
+    ``unit``; set the returned flag's item to False to let runs through again."""
+    from facerobust.eval.attack_unit import AttackShards
+
+    killing, real = [True], AttackShards.run
+
+    def run(self: AttackShards, i: int) -> Any:
+        if killing[0] and self.key == unit and i == index:
+            raise KeyboardInterrupt
+        return real(self, i)
+
+    monkeypatch.setattr(AttackShards, "run", run)
+    return killing
 
 
 @pytest.mark.slow
@@ -136,8 +83,9 @@ def test_ray_run_equals_local_run_and_resumes(tmp_path: Path, ray_cluster: Any,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     # patched in the driver only: the models travel to the workers inside the experiment
     monkeypatch.setattr(models, "load", lambda name, device=None: PooledPixels())
-    config = tmp_path / "tiny.toml"
-    config.write_text(CONFIG.format(root=embedded_dataset()))
+    config = tmp_path / "tiny.toml"  # shards of 3: attack units of 8 samples are 3 Ray tasks
+    config.write_text(CONFIG.format(root=embedded_dataset()).replace(
+        "batch_size = 8", "batch_size = 8\nshard_size = 3"))
     local, remote = tmp_path / "local", tmp_path / "ray"
     assert main(["audit", str(config), "--out", str(local), "--no-progress"]) == 0
     assert main(["audit", str(config), "--out", str(remote), "--no-progress",
@@ -146,20 +94,25 @@ def test_ray_run_equals_local_run_and_resumes(tmp_path: Path, ray_cluster: Any,
     assert first["config"]["run"]["executor"] == "ray"
     assert len(first["attacks"]) == 4 and first["minimal"] is not None
     assert len(first["defenses"]) == 1  # identification heads shipped with the experiment
+    assert [a["n"] for a in first["attacks"] if a["goal"] == "untargeted"] == [8]
     local_doc = json.loads((local / "results.json").read_text())
     assert without_keys(first, VOLATILE) == without_keys(local_doc, VOLATILE)
-    assert _files(remote) == _files(local)  # example grids written back by the driver
+    assert _files(remote) == _files(local)  # example grids written by the driver
     assert any(p.startswith("examples/") for p in _files(remote))
 
-    # resume: a unit lost (as after a kill) is the only one recomputed
-    units = {p.name: p.stat().st_mtime_ns for p in (remote / "units").glob("*.json")}
-    lost = "attack-pooled-pgd-linf-dodging.json"
-    (remote / "units" / lost).unlink()
-    assert main(["audit", str(config), "--out", str(remote), "--no-progress",
+    # resume: a local run killed in the third shard of a unit, finished on Ray, reuses the
+    # finished units and that unit's two finished shards
+    unit = "attack-pooled-pgd-linf-untargeted"
+    killing = kill_at_shard(monkeypatch, unit, 2)
+    killed = tmp_path / "killed"
+    assert main(["audit", str(config), "--out", str(killed), "--no-progress"]) == 130
+    killing[0] = False
+    assert len(list((killed / "tensors").glob(f"{unit}.shard-*"))) == 2
+    assert main(["audit", str(config), "--out", str(killed), "--no-progress",
                  "--executor", "ray"]) == 0
-    again = {p.name: p.stat().st_mtime_ns for p in (remote / "units").glob("*.json")}
-    assert set(again) == set(units)
-    assert [n for n in units if again[n] != units[n]] == [lost]
-    assert "8 units, 7 already done" in (remote / "audit.log").read_text()
-    remote_doc = json.loads((remote / "results.json").read_text())
-    assert without_keys(remote_doc, VOLATILE) == without_keys(first, VOLATILE)
+    log = (killed / "audit.log").read_text()
+    assert "8 units, 5 already done" in log
+    assert f"{unit}: reusing 2 of 3 finished shards" in log
+    resumed = json.loads((killed / "results.json").read_text())
+    assert without_keys(resumed, VOLATILE) == without_keys(local_doc, VOLATILE)
+    assert _files(killed) == _files(local)

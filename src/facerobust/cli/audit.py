@@ -20,8 +20,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="identification head saved by `facerobust train-head` (overrides "
                              "[identification] head and enables identification)")
     parser.add_argument("--executor", choices=("local", "ray"), default=None,
-                        help="where units run: this process (local, the default) or Ray tasks "
-                             "(overrides [run] executor; needs facerobust[scale])")
+                        help="where units run: this process (local, the default) or Ray tasks, "
+                             "one per unit or per [run] shard_size samples of an attack / "
+                             "minimal unit (overrides [run] executor; needs facerobust[scale])")
     parser.add_argument("--address", default=None, metavar="ADDR",
                         help="Ray cluster to join with --executor ray (e.g. ray://head:10001); "
                              "default: start a local cluster")

@@ -26,7 +26,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
                           "counts, throughput and the skipped files.")
     prep.add_argument("dir", type=Path, metavar="DIR", help="folder of images (recursive)")
     prep.add_argument("--workers", type=int, default=1, metavar="N",
-                      help="worker processes, >= 1 (default: 1)")
+                      help="worker processes of the local executor, >= 1 (default: 1)")
+    prep.add_argument("--executor", choices=("local", "ray"), default="local",
+                      help="where images are aligned: local processes (the default) or Ray "
+                           "tasks on every CPU of a cluster (needs facerobust[scale])")
+    prep.add_argument("--address", default=None, metavar="ADDR",
+                      help="Ray cluster to join with --executor ray (e.g. ray://head:10001); "
+                           "default: start a local cluster")
     prep.add_argument("--detector", default="hog+cnn", choices=DETECTORS,
                       help="face detector (default: HOG, CNN when HOG finds none)")
     prep.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -39,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
 
         try:
             report = prepare_dataset(args.dir, workers=args.workers, detector=args.detector,
-                                     progress=not args.no_progress)
+                                     progress=not args.no_progress, executor=args.executor,
+                                     address=args.address)
         except RuntimeError as err:
             print(f"facerobust data prepare: {err}", file=sys.stderr)
             return 1
@@ -47,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if command != "fetch":
         print("usage: facerobust data fetch lfw [--dest DIR] | facerobust data prepare DIR "
-              "[--workers N] [--detector MODE]", file=sys.stderr)
+              "[--workers N | --executor ray [--address ADDR]] [--detector MODE]",
+              file=sys.stderr)
         return 2
     from facerobust.data.fetch import fetch_lfw
 

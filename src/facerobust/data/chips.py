@@ -38,7 +38,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 
 import numpy as np
 
@@ -47,6 +47,8 @@ from facerobust.data import chip_cache as cc
 
 if TYPE_CHECKING:
     import torch
+
+    from facerobust.data.chip_rows import ChipRows
 
 DETECTORS = ("hog", "hog+cnn", "cnn")
 NO_FACE = "no face detected"
@@ -86,16 +88,21 @@ class ChipResult:
         return bool(self.detector)
 
 
+ChipsT = TypeVar("ChipsT")
+
+
 @dataclass
-class ChipSet:
+class ChipSet(Generic[ChipsT]):
     """Aligned chips for the files that succeeded, in input order.
 
     ``chips[index[path]]`` is the float ``(3, 150, 150)`` RGB chip in ``[0, 1]`` of ``path``;
     ``detectors[path]`` is ``"hog"`` or ``"cnn"`` and ``faces_found[path]`` (>= 1) the number
-    of faces that detector found in the image (the largest one is used).
+    of faces that detector found in the image (the largest one is used). ``chips`` is a
+    tensor, or (``load_chips(..., lazy=True)``) a :class:`~facerobust.data.chip_rows.ChipRows`
+    reading the same values from the cache when indexed.
     """
 
-    chips: torch.Tensor
+    chips: ChipsT
     paths: list[Path]
     skipped: list[SkippedImage] = field(default_factory=list)
     index: dict[Path, int] = field(default_factory=dict)
@@ -237,13 +244,32 @@ def chip_cache_root() -> Path:
     return fr_paths.cache_subdir("chips") / settings_key()
 
 
+@overload
+def load_chips(paths: Sequence[Path], *, cache: bool = ..., progress: bool = ...,
+               detector: str = ..., max_pixels: int = ..., max_bytes: int = ...,
+               lazy: Literal[False] = ...) -> ChipSet[torch.Tensor]: ...
+
+
+@overload
+def load_chips(paths: Sequence[Path], *, cache: bool = ..., progress: bool = ...,
+               detector: str = ..., max_pixels: int = ..., max_bytes: int = ...,
+               lazy: Literal[True]) -> ChipSet[ChipRows]: ...
+
+
 def load_chips(paths: Sequence[Path], *, cache: bool = True, progress: bool = False,
                detector: str = "hog+cnn", max_pixels: int = MAX_PIXELS,
-               max_bytes: int = MAX_BYTES) -> ChipSet:
-    """Align every file in ``paths`` (duplicates are loaded once) into a :class:`ChipSet`."""
+               max_bytes: int = MAX_BYTES, lazy: bool = False) -> ChipSet[Any]:
+    """Align every file in ``paths`` (duplicates are loaded once) into a :class:`ChipSet`.
+
+    ``lazy`` (needs ``cache``): align and cache every file now but keep no chip in memory;
+    ``ChipSet.chips`` is then a :class:`~facerobust.data.chip_rows.ChipRows` reading rows
+    from the cache when indexed (memory flat in the number of files)."""
     if isinstance(paths, (str, Path)):
         raise TypeError("paths must be a sequence of paths, not a single path")
     check_detector(detector)
+    if lazy and not cache:
+        raise ValueError("load_chips: lazy=True reads chips back from the cache; it needs "
+                         "cache=True")
     import torch
 
     cache_root = chip_cache_root() if cache else None
@@ -264,11 +290,16 @@ def load_chips(paths: Sequence[Path], *, cache: bool = True, progress: bool = Fa
         if res.chip is None:
             skipped.append(SkippedImage(path, res.reason, res.kind))
             continue
-        arrays.append(res.chip)
+        if not lazy:
+            arrays.append(res.chip)
         ok_paths.append(path)
         detectors[path] = res.detector
         faces_found[path] = res.faces
-    if arrays:
+    if lazy:
+        from facerobust.data.chip_rows import ChipRows
+
+        chips: Any = ChipRows(ok_paths, cache_root, detectors, detector)
+    elif arrays:
         stacked = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)
         chips = stacked.to(torch.float32).div_(255.0).contiguous()
     else:

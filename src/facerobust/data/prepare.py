@@ -26,6 +26,8 @@ from facerobust.data.chips import MAX_BYTES, MAX_PIXELS, SkippedImage
 
 # (path, kind, detector, reason) as a worker reports it; kind "ok" or a SkippedImage kind.
 Status = tuple[str, str, str, str]
+Settings = tuple[str, str, int, int]  # (chip cache folder, detector, max pixels, max bytes)
+EXECUTORS = ("local", "ray")
 
 
 @dataclass
@@ -35,6 +37,7 @@ class PrepareReport:
     root: Path
     detector: str
     workers: int
+    executor: str = "local"
     total: int = 0
     ok: dict[str, int] = field(default_factory=dict)
     no_face: int = 0
@@ -64,8 +67,9 @@ class PrepareReport:
     def lines(self, listed: int = 10) -> list[str]:
         """Human-readable summary: counts, throughput, the first ``listed`` skipped files."""
         by_det = ", ".join(f"{k} {v}" for k, v in sorted(self.ok.items())) or "none"
+        where = "Ray " if self.executor == "ray" else ""
         out = [f"{self.total} image(s) under {self.root} in {self.seconds:.1f} s "
-               f"({self.images_per_second:.1f} images/s, {self.workers} worker(s), detector "
+               f"({self.images_per_second:.1f} images/s, {self.workers} {where}worker(s), detector "
                f"{self.detector})",
                f"  ok:                 {sum(self.ok.values())} ({by_det})",
                f"  no face:            {self.no_face}",
@@ -97,14 +101,14 @@ def _init_worker() -> None:
     cv2.setNumThreads(1)
 
 
-def _work(path: str, settings: tuple[str, str, int, int]) -> Status:
+def _work(path: str, settings: Settings) -> Status:
     cache_root, detector, max_pixels, max_bytes = settings
     res = chips_mod.chip_for_file(Path(path), Path(cache_root), detector, load=False,
                                   max_pixels=max_pixels, max_bytes=max_bytes)
     return (path, "ok", res.detector, "") if res.ok else (path, res.kind, "", res.reason)
 
 
-def _parallel(files: Iterator[str], settings: tuple[str, str, int, int],
+def _parallel(files: Iterator[str], settings: Settings,
               workers: int) -> Iterator[Status]:
     """Statuses from a spawned process pool, at most ``4 * workers`` files in flight (memory
     flat); a worker that dies (e.g. killed for memory) raises instead of hanging."""
@@ -131,25 +135,45 @@ def _parallel(files: Iterator[str], settings: tuple[str, str, int, int],
 
 def prepare_dataset(root: Path | str, *, workers: int = 1, detector: str = "hog+cnn",
                     progress: bool = True, max_pixels: int = MAX_PIXELS,
-                    max_bytes: int = MAX_BYTES) -> PrepareReport:
-    """Detect, align and cache every image file under ``root`` with ``workers`` processes."""
+                    max_bytes: int = MAX_BYTES, executor: str = "local",
+                    address: str | None = None) -> PrepareReport:
+    """Detect, align and cache every image file under ``root`` with ``workers`` processes, or
+    (``executor="ray"``) as Ray tasks on the cluster at ``address`` or a local one
+    (:mod:`facerobust.data.prepare_ray`; every CPU of the cluster works, ``workers`` must stay
+    1)."""
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
+    if executor not in EXECUTORS:
+        raise ValueError(f"executor: {executor!r} is not one of {', '.join(EXECUTORS)}")
+    if executor == "ray" and workers != 1:
+        raise ValueError("--workers is for the local executor; with --executor ray every CPU "
+                         "of the cluster works")
+    if address and executor != "ray":
+        raise ValueError("--address needs --executor ray")
     chips_mod.check_detector(detector)
     root = Path(root)
     if not root.is_dir():
         raise NotADirectoryError(f"{root}: not a folder")
     start = time.perf_counter()
     total = sum(1 for _ in iter_image_files(root))
-    report = PrepareReport(root=root, detector=detector, workers=workers)
+    report = PrepareReport(root=root, detector=detector, workers=workers, executor=executor)
     settings = (str(chips_mod.chip_cache_root()), detector, max_pixels, max_bytes)
     files = (str(p) for p in iter_image_files(root))
     from tqdm import tqdm
 
+    statuses = None
+    if executor == "ray":
+        from facerobust.data.prepare_ray import on_ray
+
+        report.workers, statuses = on_ray(files, settings, address)
     bar = tqdm(total=total, desc="preparing chips", unit="img", file=sys.stderr,
                disable=not progress)
     try:
-        if workers == 1:
+        if statuses is not None:
+            for status in statuses:
+                report.add(status)
+                bar.update()
+        elif workers == 1:
             for path in files:
                 report.add(_work(path, settings))
                 bar.update()

@@ -31,9 +31,11 @@ from facerobust.eval.config import AuditConfig
 from facerobust.eval.dataset_info import describe_dataset
 from facerobust.eval.experiment import Experiment
 from facerobust.eval.results import SCHEMA_VERSION, Unit
+from facerobust.eval.shards import ShardedUnit, ShardParts, run_here
 from facerobust.eval.store import RunLock, RunStore, prepare_output_folder, write_json_atomic
 
 log = logging.getLogger("facerobust.audit")
+# (key, fingerprint, the function computing it: a plain one or a ShardedUnit)
 PlannedUnit = tuple[str, str, Callable[[], Unit]]
 
 
@@ -62,13 +64,14 @@ def plan_units(cfg: AuditConfig, exp: Experiment, out: Path) -> list[PlannedUnit
             for goal in atk.goals:
                 key = f"attack-{victim}-{one.key}-{goal}"
                 own = {**asdict(one), "goals": None}
+                shards = U.AttackShards(exp, one, goal, key, unit_seed(cfg.run.seed, key), out)
                 units.append((key, exp.fingerprint("attack", own, goal),
-                              partial(U.attack_unit, exp, one, goal, key,
-                                      unit_seed(cfg.run.seed, key), out)))
+                              ShardedUnit(shards.bounds, shards.run, shards.merge)))
     if cfg.minimal.enabled:
         key = f"minimal-{victim}"
+        minimal = U.MinimalShards(exp, unit_seed(cfg.run.seed, key))
         units.append((key, exp.fingerprint("minimal", asdict(cfg.minimal)),
-                       partial(U.minimal_unit, exp, unit_seed(cfg.run.seed, key))))
+                       ShardedUnit(minimal.bounds, minimal.run, minimal.merge)))
     for i, dcfg in enumerate(cfg.defenses):
         key = f"defense-{i}-{victim}"
         units.append((key, exp.fingerprint("defense", asdict(dcfg)),
@@ -137,8 +140,7 @@ class Audit:
             if self.cfg.run.executor == "ray" and todo:
                 from facerobust.eval.ray_executor import run_on_ray
 
-                run_on_ray(exp, [(k, fp) for k, fp, _ in todo], store, bar,
-                           address=self.address)
+                run_on_ray(exp, todo, store, bar, address=self.address)
             elif todo:
                 self._run_here(todo, store, bar)
             bar.close()
@@ -160,10 +162,16 @@ class Audit:
         for key, fp, fn in todo:
             bar.set_postfix_str(key)
             tic = time.perf_counter()
-            payload = fn().to_dict()
+            if isinstance(fn, ShardedUnit):
+                unit = run_here(fn, key, fp, store, bar.set_postfix_str)
+            else:
+                unit = fn()
+            payload = unit.to_dict()
             if not payload.get("seconds"):
                 payload["seconds"] = time.perf_counter() - tic
             store.save(key, fp, payload)
+            if isinstance(fn, ShardedUnit):  # the merged unit is saved: its parts are spent
+                ShardParts(store, key, fp, fn.bounds()).drop()
             log.info("finished %s in %.1fs", key, payload["seconds"])
             bar.update(1)
 

@@ -33,6 +33,7 @@ class RunConfig:
     seed: int = 0
     batch_size: int = 16
     executor: str = "local"  # "local" (this process) | "ray" (units as Ray tasks)
+    shard_size: int = 128  # samples per shard of an attack / minimal unit (one Ray task each)
 
 
 @dataclass(frozen=True)
@@ -164,6 +165,8 @@ class AuditConfig:
             common["batch_size"] = self.run.batch_size
         if kind == "attack":
             common["others"] = sorted(self.models.others)
+        if kind in ("attack", "minimal"):  # each shard has its own seed
+            common["shard_size"] = self.run.shard_size
         return settings_hash([kind, common, *parts])
 
 
@@ -217,7 +220,7 @@ def _build(cls: type, table: Any, where: str) -> Any:
             if not isinstance(raw, list) or not all(isinstance(v, str) for v in raw):
                 raise ValueError(f"{key}: must be a list of strings")
             values[name] = tuple(raw)
-        elif name in OPTIONAL_INTS:
+        elif name in OPTIONAL_INTS or name == "shard_size":
             if isinstance(raw, bool) or not isinstance(raw, int) or raw < 1:
                 raise ValueError(f"{key}: must be an integer >= 1, got {raw!r}")
             values[name] = raw
@@ -288,6 +291,7 @@ def _check_attack(name: str, norm: str, where: str, *, white_box: bool = False) 
 
 def _check_sizes(cfg: AuditConfig) -> None:
     for key, value in (("run.batch_size", cfg.run.batch_size),
+                       ("run.shard_size", cfg.run.shard_size),
                        ("data.attack_pairs", cfg.data.attack_pairs),
                        ("identification.probes", cfg.identification.probes),
                        ("minimal.samples", cfg.minimal.samples)):

@@ -41,6 +41,30 @@ class GoalSetup:
     starting_points: torch.Tensor | None = None
 
 
+@dataclass(frozen=True)
+class GoalRows:
+    """The samples of one goal before their chips are read: chip ``rows`` of the probes, the
+    per-sample reference of every model, and chip rows of the starting points (decision-based
+    attacks). :meth:`take` reads one shard's chips, so memory follows the shard, not ``n``."""
+
+    goal: str
+    chips: Any  # a float chip tensor or a ChipRows reading them from the cache
+    rows: np.ndarray
+    refs: dict[str, tuple[nn.Module, torch.Tensor]]
+    start_rows: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def take(self, lo: int = 0, hi: int | None = None) -> GoalSetup:
+        """Samples ``lo:hi`` as a :class:`GoalSetup` with their chips read."""
+        part = slice(lo, hi)
+        refs = {name: (model, ref[part]) for name, (model, ref) in self.refs.items()}
+        starts = (None if self.start_rows is None
+                  else self.chips[torch.as_tensor(self.start_rows[part])])
+        return GoalSetup(self.goal, self.chips[torch.as_tensor(self.rows[part])], refs, starts)
+
+
 @dataclass
 class Experiment:
     cfg: AuditConfig
@@ -84,7 +108,9 @@ class Experiment:
             paths = sorted(set(paths) | set(split.train_paths) | set(split.probe_paths))
         log.info("aligning %d images from %s (%s layout, detector %s)", len(paths),
                  dataset.root, dataset.layout, cfg.data.detector)
-        chips = load_chips(paths, cache=True, progress=progress, detector=cfg.data.detector)
+        # streamed: chips stay in the cache and are read in bounded batches when needed
+        chips = load_chips(paths, cache=True, progress=progress, detector=cfg.data.detector,
+                           lazy=True)
         for skipped in chips.skipped:
             log.warning("skipped %s: %s", skipped.path, skipped.reason)
         pairs, dropped = tasks.pairs_to_indices(chosen, chips.index)
@@ -234,18 +260,22 @@ class Experiment:
 
     # --------------------------------------------------------------------------------- goals
     def goal_setup(self, goal: str, n: int, seed: int) -> GoalSetup:
+        """:meth:`goal_rows` with every sample's chip read (memory linear in ``n``)."""
+        return self.goal_rows(goal, n, seed).take()
+
+    def goal_rows(self, goal: str, n: int, seed: int) -> GoalRows:
         """Up to ``n`` samples the victim decides correctly for ``goal`` (spread evenly), the
-        reference of every model, and starting points for decision-based attacks."""
-        chips = self.chips.chips
+        reference of every model, and starting points for decision-based attacks; no chip is
+        read yet."""
         if goal in tasks.VERIFICATION_GOALS:
             ok = tasks.decided_correctly(goal, self.models[self.victim],
                                          self.distances(self.victim), self.pairs.same)
             rows = tasks.spread(np.flatnonzero(ok), n)
-            a, b = torch.as_tensor(self.pairs.a[rows]), torch.as_tensor(self.pairs.b[rows])
-            refs = {name: (model, self.embeddings(name)[b])
+            a, b = self.pairs.a[rows], self.pairs.b[rows]
+            refs = {name: (model, self.embeddings(name)[torch.as_tensor(b)])
                     for name, model in self.models.items()}
-            starts = chips[b] if goal == "impersonation" else None
-            return GoalSetup(goal, chips[a], refs, starts)
+            starts = b if goal == "impersonation" else None
+            return GoalRows(goal, self.chips.chips, a, refs, starts)
         if self.split is None:
             raise ValueError(f"goal {goal!r} needs [identification] enabled")
         probe_rows, labels = self.probe_rows()
@@ -259,7 +289,7 @@ class Experiment:
             labels = tasks.targets_for(labels, len(self.split.names), seed)
         target = torch.as_tensor(labels)
         refs = {name: (self.identification_model(name), target) for name in self.models}
-        return GoalSetup(goal, chips[torch.as_tensor(rows)], refs)
+        return GoalRows(goal, self.chips.chips, rows, refs)
 
 
 def _loads(module: nn.Module, state: dict[str, Any]) -> bool:

@@ -1,17 +1,22 @@
-"""The ``ray`` executor of an audit: the units not yet in the run store become Ray tasks.
+"""The ``ray`` executor of an audit: the units not yet in the run store -- one task per unit, or
+one per shard of an attack / minimal unit (:mod:`facerobust.eval.shards`) -- become Ray tasks.
 
 * The driver prepares the :class:`~facerobust.eval.experiment.Experiment` as the local
   executor does, computes what units share and cache in the run store (every model's
-  embeddings and identification heads), and puts the experiment -- chips, loaded models,
-  pairs, split -- into Ray's object store once. Each worker process fetches it once and keeps
-  it for every unit it runs (models travel pickled with their weights, so a stand-in model
-  reaches workers without patching them).
+  embeddings and identification heads), and puts the experiment -- loaded models, pairs,
+  split, embeddings, and the chips as *paths* (:class:`~facerobust.data.chip_rows.ChipRows`)
+  -- into Ray's object store once. Each worker process fetches it once and keeps it for every
+  task it runs (models travel pickled with their weights, so a stand-in model reaches workers
+  without patching them), and reads the chips a task needs from the dataset and the chip
+  cache: workers on other machines need both on a shared filesystem at the same paths.
 * A worker rebuilds the unit from the same plan (:func:`facerobust.eval.audit.plan_units`), so
-  each unit keeps its own seed (``unit_seed(run seed, key)``) and its result equals the
-  single-process one. Files a unit writes (example grids, fitted detectors) are returned to
-  the driver, which writes them into the run folder: workers need no shared disk.
-* The driver saves each result into the same :class:`~facerobust.eval.store.RunStore` as it
-  completes, so a killed run resumes exactly as with the local executor.
+  each unit keeps its own seed (``unit_seed(run seed, key)``) and each shard its own
+  (``shard_seed(unit seed, index)``); the local executor runs the same shards, so results are
+  identical. Files a unit writes (example grids, fitted detectors) are returned to the driver
+  (or, for a sharded unit, written by the driver when it merges the parts).
+* The driver saves each result -- and each shard's part, until its unit is complete -- into
+  the same :class:`~facerobust.eval.store.RunStore` as it completes, so a killed run resumes
+  exactly as with the local executor, down to the finished shards.
 * Workers run torch on one thread each; a task asks Ray for one CPU.
 """
 
@@ -19,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import pickle
 import tempfile
 import time
@@ -31,21 +35,15 @@ import torch
 from tqdm import tqdm
 
 from facerobust.eval.experiment import Experiment
+from facerobust.eval.shards import Part, ShardedUnit, ShardParts, log_reuse
 from facerobust.eval.store import RunStore
+from facerobust.ray_cluster import INSTALL_HINT, connect, require_ray
+
+__all__ = ["INSTALL_HINT", "compute_shard", "compute_unit", "connect", "require_ray",
+           "run_on_ray", "shippable"]
 
 log = logging.getLogger("facerobust.audit")
 _SHIPPED: dict[str, Experiment] = {}  # in a worker process: the experiment, by object id
-INSTALL_HINT = 'pip install "facerobust[scale]"'
-
-
-def require_ray() -> Any:
-    """The ``ray`` module, or a ValueError naming the key and how to install it."""
-    try:
-        import ray
-    except ImportError as err:
-        raise ValueError(f'run.executor = "ray" needs the ray package ({err}); '
-                         f"install it with: {INSTALL_HINT}") from None
-    return ray
 
 
 def shippable(exp: Experiment) -> Experiment:
@@ -59,13 +57,10 @@ def shippable(exp: Experiment) -> Experiment:
     return dataclasses.replace(exp, store=None, progress=False)
 
 
-def compute_unit(box: list[Any], key: str) -> tuple[dict[str, Any], dict[str, bytes]]:
-    """In a worker: unit ``key`` of the shipped experiment -> (result payload, the files it
-    wrote, by path relative to the run folder). ``box`` wraps the experiment's object ref so
-    that Ray hands the ref itself, fetched once per worker process."""
+def _shipped(box: list[Any]) -> Experiment:
+    """In a worker: the experiment behind ``box`` (a list wrapping its object ref, so that Ray
+    hands the ref itself), fetched and unpickled once per worker process."""
     import ray
-
-    from facerobust.eval.audit import plan_units
 
     torch.set_num_threads(1)
     ref = box[0]
@@ -75,6 +70,15 @@ def compute_unit(box: list[Any], key: str) -> tuple[dict[str, Any], dict[str, by
         exp = _SHIPPED[ref.hex()] = pickle.loads(ray.get(ref))
     torch.manual_seed(exp.cfg.run.seed)
     np.random.seed(exp.cfg.run.seed % (2**32))
+    return exp
+
+
+def compute_unit(box: list[Any], key: str) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """In a worker: unit ``key`` of the shipped experiment -> (result payload, the files it
+    wrote, by path relative to the run folder)."""
+    from facerobust.eval.audit import plan_units
+
+    exp = _shipped(box)
     with tempfile.TemporaryDirectory(prefix="facerobust-unit-") as tmp:
         out = Path(tmp)
         fn = {k: f for k, _, f in plan_units(exp.cfg, exp, out)}[key]
@@ -87,6 +91,19 @@ def compute_unit(box: list[Any], key: str) -> tuple[dict[str, Any], dict[str, by
     return payload, files
 
 
+def compute_shard(box: list[Any], key: str, index: int) -> Part:
+    """In a worker: shard ``index`` of the sharded unit ``key`` -> its part (the driver
+    merges the parts and writes the unit's files)."""
+    from facerobust.eval.audit import plan_units
+
+    exp = _shipped(box)
+    with tempfile.TemporaryDirectory(prefix="facerobust-shard-") as tmp:
+        fn = {k: f for k, _, f in plan_units(exp.cfg, exp, Path(tmp))}[key]
+        if not isinstance(fn, ShardedUnit):
+            raise TypeError(f"unit {key} is not sharded")
+        return fn.run(index)
+
+
 def _write_files(out: Path, files: dict[str, bytes]) -> None:
     root = out.resolve()
     for rel, blob in files.items():
@@ -97,53 +114,89 @@ def _write_files(out: Path, files: dict[str, bytes]) -> None:
         path.write_bytes(blob)
 
 
-def connect(ray: Any, address: str | None, num_cpus: int | None = None) -> bool:
-    """Join the cluster at ``address`` or start a local one (``num_cpus``, default every CPU);
-    ``True`` when this call started Ray (and should shut it down)."""
-    if ray.is_initialized():
-        return False
-    if address:
-        try:
-            ray.init(address=address, logging_level=logging.WARNING)
-        except Exception as err:  # Ray raises ConnectionError, RuntimeError, ValueError...
-            raise OSError(f"--address {address}: cannot join the Ray cluster ({err})") from None
-    else:
-        ray.init(num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False,
-                 logging_level=logging.WARNING)
-    return True
+class _Collector:
+    """The driver's side: saves each finished unit, and each shard's part until its unit is
+    complete, then merges it."""
+
+    def __init__(self, store: RunStore, bar: tqdm) -> None:
+        self.store, self.bar = store, bar
+        self.parts: dict[str, tuple[str, ShardedUnit, ShardParts, list[Part | None]]] = {}
+
+    def plan(self, key: str, fp: str, fn: Any) -> list[int]:
+        """Register a sharded unit; returns the shards still to compute."""
+        bounds = fn.bounds()
+        saved = ShardParts(self.store, key, fp, bounds)
+        parts = [saved.load(i) for i in range(len(bounds))]
+        self.parts[key] = (fp, fn, saved, parts)
+        todo = [i for i, p in enumerate(parts) if p is None]
+        log_reuse(key, [p is not None for p in parts])
+        if not todo:
+            self._merge(key)
+        return todo
+
+    def unit_done(self, key: str, fp: str, payload: dict[str, Any]) -> None:
+        self.store.save(key, fp, payload)
+        log.info("finished %s in %.1fs (ray)", key, payload["seconds"])
+        self.bar.set_postfix_str(key)
+        self.bar.update(1)
+
+    def shard_done(self, key: str, index: int, part: Part) -> None:
+        _, _, saved, parts = self.parts[key]
+        saved.save(index, part)
+        parts[index] = part
+        if all(p is not None for p in parts):
+            self._merge(key)
+
+    def _merge(self, key: str) -> None:
+        fp, fn, saved, parts = self.parts.pop(key)
+        self.unit_done(key, fp, fn.merge([p for p in parts if p is not None]).to_dict())
+        saved.drop()
 
 
-def run_on_ray(exp: Experiment, todo: list[tuple[str, str]], store: RunStore, bar: tqdm, *,
-               address: str | None = None, num_cpus: int | None = None) -> None:
-    """Compute the units ``todo`` ((key, fingerprint) pairs) as Ray tasks, saving each result
+def _result(ray: Any, ref: Any, what: str) -> Any:
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayTaskError as err:
+        cause = getattr(err, "cause", None)
+        if isinstance(cause, Exception):  # the unit's own error, no remote trace
+            raise cause from None
+        raise
+    except ray.exceptions.RayError as err:  # a worker or node lost
+        raise OSError(f"{what}: Ray failed ({type(err).__name__}: {err}); finished units and "
+                      "shards are saved, rerun to resume") from None
+
+
+def run_on_ray(exp: Experiment, todo: list[tuple[str, str, Any]], store: RunStore, bar: tqdm,
+               *, address: str | None = None, num_cpus: int | None = None) -> None:
+    """Compute the units ``todo`` ((key, fingerprint, planned function) triples) as Ray tasks
+    -- one per unit, or one per shard not yet saved of a sharded unit -- saving each result
     into ``store`` as it completes."""
     ray = require_ray()
     started = connect(ray, address, num_cpus)
-    pending: dict[Any, tuple[str, str]] = {}
+    pending: dict[Any, tuple[str, str, int | None]] = {}
     try:
         box = [ray.put(ray.cloudpickle.dumps(shippable(exp)))]
-        task = ray.remote(num_cpus=1)(compute_unit)
-        pending = {task.remote(box, key): (key, fp) for key, fp in todo}
-        log.info("ray: %d units submitted to %s", len(pending), address or "a local cluster")
+        unit_task = ray.remote(num_cpus=1)(compute_unit)
+        shard_task = ray.remote(num_cpus=1)(compute_shard)
+        collect = _Collector(store, bar)
+        for key, fp, fn in todo:
+            if isinstance(fn, ShardedUnit):
+                for i in collect.plan(key, fp, fn):
+                    pending[shard_task.remote(box, key, i)] = (key, fp, i)
+            else:
+                pending[unit_task.remote(box, key)] = (key, fp, None)
+        log.info("ray: %d tasks submitted to %s", len(pending), address or "a local cluster")
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             for ref in ready:
-                key, fp = pending.pop(ref)
-                try:
-                    payload, files = ray.get(ref)
-                except ray.exceptions.RayTaskError as err:
-                    cause = getattr(err, "cause", None)
-                    if isinstance(cause, Exception):  # the unit's own error, no remote trace
-                        raise cause from None
-                    raise
-                except ray.exceptions.RayError as err:  # a worker or node lost
-                    raise OSError(f"unit {key}: Ray failed ({type(err).__name__}: {err}); "
-                                  "finished units are saved, rerun to resume") from None
+                key, fp, index = pending.pop(ref)
+                if index is not None:
+                    collect.shard_done(key, index,
+                                       _result(ray, ref, f"unit {key} shard {index}"))
+                    continue
+                payload, files = _result(ray, ref, f"unit {key}")
                 _write_files(store.out, files)
-                store.save(key, fp, payload)
-                log.info("finished %s in %.1fs (ray)", key, payload["seconds"])
-                bar.set_postfix_str(key)
-                bar.update(1)
+                collect.unit_done(key, fp, payload)
     finally:
         for ref in pending:
             ray.cancel(ref)

@@ -183,6 +183,9 @@ class RunStore:
             return None
         return blob
 
+    def drop_tensors(self, key: str, fingerprint: str) -> None:
+        self._path("tensors", f"{key}-{fingerprint}", ".pt").unlink(missing_ok=True)
+
     def save_tensors(self, key: str, fingerprint: str, tensors: dict[str, Any]) -> None:
         _atomic_write(self._path("tensors", f"{key}-{fingerprint}", ".pt"),
                       lambda h: torch.save(tensors, h))
