@@ -25,7 +25,7 @@ def test_minimal_epsilon_is_valid_and_cheaper_than_robfr(
     crit = Misclassification(y)
     top = 16 / 255
     ours = minimal_epsilon(classifier, x, crit, attack=PGD(steps=5, random_start=False),
-                           max_epsilon=top)
+                           max_epsilon=top, warm_start=False, interpolate=False)
     base = robfr_search(classifier, x, crit,
                         attack=PGD(steps=5, random_start=False, early_stop=False),
                         max_epsilon=top)
@@ -65,19 +65,42 @@ def test_minimal_epsilon_with_minimisation_attack(
     assert torch.allclose(res.epsilons, flat_norm(res.adversarials - x, "l2").cpu())
 
 
-def test_warm_start_saves_passes_and_stays_valid(
+def test_default_search_is_warm_cheaper_and_no_larger_than_robfr(
     classifier: nn.Module, clean_batch: Synthetic
 ) -> None:
     x, y = clean_batch.x[:16], clean_batch.y[:16]
     crit = Misclassification(y)
     attack = PGD(steps=5, random_start=False)
-    cold = minimal_epsilon(classifier, x, crit, attack=attack, max_epsilon=16 / 255)
-    warm = minimal_epsilon(classifier, x, crit, attack=attack, max_epsilon=16 / 255,
-                           warm_start=True)
-    assert warm.passes < cold.passes
+    cold = minimal_epsilon(classifier, x, crit, attack=attack, max_epsilon=16 / 255,
+                           warm_start=False, interpolate=False)
+    warm = minimal_epsilon(classifier, x, crit, attack=attack, max_epsilon=16 / 255)
+    base = robfr_search(classifier, x, crit,
+                        attack=PGD(steps=5, random_start=False, early_stop=False),
+                        max_epsilon=16 / 255)
+    assert warm.passes < cold.passes < base.passes
+    assert warm.median() <= base.median()
     fin = torch.isfinite(warm.epsilons)
     assert torch.equal(fin, torch.isfinite(cold.epsilons))
     sizes = flat_norm(warm.adversarials - x, "linf").cpu()
     assert (sizes[fin] <= warm.epsilons[fin] + 1e-6).all()
     with torch.no_grad():
         assert crit.is_adversarial(classifier(warm.adversarials))[fin].all()
+
+
+def test_pgd_reports_the_margin_of_the_returned_point_without_extra_passes(
+    classifier: nn.Module, clean_batch: Synthetic
+) -> None:
+    from facerobust.attacks.base import Tally
+
+    x, y = clean_batch.x[:8], clean_batch.y[:8]
+    crit = Misclassification(y)
+    eps = torch.full((8,), 4 / 255)
+    plain, with_m = Tally(8, x.device), Tally(8, x.device)
+    margins = torch.zeros(8)
+    attack = PGD(steps=5, random_start=False)
+    a0, ok0 = attack.perturb(classifier, x, crit, eps, tally=plain)
+    a, ok = attack.perturb(classifier, x, crit, eps, tally=with_m, margins=margins)
+    assert torch.equal(ok, ok0) and torch.equal(a, a0) and with_m.passes == plain.passes
+    with torch.no_grad():
+        torch.testing.assert_close(margins, crit.margin(classifier(a)), atol=1e-5, rtol=1e-4)
+    assert torch.equal(margins > 0, ok)

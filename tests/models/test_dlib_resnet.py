@@ -150,6 +150,17 @@ def test_channels_last_and_plain_layout_agree(model: DlibResNet) -> None:
         torch.testing.assert_close(plain.eval()(x), model(x), atol=1e-5, rtol=1e-4)
 
 
+def test_channels_last_weights_survive_loading(model: DlibResNet) -> None:
+    # convolutions read weights in the activations' layout: no reorder on every call
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs and all(c.weight.is_contiguous(memory_format=torch.channels_last)
+                         for c in convs)
+    fresh = DlibResNet()
+    fresh.load_state_dict(model.state_dict())
+    assert fresh.stem.weight.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(fresh.stem.weight, model.stem.weight)
+
+
 def test_rejects_inputs_outside_the_contract(model: DlibResNet) -> None:
     with pytest.raises(ValueError, match="150"):
         model(torch.rand(1, 3, 112, 112))

@@ -288,6 +288,9 @@ class Attack:
 class FixedEpsilonAttack(Attack):
     """Attacks that search inside a given eps-ball; subclasses implement :meth:`perturb`."""
 
+    # perturb(..., margins=buffer) fills each row's criterion margin of the returned point
+    reports_margins: bool = False
+
     def perturb(
         self,
         model: nn.Module,

@@ -6,7 +6,11 @@ victim") a row that turns adversarial is recorded (first successful iterate) and
 the batch, so finished samples cost nothing. Without it (full budget, as ART and torchattacks
 run: for transfer, defenses and every "at budget eps" figure) every row runs all steps and the
 *final* iterate is returned, judged by the last forward. After the last step one no-grad
-forward checks the final iterate.
+forward checks the final iterate (it is the only iterate no gradient forward has seen).
+
+``margins`` (optional, length N) receives each row's ``criterion.margin`` of the returned
+iterate, taken from the forward that judged it (no extra pass): the minimal-epsilon search
+interpolates between probes with it.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ def iterate(
     early_stop: bool,
     tally: Tally | None,
     index: torch.Tensor | None,
+    margins: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Run ``steps`` projected steps from ``x + start``; returns (adversarials, success)."""
     n = x.shape[0]
@@ -59,9 +64,12 @@ def iterate(
             tally.add(gidx[act])
         hit = crit.is_adversarial(out)
         new = hit & ~success[act]
+        marg = None if margins is None else crit.margin(out)
         if new.any():
             result[act[new]] = aa[new]
             success[act[new]] = True
+            if marg is not None and margins is not None:
+                margins[act[new]] = marg[new]
         if last or grad is None:
             break
         if early_stop and hit.any():
@@ -77,8 +85,12 @@ def iterate(
     if not early_stop:  # full budget: the final iterate, judged as it is
         result[act] = aa
         success[act] = hit
+        if marg is not None and margins is not None:
+            margins[act] = marg
         return result, success
     fail = ~success[act]
     if fail.any():
         result[act[fail]] = aa[fail]
+        if marg is not None and margins is not None:
+            margins[act[fail]] = marg[fail]
     return result, success

@@ -29,6 +29,8 @@ from facerobust.attacks.iterative import iterate
 class MIFGSM(FixedEpsilonAttack):
     """Momentum iterative attack (Linf by default, L2 supported)."""
 
+    reports_margins = True
+
     def __init__(
         self, *, norm: Norm = "linf", steps: int = 10, decay: float = 1.0, early_stop: bool = True
     ) -> None:
@@ -57,9 +59,10 @@ class MIFGSM(FixedEpsilonAttack):
         generator: torch.Generator | None = None,
         tally: Tally | None = None,
         index: torch.Tensor | None = None,
+        margins: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         return iterate(
             model, x, criterion, eps, norm=self.norm, steps=self.steps,
             stepsize=eps / self.steps, start=torch.zeros_like(x), direction=self._direction,
-            early_stop=self.early_stop, tally=tally, index=index,
+            early_stop=self.early_stop, tally=tally, index=index, margins=margins,
         )

@@ -6,22 +6,23 @@ spaced budgets (linear phase) and then 10 bisection steps, every time on every s
 every attack iteration (:func:`robfr_search`, kept as the baseline).
 
 :func:`minimal_epsilon` reaches the same resolution (``max_epsilon / 5 / 2**10`` by default)
-with fewer model passes:
+with fewer model passes (on the speed benchmark's LFW probes about half of RobFR's, at a smaller
+median: ``benchmarks/attack_speed.py``):
 
-* a DeepFool-style guess from one gradient (``-margin / ||grad||``) starts a per-sample
-  bracket search (double up / halve down from the guess, batched) that replaces the linear
-  phase, then a batched bisection with per-sample intervals; samples failing at
-  ``max_epsilon`` get ``inf``;
+* a DeepFool-style guess from one gradient (``-margin / ||grad||``) starts a per-sample search
+  (:mod:`facerobust.attacks.bracket`): interpolation on the criterion margin (read from the
+  forwards the attack already makes) until a failure is known, then batched bisection with
+  per-sample intervals; samples failing at ``max_epsilon`` get ``inf``;
+* by default (``warm_start=True``, PGD/BIM) each probe starts from the adversarial found at the
+  interval's upper end, projected onto the smaller ball, so successful probes often cost one or
+  two passes. The warm-started attack is stronger than a cold one, so the minimal budgets come
+  out a few percent *lower* than the plain attack's (RobFR's search runs the cold attack):
+  ``warm_start=False, interpolate=False`` gives the plain attack's budgets (bisection);
 * optionally (``tighten=True``) the upper end of each interval shrinks to the *actual* norm
   of the adversarial found -- a valid but different quantity (smallest perturbation found
   rather than smallest budget at which the attack succeeds), so it is off by default;
-* iterative attacks stop early for samples that succeed;
-* optionally (``warm_start=True``, PGD/BIM) each probe starts from the adversarial found at the
-  interval's upper end, projected onto the smaller ball: successful probes then often cost one
-  or two passes (about half the passes in total), but the warm-started attack is stronger, so
-  the minimal budgets come out a few percent lower than the plain attack's -- off by default
-  so the median stays comparable with RobFR's;
-* samples whose interval is already narrow enough leave the batch.
+* iterative attacks stop early for samples that succeed, and samples whose interval is already
+  narrow enough leave the batch.
 
 Minimisation attacks (CW, DeepFool, HopSkipJump) need no search: the norm of their result is
 the per-sample estimate.
@@ -51,6 +52,7 @@ from facerobust.attacks.base import (
     flat_norm,
     frozen,
 )
+from facerobust.attacks.bracket import OVERSHOOT, Bracket
 from facerobust.attacks.criteria import Criterion
 from facerobust.attacks.pgd import PGD
 
@@ -104,9 +106,9 @@ def _setup(attack: Attack, x: torch.Tensor, criterion: Criterion, max_epsilon: f
 
 
 def _linear_guess(model: nn.Module, x: torch.Tensor, criterion: Criterion, norm: str,
-                  tally: Tally) -> torch.Tensor:
-    """DeepFool-style first guess of each minimal budget from one gradient of the margin:
-    ``-margin / ||grad||_dual`` (1 pass per sample)."""
+                  tally: Tally) -> tuple[torch.Tensor, torch.Tensor]:
+    """The clean margin and a DeepFool-style first guess of each minimal budget from one
+    gradient of it: ``-margin / ||grad||_dual`` (1 pass per sample)."""
     xr = x.detach().requires_grad_(True)
     with torch.enable_grad():
         out = model(xr)
@@ -115,7 +117,8 @@ def _linear_guess(model: nn.Module, x: torch.Tensor, criterion: Criterion, norm:
         (grad,) = torch.autograd.grad(margin.sum(), xr)
     tally.add(None)
     dual = grad.abs().flatten(1).sum(1) if norm == "linf" else grad.flatten(1).norm(dim=1)
-    return (-margin.detach()).clamp(min=0) / (dual + 1e-12)
+    margin = margin.detach()
+    return margin, (-margin).clamp(min=0) / (dual + 1e-12)
 
 
 def minimal_epsilon(
@@ -127,10 +130,12 @@ def minimal_epsilon(
     max_epsilon: float,
     tolerance: float | None = None,
     tighten: bool = False,
-    warm_start: bool = False,
+    warm_start: bool = True,
+    interpolate: bool = True,
     generator: torch.Generator | None = None,
 ) -> MinimalEpsilonResult:
-    """Smallest successful budget per sample, by batched per-sample bisection.
+    """Smallest successful budget per sample, by a batched per-sample bracket search
+    (``warm_start`` and ``interpolate`` on by default; see the module docstring).
 
     ``tolerance`` is the final interval width (default ``max_epsilon / 5120``, the resolution of
     a linear(5) + binary(10) search). The reported value is the upper end, where an adversarial
@@ -153,38 +158,29 @@ def minimal_epsilon(
                                         method="minimisation")
         if not isinstance(attack, FixedEpsilonAttack):
             raise ValueError(f"{type(attack).__name__} is neither fixed-epsilon nor minimising")
-        guess = _linear_guess(model, x, criterion, attack.norm, tally).clamp(tol, max_epsilon)
-        hi = torch.full((n,), math.inf, dtype=x.dtype, device=dev)
-        lo = torch.zeros_like(hi)
-        failed = torch.zeros(n, dtype=torch.bool, device=dev)
-        dead = torch.zeros_like(failed)
+        warm = warm_start and isinstance(attack, PGD)
+        uses = attack.reports_margins and interpolate
+        margin0, guess = _linear_guess(model, x, criterion, attack.norm, tally)
+        guess = (guess * (OVERSHOOT if warm and uses else 1.0)).clamp(tol, max_epsilon)
+        state = Bracket.start(margin0, uses)
         best = x.clone()
-        while True:
-            open_ = torch.isinf(hi) & ~dead
-            act = (open_ | (torch.isfinite(hi) & (hi - lo > tol))).nonzero()[:, 0]
-            if len(act) == 0:
-                break
-            h, lw, f = hi[act], lo[act], failed[act]
-            # expand from the guess (x2 up / /2 down) until bracketed, then bisect
-            nxt = torch.where(torch.isinf(h), torch.where(f, (2 * lw).clamp(max=max_epsilon),
-                                                          guess[act]),
-                              torch.where(f, (lw + h) / 2, h / 2))
-            kw = {}
-            if warm_start and isinstance(attack, PGD):
+        while len(act := state.active(tol)):
+            probe = state.next_probe(act, guess, max_epsilon, tol)
+            kw: dict[str, Any] = {}
+            if warm:
                 # start from the adversarial found at the upper end (x where none yet)
                 kw["start_from"] = best[act]
-            a, ok = attack.perturb(model, x[act], criterion.subset(act), nxt,
+            margin = torch.zeros_like(probe) if uses else None
+            if uses:
+                kw["margins"] = margin
+            a, ok = attack.perturb(model, x[act], criterion.subset(act), probe,
                                    generator=generator, tally=tally, index=act, **kw)
-            size = torch.minimum(flat_norm(a - x[act], attack.norm), nxt) if tighten else nxt
-            win, lose = act[ok], act[~ok]
-            hi[win] = size[ok]
-            best[win] = a[ok]
-            lo[lose] = nxt[~ok]
-            failed[lose] = True
-            dead[lose[nxt[~ok] >= max_epsilon]] = True
-            # a success below the tolerance needs no failure to be bracketed
-            failed[win[hi[win] <= tol]] = True
-    return MinimalEpsilonResult(hi.cpu(), best, attack.norm, max_epsilon, tally.passes)
+            value = torch.minimum(flat_norm(a - x[act], attack.norm), probe) if tighten \
+                else probe
+            best[act[ok]] = a[ok]
+            state.update(act, probe, ok, margin, value, max_epsilon, tol)
+    return MinimalEpsilonResult(state.hi.cpu(), best, attack.norm, max_epsilon,
+                                tally.passes)
 
 
 def robfr_search(

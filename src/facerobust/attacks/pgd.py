@@ -37,6 +37,8 @@ from facerobust.attacks.iterative import iterate
 class PGD(FixedEpsilonAttack):
     """Projected gradient descent with optional random start."""
 
+    reports_margins = True
+
     def __init__(
         self,
         *,
@@ -80,9 +82,11 @@ class PGD(FixedEpsilonAttack):
         tally: Tally | None = None,
         index: torch.Tensor | None = None,
         start_from: torch.Tensor | None = None,
+        margins: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``start_from`` (optional): points to start from instead of x / a random start (warm
-        start, e.g. the adversarial found at a larger budget; projected onto the eps-ball)."""
+        start, e.g. the adversarial found at a larger budget; projected onto the eps-ball).
+        ``margins`` (optional): receives each row's criterion margin of the returned point."""
         if start_from is not None:
             start = start_from - x
         elif self.random_start:
@@ -92,7 +96,7 @@ class PGD(FixedEpsilonAttack):
         return iterate(
             model, x, criterion, eps, norm=self.norm, steps=self.steps,
             stepsize=self._stepsize(eps), start=start, direction=self._direction,
-            early_stop=self.early_stop, tally=tally, index=index,
+            early_stop=self.early_stop, tally=tally, index=index, margins=margins,
         )
 
 
