@@ -7,7 +7,9 @@ the median of its per-round ratios. Prints a table and ends with
 ``RESULT pgd_vs_art=.. pgd_vs_torchattacks=.. cw_vs_art=.. overhead=.. fgsm_sweep8=..
 minimal_eps_passes=..`` (speed ratios > 1: facerobust is faster).
 
-Setup: 2 CPU threads; dlib-resnet + a closed-set head over LFW people with >= 10 images
+Setup: 2 CPU threads and, as the CLI does, :func:`facerobust.allocator.keep_freed_memory`
+for the whole process (every library gains from it alike; ``FACEROBUST_MALLOC=default`` turns
+it off); dlib-resnet + a closed-set head over LFW people with >= 10 images
 (the experiment core's identification split and ``facerobust.models.heads`` cosine head);
 ``--n`` aligned probe chips the head classifies correctly; goal = misclassification. Every
 library gets the same frozen model (parameters requires_grad=False, which also spares ART and
@@ -35,6 +37,7 @@ import torch
 from torch import nn
 
 from facerobust import models
+from facerobust.allocator import keep_freed_memory
 from facerobust.attacks import (
     FGSM,
     PGD,
@@ -106,6 +109,7 @@ def main() -> None:
                     help="interleaved rounds; medians and spreads are reported (shared CPU)")
     args = ap.parse_args()
     torch.set_num_threads(2)
+    print(f"keep_freed_memory applied: {keep_freed_memory()}")
     import torchattacks
     from art.attacks.evasion import (
         CarliniL2Method,

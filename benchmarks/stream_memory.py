@@ -47,10 +47,12 @@ def child(listing: Path, eager: bool, batch: int) -> None:
     import torch
 
     from facerobust import models
+    from facerobust.allocator import keep_freed_memory
     from facerobust.data.chips import load_chips
     from facerobust.eval.tasks import embed
 
     torch.set_num_threads(1)
+    keep_freed_memory()  # as the CLI does (FACEROBUST_MALLOC=default measures glibc's default)
     model = models.load("dlib-resnet")
     model.requires_grad_(False)
     paths = [Path(p) for p in listing.read_text().split("\n") if p]

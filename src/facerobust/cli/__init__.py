@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from facerobust import __version__
+from facerobust.allocator import keep_freed_memory
 
 # (subcommand, module, one-line help). Modules must import heavy libraries inside ``run``.
 COMMANDS: list[tuple[str, str, str]] = [
@@ -63,6 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        if args.command != "serve":  # a batch job: reuse freed tensor memory (see allocator)
+            keep_freed_memory()
         return int(args._run(args) or 0)
     except (ValueError, TypeError, OSError) as err:
         print(f"facerobust {args.command}: error: {err}", file=sys.stderr)

@@ -62,7 +62,10 @@ def _shipped(box: list[Any]) -> Experiment:
     hands the ref itself), fetched and unpickled once per worker process."""
     import ray
 
+    from facerobust.allocator import keep_freed_memory
+
     torch.set_num_threads(1)
+    keep_freed_memory()
     ref = box[0]
     exp = _SHIPPED.get(ref.hex())
     if exp is None:  # unpickled here, not zero-copy: arrays and tensors stay writable
