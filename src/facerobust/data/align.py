@@ -291,18 +291,44 @@ def _bilinear(img: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
-def extract_chip(rgb_uint8: np.ndarray, details: ChipDetails) -> np.ndarray:
-    """dlib ``extract_image_chip`` with bilinear interpolation and the image pyramid."""
-    img = _check_rgb(rgb_uint8)
+@dataclass(frozen=True)
+class WarpPlan:
+    """How one photo becomes its chip, computed once from the landmarks: crop the photo to
+    ``crop`` (left, top, right, bottom, inclusive), apply ``levels`` ``pyramid_down<2>`` steps,
+    then sample ``(x, y) = origin + ax * c + ay * r`` for chip column ``c`` and row ``r``.
+
+    The exact (uint8, dlib-identical) path is :func:`apply_plan`; the differentiable torch path
+    (:class:`facerobust.data.warp.ChipWarp`) reads the very same plan."""
+
+    crop: tuple[int, int, int, int]
+    levels: int
+    origin: tuple[float, float]
+    ax: tuple[float, float]
+    ay: tuple[float, float]
+    size: int
+
+    def photo_affine(self) -> np.ndarray:
+        """2x3 map from chip (c, r, 1) to full-resolution photo (x, y)."""
+        pts = []
+        for c, r in ((0, 0), (1, 0), (0, 1)):
+            p = np.array(self.origin) + np.array(self.ax) * c + np.array(self.ay) * r
+            for _ in range(self.levels):  # undo dlib's point_down: p / 2 - (1.25, 0.75)
+                p = (p + np.array([1.25, 0.75])) * 2
+            pts.append(p + np.array(self.crop[:2], dtype=np.float64))
+        o = pts[0]
+        return np.column_stack([pts[1] - o, pts[2] - o, o])
+
+
+def plan_chip(details: ChipDetails, photo_hw: tuple[int, int]) -> WarpPlan | None:
+    """dlib ``extract_image_chip``'s geometry (pyramid depth, growth margin, bounding box,
+    rotated sampling grid) for a photo of ``photo_hw``; ``None`` when the chip lies outside."""
     size = details.size
-    h, w = img.shape[:2]
+    h, w = photo_hw
     rect = (details.left, details.top, details.right, details.bottom)
-    # Pyramid depth, growth margin and the image bounding box exactly as dlib computes them.
-    depth, grow = 0, 2.0
+    grow = 2.0
     r = _rect_down(rect)
     while _area(r) > size * size:
         r = _rect_down(r)
-        depth += 1
         grow = grow * 2 + 2
     center = np.array([(rect[0] + rect[2]) / 2, (rect[1] + rect[3]) / 2])
     corners = [np.array(c) for c in ((rect[0], rect[1]), (rect[2], rect[1]),
@@ -312,29 +338,56 @@ def extract_chip(rgb_uint8: np.ndarray, details: ChipDetails) -> np.ndarray:
     # intersect with the image, then lround (half away from zero) like drectangle -> rectangle
     bl, bt = _lround(max(lo[0], 0.0)), _lround(max(lo[1], 0.0))
     br_, bb = _lround(min(hi[0], w - 1.0)), _lround(min(hi[1], h - 1.0))
-    if br_ < bl or bb < bt:  # the chip lies entirely outside the image
-        return np.zeros((size, size, 3), dtype=np.uint8)
-    src = img[bt: bb + 1, bl: br_ + 1]
+    if br_ < bl or bb < bt:
+        return None
     rect = (rect[0] - bl, rect[1] - bt, rect[2] - bl, rect[3] - bt)
-    level = -1
+    levels = 0
     while _area(_rect_down(rect)) > size * size:
-        level += 1
+        levels += 1
         rect = _rect_down(rect)
-    for _ in range(level + 1):
-        src = _pyramid_down(src)
     center = np.array([(rect[0] + rect[2]) / 2, (rect[1] + rect[3]) / 2])
     tl = _rotate(center, np.array([rect[0], rect[1]]), details.angle)
     tr = _rotate(center, np.array([rect[2], rect[1]]), details.angle)
-    bl_pt = _rotate(center, np.array([rect[0], rect[3]]), details.angle)
-    # Affine map chip (0,0)->tl, (size-1,0)->tr, (0,size-1)->bl.
+    lb = _rotate(center, np.array([rect[0], rect[3]]), details.angle)
+    # Affine map chip (0,0)->tl, (size-1,0)->tr, (0,size-1)->lb.
     ax = (tr - tl) / (size - 1) if size > 1 else np.zeros(2)
-    ay = (bl_pt - tl) / (size - 1) if size > 1 else np.zeros(2)
-    cc, rr = np.meshgrid(np.arange(size, dtype=np.float64), np.arange(size, dtype=np.float64))
-    xs = tl[0] + ax[0] * cc + ay[0] * rr
-    ys = tl[1] + ax[1] * cc + ay[1] * rr
+    ay = (lb - tl) / (size - 1) if size > 1 else np.zeros(2)
+    return WarpPlan((bl, bt, br_, bb), levels, (float(tl[0]), float(tl[1])),
+                    (float(ax[0]), float(ax[1])), (float(ay[0]), float(ay[1])), int(size))
+
+
+def plan_for_landmarks(landmarks5: np.ndarray, photo_hw: tuple[int, int], *,
+                       size: int = CHIP_SIZE, padding: float = CHIP_PADDING) -> WarpPlan:
+    """The :class:`WarpPlan` of the chip at ``landmarks5``; ValueError when it lies outside."""
+    plan = plan_chip(face_chip_details(landmarks5, size=size, padding=padding), photo_hw)
+    if plan is None:
+        raise ValueError("the chip lies outside the photo")
+    return plan
+
+
+def apply_plan(rgb_uint8: np.ndarray, plan: WarpPlan) -> np.ndarray:
+    """The exact uint8 chip of ``plan`` (dlib's bilinear sampling, truncated)."""
+    img = _check_rgb(rgb_uint8)
+    left, top, right, bottom = plan.crop
+    src = img[top: bottom + 1, left: right + 1]
+    for _ in range(plan.levels):
+        src = _pyramid_down(src)
+    size = plan.size
     if src.size == 0:
         return np.zeros((size, size, 3), dtype=np.uint8)
+    cc, rr = np.meshgrid(np.arange(size, dtype=np.float64), np.arange(size, dtype=np.float64))
+    xs = plan.origin[0] + plan.ax[0] * cc + plan.ay[0] * rr
+    ys = plan.origin[1] + plan.ax[1] * cc + plan.ay[1] * rr
     return _bilinear(src, xs, ys)
+
+
+def extract_chip(rgb_uint8: np.ndarray, details: ChipDetails) -> np.ndarray:
+    """dlib ``extract_image_chip`` with bilinear interpolation and the image pyramid."""
+    img = _check_rgb(rgb_uint8)
+    plan = plan_chip(details, img.shape[:2])
+    if plan is None:  # the chip lies entirely outside the image
+        return np.zeros((details.size, details.size, 3), dtype=np.uint8)
+    return apply_plan(img, plan)
 
 
 def face_chip(rgb_uint8: np.ndarray, landmarks5: np.ndarray, size: int = CHIP_SIZE,

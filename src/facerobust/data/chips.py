@@ -31,9 +31,6 @@ in ``ChipSet.skipped`` with the reason; they never raise.
 from __future__ import annotations
 
 import hashlib
-import io
-import re
-import warnings
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -44,17 +41,24 @@ import numpy as np
 
 from facerobust.data import align
 from facerobust.data import chip_cache as cc
+from facerobust.data.capture import (  # noqa: F401  (re-exported: the chip cache's limits)
+    DETECTORS,
+    MAX_BYTES,
+    MAX_PIXELS,
+    NO_FACE,
+    NOT_DECODABLE,
+    Capture,
+    check_detector,
+    decode_rgb,
+    header_size,
+    read_image,
+)
 
 if TYPE_CHECKING:
     import torch
 
     from facerobust.data.chip_rows import ChipRows
 
-DETECTORS = ("hog", "hog+cnn", "cnn")
-NO_FACE = "no face detected"
-NOT_DECODABLE = "not a decodable image (corrupt or unsupported format)"
-MAX_PIXELS = 50_000_000  # images above this are refused before decoding
-MAX_BYTES = 50_000_000  # files above this are refused before reading
 # SkippedImage.kind values
 NO_FACE_KIND, UNREADABLE, TOO_LARGE = "no_face", "unreadable", "too_large"
 
@@ -123,62 +127,6 @@ def settings_key(size: int = align.CHIP_SIZE, padding: float = align.CHIP_PADDIN
             "-dlibhog5")
 
 
-def check_detector(detector: str) -> tuple[str, ...]:
-    """The single detectors ``detector`` runs in order; ValueError naming the allowed modes."""
-    if detector not in DETECTORS:
-        raise ValueError(f"unknown detector {detector!r}: use one of "
-                         + ", ".join(repr(d) for d in DETECTORS))
-    return tuple(detector.split("+"))
-
-
-def decode_rgb(data: bytes) -> np.ndarray | None:
-    """Decode image bytes to an (H, W, 3) uint8 RGB array (gray -> 3 channels), or ``None``.
-
-    No size check: use :func:`read_image` for untrusted files."""
-    import cv2
-
-    if not data:
-        return None
-    buf = np.frombuffer(data, dtype=np.uint8)
-    img = cv2.imdecode(buf, cv2.IMREAD_COLOR)  # applies the EXIF orientation
-    if img is None or img.ndim != 3 or img.shape[0] == 0 or img.shape[1] == 0:
-        return None
-    return np.ascontiguousarray(img[:, :, ::-1])
-
-
-def header_size(data: bytes) -> tuple[int, int] | str | None:
-    """``(width, height)`` from the image header without decoding the pixels; a reason string
-    when Pillow refuses it as a decompression bomb; ``None`` when it is not an image."""
-    from PIL import Image
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as im:
-                return int(im.size[0]), int(im.size[1])
-    except Image.DecompressionBombError as err:
-        match = re.search(r"\((\d+) pixels\)", str(err))
-        return f"{int(match[1]) / 1e6:.1f} megapixels" if match else str(err)
-    except Exception:  # Pillow raises many types on garbage; all mean "not an image"
-        return None
-
-
-def read_image(data: bytes, max_pixels: int = MAX_PIXELS) -> tuple[np.ndarray | None, str]:
-    """Decoded RGB image, or ``(None, reason)``; refuses more than ``max_pixels`` pixels
-    (as the header declares them) before decoding anything."""
-    size = header_size(data)
-    if size is None:
-        return None, NOT_DECODABLE
-    if isinstance(size, str):
-        return None, f"too large: {size} (limit {max_pixels / 1e6:g} megapixels)"
-    w, h = size
-    if w * h > max_pixels:
-        return None, (f"too large: {w}x{h} = {w * h / 1e6:.1f} megapixels "
-                      f"(limit {max_pixels / 1e6:g} megapixels)")
-    rgb = decode_rgb(data)
-    return (None, NOT_DECODABLE) if rgb is None else (rgb, "")
-
-
 def _skip(reason: str, kind: str) -> ChipResult:
     return ChipResult(None, reason=reason, kind=kind)
 
@@ -223,17 +171,18 @@ def chip_for_file(path: Path, cache_root: Path | None, detector: str = "hog+cnn"
     rgb, reason = read_image(data, max_pixels)
     if rgb is None:
         return _skip(reason, TOO_LARGE if reason.startswith("too large") else UNREADABLE)
+    capture = Capture(detector, max_bytes=max_bytes, max_pixels=max_pixels)
     for stage in todo:
-        faces = align.detect_faces(rgb, stage)
+        found = capture.locate_with(rgb, stage)
         entry = cc.entry_paths(cache_root, digest, stage) if cache_root is not None else None
-        if not faces:
+        if found is None:
             if entry is not None:
                 cc.try_write(entry[1], cc.noface_marker(digest, stage, settings))
             continue
-        chip = align.face_chip(rgb, faces[0][0])
+        chip = align.apply_plan(rgb, found.plan)
         if entry is not None:
-            cc.try_write(entry[0], cc.encode_chip(chip, len(faces), stage, settings))
-        return ChipResult(chip, detector=stage, faces=len(faces))
+            cc.try_write(entry[0], cc.encode_chip(chip, found.faces, stage, settings))
+        return ChipResult(chip, detector=stage, faces=found.faces)
     return _skip(NO_FACE, NO_FACE_KIND)
 
 

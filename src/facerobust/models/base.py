@@ -12,8 +12,9 @@ alike) and accepts a pair when ``distance <= threshold``.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, TypeVar, overload
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -44,6 +45,22 @@ class FaceModel(nn.Module):
     def check_input(self, x: torch.Tensor) -> None:
         """Raise a precise ``ValueError``/``TypeError`` when ``x`` breaks the input contract."""
         check_chip_batch(x, self.input_size)
+
+
+_Scores = TypeVar("_Scores", np.ndarray, torch.Tensor)
+
+
+@overload
+def accepts(distance: float, threshold: float) -> bool: ...
+@overload
+def accepts(distance: _Scores, threshold: float) -> _Scores: ...
+def accepts(distance: float | np.ndarray | torch.Tensor, threshold: float
+            ) -> bool | np.ndarray | torch.Tensor:
+    """The one verification rule: a probe matches a template when ``distance <= threshold``
+    (a float, or elementwise on an array or tensor). Every decision in facerobust calls it."""
+    if isinstance(distance, (np.ndarray, torch.Tensor)):
+        return distance <= threshold
+    return bool(float(distance) <= float(threshold))
 
 
 def pair_distance(a: torch.Tensor, b: torch.Tensor, metric: Metric) -> torch.Tensor:

@@ -28,9 +28,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from facerobust.data.capture import CaptureError
+from facerobust.service.config import GateConfig
 from facerobust.service.limits import RateLimiter
-from facerobust.service.pipeline import GatePipeline, ProbeError
 from facerobust.service.storage import REJECT, ApiKey, Store
+from facerobust.system import FaceSystem, Probe
 
 LOG = logging.getLogger("facerobust.gate")
 MAX_IDENTITY = 200
@@ -49,11 +51,12 @@ def _error(status: int, field: str | None, message: str,
 
 
 class Gate:
-    """State shared by the endpoints: pipeline, store, limiters."""
+    """State shared by the endpoints: the face system, its config, store, limiters."""
 
-    def __init__(self, pipeline: GatePipeline, store: Store, admin_key: str) -> None:
-        self.pipeline, self.store = pipeline, store
-        lim = pipeline.config.limits
+    def __init__(self, system: FaceSystem, config: GateConfig, store: Store,
+                 admin_key: str) -> None:
+        self.system, self.config, self.store = system, config, store
+        lim = config.limits
         self.limits = lim
         self.key_limiter = RateLimiter(lim.key_rate, lim.key_burst)
         self.identity_limiter = RateLimiter(lim.identity_rate, lim.identity_burst)
@@ -107,13 +110,13 @@ class Gate:
         return data
 
     def probe(self, upload: UploadFile, field: str, *, log: dict[str, Any] | None = None
-              ) -> Any:
-        """The probe of an upload; a photo the pipeline refuses is logged (outcome
+              ) -> Probe:
+        """The probe of an upload; a photo the system refuses is logged (outcome
         ``invalid``, when ``log`` gives the endpoint/key/claim) and answered 4xx."""
         data = self.read(upload, field)
         try:
-            return self.pipeline.probe(data, field)
-        except ProbeError as err:
+            return self.system.probe(data, field)
+        except CaptureError as err:
             if log is not None:
                 self.store.log(outcome="invalid", probe_sha256=hashlib.sha256(data).hexdigest(),
                                flags={"error": str(err)}, **log)
@@ -130,7 +133,7 @@ def check_identity(value: str, field: str) -> str:
 def create_app(gate: Gate) -> FastAPI:
     """The FastAPI app serving ``gate`` (see the module docstring for the endpoints)."""
     app = FastAPI(title="facerobust access-control gate", version="1",
-                  description="Face verification gate built on facerobust's pipeline.")
+                  description="Face verification gate built on facerobust's face system.")
     app.state.gate = gate
     _install_handlers(app, gate)
     from facerobust.service import routes

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from facerobust.system.spec import SYSTEM_KEYS, SystemSpec, parse_system
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -63,6 +65,13 @@ class LimitsSection:
 class GateConfig:
     gate: GateSection = field(default_factory=GateSection)
     limits: LimitsSection = field(default_factory=LimitsSection)
+
+    @property
+    def system(self) -> SystemSpec:
+        """The face system this gate runs (the ``[system]`` keys, shared with the audit)."""
+        g = self.gate
+        return SystemSpec(model=g.model, defense=g.defense, detector=g.detector,
+                          threshold=g.threshold, detectors=g.detectors)
 
     @property
     def database_url(self) -> str:
@@ -111,22 +120,40 @@ def _section(cls: type, name: str, data: Any) -> Any:
     return cls(**values)
 
 
+def _merge_system(data: dict[str, Any]) -> dict[str, Any]:
+    """The ``[gate]`` table with the ``[system]`` keys folded in; a key given in both is an
+    error naming both spellings."""
+    gate = data.get("gate", {})
+    if "system" not in data:
+        return gate if isinstance(gate, dict) else {}
+    spec = parse_system(data["system"])
+    both = sorted(set(gate) & set(data["system"])) if isinstance(gate, dict) else []
+    if both:
+        raise ValueError(f"system.{both[0]} and gate.{both[0]} are both set: keep system.{both[0]}")
+    values = {k: getattr(spec, k) for k in SYSTEM_KEYS if k in data["system"]}
+    if "detectors" in values:
+        values["detectors"] = list(values["detectors"])
+    return {**gate, **values}
+
+
 def parse_gate_config(data: dict[str, Any]) -> GateConfig:
-    """Validate a parsed TOML document (``[gate]`` and ``[limits]`` tables)."""
-    unknown = sorted(set(data) - {"gate", "limits"})
+    """Validate a parsed TOML document (``[system]``, ``[gate]`` and ``[limits]`` tables; the
+    system keys may also stay in ``[gate]``, as before)."""
+    unknown = sorted(set(data) - {"system", "gate", "limits"})
     if unknown:
-        raise ValueError(f"unknown table [{unknown[0]}]; allowed: [gate], [limits]")
-    cfg = GateConfig(gate=_section(GateSection, "gate", data.get("gate", {})),
+        raise ValueError(f"unknown table [{unknown[0]}]; allowed: [system], [gate], [limits]")
+    if not isinstance(data.get("gate", {}), dict):
+        raise ValueError(f"[gate] must be a table, got {type(data['gate']).__name__}")
+    cfg = GateConfig(gate=_section(GateSection, "gate", _merge_system(data)),
                      limits=_section(LimitsSection, "limits", data.get("limits", {})))
     _check(cfg)
     return cfg
 
 
 def _check(cfg: GateConfig) -> None:
-    from facerobust.data.chips import check_detector
     from facerobust.defenses import parse_defense
 
-    check_detector(cfg.gate.detector)
+    _ = cfg.system  # validates the model name, detector chain and threshold
     try:
         parse_defense(cfg.gate.defense)
     except ValueError as err:

@@ -1,12 +1,13 @@
 """Chip-space vs photo-space impersonation, measured through a live gate.
 
 For each impostor pair (attacker photo A, victim B enrolled in the gate) a white-box attacker
-who has the gate's model crafts, with the library's PGD (full budget, Linf) at each ``eps``:
+who has a replica of the gate's face system (model, defense, detector chain, threshold, as
+``/healthz`` describes them) crafts, with the library's PGD (full budget, Linf) at each ``eps``:
 
 * ``chip``: an adversarial *chip* (A's chip, as the gate would cut it) pasted back into photo
   A through the inverse of the chip's similarity transform;
 * ``photo``: a perturbation of photo A's pixels through the differentiable alignment
-  (:class:`facerobust.attacks.photo.PhotoFaceModel`, landmarks from the clean photo);
+  (:meth:`facerobust.system.FaceSystem.photo_model`, landmarks from the clean photo);
 * ``photo+eot``: the same with EOT over small grid shifts/scales and JPEG re-encoding.
 
 Each adversarial photo is quantised to uint8 (never leaving the eps-ball) and submitted to
@@ -24,11 +25,15 @@ from typing import Any
 import numpy as np
 import torch
 
+from facerobust.data.align import WarpPlan
+from facerobust.data.capture import CaptureError
+from facerobust.data.warp import ChipWarp, paste_chip_delta
 from facerobust.eval.results import Unit
 from facerobust.eval.stats import Rate
 from facerobust.service.blackbox import impostor_pairs, load_photo, usable_pairs
 from facerobust.service.client import GateClient
 from facerobust.service.summary import eps_label
+from facerobust.system import FaceSystem, PhotoOptions, SystemSpec
 
 METHODS = ("chip", "photo", "photo+eot")
 PHOTO_SCHEMA = 1
@@ -76,15 +81,15 @@ def encode(x: torch.Tensor, fmt: str) -> tuple[bytes, str]:
     return bytes(cv2.imencode(".jpg", bgr, [int(cv2.IMWRITE_JPEG_QUALITY), q])[1]), "image/jpeg"
 
 
-def craft(model: torch.nn.Module, photo: torch.Tensor, target: torch.Tensor, method: str,
+def craft(system: FaceSystem, photo: torch.Tensor, target: torch.Tensor, method: str,
           epsilons: list[float], *, steps: int, threshold: float, eot: int, jpeg: int,
-          plan: Any, seed: int) -> tuple[list[torch.Tensor], list[bool], list[bool]]:
+          plan: WarpPlan, seed: int) -> tuple[list[torch.Tensor], list[bool], list[bool]]:
     """Adversarial photos (one per eps), the attacker's in-memory success (its alignment of
     the final uint8 photo) and PGD's own success on what it attacked."""
     from facerobust.attacks.criteria import Impersonation
-    from facerobust.attacks.photo import ChipWarp, PhotoFaceModel, paste_chip_delta
     from facerobust.attacks.registry import build_attack, full_budget
 
+    model = system.model
     metric = str(getattr(model, "metric", "euclidean"))
     crit = Impersonation(target, threshold=threshold, metric=metric)  # type: ignore[arg-type]
     attack = full_budget(build_attack("pgd", norm="linf", steps=steps))
@@ -94,8 +99,9 @@ def craft(model: torch.nn.Module, photo: torch.Tensor, target: torch.Tensor, met
         res = attack(model, chip, crit, epsilons=epsilons, generator=gen)
         advs = [paste_chip_delta(photo, c - chip, plan) for c in res.clipped]
     else:
-        net = PhotoFaceModel(model, plan, eot_samples=eot if method == "photo+eot" else 1,
-                             jpeg=jpeg if method == "photo+eot" else 0, seed=seed)
+        eot_on = method == "photo+eot"
+        net = system.photo_model(plan, PhotoOptions(eot_samples=eot if eot_on else 1,
+                                                    jpeg=jpeg if eot_on else 0, seed=seed))
         res = attack(net, photo, crit, epsilons=epsilons, generator=gen)
         advs = res.clipped
     own = [bool(res.success[i, 0]) for i in range(len(epsilons))]
@@ -111,9 +117,7 @@ def run_photo_study(url: str, *, key: str, admin_key: str, model_name: str,
                     dataset: str = "lfw-demo", data: Path | None = None, seed: int = 0,
                     progress: bool = True) -> Path:
     """Run the study on ``n`` impostor pairs; writes ``out/results.json``."""
-    from facerobust.data import align
     from facerobust.service.blackbox import _dataset_root
-    from facerobust.service.pipeline import load_model
 
     target_file = Path(out) / "results.json"
     if target_file.exists():
@@ -121,10 +125,13 @@ def run_photo_study(url: str, *, key: str, admin_key: str, model_name: str,
     for f in formats:
         if f != "png" and not (f.startswith("jpeg:") and f[5:].isdigit()):
             raise ValueError(f"format {f!r}: use 'png' or 'jpeg:Q'")
-    model = load_model(model_name)
     client = GateClient(url, key, wait=True)
     gate = client.health()
-    threshold = float(gate.get("threshold") or getattr(model, "threshold", 0.5) or 0.5)
+    replica = SystemSpec(model=model_name, defense=str(gate.get("defense") or "none"),
+                         detector=str(gate.get("detector") or "hog"),
+                         threshold=float(gate.get("threshold") or 0.0))
+    system = FaceSystem.from_spec(replica, scorers={})  # the attacker's white-box replica
+    threshold = system.threshold
     skipped: list[dict[str, str]] = []
     pairs = usable_pairs(client, impostor_pairs(_dataset_root(dataset, data), 3 * n, seed),
                          admin_key, n, skipped)
@@ -136,15 +143,11 @@ def run_photo_study(url: str, *, key: str, admin_key: str, model_name: str,
         iterator = tqdm(pairs, desc="photo-space study", unit="pair")
     for i, (a_path, b_path) in enumerate(iterator):
         photo, victim = load_photo(a_path)[None], load_photo(b_path)[None]
-        plans = []
-        for img in (photo, victim):
-            rgb = (img[0] * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
-            pts = align.detect_landmarks(np.ascontiguousarray(rgb), "hog")
-            plans.append(None if pts is None else _plan(pts, rgb.shape[:2]))
+        plans = [_plan(system, img) for img in (photo, victim)]
         if plans[0] is None or plans[1] is None:
             skipped.append({"path": str(a_path), "reason": "no face found by the attacker"})
             continue
-        samples.append(_one(client, model, photo, victim, plans, b_path.parent.name,
+        samples.append(_one(client, system, photo, victim, plans, b_path.parent.name,
                             epsilons, formats, steps=steps, threshold=threshold, eot=eot,
                             jpeg=jpeg, seed=seed + i, name=str(a_path)))
     client.close()
@@ -158,22 +161,23 @@ def run_photo_study(url: str, *, key: str, admin_key: str, model_name: str,
     return target_file
 
 
-def _plan(pts: np.ndarray, hw: tuple[int, ...]) -> Any:
-    from facerobust.attacks.photo import WarpPlan
+def _plan(system: FaceSystem, img: torch.Tensor) -> WarpPlan | None:
+    """The warp plan the system's capture finds for a photo tensor, or ``None`` (no face)."""
+    rgb = np.ascontiguousarray((img[0] * 255).round().to(torch.uint8).permute(1, 2, 0).numpy())
+    try:
+        return system.capture.locate(rgb).plan
+    except CaptureError:
+        return None
 
-    return WarpPlan.from_landmarks(pts, (int(hw[0]), int(hw[1])))
 
-
-def _one(client: GateClient, model: torch.nn.Module, photo: torch.Tensor,
+def _one(client: GateClient, system: FaceSystem, photo: torch.Tensor,
          victim: torch.Tensor, plans: list[Any], claimed: str, epsilons: list[float],
          formats: tuple[str, ...], *, name: str, **kw: Any) -> dict[str, Any]:
-    from facerobust.attacks.photo import ChipWarp
-
     with torch.no_grad():
-        target = model(ChipWarp(plans[1])(victim)).detach()
+        target = system.model(ChipWarp(plans[1])(victim)).detach()
     out: dict[str, Any] = {"attacker_photo": name, "victim": claimed, "results": {}}
     for method in METHODS:
-        advs, mem, own = craft(model, photo, target, method, epsilons, plan=plans[0], **kw)
+        advs, mem, own = craft(system, photo, target, method, epsilons, plan=plans[0], **kw)
         for e, adv, m, o in zip(epsilons, advs, mem, own, strict=True):
             for fmt in formats:
                 data, ctype = encode(adv, fmt)

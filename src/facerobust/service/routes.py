@@ -7,32 +7,42 @@ from typing import Any
 from fastapi import FastAPI, Request
 
 from facerobust.service.app import REJECT, Gate, GateError, Photo, Photos, Text, check_identity
+from facerobust.system import Gallery
 
 
 def _verify(gate: Gate, key_id: str, claimed: str, photo: Photo) -> dict[str, Any]:
     probe = gate.probe(photo, "photo", log={"endpoint": "verify", "key_id": key_id,
                                             "claimed": claimed})
-    _, gallery = gate.store.templates(claimed)
-    dist = gate.pipeline.distances(probe.embedding, gallery)
-    score = float(dist.min()) if dist.size else None
-    flags = dict(probe.flags)
-    if score is None:
-        flags["reason"] = "identity not enrolled"
-    flagged = gate.pipeline.flagged(flags)
-    accept = score is not None and score <= gate.pipeline.threshold and not flagged
-    outcome = "accept" if accept else REJECT
+    _, templates = gate.store.templates(claimed)
+    decision = gate.system.verify(probe, claimed, templates)
+    outcome = "accept" if decision.accepted else REJECT
     gate.store.log(endpoint="verify", key_id=key_id, outcome=outcome, claimed=claimed,
-                   probe_sha256=probe.sha256, score=score, flags=flags)
+                   probe_sha256=probe.sha256, score=decision.distance, flags=decision.flags)
     out: dict[str, Any] = {"decision": outcome, "claimed_identity": claimed}
-    if gate.pipeline.config.gate.expose_scores:
-        out.update(score=score, threshold=gate.pipeline.threshold)
+    if gate.config.gate.expose_scores:
+        out.update(score=decision.distance, threshold=gate.system.threshold)
+    return out
+
+
+def _identify(gate: Gate, key_id: str, photo: Photo) -> dict[str, Any]:
+    probe = gate.probe(photo, "photo", log={"endpoint": "identify", "key_id": key_id})
+    names, templates = gate.store.templates()
+    decision = gate.system.identify(probe, Gallery(tuple(names), templates))
+    identity = decision.identity if decision.accepted else "unknown"
+    gate.store.log(endpoint="identify", key_id=key_id,
+                   outcome="match" if decision.accepted else "unknown",
+                   claimed=identity if decision.accepted else None,
+                   probe_sha256=probe.sha256, score=decision.distance, flags=probe.flags)
+    out: dict[str, Any] = {"identity": identity}
+    if gate.config.gate.expose_scores and decision.distance is not None:
+        out.update(score=decision.distance, threshold=gate.system.threshold)
     return out
 
 
 def add_routes(app: FastAPI, gate: Gate) -> None:
     @app.get("/healthz", summary="liveness: 200 when the gate answers")
     def healthz() -> dict[str, Any]:
-        return {"status": "ok", **gate.pipeline.describe()}
+        return {"status": "ok", **gate.system.describe()}
 
     @app.post("/enroll", summary="enroll photos of an identity (admin key)")
     def enroll(request: Request, identity: Text, photos: Photos) -> dict[str, Any]:
@@ -62,21 +72,7 @@ def add_routes(app: FastAPI, gate: Gate) -> None:
         key = gate.auth(request)
         gate.throttle(gate.key_limiter, key.key_id, "Authorization")
         gate.check_budget(key.key_id, None)
-        probe = gate.probe(photo, "photo", log={"endpoint": "identify", "key_id": key.key_id})
-        names, gallery = gate.store.templates()
-        dist = gate.pipeline.distances(probe.embedding, gallery)
-        best = int(dist.argmin()) if dist.size else -1
-        ok = best >= 0 and dist[best] <= gate.pipeline.threshold
-        ok = ok and not gate.pipeline.flagged(probe.flags)
-        identity = names[best] if ok else "unknown"
-        gate.store.log(endpoint="identify", key_id=key.key_id,
-                       outcome="match" if ok else "unknown", claimed=identity if ok else None,
-                       probe_sha256=probe.sha256,
-                       score=float(dist[best]) if best >= 0 else None, flags=probe.flags)
-        out: dict[str, Any] = {"identity": identity}
-        if gate.pipeline.config.gate.expose_scores and best >= 0:
-            out.update(score=float(dist[best]), threshold=gate.pipeline.threshold)
-        return out
+        return _identify(gate, key.key_id, photo)
 
     @app.post("/keys", summary="create a client API key (admin key); shown once")
     def new_key(request: Request) -> dict[str, str]:

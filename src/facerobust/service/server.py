@@ -16,13 +16,13 @@ def build_app(config: GateConfig) -> FastAPI:
     import torch
 
     from facerobust.service.app import Gate, create_app
-    from facerobust.service.pipeline import GatePipeline
+    from facerobust.service.pipeline import gate_system
     from facerobust.service.storage import Store
 
     admin_key = config.admin_key  # validated before the model is loaded
     torch.set_num_threads(config.gate.torch_threads)
     store = Store(config.database_url)
-    return create_app(Gate(GatePipeline(config), store, admin_key))
+    return create_app(Gate(gate_system(config), config, store, admin_key))
 
 
 def serve(config_path: str | Path, *, host: str = "127.0.0.1", port: int = 8000,

@@ -8,9 +8,10 @@ import pytest
 import torch
 
 from facerobust.attacks.criteria import Impersonation
-from facerobust.attacks.photo import ChipWarp, PhotoFaceModel, WarpPlan, paste_chip_delta
 from facerobust.attacks.registry import build_attack, full_budget
 from facerobust.data import align, chips
+from facerobust.data.warp import ChipWarp, paste_chip_delta
+from facerobust.system.photo import PhotoFaceModel, PhotoOptions
 from tests.helpers.gate import DEMO
 from tests.helpers.models import PooledPixels
 
@@ -29,17 +30,19 @@ def _tensor(rgb: np.ndarray) -> torch.Tensor:
 def test_warp_matches_the_gates_chip(scale: int, levels: int) -> None:
     rgb = _photo("Alejandro_Toledo", scale)
     pts = align.detect_landmarks(rgb)
-    plan = WarpPlan.from_landmarks(pts, rgb.shape[:2])
+    plan = align.plan_for_landmarks(pts, rgb.shape[:2])
     assert plan.levels == levels
+    exact = align.apply_plan(rgb, plan)  # the exact path reads the same plan as dlib's chip
+    np.testing.assert_array_equal(exact, align.face_chip(rgb, pts))
     ours = ChipWarp(plan)(_tensor(rgb))[0].permute(1, 2, 0).numpy() * 255
-    diff = ours - align.face_chip(rgb, pts).astype(np.float64)
+    diff = ours - exact.astype(np.float64)
     # dlib truncates to uint8 after sampling and after each pyramid level; the warp does not
     assert diff.min() > -0.01 and diff.max() < 1.0 + levels + 0.01
 
 
 def test_pasted_chip_delta_reaches_the_chip() -> None:
     rgb = _photo("Alvaro_Uribe")
-    plan = WarpPlan.from_landmarks(align.detect_landmarks(rgb), rgb.shape[:2])
+    plan = align.plan_for_landmarks(align.detect_landmarks(rgb), rgb.shape[:2])
     x = _tensor(rgb) * 0.5 + 0.25  # room for +-delta without clipping
     delta = torch.zeros(1, 3, 150, 150, dtype=torch.float64)
     delta[..., 40:110, 40:110] = 4 / 255
@@ -51,12 +54,12 @@ def test_pasted_chip_delta_reaches_the_chip() -> None:
 def test_photo_space_pgd_moves_the_embedding_through_the_warp() -> None:
     torch.manual_seed(0)
     rgb, victim = _photo("Alejandro_Toledo"), _photo("Alvaro_Uribe")
-    plan = WarpPlan.from_landmarks(align.detect_landmarks(rgb), rgb.shape[:2])
-    vplan = WarpPlan.from_landmarks(align.detect_landmarks(victim), victim.shape[:2])
+    plan = align.plan_for_landmarks(align.detect_landmarks(rgb), rgb.shape[:2])
+    vplan = align.plan_for_landmarks(align.detect_landmarks(victim), victim.shape[:2])
     model = PooledPixels().double()
     x = _tensor(rgb)
     target = model(ChipWarp(vplan)(_tensor(victim))).detach()
-    net = PhotoFaceModel(model, plan, eot_samples=2, jpeg=90)
+    net = PhotoFaceModel(model, plan, PhotoOptions(eot_samples=2, jpeg=90))
     crit = Impersonation(target, threshold=0.5)
     before = float(crit.distance(model(ChipWarp(plan)(x))))
     res = full_budget(build_attack("pgd", norm="linf", steps=5))(net, x, crit,
@@ -65,4 +68,4 @@ def test_photo_space_pgd_moves_the_embedding_through_the_warp() -> None:
     assert (adv - x).abs().max() <= 8 / 255 + 1e-9
     assert float(crit.distance(model(ChipWarp(plan)(adv)))) < before
     with pytest.raises(ValueError, match="eot_samples"):
-        PhotoFaceModel(model, plan, eot_samples=0)
+        PhotoOptions(eot_samples=0)
