@@ -11,6 +11,7 @@ import torch
 from facerobust.attacks import Dodging, Impersonation, Misclassification
 from facerobust.data.lfw import Pair
 from facerobust.eval import tasks
+from facerobust.models.base import accepts
 from tests.helpers.models import PooledPixels
 
 
@@ -84,5 +85,6 @@ def test_goals_map_to_criteria_and_scores() -> None:
     assert (targets != labels).all() and ((targets >= 0) & (targets < 4)).all()
     dist = np.array([0.5, 1.5, 0.5, 1.5])
     same = np.array([True, True, False, False])
-    assert tasks.decided_correctly("dodging", model, dist, same).tolist() == [1, 0, 0, 0]
-    assert tasks.decided_correctly("impersonation", model, dist, same).tolist() == [0, 0, 0, 1]
+    accepted = accepts(dist, float(model.threshold))
+    assert tasks.decided_correctly("dodging", accepted, same).tolist() == [1, 0, 0, 0]
+    assert tasks.decided_correctly("impersonation", accepted, same).tolist() == [0, 0, 0, 1]

@@ -28,7 +28,7 @@ from typing import Any, cast
 import torch
 from torch import nn
 
-from facerobust.models.base import FaceModel, Metric
+from facerobust.models.base import FaceModel, Metric, accepts
 
 _METRICS = ("euclidean", "cosine")
 
@@ -139,7 +139,7 @@ class Dodging(_Verification):
     """
 
     def is_adversarial(self, outputs: torch.Tensor) -> torch.Tensor:
-        return self.distance(outputs) > self.threshold
+        return ~accepts(self.distance(outputs), self.threshold)
 
     def loss(self, outputs: torch.Tensor) -> torch.Tensor:
         return self.distance(outputs)
@@ -176,7 +176,7 @@ class Impersonation(_Verification):
         return self.reference
 
     def is_adversarial(self, outputs: torch.Tensor) -> torch.Tensor:
-        return self.distance(outputs) <= self.threshold
+        return accepts(self.distance(outputs), self.threshold)
 
     def loss(self, outputs: torch.Tensor) -> torch.Tensor:
         return -self.distance(outputs)

@@ -42,13 +42,14 @@ from facerobust.defenses.model import DefendedModel, adaptive
 from facerobust.eval.results import DefenseUnit
 from facerobust.eval.stats import Rate
 from facerobust.eval.tasks import embed, make_criterion
+from facerobust.models.base import accepts
 
 SEED = 0
 
 
 def accuracy_at_threshold(distances: torch.Tensor, same: torch.Tensor, threshold: float) -> Rate:
-    """Pairs decided correctly by ``distance <= threshold``."""
-    return Rate.of((distances <= threshold) == same)
+    """Pairs decided correctly by the accept rule at ``threshold``."""
+    return Rate.of(accepts(distances, threshold) == same)
 
 
 def _tar(distances: torch.Tensor, same: torch.Tensor, far: float) -> Rate:
@@ -225,7 +226,8 @@ def evaluate_defense(
     _seeded(defense, seed)
     def1, def2 = embed(defended, x1, batch_size), embed(defended, x2, batch_size)
     d_bare, d_def = model.distance(bare1, bare2), defended.distance(def1, def2)  # type: ignore[operator]
-    wanted = same & (d_def <= threshold) if goal == "dodging" else ~same & (d_def > threshold)
+    accepted = accepts(d_def, threshold)
+    wanted = same & accepted if goal == "dodging" else ~same & ~accepted
     idx = wanted.nonzero()[:, 0][:n_attack]
     columns = None
     if len(idx):

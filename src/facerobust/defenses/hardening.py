@@ -22,7 +22,7 @@ from torch import nn
 
 from facerobust.defenses.augment import AugmentSpec
 from facerobust.eval.stats import Rate
-from facerobust.models.base import FaceModel, pair_distance
+from facerobust.models.base import FaceModel, accepts, pair_distance
 
 TEST_AUGMENT = AugmentSpec(rotation=20.0, zoom=0.2, flip=True, brightness=0.25, contrast=0.3)
 CONDITIONS = ("a_clean", "a_genuine_accept", "a_impostor_reject", "b_trained_attack",
@@ -33,7 +33,7 @@ CONDITIONS = ("a_clean", "a_genuine_accept", "a_impostor_reject", "b_trained_att
 def _accepts(model: nn.Module, x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
     face = cast(FaceModel, model)
     with torch.no_grad():
-        return pair_distance(model(x), ref, face.metric) <= float(face.threshold)
+        return accepts(pair_distance(model(x), ref, face.metric), float(face.threshold))
 
 
 def _dodging(model: nn.Module, x: torch.Tensor, ref: torch.Tensor,

@@ -32,7 +32,7 @@ from torch import nn
 from tqdm import tqdm
 
 from facerobust.defenses.augment import AugmentSpec, augment_batch
-from facerobust.models.base import FaceModel, pair_distance
+from facerobust.models.base import FaceModel, accepts, pair_distance
 
 __all__ = ["AugmentSpec", "Robustness", "TrainingReport", "adversarial_finetune",
            "augment_batch", "evaluate_robustness"]
@@ -150,7 +150,7 @@ def evaluate_robustness(model: nn.Module, chips: torch.Tensor, labels: torch.Ten
         ea, eb = model(chips[a]), model(chips[b])
     face = cast(FaceModel, model)  # duck-typed: any module with .metric and .threshold
     d = pair_distance(ea, eb, face.metric)
-    accepted = d <= face.threshold
+    accepted = accepts(d, float(face.threshold))
     acc = float((accepted == same).float().mean())
     rows = (same & accepted).nonzero()[:, 0]
     success = 0.0

@@ -26,6 +26,7 @@ from torch import nn
 from facerobust.eval.results import CleanUnit, Unit
 from facerobust.eval.stats import Rate
 from facerobust.eval.tasks import embed_paths, select_pairs
+from facerobust.models.base import accepts
 
 ROC_POINTS = 300
 
@@ -38,7 +39,7 @@ def clean_figures(name: str, model: nn.Module, distances: np.ndarray, same: np.n
 
     m = verification_metrics(distances, same, folds, far=far)
     roc = roc_points(distances, same, max_points=ROC_POINTS)
-    accept = distances <= float(model.threshold)  # type: ignore[arg-type]
+    accept = accepts(distances, float(model.threshold))  # type: ignore[arg-type]
     return CleanUnit(
         model=name, protocol=m.protocol, n_pairs=m.n_pairs, n_same=m.n_same, n_diff=m.n_diff,
         n_folds=m.n_folds, accuracy=m.accuracy, accuracy_std=m.accuracy_std,

@@ -33,6 +33,7 @@ from facerobust.eval.results_study import (
     TransferPoint,
 )
 from facerobust.eval.stats import Rate
+from facerobust.models.base import accepts
 
 TRANSFER_EPS = (2 / 255, 4 / 255, 8 / 255)
 
@@ -79,7 +80,7 @@ def transfer(teacher: nn.Module, student: nn.Module, chips: torch.Tensor, pairs:
     for key, m in (("teacher", teacher), ("student", student)):
         emb = embed(m, chips)
         refs[key] = emb[b]
-        ok &= (m.distance(emb[a], emb[b]) <= float(m.threshold)).numpy()  # type: ignore[operator,arg-type]
+        ok &= accepts(m.distance(emb[a], emb[b]), float(m.threshold)).numpy()  # type: ignore[operator,arg-type]
     rows = torch.as_tensor(spread(np.flatnonzero(ok), n))
     if not len(rows):
         return []

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from facerobust.data.capture import Capture
 from facerobust.data.sources import Dataset
 from facerobust.eval import tasks
 from facerobust.eval.config import AuditConfig
@@ -24,6 +25,7 @@ from facerobust.eval.dataset_info import open_configured_dataset
 from facerobust.eval.results import CleanUnit
 from facerobust.eval.stats import Rate
 from facerobust.eval.store import RunStore
+from facerobust.system import FaceSystem
 
 if TYPE_CHECKING:
     from facerobust.models.heads import IdentificationModel
@@ -83,6 +85,7 @@ class Experiment:
     data_override: Path | None = None
     _emb: dict[str, torch.Tensor] = field(default_factory=dict)
     _heads: dict[str, IdentificationModel] = field(default_factory=dict)
+    _systems: dict[str, FaceSystem] = field(default_factory=dict)
 
     # ------------------------------------------------------------------------------- prepare
     @classmethod
@@ -185,6 +188,18 @@ class Experiment:
     def victim(self) -> str:
         return self.cfg.models.victim
 
+    def system(self, name: str | None = None) -> FaceSystem:
+        """The face system under test built on model ``name`` (default: the victim): the
+        audit's capture (its detector chain) and the model at its operating threshold; the
+        units decide through it."""
+        name = name or self.victim
+        if name not in self._systems:
+            model = self.models[name]
+            self._systems[name] = FaceSystem(
+                model, threshold=float(model.threshold),  # type: ignore[arg-type]
+                capture=Capture(self.cfg.data.detector), name=name)
+        return self._systems[name]
+
     def fingerprint(self, kind: str, *parts: Any) -> str:
         override = "" if self.cfg.data.root or self.data_override is None \
             else str(self.data_override)
@@ -268,8 +283,8 @@ class Experiment:
         reference of every model, and starting points for decision-based attacks; no chip is
         read yet."""
         if goal in tasks.VERIFICATION_GOALS:
-            ok = tasks.decided_correctly(goal, self.models[self.victim],
-                                         self.distances(self.victim), self.pairs.same)
+            accepted = self.system().accepts(self.distances(self.victim))
+            ok = tasks.decided_correctly(goal, accepted, self.pairs.same)
             rows = tasks.spread(np.flatnonzero(ok), n)
             a, b = self.pairs.a[rows], self.pairs.b[rows]
             refs = {name: (model, self.embeddings(name)[torch.as_tensor(b)])

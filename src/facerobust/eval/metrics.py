@@ -23,6 +23,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from facerobust.models.base import accepts
+
 
 @dataclass(frozen=True)
 class VerificationMetrics:
@@ -157,7 +159,7 @@ def verification_metrics(distances: Any, same: Any, folds: Any, *,
             accs = []
             break
         fold_thr, _ = best_threshold(d[train], s[train])
-        right = (d[test] <= fold_thr) == s[test]
+        right = accepts(d[test], fold_thr) == s[test]
         accs.append(float(right.mean()))
         correct += int(right.sum())
     g_thr, g_acc = best_threshold(d, s)

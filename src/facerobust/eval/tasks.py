@@ -273,9 +273,9 @@ def score_goal(model: nn.Module, goal: str, x: torch.Tensor, reference: torch.Te
     return success.astype(bool), score
 
 
-def decided_correctly(goal: str, model: nn.Module, distances: np.ndarray,
-                      same: np.ndarray) -> np.ndarray:
-    """Pairs the model decides correctly for ``goal``: accepted genuine pairs (dodging) or
+def decided_correctly(goal: str, accepted: np.ndarray, same: np.ndarray) -> np.ndarray:
+    """Pairs decided correctly for ``goal`` given the system's ``accepted`` mask
+    (:meth:`facerobust.system.FaceSystem.accepts`): accepted genuine pairs (dodging) or
     rejected impostor pairs (impersonation)."""
-    accept = distances <= float(model.threshold)  # type: ignore[arg-type]
+    accept = np.asarray(accepted, dtype=bool)
     return same & accept if goal == "dodging" else ~same & ~accept

@@ -51,9 +51,9 @@ _Scores = TypeVar("_Scores", np.ndarray, torch.Tensor)
 
 
 @overload
-def accepts(distance: float, threshold: float) -> bool: ...
-@overload
 def accepts(distance: _Scores, threshold: float) -> _Scores: ...
+@overload
+def accepts(distance: float, threshold: float) -> bool: ...
 def accepts(distance: float | np.ndarray | torch.Tensor, threshold: float
             ) -> bool | np.ndarray | torch.Tensor:
     """The one verification rule: a probe matches a template when ``distance <= threshold``
