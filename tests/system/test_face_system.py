@@ -131,3 +131,14 @@ def test_system_section_is_shared_and_validated() -> None:
         parse_system({"threshold": "high"})
     with pytest.raises(ValueError, match="unknown detector 'sift'"):
         parse_system({"detector": "sift"})
+
+
+def test_audit_reads_the_same_system_section() -> None:
+    from facerobust.eval.config import parse_config
+
+    cfg = parse_config({"system": {"model": "dlib-resnet", "detector": "hog"}})
+    assert cfg.models.victim == "dlib-resnet" and cfg.data.detector == "hog"
+    with pytest.raises(ValueError, match="system.model and models.victim are both set"):
+        parse_config({"system": {"model": "a"}, "models": {"victim": "b"}})
+    with pytest.raises(ValueError, match="system.defense is not used by the audit"):
+        parse_config({"system": {"defense": "jpeg:q=75"}})

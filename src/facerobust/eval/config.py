@@ -20,6 +20,7 @@ else:  # pragma: no cover
 
 from facerobust.eval.detector_config import DetectorConfig, parse_detector
 from facerobust.eval.tasks import GOALS, IDENTIFICATION_GOALS, VERIFICATION_GOALS
+from facerobust.system.spec import parse_system
 
 NORMS = ("linf", "l2")
 EXECUTORS = ("local", "ray")
@@ -250,11 +251,12 @@ def _check_choice(value: str, choices: tuple[str, ...], key: str) -> None:
 
 def parse_config(doc: dict[str, Any]) -> AuditConfig:
     """Validate a parsed TOML document into an :class:`AuditConfig`."""
-    sections = {"run", "data", "identification", "models", "attack", "minimal", "defense",
-                "fusion", "detector"}
+    sections = {"run", "system", "data", "identification", "models", "attack", "minimal",
+                "defense", "fusion", "detector"}
     unknown = sorted(set(doc) - sections)
     if unknown:
         raise ValueError(f"unknown section [{unknown[0]}] (allowed: {', '.join(sorted(sections))})")
+    doc = fold_system(doc)
     attacks_raw = doc.get("attack", [])
     defenses_raw = doc.get("defense", [])
     fusions_raw = doc.get("fusion", [])
@@ -278,6 +280,35 @@ def parse_config(doc: dict[str, Any]) -> AuditConfig:
     )
     _validate(cfg)
     return cfg
+
+
+def fold_system(doc: dict[str, Any]) -> dict[str, Any]:
+    """The ``[system]`` table (shared with the gate's config) folded into the audit's keys:
+    ``system.model`` is ``models.victim`` and ``system.detector`` is ``data.detector``; a key
+    set both ways is an error naming both. The audit judges defenses and detectors as units
+    (``[[defense]]``, ``[[detector]]``) and every model at its own operating threshold, so
+    ``system.defense``, ``system.detectors`` and ``system.threshold`` are refused here."""
+    if "system" not in doc:
+        return doc
+    raw = doc["system"]
+    spec = parse_system(raw)
+    for key in ("defense", "detectors", "threshold"):
+        if key in raw:
+            raise ValueError(f"system.{key} is not used by the audit: judge defenses with "
+                             "[[defense]], detectors with [[detector]]; each model is judged "
+                             "at its own operating threshold")
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in doc.items() if k != "system"}
+    for key, (table, name) in {"model": ("models", "victim"),
+                               "detector": ("data", "detector")}.items():
+        if key not in raw:
+            continue
+        section = out.setdefault(table, {})
+        if not isinstance(section, dict):
+            continue  # reported by the section's own check
+        if name in section:
+            raise ValueError(f"system.{key} and {table}.{name} are both set: keep system.{key}")
+        section[name] = getattr(spec, key)
+    return out
 
 
 def _check_attack(name: str, norm: str, where: str, *, white_box: bool = False) -> None:
