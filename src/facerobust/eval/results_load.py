@@ -20,7 +20,8 @@ LEGACY_AUDIT_SCHEMA = 2  # results.json before the wrapper (converted on read)
 
 def is_legacy_audit(doc: dict[str, Any]) -> bool:
     """A schema-2 ``results.json`` of ``audit``/``attack``/``defend``/``detect``/``demo``."""
-    return doc.get("schema_version") == LEGACY_AUDIT_SCHEMA and "kind" not in doc
+    return (doc.get("schema_version") == LEGACY_AUDIT_SCHEMA and "kind" not in doc
+            and "clean" in doc and "models" in doc)
 
 
 def audit_from_document(doc: dict[str, Any], source: str) -> Results:
