@@ -18,8 +18,8 @@ from facerobust.report.page import pct
 def test_report_renders_every_section_with_embedded_figures(results_file: Path) -> None:
     html_path = render_report(results_file)
     html = html_path.read_text()
-    for section in ["verdict", "summary", "clean", "accuracy", "attacks", "roc", "transfer", "minimal",
-                    "defenses", "skipped", "method", "environment"]:
+    for section in ["verdict", "summary", "clean", "accuracy", "attacks", "roc", "transfer",
+                    "minimal", "defenses", "skipped", "method", "environment"]:
         assert f'id="{section}"' in html, section
     images = re.findall(r'<img[^>]+src="([^"]+)"', html)
     assert len(images) >= 6

@@ -31,7 +31,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def print_outcome(results_path: Path) -> None:
     from facerobust.cli.common import print_skipped
-
     from facerobust.eval.results_load import load_results
 
     results = load_results(results_path)

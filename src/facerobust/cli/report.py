@@ -31,7 +31,8 @@ def run(args: argparse.Namespace) -> int:
     if args.compare is not None:
         if args.results is not None:
             raise ValueError("give either a results file or --compare RUN_A RUN_B, not both")
-        print(compare_runs(*args.compare, args.out))
+        run_a, run_b = args.compare
+        print(compare_runs(run_a, run_b, args.out))
         return 0
     if args.results is None:
         raise ValueError("give a results file, or --compare RUN_A RUN_B")

@@ -126,9 +126,9 @@ def transfer_matrix(results: Results) -> RateMatrix:
                      and a.n), None)
         if base is not None:  # the baseline: each target's failures without any attack
             rows.append(f"no attack ({goal}): clean failures")
-            values.append([base.clean_success] + [
-                base.transfer[t].clean_success if t in base.transfer else None
-                for t in targets[1:]])
+            baseline: list[Rate | None] = [base.clean_success]
+            values.append(baseline + [base.transfer[t].clean_success if t in base.transfer
+                                      else None for t in targets[1:]])
     return RateMatrix(source=victim, targets=targets, rows=rows, values=values,
                       epsilon_label="each attack's largest budget (row label)")
 
@@ -224,11 +224,11 @@ def verdicts(results: Results) -> list[Verdict]:
         rows.append(verdict(f"{f.attack} {f.norm} {f.goal} on fusion {'+'.join(f.models)}",
                             f.epsilon_labels[-1], f.adaptive[-1], "white-box on the fusion"))
     for unit in results.detectors:
-        for d in unit.results:
-            if d.adaptive:
-                a = max(d.adaptive, key=lambda r: (r.epsilon, r.adaptive_evades.rate))
-                rows.append(verdict(f"{d.adaptive_attack} {a.goal} past detector {d.label}",
-                                    a.epsilon_label, a.adaptive_evades,
+        for det in unit.results:
+            if det.adaptive:
+                row = max(det.adaptive, key=lambda r: (r.epsilon, r.adaptive_evades.rate))
+                rows.append(verdict(f"{det.adaptive_attack} {row.goal} past detector "
+                                    f"{det.label}", row.epsilon_label, row.adaptive_evades,
                                     "fools the model and is not flagged"))
     return rows
 

@@ -149,11 +149,11 @@ def rates(results: Results) -> dict[str, Rate]:
         for i, label in enumerate(f.epsilon_labels):
             out[f"fusion {'+'.join(f.models)} {f.goal} @ {label}: white-box"] = f.adaptive[i]
     for unit in results.detectors:
-        for d in unit.results:
-            out[f"detector {d.label}: clean false alarms"] = d.clean_fpr
-            for a in d.adaptive:
-                out[f"detector {d.label} {a.goal} @ {a.epsilon_label}: adaptive evades"] = \
-                    a.adaptive_evades
+        for det in unit.results:
+            out[f"detector {det.label}: clean false alarms"] = det.clean_fpr
+            for step in det.adaptive:
+                out[f"detector {det.label} {step.goal} @ {step.epsilon_label}: adaptive "
+                    "evades"] = step.adaptive_evades
     return out
 
 
