@@ -34,7 +34,7 @@ def test_cli_dodging_is_a_one_unit_audit(lfw_root: Path, tmp_path: Path) -> None
                  "--no-progress"])
     assert code == 0
     doc = json.loads((out / "results.json").read_text())
-    assert doc["schema_version"] == 2 and doc["command"] == "attack"
+    assert doc["schema_version"] == 3 and doc["command"] == "attack"
     (unit,) = doc["attacks"]
     assert unit["n"] == 3 and unit["goal"] == "dodging" and unit["kind"] == "white-box"
     rates = [r["rate"] for r in unit["success"]]

@@ -35,7 +35,7 @@ def test_detect_study_saves_detectors_that_score_files(tmp_path: Path, lfw_root:
             "--no-progress", "--out", str(out)]
     assert main([*argv, "--save", str(saved)]) == 0
     doc = json.loads((out / "results.json").read_text())
-    assert doc["command"] == "detect" and doc["schema_version"] == 2
+    assert doc["command"] == "detect" and doc["schema_version"] == 3
     units = {u["name"]: u for u in doc["detectors"]}
     assert set(units) == {"gallery", "trajectory"}
     assert units["gallery"]["data"] == units["trajectory"]["data"]  # one shared data set

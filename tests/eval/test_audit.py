@@ -80,7 +80,8 @@ def full_run(tiny_config: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
 @pytest.mark.slow
 def test_audit_writes_results_report_tables_and_figures(full_run: Path) -> None:
     results = json.loads((full_run / "results.json").read_text())
-    assert results["schema_version"] == 2 and results["command"] == "audit"
+    assert results["schema_version"] == 3 and results["kind"] == "audit"
+    assert results["command"] == "audit"
     assert results["config"]["run"]["seed"] == 3
     clean = results["clean"]["dlib-resnet"]
     assert clean["n_pairs"] > 60 and clean["accuracy"] > 0.9

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from facerobust.eval.results import MinimalUnit, ModelOutcome, load_results
+from facerobust.eval.results import MinimalUnit, ModelOutcome
+from facerobust.eval.results_load import load_results
 from facerobust.eval.stats import Rate
 
 
@@ -31,11 +32,20 @@ def test_malformed_units_name_the_key() -> None:
 def test_load_results_checks_the_schema_and_file(tmp_path: Path) -> None:
     path = tmp_path / "results.json"
     path.write_text(json.dumps({"schema_version": 1, "attacks": []}))
-    with pytest.raises(ValueError, match="schema version 1 cannot be read"):
+    with pytest.raises(ValueError, match=r"schema version 1 cannot be read by this facerobust "
+                                         r"\(it reads schema version 3; it also converts an "
+                                         r"audit's schema 2\)"):
         load_results(path)
     path.write_text(json.dumps([1, 2]))
     with pytest.raises(ValueError, match="not a facerobust results file"):
         load_results(path)
-    path.write_text(json.dumps({"schema_version": 2, "attacks": [{"key": "x"}]}))
+    fixture = Path(__file__).parents[1] / "report" / "fixtures" / "results-schema2.json"
+    doc = json.loads(fixture.read_text())
+    doc["attacks"][0] = {"key": "x"}
+    path.write_text(json.dumps(doc))
     with pytest.raises(ValueError, match=r"attacks\[0\]: missing key"):
+        load_results(path)
+    doc = {"schema_version": 3, "kind": "gate-attack", "attacks": []}
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match="holds a 'gate-attack' result, not an audit's"):
         load_results(path)

@@ -76,7 +76,7 @@ def test_ensemble_source_and_full_budget_transfer(lfw_root: Path, tmp_path: Path
     assert fusion["adaptive"][0]["n"] == fusion["n_attacked"] > 0
     html = (tmp_path / "run" / "report.html").read_text()
     assert "ensemble of p8+p4" in html and 'id="fusion-table"' in html
-    assert any(s.startswith("Fusing p8 + p6") for s in results["summary"]["sentences"])
+    assert any(s.startswith("Fusion p8 + p6") for s in results["summary"]["sentences"])
 
 
 ALL_SOURCES = MODELS + """

@@ -8,14 +8,16 @@ from typing import Any
 
 import pytest
 
+from facerobust.eval.audit_summary import add_derived
 from facerobust.eval.results import (
-    SCHEMA_VERSION,
     AttackUnit,
     CleanUnit,
     DefenseUnit,
     MinimalUnit,
     ModelOutcome,
 )
+from facerobust.eval.results_audit import Results
+from facerobust.eval.results_file import wrap
 from facerobust.eval.stats import Rate
 
 EPS = [1 / 255, 2 / 255, 4 / 255]
@@ -65,12 +67,12 @@ def _defense() -> dict[str, Any]:
         notes=[]).to_dict()
 
 
-def make_results() -> dict[str, Any]:
-    from facerobust.eval import audit_summary as summary
+def make_typed() -> Results:
+    """A typed audit result with its derived figures."""
     from facerobust.info import collect
 
     results: dict[str, Any] = {
-        "schema_version": SCHEMA_VERSION, "command": "audit",
+        "command": "audit",
         "config": {"run": {"name": "synthetic", "seed": 0}},
         "config_text": "[run]\nname = 'synthetic'\n",
         "environment": collect(),
@@ -94,7 +96,12 @@ def make_results() -> dict[str, Any]:
                                median=2 / 255, passes=40).to_dict(),
         "defenses": [_defense()],
     }
-    return summary.add_derived(results)
+    return add_derived(Results.from_dict(results))
+
+
+def make_results() -> dict[str, Any]:
+    """The same as written to results.json (schema 3, kind audit)."""
+    return wrap(make_typed())
 
 
 @pytest.fixture()

@@ -12,14 +12,14 @@ import pytest
 
 from facerobust.eval.stats import Rate
 from facerobust.report import render_report
-from facerobust.report.html import pct
+from facerobust.report.page import pct
 
 
 def test_report_renders_every_section_with_embedded_figures(results_file: Path) -> None:
     html_path = render_report(results_file)
     html = html_path.read_text()
-    for section in ["summary", "clean", "accuracy", "attacks", "roc", "transfer", "minimal",
-                    "defenses", "skipped", "method", "environment"]:
+    for section in ["verdict", "summary", "clean", "accuracy", "attacks", "roc", "transfer",
+                    "minimal", "defenses", "skipped", "method", "environment"]:
         assert f'id="{section}"' in html, section
     images = re.findall(r'<img[^>]+src="([^"]+)"', html)
     assert len(images) >= 6
@@ -36,13 +36,15 @@ def test_numbers_in_html_equal_results_json(results_file: Path) -> None:
     for atk in results["attacks"]:
         for rate in atk["success"]:
             assert f"<b>{Rate.from_dict(rate).text()}</b>" in html
+    for row in results["summary"]["verdicts"]:
+        assert Rate.from_dict(row["success"]).text() in html and row["verdict"] in html
     clean = results["clean"]["dlib-resnet"]
     assert pct(clean["accuracy"]) in html
     assert "95.7% (287/300, 95% CI 93-97%)" in html  # TAR@FAR with its interval
     assert "/x/bad.jpg" in html and "no face found" in html
     # the summary quotes the 2/255 success of the best dodging attack with n and its CI
-    assert "evades recognition as themself (dodging) in 75.0% (3/4, 95% CI 30-95%, small " \
-           "sample) of attempts" in html
+    assert "At 2/255 per pixel, PGD evades recognition (dodging) in 75.0% (3/4, 95% CI " \
+           "30-95%, small sample) of attempts." in html
     # the defense table shows every column and the worst case, flags as sentences
     table = html[html.index('id="defense-table"'):]
     assert "worst case" in table and "direct" in table
@@ -55,7 +57,12 @@ def test_report_refuses_another_schema_version(results_file: Path) -> None:
     doc["schema_version"] = 1
     results_file.write_text(json.dumps(doc))
     with pytest.raises(ValueError, match="results schema version 1 cannot be read by this "
-                                         "facerobust \\(it reads schema version 2\\)"):
+                                         "facerobust \\(it reads schema version 3"):
+        render_report(results_file)
+    doc["schema_version"] = 4
+    results_file.write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match="results schema version 4 cannot be read by this "
+                                         "facerobust \\(it reads schema version 3"):
         render_report(results_file)
 
 

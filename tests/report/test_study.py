@@ -12,7 +12,8 @@ import pytest
 
 from facerobust.cli import main
 from facerobust.eval.stats import Rate
-from facerobust.report.study import render_study, study_html_path
+from facerobust.report.kinds import render_study
+from facerobust.report.study import study_html_path
 from tests.helpers import study_results as fake
 
 
@@ -79,8 +80,9 @@ def test_report_cli_renders_study_files_and_refuses_others(tmp_path: Path,
     assert main(["report", str(path), "--out", str(out)]) == 0
     assert "11/40" in out.read_text() and str(out) in capsys.readouterr().out
     doc = fake.defensive().to_dict()
-    doc["schema_version"] = 3
+    doc["schema_version"] = 2
     assert main(["report", str(_write(path, doc))]) == 2
-    assert "defensive-distillation result schema version 3" in capsys.readouterr().err
+    assert "schema version 2 cannot be read by this facerobust (it reads schema version 3; it " \
+           "also converts a defensive-distillation result's schema 1)" in capsys.readouterr().err
     with pytest.raises(ValueError, match=r"x\.json: not a comparison"):
         render_study(_write(tmp_path / "x.json", {"something": 1}))

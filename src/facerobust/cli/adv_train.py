@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from facerobust.attacks import parse_epsilons
     from facerobust.eval.identification import adversarial_training_study
     from facerobust.eval.results_study import judged_from_training
-    from facerobust.report.study import render_study
+    from facerobust.report.kinds import render_study
 
     (eps,) = parse_epsilons(args.eps)
     if args.train_identities < 2 or args.holdout_identities < 2 or args.images < 2:

@@ -38,7 +38,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from facerobust.attacks import parse_epsilons
-    from facerobust.service.blackbox import GateAttackResults, run_gate_attack
+    from facerobust.service.blackbox import run_gate_attack
     from facerobust.service.config import load_gate_config
     from facerobust.service.summary import describe
 
@@ -51,9 +51,9 @@ def run(args: argparse.Namespace) -> int:
         epsilons=parse_epsilons(args.eps), queries=args.queries, n=args.n, out=args.out,
         dataset=args.dataset, data=args.data, seed=args.seed, limits=limits,
         wait=not args.no_wait, max_wait_s=args.max_wait, progress=not args.no_progress)
-    import json
+    from facerobust.report import load_result, render_report
 
-    results = GateAttackResults.from_dict(json.loads(path.read_text()))
-    print("\n".join(describe(results)))
+    print("\n".join(describe(load_result(path).result)))
+    print(f"report:  {render_report(path)}")
     print(f"results: {path}")
     return 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -32,10 +31,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def print_outcome(results_path: Path) -> None:
     from facerobust.cli.common import print_skipped
+    from facerobust.eval.results_load import load_results
 
-    results = json.loads(results_path.read_text(encoding="utf-8"))
-    print("\n".join(f"- {s}" for s in results["summary"]["sentences"]))
-    print_skipped(results["dataset"].get("skipped", []))
+    results = load_results(results_path)
+    print("\n".join(f"- {s}" for s in (results.summary.sentences if results.summary else [])))
+    print_skipped([s.to_dict() for s in results.dataset.skipped])
     print(f"results: {results_path}")
     print(f"report:  {results_path.parent / 'report.html'}")
 

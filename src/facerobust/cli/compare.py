@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from facerobust.data import resolve_dataset
     from facerobust.eval.compare import compare_models, comparison_figure, format_comparison
     from facerobust.eval.store import write_json_atomic
-    from facerobust.report.study import render_study
+    from facerobust.report.kinds import render_study
 
     names = [m.strip() for m in args.models.split(",") if m.strip()]
     if not names or len(set(names)) != len(names):

@@ -34,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
     from facerobust.data import resolve_dataset
     from facerobust.eval.defensive import defensive_distillation_study, format_defensive
     from facerobust.eval.store import write_json_atomic
-    from facerobust.report.study import render_study, study_html_path
+    from facerobust.report.kinds import render_study
+    from facerobust.report.study import study_html_path
 
     (eps,) = parse_epsilons(args.eps)
     if args.out.suffix != ".json":

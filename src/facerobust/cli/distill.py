@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from facerobust.data import resolve_dataset
     from facerobust.eval.distillation import distill_study
     from facerobust.models.student import card_path, default_student_path
-    from facerobust.report.study import render_study
+    from facerobust.report.kinds import render_study
 
     try:
         widths = tuple(int(w) for w in args.widths.split(","))

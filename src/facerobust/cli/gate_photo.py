@@ -32,10 +32,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
-
     from facerobust.attacks import parse_epsilons
-    from facerobust.service.photo_study import PhotoStudyResults, describe, run_photo_study
+    from facerobust.service.photo_study import describe, run_photo_study
 
     if not args.key or not args.admin_key:
         raise ValueError("--key and --admin-key (or $FACEROBUST_GATE_KEY / "
@@ -47,6 +45,9 @@ def run(args: argparse.Namespace) -> int:
         epsilons=parse_epsilons(args.eps), n=args.n, out=args.out, steps=args.steps,
         eot=args.eot, jpeg=args.jpeg, formats=tuple(f for f in args.formats.split(",") if f),
         dataset=args.dataset, data=args.data, seed=args.seed, progress=not args.no_progress)
-    print("\n".join(describe(PhotoStudyResults.from_dict(json.loads(path.read_text())))))
+    from facerobust.report import load_result, render_report
+
+    print("\n".join(describe(load_result(path).result)))
+    print(f"report:  {render_report(path)}")
     print(f"results: {path}")
     return 0

@@ -1,6 +1,7 @@
-"""``facerobust report FILE.json``: re-render the HTML page of a results file: an audit's
-``results.json``, or a study file (``comparison.json``, adv-train's ``training.json``, a
-student ``.card.json``, a ``defensive-distill`` result)."""
+"""``facerobust report FILE.json``: re-render the HTML page of any result file facerobust
+writes (an audit's or a gate study's ``results.json``, ``comparison.json``, adv-train's
+``training.json``, a student ``.card.json``, a ``defensive-distill`` result);
+``facerobust report --compare RUN_A RUN_B``: two runs side by side."""
 
 from __future__ import annotations
 
@@ -9,21 +10,31 @@ from pathlib import Path
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("results", type=Path,
-                        help="results.json (audit/attack/defend/demo), comparison.json, "
-                             "training.json, a student .card.json or a defensive-distill JSON")
+    parser.add_argument("results", type=Path, nargs="?", default=None,
+                        help="results.json (audit/attack/defend/demo, attack-gate, "
+                             "gate-photo-attack), comparison.json, training.json, a student "
+                             ".card.json or a defensive-distill JSON")
+    parser.add_argument("--compare", nargs=2, type=Path, metavar=("RUN_A", "RUN_B"),
+                        default=None, help="compare two runs (result files or run folders): "
+                                           "every shared rate, its difference and whether it "
+                                           "is significant; writes compare.json/.csv/.html")
     parser.add_argument("--out", type=Path, default=None,
                         help="HTML file to write (default: report.html beside results.json, "
-                             "comparison.json or training.json; FILE.html beside other files)")
+                             "comparison.json or training.json; FILE.html beside other files); "
+                             "with --compare: the folder (default: RUN_B's folder/compare)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from facerobust.eval.versioned import read_json
     from facerobust.report import render_report
-    from facerobust.report.study import render_study, study_kind
+    from facerobust.report.compare import compare_runs
 
-    if study_kind(read_json(args.results, "results file")) is not None:
-        print(render_study(args.results, args.out))
-    else:
-        print(render_report(args.results, args.out))
+    if args.compare is not None:
+        if args.results is not None:
+            raise ValueError("give either a results file or --compare RUN_A RUN_B, not both")
+        run_a, run_b = args.compare
+        print(compare_runs(run_a, run_b, args.out))
+        return 0
+    if args.results is None:
+        raise ValueError("give a results file, or --compare RUN_A RUN_B")
+    print(render_report(args.results, args.out))
     return 0

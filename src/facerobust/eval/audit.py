@@ -30,9 +30,19 @@ from facerobust.eval import units as U
 from facerobust.eval.config import AuditConfig
 from facerobust.eval.dataset_info import describe_dataset
 from facerobust.eval.experiment import Experiment
-from facerobust.eval.results import SCHEMA_VERSION, Unit
+from facerobust.eval.results import (
+    AttackUnit,
+    CleanUnit,
+    DefenseUnit,
+    FusionUnit,
+    MinimalUnit,
+    Unit,
+)
+from facerobust.eval.results_audit import DatasetFacts, Models, Results
+from facerobust.eval.results_detection import DetectorUnit
+from facerobust.eval.results_file import write_result_file
 from facerobust.eval.shards import ShardedUnit, ShardParts, run_here
-from facerobust.eval.store import RunLock, RunStore, prepare_output_folder, write_json_atomic
+from facerobust.eval.store import RunLock, RunStore, prepare_output_folder
 
 log = logging.getLogger("facerobust.audit")
 # (key, fingerprint, the function computing it: a plain one or a ShardedUnit)
@@ -145,8 +155,7 @@ class Audit:
                 self._run_here(todo, store, bar)
             bar.close()
             results = self.assemble(exp, store, [k for k, _, _ in units], started)
-            results_path = self.out / "results.json"
-            write_json_atomic(results_path, results)
+            results_path = write_result_file(self.out / "results.json", results)
             from facerobust.report import render_report
 
             render_report(results_path)
@@ -176,34 +185,32 @@ class Audit:
             bar.update(1)
 
     def assemble(self, exp: Experiment, store: RunStore, keys: list[str], started: str
-                 ) -> dict[str, Any]:
+                 ) -> Results:
         from facerobust.eval import audit_summary as summary
         from facerobust.info import collect
 
         units = {k: store.load(k) for k in keys}
         victim = self.cfg.models.victim
-        results: dict[str, Any] = {
-            "schema_version": SCHEMA_VERSION,
-            "command": self.command,
-            "config": self.cfg.to_dict(),
-            "config_text": self.config_text,
-            "config_fingerprint": self.cfg.fingerprint(),
-            "environment": collect(),
-            "seed": self.cfg.run.seed,
-            "started": started,
-            "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "dataset": describe_dataset(exp),
-            "models": {"victim": victim, "others": [m for m in exp.models if m != victim],
-                       "missing": exp.missing_models,
-                       "details": {n: model_details(m) for n, m in exp.models.items()}},
-            "clean": {k.removeprefix("clean-"): v for k, v in units.items()
-                      if k.startswith("clean-")},
-            "attacks": [v for k, v in units.items() if k.startswith("attack-")],
-            "minimal": units.get(f"minimal-{victim}"),
-            "defenses": [v for k, v in units.items() if k.startswith("defense-")],
-            "fusions": [v for k, v in units.items() if k.startswith("fusion-")],
-            "detectors": [v for k, v in units.items() if k.startswith("detector-")],
-        }
+
+        def typed(prefix: str, cls: type[Any]) -> list[Any]:
+            return [cls.from_dict(v, where=k) for k, v in units.items() if k.startswith(prefix)]
+
+        minimal = units.get(f"minimal-{victim}")
+        results = Results(
+            command=self.command, config=self.cfg.to_dict(), config_text=self.config_text,
+            config_fingerprint=self.cfg.fingerprint(), environment=collect(),
+            seed=self.cfg.run.seed, started=started,
+            finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            dataset=DatasetFacts.from_dict(describe_dataset(exp), where="dataset"),
+            models=Models(victim=victim, others=[m for m in exp.models if m != victim],
+                          missing=exp.missing_models,
+                          details={n: model_details(m) for n, m in exp.models.items()}),
+            clean={k.removeprefix("clean-"): CleanUnit.from_dict(v, where=k)
+                   for k, v in units.items() if k.startswith("clean-")},
+            attacks=typed("attack-", AttackUnit),
+            minimal=None if minimal is None else MinimalUnit.from_dict(minimal, where="minimal"),
+            defenses=typed("defense-", DefenseUnit), fusions=typed("fusion-", FusionUnit),
+            detectors=typed("detector-", DetectorUnit))
         return summary.add_derived(results)
 
 

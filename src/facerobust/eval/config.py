@@ -173,7 +173,7 @@ class AuditConfig:
 
 def settings_hash(value: Any) -> str:
     """Short sha256 of ``value`` as canonical JSON, tied to the results schema version."""
-    from facerobust.eval.results import SCHEMA_VERSION
+    from facerobust.eval.results_file import SCHEMA_VERSION
 
     blob = json.dumps([SCHEMA_VERSION, value], sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]

@@ -1,25 +1,23 @@
 """Typed, JSON-serialisable results: one frozen dataclass per unit of an experiment.
 
-``results.json`` (schema :data:`SCHEMA_VERSION`) holds ``clean`` (model -> :class:`CleanUnit`),
+An audit's ``results.json`` (:class:`facerobust.eval.results_audit.Results`, in the versioned
+wrapper of :mod:`facerobust.eval.results_file`) holds ``clean`` (model -> :class:`CleanUnit`),
 ``attacks`` (:class:`AttackUnit`), ``minimal`` (:class:`MinimalUnit`), ``defenses``
 (:class:`DefenseUnit`), ``fusions`` and ``detectors`` (:mod:`.results_detection`); every rate
 is a :class:`~facerobust.eval.stats.Rate` written as
 ``{"k", "n", "rate", "ci95"}``. ``audit``, ``attack`` and ``defend`` all write this schema, so
-``facerobust report`` renders any of them; :func:`load_results` refuses other versions.
+``facerobust report`` renders any of them.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import types
 import typing
-from pathlib import Path
 from typing import Any, TypeVar, Union
 
 from facerobust.eval.stats import Rate
 
-SCHEMA_VERSION = 2
 T = TypeVar("T", bound="Unit")
 
 
@@ -239,40 +237,3 @@ def without_keys(value: Any, keys: frozenset[str] = RUN_SPECIFIC_KEYS) -> Any:
     if isinstance(value, list):
         return [without_keys(v, keys) for v in value]
     return value
-
-
-def check_schema(doc: Any, source: str) -> None:
-    if not isinstance(doc, dict):
-        raise ValueError(f"{source}: not a facerobust results file (top level is not an object)")
-    version = doc.get("schema_version")
-    if version != SCHEMA_VERSION:
-        raise ValueError(f"{source}: results schema version {version!r} cannot be read by this "
-                         f"facerobust (it reads schema version {SCHEMA_VERSION}); re-run the "
-                         "experiment with this version")
-
-
-def load_results(path: str | Path) -> dict[str, Any]:
-    """Read ``results.json``, check its schema version and the shape of every unit."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"results file not found: {path}")
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{path}: not valid JSON: {err}") from err
-    check_schema(doc, str(path))
-    for name, unit in (doc.get("clean") or {}).items():
-        CleanUnit.from_dict(unit, where=f"{path}: clean.{name}")
-    for i, unit in enumerate(doc.get("attacks") or []):
-        AttackUnit.from_dict(unit, where=f"{path}: attacks[{i}]")
-    if doc.get("minimal"):
-        MinimalUnit.from_dict(doc["minimal"], where=f"{path}: minimal")
-    for i, unit in enumerate(doc.get("defenses") or []):
-        DefenseUnit.from_dict(unit, where=f"{path}: defenses[{i}]")
-    for i, unit in enumerate(doc.get("fusions") or []):
-        FusionUnit.from_dict(unit, where=f"{path}: fusions[{i}]")
-    from facerobust.eval.results_detection import DetectorUnit
-
-    for i, unit in enumerate(doc.get("detectors") or []):
-        DetectorUnit.from_dict(unit, where=f"{path}: detectors[{i}]")
-    return typing.cast(dict[str, Any], doc)

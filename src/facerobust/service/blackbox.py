@@ -15,61 +15,16 @@ first; a live run against a limited gate records the 429s, the time waited and l
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from facerobust.eval.results import Unit
-from facerobust.eval.stats import Rate
+from facerobust.eval.results_file import write_result_file
+from facerobust.eval.results_gate import GateAttackResults, Sample
 from facerobust.service.client import GateClient, GateLockedOut, RemoteVerifier
 from facerobust.service.config import LimitsSection
 from facerobust.service.summary import budget_time, eps_label, summarise
-
-GATE_SCHEMA = 1
-
-
-@dataclass(frozen=True)
-class Sample(Unit):
-    attacker_photo: str
-    victim: str
-    queries: int  # HTTP queries made (each a /verify)
-    queries_to_success: dict[str, int | None]  # eps label -> first accepted query within eps
-    rate_limited: int = 0
-    waited_s: float = 0.0
-    locked_out: bool = False
-    wall_s: float = 0.0
-    clean_score: float | None = None  # the gate's score of the clean photo (when exposed)
-    best_score: float | None = None  # lowest score seen within the largest budget
-    best_accepted_linf: float | None = None  # smallest Linf of an accepted query (any budget)
-    no_face: int = 0  # queries the gate refused (no face found in the perturbed photo, ...)
-
-
-@dataclass(frozen=True)
-class BudgetSummary(Unit):
-    eps: float
-    success: Rate
-    median_queries: float | None  # among successes
-    median_ci95: list[float] | None
-    success_within_lockout: Rate | None  # successes needing < max_rejections rejections
-    median_time_at_rate_s: float | None  # median queries-to-success at the allowed rate
-
-
-@dataclass(frozen=True)
-class GateAttackResults(Unit):
-    schema: int
-    gate: dict[str, Any]
-    attack: str
-    norm: str
-    max_queries: int
-    scores_used: bool
-    limits: dict[str, Any]
-    budgets: list[BudgetSummary]
-    samples: list[Sample] = field(default_factory=list)
-    skipped: list[dict[str, str]] = field(default_factory=list)
-    clean_check_queries: int = 1  # per pair, before the attack (not in the figures)
-    budget_time_at_rate_s: float | None = None  # the whole query budget at the allowed rate
 
 
 def impostor_pairs(root: Path, n: int, seed: int) -> list[tuple[Path, Path]]:
@@ -174,9 +129,8 @@ def run_gate_attack(url: str, *, key: str, admin_key: str, attack: str, norm: st
                     scores: bool | None = None, limits: LimitsSection | None = None,
                     wait: bool = True, max_wait_s: float = 600.0,
                     progress: bool = True) -> Path:
-    """Attack ``n`` impostor pairs through the gate at ``url``; writes ``out/results.json``."""
-    import json
-
+    """Attack ``n`` impostor pairs through the gate at ``url``; writes ``out/results.json``
+    (kind ``gate-attack``; ``facerobust report`` renders it)."""
     from facerobust.attacks.registry import attack_entry
 
     entry = attack_entry(attack, norm, where="attack-gate")
@@ -211,21 +165,14 @@ def run_gate_attack(url: str, *, key: str, admin_key: str, attack: str, norm: st
     finally:
         client.close()
     result = GateAttackResults(
-        GATE_SCHEMA, gate, attack, norm, queries, use_scores,
+        gate, attack, norm, queries, use_scores,
         {} if limits is None else {k: getattr(limits, k) for k in
                                    ("key_rate", "key_burst", "identity_rate", "identity_burst",
                                     "max_rejections", "lockout_window_s")},
         summarise(samples, epsilons, limits), samples, skipped,
         budget_time_at_rate_s=budget_time(queries * (len(epsilons) if attack == "square"
                                                      else 1), limits))
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result.to_dict(), indent=2))
-    tmp.replace(target)
-    from facerobust.service.report import render
-
-    render(target)
-    return target
+    return write_result_file(target, result)
 
 
 def _dataset_root(dataset: str, data: Path | None) -> Path:

@@ -17,8 +17,6 @@ Each adversarial photo is quantised to uint8 (never leaving the eps-ball) and su
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +26,8 @@ import torch
 from facerobust.data.align import WarpPlan
 from facerobust.data.capture import CaptureError
 from facerobust.data.warp import ChipWarp, paste_chip_delta
-from facerobust.eval.results import Unit
+from facerobust.eval.results_file import write_result_file
+from facerobust.eval.results_gate import Cell, PhotoStudyResults
 from facerobust.eval.stats import Rate
 from facerobust.service.blackbox import impostor_pairs, load_photo, usable_pairs
 from facerobust.service.client import GateClient
@@ -36,30 +35,6 @@ from facerobust.service.summary import eps_label
 from facerobust.system import FaceSystem, PhotoOptions, SystemSpec
 
 METHODS = ("chip", "photo", "photo+eot")
-PHOTO_SCHEMA = 1
-
-
-@dataclass(frozen=True)
-class Cell(Unit):
-    method: str
-    eps: float
-    fmt: str  # how the photo was submitted: "png" or "jpeg:Q"
-    gate_success: Rate
-    in_memory_success: Rate  # the attacker's own chip, before the gate (same for each fmt)
-    crafted_success: Rate | None = None  # PGD's own success on what it attacked (chip/photo)
-
-
-@dataclass(frozen=True)
-class PhotoStudyResults(Unit):
-    schema: int
-    gate: dict[str, Any]
-    model: str
-    steps: int
-    eot_samples: int
-    jpeg_eot: int
-    cells: list[Cell]
-    samples: list[dict[str, Any]] = field(default_factory=list)
-    skipped: list[dict[str, str]] = field(default_factory=list)
 
 
 def quantise(adv: torch.Tensor, photo: torch.Tensor, eps: float) -> torch.Tensor:
@@ -116,7 +91,8 @@ def run_photo_study(url: str, *, key: str, admin_key: str, model_name: str,
                     jpeg: int = 90, formats: tuple[str, ...] = ("png", "jpeg:90"),
                     dataset: str = "lfw-demo", data: Path | None = None, seed: int = 0,
                     progress: bool = True) -> Path:
-    """Run the study on ``n`` impostor pairs; writes ``out/results.json``."""
+    """Run the study on ``n`` impostor pairs; writes ``out/results.json`` (kind
+    ``gate-photo``; ``facerobust report`` renders it)."""
     from facerobust.service.blackbox import _dataset_root
 
     target_file = Path(out) / "results.json"
@@ -151,14 +127,9 @@ def run_photo_study(url: str, *, key: str, admin_key: str, model_name: str,
                             epsilons, formats, steps=steps, threshold=threshold, eot=eot,
                             jpeg=jpeg, seed=seed + i, name=str(a_path)))
     client.close()
-    result = PhotoStudyResults(PHOTO_SCHEMA, gate, model_name, steps, eot, jpeg,
+    result = PhotoStudyResults(gate, model_name, steps, eot, jpeg,
                                _cells(samples, epsilons, formats), samples, skipped)
-    target_file.parent.mkdir(parents=True, exist_ok=True)
-    target_file.write_text(json.dumps(result.to_dict(), indent=2))
-    from facerobust.service.report import render
-
-    render(target_file)
-    return target_file
+    return write_result_file(target_file, result)
 
 
 def _plan(system: FaceSystem, img: torch.Tensor) -> WarpPlan | None:

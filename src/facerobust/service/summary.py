@@ -7,12 +7,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from facerobust.eval.results_gate import BudgetSummary
 from facerobust.eval.stats import Rate
 from facerobust.service.config import LimitsSection
 from facerobust.service.limits import time_at_rate
 
 if TYPE_CHECKING:
-    from facerobust.service.blackbox import BudgetSummary, GateAttackResults, Sample
+    from facerobust.eval.results_gate import GateAttackResults, Sample
 
 
 def eps_label(eps: float) -> str:
@@ -33,8 +34,6 @@ def median_ci(values: list[int], z: float = 1.96) -> tuple[float | None, list[fl
 
 def summarise(samples: list[Sample], epsilons: list[float],
               limits: LimitsSection | None) -> list[BudgetSummary]:
-    from facerobust.service.blackbox import BudgetSummary  # noqa: F811  (runtime import)
-
     out: list[BudgetSummary] = []
     for e in epsilons:
         q = [s.queries_to_success[eps_label(e)] for s in samples]

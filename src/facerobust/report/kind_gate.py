@@ -1,0 +1,63 @@
+"""The gate studies' kinds: ``gate-attack`` (black-box attack over HTTP) and ``gate-photo``
+(chip- vs photo-space adversarial photos); schema-1 files (before the wrapper) are read too."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from facerobust.eval.results_file import VERDICT_RULE
+from facerobust.eval.results_gate import (
+    GateAttackResults,
+    PhotoStudyResults,
+    gate_attack_overview,
+    photo_overview,
+)
+from facerobust.eval.stats import Rate
+from facerobust.report.kind_base import Legacy, Loaded, ReportKind, typed_reader
+from facerobust.report.page import environment
+
+
+def _page(template: str, title: str) -> Any:
+    def render(loaded: Loaded, json_path: Path, html_path: Path) -> str:
+        return environment().get_template(template).render(
+            r=loaded.result, title=title, overview=loaded.overview, source=json_path.name,
+            verdict_rule=VERDICT_RULE)
+    return render
+
+
+def gate_rates(res: GateAttackResults) -> dict[str, Rate]:
+    out: dict[str, Rate] = {}
+    for b in res.budgets:
+        label = f"{res.attack.upper()} {res.norm} @ {b.eps:.6g}"
+        out[f"{label}: accepted"] = b.success
+        if b.success_within_lockout is not None:
+            out[f"{label}: accepted before the lock-out"] = b.success_within_lockout
+    return out
+
+
+def photo_rates(res: PhotoStudyResults) -> dict[str, Rate]:
+    out: dict[str, Rate] = {}
+    for c in res.cells:
+        label = f"{c.method} @ {c.eps:.6g} as {c.fmt}"
+        out[f"{label}: gate accepts"] = c.gate_success
+        out[f"{label}: in memory"] = c.in_memory_success
+    return out
+
+
+GATE_ATTACK = ReportKind(
+    name=GateAttackResults.KIND, title="Black-box attack on the gate over HTTP",
+    read=typed_reader(GateAttackResults),
+    render=_page("gate_attack.html.j2", "Black-box attack on the gate over HTTP"),
+    overview=gate_attack_overview, rates=gate_rates,
+    legacy=Legacy(shape=lambda doc: "budgets" in doc and "gate" in doc, version=1, key="schema",
+                  convert=typed_reader(GateAttackResults), what="attack-gate's"))
+GATE_PHOTO = ReportKind(
+    name=PhotoStudyResults.KIND,
+    title="Chip-space vs photo-space adversarial photos through the gate",
+    read=typed_reader(PhotoStudyResults),
+    render=_page("gate_photo.html.j2",
+                 "Chip-space vs photo-space adversarial photos through the gate"),
+    overview=photo_overview, rates=photo_rates,
+    legacy=Legacy(shape=lambda doc: "cells" in doc and "gate" in doc, version=1, key="schema",
+                  convert=typed_reader(PhotoStudyResults), what="gate-photo-attack's"))
