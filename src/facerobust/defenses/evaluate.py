@@ -34,8 +34,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from facerobust.attacks.epsilons import format_epsilon
 from facerobust.attacks.registry import full_budget
+from facerobust.attacks.threat import LINF, Threat
 from facerobust.defenses.base import Defense
 from facerobust.defenses.masking import MaskingFlags, masking_flags
 from facerobust.defenses.model import DefendedModel, adaptive
@@ -171,7 +171,8 @@ def _unit(*, model: nn.Module, defense: Defense, goal: str, attack: Any, eps: li
           eot_samples: int, clean_measure: str, clean: Rate, clean_undefended: Rate,
           tars: tuple[Rate | None, Rate | None], far: float, idx: torch.Tensor,
           columns: _Columns | None, cost_x: torch.Tensor, start: float) -> DefenseUnit:
-    norm = str(getattr(attack, "norm", "linf"))
+    threat: Threat = getattr(attack, "threat", LINF)
+    norm = threat.name
     notes = [] if columns is not None else [
         f"no sample qualifies for {goal} under the defense; nothing attacked"]
     zero = [Rate(0, 0) for _ in eps]
@@ -180,7 +181,7 @@ def _unit(*, model: nn.Module, defense: Defense, goal: str, attack: Any, eps: li
         name=defense.spec, slug="".join(c if c.isalnum() else "-" for c in defense.spec),
         params=defense.params(), model=str(getattr(model, "name", type(model).__name__)),
         goal=goal, attack=type(attack).__name__, norm=norm, epsilons=eps,
-        epsilon_labels=[format_epsilon(e, norm) for e in eps],
+        epsilon_labels=[threat.format_epsilon(e) for e in eps],
         adaptive_mode=adaptive(DefendedModel(model, defense), eot_samples=eot_samples).mode,
         clean_measure=clean_measure, clean=clean, clean_undefended=clean_undefended, far=far,
         tar_at_far=tars[0], tar_at_far_undefended=tars[1], n_attacked=len(idx),

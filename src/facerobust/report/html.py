@@ -9,7 +9,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from facerobust.attacks.epsilons import format_epsilon
+from facerobust.attacks.threat import LINF, format_epsilon
 from facerobust.eval.results import load_results
 from facerobust.eval.stats import Rate
 from facerobust.report import figures
@@ -36,7 +36,9 @@ def short_rate(value: dict[str, Any] | None) -> str:
     return f"{100 * value['rate']:.1f}% ({value['k']}/{value['n']})"
 
 
-def eps_label(value: float, norm: str = "linf") -> str:
+def eps_label(value: float, norm: str = LINF.name) -> str:
+    """The ``eps`` template filter: the threat's formatter (Linf when the template does not
+    name the threat)."""
     return format_epsilon(value, norm)
 
 

@@ -63,7 +63,7 @@ def render(results_json: Path) -> Path:
     """Write ``report.html`` next to ``results_json`` (an attack-gate or photo study)."""
     from jinja2 import Environment
 
-    from facerobust.service.summary import eps_label
+    from facerobust.attacks.threat import threat_for
 
     data: dict[str, Any] = json.loads(Path(results_json).read_text())
     kind = "attack" if "budgets" in data else "photo"
@@ -72,7 +72,7 @@ def render(results_json: Path) -> Path:
     env = Environment(autoescape=True)
     html = env.from_string(_TEMPLATE).render(
         title=title, kind=kind, r=data, gate=data.get("gate", {}),
-        pct=lambda v: f"{100 * v:.0f}%", lab=eps_label)
+        pct=lambda v: f"{100 * v:.0f}%", lab=threat_for(data.get("norm", "linf")).format_epsilon)
     out = Path(results_json).with_name("report.html")
     out.write_text(html, encoding="utf-8")
     return out
