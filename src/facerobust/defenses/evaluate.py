@@ -204,10 +204,10 @@ def evaluate_defense(
     """Evaluate ``defense`` in front of the FaceModel ``model`` on verification pairs.
 
     ``x1``/``x2`` are (N, 3, H, W) chips in [0, 1], ``same`` a bool (N,) tensor (True =
-    genuine pair). ``attack`` is a facerobust attack (e.g. ``PGD(steps=10)``), ``blackbox``
-    an optional one (e.g. ``SquareAttack(...)``). ``eot_samples`` defaults to 8 for
-    randomised defenses; deterministic defenses always use 1. ``n_attack`` caps the attacked
-    samples. Clean figures use all pairs at ``model.threshold``.
+    genuine pair). ``attack`` is a facerobust attack (e.g. ``build_attack("pgd", LINF,
+    steps=10)``), ``blackbox`` an optional one (e.g. ``build_attack("square", LINF)``).
+    ``eot_samples`` defaults to 8 for randomised defenses; deterministic defenses always use
+    1. ``n_attack`` caps the attacked samples. Clean figures use all pairs at ``model.threshold``.
     """
     if goal not in ("dodging", "impersonation"):
         raise ValueError(f"goal must be 'dodging' or 'impersonation', got {goal!r}")

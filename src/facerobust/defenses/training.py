@@ -141,7 +141,8 @@ def evaluate_robustness(model: nn.Module, chips: torch.Tensor, labels: torch.Ten
     """Clean pair accuracy at ``model.threshold`` and PGD dodging success (genuine pairs that
     were accepted) on ``chips``/``labels``."""
     from facerobust.attacks.criteria import Dodging
-    from facerobust.attacks.pgd import PGD
+    from facerobust.attacks.registry import build_attack
+    from facerobust.attacks.threat import LINF
 
     a, b, same = _pairs(labels)
     if not bool(same.any()):
@@ -156,8 +157,9 @@ def evaluate_robustness(model: nn.Module, chips: torch.Tensor, labels: torch.Ten
     success = 0.0
     if len(rows):
         crit = Dodging.for_model(model, eb[rows])
-        res = PGD(steps=steps)(model, chips[a[rows]], crit, epsilons=[eps],
-                               generator=torch.Generator().manual_seed(seed))
+        res = build_attack("pgd", LINF, steps=steps)(
+            model, chips[a[rows]], crit, epsilons=[eps],
+            generator=torch.Generator().manual_seed(seed))
         success = float(res.success.float().mean())
     return Robustness(acc, success, int(same.sum()), int((~same).sum()))
 
@@ -247,7 +249,9 @@ def adversarial_finetune(
     ``labels`` -- is evaluated before and after (clean accuracy at the model threshold, PGD
     dodging success at ``eps``).
     """
-    from facerobust.attacks.pgd import PGD
+    from facerobust.attacks.pgd import PGDOptions
+    from facerobust.attacks.registry import build_attack
+    from facerobust.attacks.threat import LINF
 
     _check_args(goal, epochs, eps, steps, chips, labels, adv_fraction, [holdout, validation])
     spec = AugmentSpec() if augment is True else (augment or None)
@@ -262,7 +266,8 @@ def adversarial_finetune(
     for p in params:
         p.requires_grad_(True)
     opt = torch.optim.Adam(params, lr=lr)
-    attack = PGD(steps=steps, rel_stepsize=2.5 / steps, early_stop=False)
+    attack = build_attack("pgd", LINF, PGDOptions(steps=steps, rel_stepsize=2.5 / steps,
+                                                  early_stop=False))
     eval_steps = max(steps, 5)
     before = None if holdout is None else evaluate_robustness(
         original, *holdout, eps=eps, steps=eval_steps, seed=seed)

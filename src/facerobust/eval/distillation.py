@@ -69,8 +69,8 @@ def transfer(teacher: nn.Module, student: nn.Module, chips: torch.Tensor, pairs:
              n: int, *, steps: int = 10, seed: int = 0) -> list[TransferPoint]:
     """PGD dodging on genuine pairs both models accept, crafted on the teacher at each budget
     of :data:`TRANSFER_EPS`: success on the teacher (white-box) and on the student."""
-    from facerobust.attacks import PGD, Dodging
-    from facerobust.attacks.registry import full_budget
+    from facerobust.attacks import LINF, Dodging
+    from facerobust.attacks.registry import build_attack, full_budget
     from facerobust.eval.tasks import embed, spread
 
     a, b = torch.as_tensor(pairs.a), torch.as_tensor(pairs.b)
@@ -84,7 +84,7 @@ def transfer(teacher: nn.Module, student: nn.Module, chips: torch.Tensor, pairs:
     if not len(rows):
         return []
     x = chips[a[rows]]
-    attack = full_budget(PGD(steps=steps))
+    attack = full_budget(build_attack("pgd", LINF, steps=steps))
     res = attack(teacher, x, Dodging.for_model(teacher, refs["teacher"][rows]),
                  epsilons=list(TRANSFER_EPS), generator=torch.Generator().manual_seed(seed))
     crit = Dodging.for_model(student, refs["student"][rows])
