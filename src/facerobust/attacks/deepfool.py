@@ -10,7 +10,7 @@ compares every class; this costs one gradient per step instead of one per class)
 samples leave the batch.
 
 >>> from facerobust.attacks import DeepFool, Misclassification
->>> result = DeepFool(norm="l2", steps=50)(classifier, x, Misclassification(y),
+>>> result = DeepFool("l2", steps=50)(classifier, x, Misclassification(y),
 ...                                       epsilons=[math.inf])        # doctest: +SKIP
 """
 

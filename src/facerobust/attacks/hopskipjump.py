@@ -9,7 +9,7 @@ and binary search again. All samples run together; queries are counted per sampl
 stops before an iteration that could exceed ``max_queries``.
 
 >>> from facerobust.attacks import HopSkipJump, Impersonation
->>> hsj = HopSkipJump(norm="l2", max_queries=2000, starting_points=victim_chips)
+>>> hsj = HopSkipJump("l2", max_queries=2000, starting_points=victim_chips)
 >>> result = hsj(net, probes, Impersonation.for_model(net, victims), epsilons=[math.inf],
 ...              generator=torch.Generator().manual_seed(0))             # doctest: +SKIP
 """

@@ -17,7 +17,8 @@ median: ``benchmarks/attack_speed.py``):
   interval's upper end, projected onto the smaller ball, so successful probes often cost one or
   two passes. The warm-started attack is stronger than a cold one, so the minimal budgets come
   out a few percent *lower* than the plain attack's (RobFR's search runs the cold attack):
-  ``warm_start=False, interpolate=False`` gives the plain attack's budgets (bisection);
+  ``search=PLAIN_BISECTION`` (neither warm start nor interpolation) gives the plain
+  attack's budgets (bisection);
 * optionally (``tighten=True``) the upper end of each interval shrinks to the *actual* norm
   of the adversarial found -- a valid but different quantity (smallest perturbation found
   rather than smallest budget at which the attack succeeds), so it is off by default;
@@ -29,7 +30,7 @@ the per-sample estimate.
 
 >>> from facerobust.attacks import PGD, Dodging, minimal_epsilon
 >>> res = minimal_epsilon(net, probes, Dodging.for_model(net, refs),
-...                       attack=PGD(norm="linf", steps=10), max_epsilon=16/255)  # doctest: +SKIP
+...                       attack=PGD("linf", steps=10), max_epsilon=16/255)  # doctest: +SKIP
 >>> res.median(), res.quantiles()                                            # doctest: +SKIP
 """
 

@@ -11,7 +11,7 @@ batch as soon as they succeed. ``early_stop=False`` runs every step on every sam
 classic cost, used for fair speed comparisons).
 
 >>> from facerobust.attacks import PGD, Dodging
->>> attack = PGD(norm="linf", steps=10, rel_stepsize=0.25)
+>>> attack = PGD("linf", steps=10, rel_stepsize=0.25)
 >>> result = attack(net, probes, Dodging.for_model(net, refs), epsilons=[2/255, 4/255],
 ...                 generator=torch.Generator().manual_seed(0))           # doctest: +SKIP
 """

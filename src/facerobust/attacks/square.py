@@ -10,7 +10,7 @@ eps-sphere (instead of the paper's two-window mass transfer). Queries are counte
 including the clean check, and never exceed ``max_queries``; successful samples stop.
 
 >>> from facerobust.attacks import SquareAttack, Dodging
->>> result = SquareAttack(norm="linf", max_queries=1000)(
+>>> result = SquareAttack("linf", max_queries=1000)(
 ...     net, probes, Dodging.for_model(net, refs), epsilons=[8/255],
 ...     generator=torch.Generator().manual_seed(0))                       # doctest: +SKIP
 >>> result.queries.float().mean()                                         # doctest: +SKIP
