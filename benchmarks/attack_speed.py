@@ -41,6 +41,7 @@ from facerobust.allocator import keep_freed_memory
 from facerobust.attacks import (
     FGSM,
     PGD,
+    PLAIN_BISECTION,
     CarliniWagnerL2,
     Misclassification,
     minimal_epsilon,
@@ -180,7 +181,7 @@ def main() -> None:
         "min_plain": (f"min-eps PGD-{mk}, {m} probes", "facerobust plain bisection",
                       lambda: minimal_epsilon(clf, x[:m], sub, attack=PGD(
                           steps=mk, random_start=False), max_epsilon=8 / 255,
-                          warm_start=False, interpolate=False)),
+                          search=PLAIN_BISECTION)),
     }
     # interleaved rounds: every job once per round, so a noisy spell hits all of them alike;
     # each ratio is taken within a round, then the median over rounds is reported

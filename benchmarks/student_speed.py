@@ -24,7 +24,7 @@ import torch
 
 
 def _student(args: argparse.Namespace, root: Path, tmp: Path) -> Path:
-    from facerobust.eval.distillation import distill_study
+    from facerobust.eval.distillation import DistillOptions, distill_study
     from facerobust.models.student import default_student_path
 
     if args.student is not None:
@@ -33,8 +33,9 @@ def _student(args: argparse.Namespace, root: Path, tmp: Path) -> Path:
         return default_student_path()
     out = tmp / "student.pt"
     print(f"no student given: distilling a small one from {args.teacher} into {out}")
-    distill_study(args.teacher, root, out=out, eval_pairs=args.pairs,
-                  max_images=args.train_images, epochs=args.epochs, n_attack=10,
+    distill_study(args.teacher, root, out=out,
+                  options=DistillOptions(eval_pairs=args.pairs, max_images=args.train_images,
+                                         epochs=args.epochs, n_attack=10),
                   progress=False)
     return out
 

@@ -17,7 +17,7 @@ def test_square_counts_queries_within_budget(
     x, y = clean_batch.x[:8], clean_batch.y[:8]
     eps = 32 / 255 if norm == "linf" else 8.0
     budget = 300
-    res = SquareAttack(norm=norm, max_queries=budget)(  # type: ignore[arg-type]
+    res = SquareAttack(norm, max_queries=budget)(  # type: ignore[arg-type]
         classifier, x, Misclassification(y), epsilons=[eps],
         generator=torch.Generator().manual_seed(0))
     assert res.queries is not None and res.queries.shape == (8,)
@@ -29,7 +29,7 @@ def test_square_counts_queries_within_budget(
     # successful samples stop early; failed ones spend the whole budget
     assert (res.queries[~ok] == budget).all()
     assert res.queries[ok].float().mean() < budget
-    again = SquareAttack(norm=norm, max_queries=budget)(  # type: ignore[arg-type]
+    again = SquareAttack(norm, max_queries=budget)(  # type: ignore[arg-type]
         classifier, x, Misclassification(y), epsilons=[eps],
         generator=torch.Generator().manual_seed(0))
     assert torch.equal(again.clipped[0], res.clipped[0])

@@ -19,7 +19,7 @@ def test_within_budget_and_success_rises(name: str, norm: str, classifier: nn.Mo
                                          clean_batch) -> None:
     x, y = clean_batch.x[:24], clean_batch.y[:24]
     eps = [2 / 255, 16 / 255] if norm == "linf" else [0.1, 2.0]
-    attack = build_attack(name, norm=norm, steps=5)
+    attack = build_attack(name, norm, steps=5)
     res = attack(classifier, x, Misclassification(y), epsilons=eps,
                  generator=torch.Generator().manual_seed(0))
     for e, adv in zip(eps, res.clipped, strict=True):
@@ -43,11 +43,11 @@ def test_tricks_change_the_gradient_and_are_seeded(classifier: nn.Module, clean_
     crit = Misclassification(y)
 
     def run(name: str, seed: int) -> torch.Tensor:
-        return build_attack(name, norm="linf", steps=3)(
+        return build_attack(name, "linf", steps=3)(
             classifier, x, crit, epsilons=[8 / 255],
             generator=torch.Generator().manual_seed(seed)).clipped[0]
 
-    plain = build_attack("mifgsm", norm="linf", steps=3)(classifier, x, crit,
+    plain = build_attack("mifgsm", "linf", steps=3)(classifier, x, crit,
                                                         epsilons=[8 / 255]).clipped[0]
     assert not torch.equal(run("tifgsm", 0), plain)
     assert torch.equal(run("mditifgsm", 0), run("mditifgsm", 0))

@@ -22,8 +22,8 @@ LINF = [1 / 255, 4 / 255, 8 / 255, 12 / 255]
 L2 = [0.1, 0.4, 0.8, 1.6]
 
 ATTACKS = [
-    FGSM(), FGM(), PGD(steps=5), PGD(norm="l2", steps=5), BIM(steps=5),
-    MIFGSM(steps=5), MIFGSM(norm="l2", steps=5),
+    FGSM(), FGM(), PGD(steps=5), PGD("l2", steps=5), BIM(steps=5),
+    MIFGSM(steps=5), MIFGSM("l2", steps=5),
 ]
 
 
@@ -53,7 +53,7 @@ def test_budget_bounds_and_monotone(
 
 @pytest.mark.parametrize("attack", [CarliniWagnerL2(binary_search_steps=2, steps=20,
                                                     initial_const=1.0),
-                                    DeepFool(steps=20), DeepFool(norm="linf", steps=20)], ids=repr)
+                                    DeepFool(steps=20), DeepFool("linf", steps=20)], ids=repr)
 def test_minimisation_attacks_clip_to_budget(
     attack, classifier: nn.Module, clean_batch: Synthetic
 ) -> None:

@@ -8,6 +8,7 @@ from torch import nn
 from facerobust.attacks import (
     FGSM,
     PGD,
+    PLAIN_BISECTION,
     DeepFool,
     Misclassification,
     flat_norm,
@@ -25,7 +26,7 @@ def test_minimal_epsilon_is_valid_and_cheaper_than_robfr(
     crit = Misclassification(y)
     top = 16 / 255
     ours = minimal_epsilon(classifier, x, crit, attack=PGD(steps=5, random_start=False),
-                           max_epsilon=top, warm_start=False, interpolate=False)
+                           max_epsilon=top, search=PLAIN_BISECTION)
     base = robfr_search(classifier, x, crit,
                         attack=PGD(steps=5, random_start=False, early_stop=False),
                         max_epsilon=top)
@@ -72,7 +73,7 @@ def test_default_search_is_warm_cheaper_and_no_larger_than_robfr(
     crit = Misclassification(y)
     attack = PGD(steps=5, random_start=False)
     cold = minimal_epsilon(classifier, x, crit, attack=attack, max_epsilon=16 / 255,
-                           warm_start=False, interpolate=False)
+                           search=PLAIN_BISECTION)
     warm = minimal_epsilon(classifier, x, crit, attack=attack, max_epsilon=16 / 255)
     base = robfr_search(classifier, x, crit,
                         attack=PGD(steps=5, random_start=False, early_stop=False),

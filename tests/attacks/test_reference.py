@@ -55,7 +55,7 @@ def test_pgd_matches_art_and_torchattacks(
     x, y = clean_batch.x, clean_batch.y
     eps, steps = (6 / 255, 10) if norm == "linf" else (1.0, 10)
     alpha = eps / 4
-    ours = PGD(norm=norm, steps=steps, abs_stepsize=alpha, random_start=False)(  # type: ignore[arg-type]
+    ours = PGD(norm, steps=steps, abs_stepsize=alpha, random_start=False)(  # type: ignore[arg-type]
         classifier, x, Misclassification(y), epsilons=[eps]).success_rate()[0]
     art_adv = ProjectedGradientDescentPyTorch(
         _art(classifier), norm=np.inf if norm == "linf" else 2, eps=eps, eps_step=alpha,

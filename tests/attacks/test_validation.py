@@ -58,7 +58,7 @@ def test_bad_hyperparameters() -> None:
     with pytest.raises(ValueError, match="steps must be an integer >= 1, got 0"):
         PGD(steps=0)
     with pytest.raises(ValueError, match="norm must be 'linf' or 'l2', got 'l1'"):
-        PGD(norm="l1")  # type: ignore[arg-type]
+        PGD("l1")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="rel_stepsize must be > 0"):
         PGD(rel_stepsize=-1)
     with pytest.raises(ValueError, match="max_queries must be an integer >= 2"):

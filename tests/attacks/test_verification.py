@@ -6,7 +6,7 @@ import torch
 from facerobust.attacks import FGSM, MIFGSM, PGD, CarliniWagnerL2, Dodging, Impersonation
 
 
-@pytest.mark.parametrize("attack", [FGSM(), PGD(steps=5), PGD(norm="l2", steps=5),
+@pytest.mark.parametrize("attack", [FGSM(), PGD(steps=5), PGD("l2", steps=5),
                                     MIFGSM(steps=5)], ids=repr)
 def test_dodging_raises_distance_and_impersonation_lowers_it(
     attack, face_pairs: tuple

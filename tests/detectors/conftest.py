@@ -47,7 +47,7 @@ def task() -> Task:
     head = train_head(emb, gallery_labels, n_classes=IDENTITIES, seed=0)
     model = IdentificationModel(embedder, head.eval()).eval().requires_grad_(False)
     targets = (labels + 1) % IDENTITIES
-    attack = build_attack("pgd", norm="linf", steps=10)
+    attack = build_attack("pgd", "linf", steps=10)
     res = attack(model, clean, TargetedMisclassification(targets), epsilons=[16 / 255],
                  generator=torch.Generator().manual_seed(0))
     return Task(model, gallery, gallery_labels, clean, labels, res.clipped[0])

@@ -37,7 +37,7 @@ def test_adaptive_attack_evades_the_detector_more_often_than_the_naive_one(task:
     det.enroll(task.gallery, task.gallery_labels).fit(task.gallery)
     threshold = det.calibrate(task.clean, fpr=0.1)
     x, targets = task.clean[:12], (task.labels[:12] + 1) % IDENTITIES
-    attack = build_attack("pgd", norm="linf", steps=50)
+    attack = build_attack("pgd", "linf", steps=50)
     eps = [32 / 255]
     naive = attack(task.model, x, TargetedMisclassification(targets), epsilons=eps,
                    generator=torch.Generator().manual_seed(0)).clipped[0]

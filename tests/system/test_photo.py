@@ -62,7 +62,7 @@ def test_photo_space_pgd_moves_the_embedding_through_the_warp() -> None:
     net = PhotoFaceModel(model, plan, PhotoOptions(eot_samples=2, jpeg=90))
     crit = Impersonation(target, threshold=0.5)
     before = float(crit.distance(model(ChipWarp(plan)(x))))
-    res = full_budget(build_attack("pgd", norm="linf", steps=5))(net, x, crit,
+    res = full_budget(build_attack("pgd", "linf", steps=5))(net, x, crit,
                                                                  epsilons=[8 / 255])
     adv = res.clipped[0]
     assert (adv - x).abs().max() <= 8 / 255 + 1e-9

@@ -1,9 +1,9 @@
 """Adversarial attacks on face models: goals as criteria, batched attacks, minimal-eps search.
 
 >>> import torch
->>> from facerobust.attacks import PGD, Dodging, parse_epsilons
->>> eps = parse_epsilons("1/255,2/255,4/255")
->>> attack = PGD(norm="linf", steps=10)
+>>> from facerobust.attacks import LINF, PGD, Dodging, PGDOptions
+>>> eps = LINF.parse_epsilons("1/255,2/255,4/255")
+>>> attack = PGD(LINF, PGDOptions(steps=10))
 >>> result = attack(net, probes, Dodging.for_model(net, refs), epsilons=eps,
 ...                 generator=torch.Generator().manual_seed(0))       # doctest: +SKIP
 >>> result.success_rate()                                             # doctest: +SKIP
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from facerobust.attacks.base import (
     Attack,
+    AttackOptions,
     AttackResult,
     FixedEpsilonAttack,
     MinimizationAttack,
@@ -22,6 +23,7 @@ from facerobust.attacks.base import (
     flat_norm,
     project,
 )
+from facerobust.attacks.boosting import BoostedFGSM, BoostOptions
 from facerobust.attacks.criteria import (
     Criterion,
     Dodging,
@@ -29,18 +31,52 @@ from facerobust.attacks.criteria import (
     Misclassification,
     TargetedMisclassification,
 )
-from facerobust.attacks.cw import CarliniWagnerL2
-from facerobust.attacks.deepfool import DeepFool
-from facerobust.attacks.epsilons import format_epsilon, parse_epsilon, parse_epsilons
-from facerobust.attacks.fgsm import FGM, FGSM
-from facerobust.attacks.hopskipjump import HopSkipJump
-from facerobust.attacks.mifgsm import MIFGSM
-from facerobust.attacks.minimal import MinimalEpsilonResult, minimal_epsilon, robfr_search
-from facerobust.attacks.pgd import BIM, PGD
-from facerobust.attacks.square import SquareAttack
+from facerobust.attacks.cw import CarliniWagnerL2, CWOptions
+from facerobust.attacks.deepfool import DeepFool, DeepFoolOptions
+from facerobust.attacks.epsilons import parse_epsilon, parse_epsilons
+from facerobust.attacks.fgsm import FGM, FGSM, FGMOptions
+from facerobust.attacks.hopskipjump import HopSkipJump, HSJOptions
+from facerobust.attacks.mifgsm import MIFGSM, MIFGSMOptions
+from facerobust.attacks.minimal import (
+    PLAIN_BISECTION,
+    MinimalEpsilonResult,
+    SearchOptions,
+    minimal_epsilon,
+    robfr_search,
+)
+from facerobust.attacks.pgd import BIM, PGD, BIMOptions, PGDOptions
+from facerobust.attacks.square import SquareAttack, SquareOptions
+from facerobust.attacks.threat import (
+    L2,
+    LINF,
+    L2Ball,
+    LinfBall,
+    Threat,
+    format_epsilon,
+    threat_for,
+)
 
 __all__ = [
     "BIM",
+    "L2",
+    "LINF",
+    "PLAIN_BISECTION",
+    "AttackOptions",
+    "BIMOptions",
+    "BoostOptions",
+    "BoostedFGSM",
+    "CWOptions",
+    "DeepFoolOptions",
+    "FGMOptions",
+    "HSJOptions",
+    "L2Ball",
+    "LinfBall",
+    "MIFGSMOptions",
+    "PGDOptions",
+    "SearchOptions",
+    "SquareOptions",
+    "Threat",
+    "threat_for",
     "FGM",
     "FGSM",
     "MIFGSM",

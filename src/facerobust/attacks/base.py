@@ -17,30 +17,26 @@ batch size; a forward+backward counts as one pass). Black-box attacks also repor
 from __future__ import annotations
 
 import contextlib
+import copy
+import dataclasses
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, cast
+from typing import Any, ClassVar, TypeVar
 
 import torch
 from torch import nn
 
 from facerobust.attacks.criteria import Criterion
+from facerobust.attacks.threat import LINF, L2Ball, LinfBall, Threat, supported, threat_for
+
+Opts = TypeVar("Opts", bound="AttackOptions")
 
 # (raw adversarials per epsilon, clipped adversarials per epsilon, success (n_eps, N))
 RunOutput = tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor]
 
-Norm = Literal["linf", "l2"]
-NORMS: tuple[str, ...] = ("linf", "l2")
-
 
 # ----------------------------------------------------------------------------- validation
-def check_norm(norm: str) -> Norm:
-    if norm not in NORMS:
-        raise ValueError(f"norm must be 'linf' or 'l2', got {norm!r}")
-    return cast(Norm, norm)
-
-
 def check_epsilons(epsilons: Sequence[float] | float, *, allow_inf: bool = False) -> list[float]:
     """Validate a list of budgets: non-empty, each finite (or ``inf`` if allowed) and >= 0."""
     if isinstance(epsilons, (int, float)):
@@ -90,63 +86,47 @@ def check_positive(name: str, value: float, *, allow_zero: bool = False) -> None
         raise ValueError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value}")
 
 
+def check_int(name: str, value: int, *, least: int = 1) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
+
+
+# ----------------------------------------------------------------------------- options
+@dataclass(frozen=True)
+class AttackOptions:
+    """Base of each family's options: a frozen dataclass validated in ``__post_init__``
+    (a ValueError names the field)."""
+
+    def replace(self: Opts, **changes: Any) -> Opts:
+        """A copy with ``changes``; an unknown name is a ValueError listing the known ones."""
+        known = [f.name for f in dataclasses.fields(self)]
+        unknown = sorted(set(changes) - set(known))
+        if unknown:
+            raise ValueError(f"{type(self).__name__} has no option {unknown[0]!r}; options: "
+                             f"{', '.join(known) or 'none'}")
+        return dataclasses.replace(self, **changes)
+
+    def has(self, name: str) -> bool:
+        return any(f.name == name for f in dataclasses.fields(self))
+
+
 # ----------------------------------------------------------------------------- norms
-def flat_norm(delta: torch.Tensor, norm: str) -> torch.Tensor:
-    """Per-sample norm of ``delta`` (N, ...)."""
-    flat = delta.flatten(1)
-    if norm == "linf":
-        return flat.abs().amax(dim=1)
-    return flat.norm(dim=1)
+# Conveniences for callers holding a threat or its name; attacks call the Threat's methods.
+def flat_norm(delta: torch.Tensor, threat: Threat | str) -> torch.Tensor:
+    """Per-sample norm of ``delta`` (N, ...) under ``threat`` (a Threat or its name)."""
+    return threat_for(threat).norm(delta)
 
 
-def _view(t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    return t.view(-1, *([1] * (like.ndim - 1)))
-
-
-def project(delta: torch.Tensor, eps: torch.Tensor, norm: str) -> torch.Tensor:
+def project(delta: torch.Tensor, eps: torch.Tensor, threat: Threat | str) -> torch.Tensor:
     """Project each row of ``delta`` onto its eps-ball (``eps`` has shape (N,))."""
-    e = _view(eps.to(delta.device, delta.dtype), delta)
-    if norm == "linf":
-        return torch.maximum(torch.minimum(delta, e), -e)
-    n = _view(flat_norm(delta, "l2"), delta)
-    return delta * torch.clamp(e / (n + 1e-12), max=1.0)
+    return threat_for(threat).project(delta, eps)
 
 
 def clip_perturbation(
-    x: torch.Tensor, adv: torch.Tensor, eps: torch.Tensor, norm: str
+    x: torch.Tensor, adv: torch.Tensor, eps: torch.Tensor, threat: Threat | str
 ) -> torch.Tensor:
     """``adv`` moved into the eps-ball around ``x`` and the [0, 1] box."""
-    return (x + project(adv - x, eps, norm)).clamp_(0.0, 1.0)
-
-
-def normalized(g: torch.Tensor, norm: str) -> torch.Tensor:
-    """Steepest-ascent direction of unit norm: sign for Linf, g/||g|| for L2."""
-    if norm == "linf":
-        return g.sign()
-    return g / (_view(flat_norm(g, "l2"), g) + 1e-12)
-
-
-def uniform_like(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    """U[0,1) noise drawn on the CPU with ``generator`` (device independent), moved to x."""
-    return torch.rand(x.shape, generator=generator, dtype=x.dtype).to(x.device)
-
-
-def normal_like(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    return torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
-
-
-def random_in_ball(
-    x: torch.Tensor, eps: torch.Tensor, norm: str, g: torch.Generator | None
-) -> torch.Tensor:
-    """A uniformly random point of each eps-ball (Linf: box; L2: direction x radius^(1/d))."""
-    e = _view(eps.to(x.device, x.dtype), x)
-    if norm == "linf":
-        return (2 * uniform_like(x, g) - 1) * e
-    d = normal_like(x, g)
-    d = d / _view(flat_norm(d, "l2"), d)
-    u = torch.rand(x.shape[0], generator=g, dtype=x.dtype).to(x.device)
-    r = u.pow(1.0 / x[0].numel())
-    return d * _view(r, x) * e
+    return threat_for(threat).clip(x, adv, eps)
 
 
 @contextlib.contextmanager
@@ -233,14 +213,42 @@ class AttackResult:
 
 # ----------------------------------------------------------------------------- attack bases
 class Attack:
-    """Base: ``attack(model, x, criterion, epsilons=[...], generator=None) -> AttackResult``."""
+    """Base: ``attack(model, x, criterion, epsilons=[...], generator=None) -> AttackResult``.
 
-    norm: Norm = "linf"
-    black_box: bool = False
-    minimization: bool = False
+    Built from a threat and the family's options: ``PGD(L2, PGDOptions(steps=5))``; a threat
+    name (``"l2"``) is converted with :func:`threat_for`, and keyword fields override single
+    options (``PGD("l2", steps=5)``). Use the registry's ``build_attack`` in the tool.
+    """
+
+    Options: ClassVar[type[AttackOptions]] = AttackOptions
+    threats: ClassVar[tuple[type[Threat], ...]] = (LinfBall, L2Ball)  # supported threats
+    default_threat: ClassVar[Threat] = LINF
+    black_box: ClassVar[bool] = False
+    minimization: ClassVar[bool] = False
+
+    def __init__(self, threat: Threat | str | None = None,
+                 options: AttackOptions | None = None, **fields: Any) -> None:
+        self.threat = threat_for(self.default_threat if threat is None else threat)
+        supported(self.threat, {t: t for t in self.threats}, type(self).__name__)
+        base = self.Options() if options is None else options
+        if not isinstance(base, self.Options):
+            raise TypeError(f"{type(self).__name__} takes {self.Options.__name__}, got "
+                            f"{type(base).__name__}")
+        self.options = base.replace(**fields) if fields else base
+
+    @property
+    def norm(self) -> str:
+        """The threat's name (what results files record)."""
+        return self.threat.name
+
+    def with_options(self, **changes: Any) -> Attack:
+        """A copy with some options changed (same threat, same data such as start points)."""
+        new = copy.copy(self)
+        new.options = self.options.replace(**changes)
+        return new
 
     def settings(self) -> dict[str, Any]:
-        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+        return {"norm": self.threat.name, **dataclasses.asdict(self.options)}
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.settings().items())
@@ -372,7 +380,7 @@ class MinimizationAttack(Attack):
         success: list[torch.Tensor] = []
         for e in eps:
             e_t = torch.full((x.shape[0],), e, dtype=x.dtype, device=x.device)
-            c = clip_perturbation(x, adv, e_t, self.norm)
+            c = self.threat.clip(x, adv, e_t)
             success.append(criterion.is_adversarial(forward(model, c, criterion)))
             raw.append(adv)
             clipped.append(c)

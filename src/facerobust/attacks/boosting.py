@@ -17,28 +17,26 @@ the final iterate is returned and judged by one forward on the undiversified inp
 size ``eps / steps``; Linf uses sign steps, L2 normalised ones.
 
 >>> from facerobust.attacks.registry import build_attack
->>> attack = build_attack("mditifgsm", norm="linf", steps=10)
+>>> attack = build_attack("mditifgsm", "linf", steps=10)
 >>> result = attack(net, probes, crit, epsilons=[8/255])              # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from facerobust.attacks.base import (
+    AttackOptions,
     FixedEpsilonAttack,
-    Norm,
     Tally,
-    _view,
-    check_norm,
+    check_int,
     check_positive,
-    clip_perturbation,
     forward,
-    normalized,
 )
 from facerobust.attacks.criteria import Criterion
 
@@ -66,33 +64,43 @@ def diverse(x: torch.Tensor, p: float, generator: torch.Generator | None) -> tor
     return F.pad(small, (left, w - side - left, top, h - side - top))
 
 
+@dataclass(frozen=True)
+class BoostOptions(AttackOptions):
+    """``steps`` steps of eps/steps; momentum ``decay``; ``nesterov`` look-ahead;
+    ``diversity`` probability; ``ti_kernel`` (0 = off, else an odd size)."""
+
+    steps: int = 10
+    decay: float = 1.0
+    nesterov: bool = False
+    diversity: float = 0.0
+    ti_kernel: int = 0
+
+    def __post_init__(self) -> None:
+        check_int("steps", self.steps)
+        check_positive("decay", self.decay, allow_zero=True)
+        if not 0.0 <= self.diversity <= 1.0:
+            raise ValueError(f"diversity must be a probability in [0, 1], got {self.diversity}")
+        k = self.ti_kernel
+        if isinstance(k, bool) or not isinstance(k, int) or k < 0 or (k and k % 2 == 0):
+            raise ValueError(f"ti_kernel must be 0 (off) or an odd size, got {k!r}")
+
+
 class BoostedFGSM(FixedEpsilonAttack):
     """Iterative FGSM with momentum, Nesterov, input diversity and/or translation invariance."""
 
-    def __init__(self, *, norm: Norm = "linf", steps: int = 10, decay: float = 1.0,
-                 nesterov: bool = False, diversity: float = 0.0, ti_kernel: int = 0) -> None:
-        self.norm = check_norm(norm)
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-            raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
-        check_positive("decay", decay, allow_zero=True)
-        if not 0.0 <= diversity <= 1.0:
-            raise ValueError(f"diversity must be a probability in [0, 1], got {diversity}")
-        if isinstance(ti_kernel, bool) or not isinstance(ti_kernel, int) or ti_kernel < 0 \
-                or (ti_kernel and ti_kernel % 2 == 0):
-            raise ValueError(f"ti_kernel must be 0 (off) or an odd size, got {ti_kernel!r}")
-        self.steps, self.decay, self.nesterov = steps, float(decay), bool(nesterov)
-        self.diversity, self.ti_kernel = float(diversity), ti_kernel
+    Options = BoostOptions
+    options: BoostOptions
 
     def _gradient(self, model: nn.Module, x: torch.Tensor, criterion: Criterion,
                   generator: torch.Generator | None) -> torch.Tensor:
         x = x.detach().requires_grad_(True)
         with torch.enable_grad():
-            out = model(diverse(x, self.diversity, generator))
+            out = model(diverse(x, self.options.diversity, generator))
             (grad,) = torch.autograd.grad(criterion.loss(out).sum(), x)
-        if self.ti_kernel:
-            k = gaussian_kernel(self.ti_kernel).to(grad)[None, None]
+        if self.options.ti_kernel:
+            k = gaussian_kernel(self.options.ti_kernel).to(grad)[None, None]
             grad = F.conv2d(grad, k.expand(grad.shape[1], 1, -1, -1),
-                            padding=self.ti_kernel // 2, groups=grad.shape[1])
+                            padding=self.options.ti_kernel // 2, groups=grad.shape[1])
         return grad
 
     def perturb(
@@ -106,18 +114,17 @@ class BoostedFGSM(FixedEpsilonAttack):
         tally: Tally | None = None,
         index: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        step = _view(eps.to(x.device, x.dtype) / self.steps, x)
+        o, threat = self.options, self.threat
+        step = (eps.to(x.device, x.dtype) / o.steps).view(-1, *([1] * (x.ndim - 1)))
         adv, momentum = x.clone(), torch.zeros_like(x)
-        for _ in range(self.steps):
-            point = adv + step * self.decay * normalized(momentum, self.norm) \
-                if self.nesterov else adv
+        for _ in range(o.steps):
+            point = adv + step * o.decay * threat.direction(momentum) if o.nesterov else adv
             grad = self._gradient(model, point, criterion, generator)
             if tally is not None:
                 tally.add(index)
             grad = grad / (grad.abs().flatten(1).mean(dim=1).view(-1, 1, 1, 1) + 1e-12)
-            momentum = self.decay * momentum + grad
-            adv = clip_perturbation(x, adv + step * normalized(momentum, self.norm), eps,
-                                    self.norm)
+            momentum = o.decay * momentum + grad
+            adv = threat.clip(x, adv + step * threat.direction(momentum), eps)
         out = forward(model, adv, criterion)
         if tally is not None:
             tally.add(index)

@@ -18,41 +18,50 @@ perturbation to that L2 budget and re-checks success; ``epsilons=[math.inf]`` ke
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
 
-from facerobust.attacks.base import MinimizationAttack, Tally, check_positive
+from facerobust.attacks.base import (
+    AttackOptions,
+    MinimizationAttack,
+    Tally,
+    check_int,
+    check_positive,
+)
 from facerobust.attacks.criteria import Criterion
+from facerobust.attacks.threat import L2, L2Ball, Threat
+
+
+@dataclass(frozen=True)
+class CWOptions(AttackOptions):
+    """``binary_search_steps`` rounds over the constant c (from ``initial_const``), each of
+    ``steps`` Adam steps at ``lr``; ``confidence`` margin; ``abort_early`` on a plateau."""
+
+    binary_search_steps: int = 9
+    steps: int = 100
+    lr: float = 0.01
+    initial_const: float = 1e-3
+    confidence: float = 0.0
+    abort_early: bool = True
+
+    def __post_init__(self) -> None:
+        check_int("binary_search_steps", self.binary_search_steps)
+        check_int("steps", self.steps)
+        check_positive("lr", self.lr)
+        check_positive("initial_const", self.initial_const)
+        check_positive("confidence", self.confidence, allow_zero=True)
 
 
 class CarliniWagnerL2(MinimizationAttack):
     """CW-L2 with Adam and a per-sample binary search over the constant ``c``."""
 
-    norm = "l2"
-
-    def __init__(
-        self,
-        *,
-        binary_search_steps: int = 9,
-        steps: int = 100,
-        lr: float = 0.01,
-        initial_const: float = 1e-3,
-        confidence: float = 0.0,
-        abort_early: bool = True,
-    ) -> None:
-        for name, v in (("binary_search_steps", binary_search_steps), ("steps", steps)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
-        check_positive("lr", lr)
-        check_positive("initial_const", initial_const)
-        check_positive("confidence", confidence, allow_zero=True)
-        self.binary_search_steps = binary_search_steps
-        self.steps = steps
-        self.lr = float(lr)
-        self.initial_const = float(initial_const)
-        self.confidence = float(confidence)
-        self.abort_early = bool(abort_early)
+    Options = CWOptions
+    options: CWOptions
+    threats: ClassVar[tuple[type[Threat], ...]] = (L2Ball,)
+    default_threat: ClassVar[Threat] = L2
 
     def minimize(
         self,
@@ -63,16 +72,16 @@ class CarliniWagnerL2(MinimizationAttack):
         generator: torch.Generator | None,
         tally: Tally,
     ) -> torch.Tensor:
-        n, dev = x.shape[0], x.device
+        n, dev, o = x.shape[0], x.device, self.options
         w0 = torch.atanh((2 * x - 1).clamp(-1 + 1e-6, 1 - 1e-6))
-        const = torch.full((n,), self.initial_const, device=dev, dtype=x.dtype)
+        const = torch.full((n,), o.initial_const, device=dev, dtype=x.dtype)
         lo = torch.zeros_like(const)
         hi = torch.full_like(const, math.inf)
         best_adv = x.clone()
         best_l2 = torch.full_like(const, math.inf)
-        check_every = max(self.steps // 10, 1)
+        check_every = max(o.steps // 10, 1)
         b1, b2 = 0.9, 0.999
-        for _ in range(self.binary_search_steps):
+        for _ in range(o.binary_search_steps):
             hit_c = torch.zeros(n, dtype=torch.bool, device=dev)
             act = torch.arange(n, device=dev)
             w, xa, ca = w0.clone(), x, const
@@ -80,7 +89,7 @@ class CarliniWagnerL2(MinimizationAttack):
             m = torch.zeros_like(w)
             v = torch.zeros_like(w)
             prev = torch.full_like(const, math.inf)
-            for it in range(1, self.steps + 1):
+            for it in range(1, o.steps + 1):
                 w.requires_grad_(True)
                 with torch.enable_grad():
                     adv = (torch.tanh(w) + 1) / 2
@@ -88,11 +97,11 @@ class CarliniWagnerL2(MinimizationAttack):
                     crit.check(out)
                     margin = crit.margin(out)
                     l2 = (adv - xa).pow(2).flatten(1).sum(dim=1)
-                    loss = l2 + ca * torch.clamp(-margin, min=-self.confidence)
+                    loss = l2 + ca * torch.clamp(-margin, min=-o.confidence)
                     (grad,) = torch.autograd.grad(loss.sum(), w)
                 tally.add(act)
                 with torch.no_grad():
-                    ok = crit.is_adversarial(out) & (margin >= self.confidence)
+                    ok = crit.is_adversarial(out) & (margin >= o.confidence)
                     better = ok & (l2 < best_l2[act])
                     if better.any():
                         idx = act[better]
@@ -104,8 +113,8 @@ class CarliniWagnerL2(MinimizationAttack):
                     v.mul_(b2).addcmul_(grad, grad, value=1 - b2)
                     mhat = m / (1 - b1**it)
                     vhat = v / (1 - b2**it)
-                    w = w - self.lr * mhat / (vhat.sqrt() + 1e-8)
-                    if self.abort_early and it % check_every == 0:
+                    w = w - o.lr * mhat / (vhat.sqrt() + 1e-8)
+                    if o.abort_early and it % check_every == 0:
                         keep = (loss <= prev * 0.9999).nonzero()[:, 0]
                         if len(keep) == 0:
                             break

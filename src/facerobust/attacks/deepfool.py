@@ -10,36 +10,47 @@ compares every class; this costs one gradient per step instead of one per class)
 samples leave the batch.
 
 >>> from facerobust.attacks import DeepFool, Misclassification
->>> result = DeepFool(norm="l2", steps=50)(classifier, x, Misclassification(y),
+>>> result = DeepFool("l2", steps=50)(classifier, x, Misclassification(y),
 ...                                       epsilons=[math.inf])        # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 import torch
 from torch import nn
 
 from facerobust.attacks.base import (
+    AttackOptions,
     MinimizationAttack,
-    Norm,
     Tally,
-    check_norm,
+    check_int,
     check_positive,
-    flat_norm,
 )
 from facerobust.attacks.criteria import Criterion
+from facerobust.attacks.threat import L2, Threat
+
+
+@dataclass(frozen=True)
+class DeepFoolOptions(AttackOptions):
+    """At most ``steps`` linearised steps; the sum is scaled by ``1 + overshoot``."""
+
+    steps: int = 50
+    overshoot: float = 0.02
+
+    def __post_init__(self) -> None:
+        check_int("steps", self.steps)
+        check_positive("overshoot", self.overshoot, allow_zero=True)
 
 
 class DeepFool(MinimizationAttack):
     """Minimal-perturbation attack by iterated linearisation of the decision boundary."""
 
-    def __init__(self, *, norm: Norm = "l2", steps: int = 50, overshoot: float = 0.02) -> None:
-        self.norm = check_norm(norm)
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-            raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
-        check_positive("overshoot", overshoot, allow_zero=True)
-        self.steps = steps
-        self.overshoot = float(overshoot)
+    Options = DeepFoolOptions
+    options: DeepFoolOptions
+    default_threat: ClassVar[Threat] = L2
 
     def minimize(
         self,
@@ -56,8 +67,7 @@ class DeepFool(MinimizationAttack):
         xa, crit = x, criterion
         total = torch.zeros_like(x)
         adv = x.clone()
-        view = (-1,) + (1,) * (x.ndim - 1)
-        for _ in range(self.steps + 1):
+        for _ in range(self.options.steps + 1):
             adv = adv.detach().requires_grad_(True)
             with torch.enable_grad():
                 out = model(adv)
@@ -75,11 +85,7 @@ class DeepFool(MinimizationAttack):
                     act, xa, total, f, grad = act[keep], xa[keep], total[keep], f[keep], grad[keep]
                     crit = crit.subset(keep)
                 size = f.abs() + 1e-4
-                if self.norm == "l2":
-                    r = (size / (flat_norm(grad, "l2").pow(2) + 1e-12)).view(view) * grad
-                else:
-                    r = (size / (grad.abs().flatten(1).sum(dim=1) + 1e-12)).view(view) * grad.sign()
-                total = total + r
-                adv = (xa + (1 + self.overshoot) * total).clamp(0.0, 1.0)
+                total = total + self.threat.linear_step(grad, size)
+                adv = (xa + (1 + self.options.overshoot) * total).clamp(0.0, 1.0)
         result[act] = adv.detach()
         return result

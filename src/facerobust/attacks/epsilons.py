@@ -1,6 +1,7 @@
 """Parse budgets given on the command line.
 
-``"1/255,2/255,0.03"`` -> ``[0.0039.., 0.0078.., 0.03]``.
+``"1/255,2/255,0.03"`` -> ``[0.0039.., 0.0078.., 0.03]``. Writing a budget belongs to its
+threat: :meth:`facerobust.attacks.threat.Threat.format_epsilon`.
 """
 
 from __future__ import annotations
@@ -44,16 +45,3 @@ def parse_epsilons(text: str | Sequence[float]) -> list[float]:
 
 def _empty() -> list[float]:
     raise ValueError("no epsilons given: use e.g. --eps 1/255,2/255,4/255")
-
-
-def format_epsilon(value: float, norm: str) -> str:
-    """The one way a budget is written: Linf as ``x/255`` (``"2/255"``, ``"0.753/255"``), L2 as
-    a plain number (``"0.5"``); ``inf`` for an unbounded minimisation attack."""
-    if math.isinf(value):
-        return "inf"
-    if norm == "linf":
-        k = value * 255
-        return f"{round(k)}/255" if abs(k - round(k)) < 1e-6 else f"{k:.3g}/255"
-    if norm == "l2":
-        return f"{value:.3g}"
-    raise ValueError(f"norm must be 'linf' or 'l2', got {norm!r}")

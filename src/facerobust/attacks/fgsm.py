@@ -13,28 +13,34 @@ already succeeded at a smaller epsilon.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 import torch
 from torch import nn
 
 from facerobust.attacks.base import (
+    AttackOptions,
     FixedEpsilonAttack,
-    Norm,
     RunOutput,
     Tally,
-    check_norm,
-    clip_perturbation,
     forward,
     forward_with_grad,
-    normalized,
 )
 from facerobust.attacks.criteria import Criterion
+from facerobust.attacks.threat import L2, LINF, Threat
+
+
+@dataclass(frozen=True)
+class FGMOptions(AttackOptions):
+    """FGSM/FGM take no options: one step of the full budget."""
 
 
 class FGM(FixedEpsilonAttack):
-    """Single-step gradient attack; ``norm="l2"`` by default (FGSM is the Linf variant)."""
+    """Single-step gradient attack; L2 by default (FGSM is the Linf variant)."""
 
-    def __init__(self, *, norm: Norm = "l2") -> None:
-        self.norm = check_norm(norm)
+    Options = FGMOptions
+    default_threat: ClassVar[Threat] = L2
 
     def perturb(
         self,
@@ -49,8 +55,8 @@ class FGM(FixedEpsilonAttack):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         out, grad = forward_with_grad(model, x, criterion)
         clean = criterion.is_adversarial(out)
-        step = eps.view(-1, 1, 1, 1) * normalized(grad, self.norm)
-        adv = clip_perturbation(x, x + step, eps, self.norm)
+        step = eps.view(-1, 1, 1, 1) * self.threat.direction(grad)
+        adv = self.threat.clip(x, x + step, eps)
         success = criterion.is_adversarial(forward(model, adv, criterion))
         if tally is not None:
             idx = index if index is not None else torch.arange(x.shape[0], device=x.device)
@@ -70,7 +76,7 @@ class FGM(FixedEpsilonAttack):
         n = x.shape[0]
         out, grad = forward_with_grad(model, x, criterion)
         tally.add(None)
-        step = normalized(grad, self.norm)
+        step = self.threat.direction(grad)
         found = criterion.is_adversarial(out)
         best = x.clone()
         by_eps: dict[float, tuple[torch.Tensor, torch.Tensor]] = {}
@@ -80,7 +86,7 @@ class FGM(FixedEpsilonAttack):
             if len(todo):
                 xs = x[todo]
                 e_t = torch.full((len(todo),), e, dtype=x.dtype, device=x.device)
-                a = clip_perturbation(xs, xs + e * step[todo], e_t, self.norm)
+                a = self.threat.clip(xs, xs + e * step[todo], e_t)
                 sub = criterion if len(todo) == n else criterion.subset(todo)
                 s = sub.is_adversarial(forward(model, a, sub))
                 tally.add(todo)
@@ -95,5 +101,4 @@ class FGM(FixedEpsilonAttack):
 class FGSM(FGM):
     """Fast Gradient Sign Method: the Linf single-step attack."""
 
-    def __init__(self, *, norm: Norm = "linf") -> None:
-        super().__init__(norm=norm)
+    default_threat: ClassVar[Threat] = LINF

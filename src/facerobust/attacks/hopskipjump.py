@@ -9,7 +9,7 @@ and binary search again. All samples run together; queries are counted per sampl
 stops before an iteration that could exceed ``max_queries``.
 
 >>> from facerobust.attacks import HopSkipJump, Impersonation
->>> hsj = HopSkipJump(norm="l2", max_queries=2000, starting_points=victim_chips)
+>>> hsj = HopSkipJump("l2", max_queries=2000, starting_points=victim_chips)
 >>> result = hsj(net, probes, Impersonation.for_model(net, victims), epsilons=[math.inf],
 ...              generator=torch.Generator().manual_seed(0))             # doctest: +SKIP
 """
@@ -17,15 +17,84 @@ stops before an iteration that could exceed ``max_queries``.
 from __future__ import annotations
 
 import math
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
-from facerobust.attacks.base import MinimizationAttack, Norm, Tally, check_norm, flat_norm
+from facerobust.attacks.base import AttackOptions, MinimizationAttack, Tally, check_int
 from facerobust.attacks.criteria import Criterion
+from facerobust.attacks.threat import L2, L2Ball, LinfBall, Threat, supported
 
 _MAX_HALVINGS = 12
+
+
+class _L2Geometry:
+    """The paper's L2 constants: theta = gamma / d^1.5, Gaussian probes, linear blends."""
+
+    def theta(self, gamma: float, d: int) -> float:
+        return gamma / d**1.5
+
+    def longest(self, d: int) -> float:
+        return math.sqrt(d)
+
+    def delta_scale(self, d: int, theta: float) -> float:
+        return math.sqrt(d) * theta
+
+    def probes(self, shape: tuple[int, ...], generator: torch.Generator | None,
+               dtype: torch.dtype) -> torch.Tensor:
+        return torch.randn(shape, generator=generator, dtype=dtype)
+
+    def blend(self, x: torch.Tensor, adv: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        a = a.view(-1, 1, 1, 1)
+        return (1 - a) * x + a * adv
+
+
+class _LinfGeometry:
+    """The paper's Linf constants: theta = gamma / d^2, uniform probes, clipped blends."""
+
+    def theta(self, gamma: float, d: int) -> float:
+        return gamma / d**2
+
+    def longest(self, d: int) -> float:
+        return 1.0
+
+    def delta_scale(self, d: int, theta: float) -> float:
+        return d * theta
+
+    def probes(self, shape: tuple[int, ...], generator: torch.Generator | None,
+               dtype: torch.dtype) -> torch.Tensor:
+        return torch.rand(shape, generator=generator, dtype=dtype) * 2 - 1
+
+    def blend(self, x: torch.Tensor, adv: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        a = a.view(-1, 1, 1, 1)
+        lim = a * (adv - x).flatten(1).abs().amax(dim=1).view(-1, 1, 1, 1)
+        return x + torch.maximum(torch.minimum(adv - x, lim), -lim)
+
+
+_GEOMETRY: dict[type[Threat], _L2Geometry | _LinfGeometry] = {
+    L2Ball: _L2Geometry(), LinfBall: _LinfGeometry()}
+
+
+@dataclass(frozen=True)
+class HSJOptions(AttackOptions):
+    """At most ``max_queries`` per sample; gradient estimates from ``initial_evals`` growing
+    to ``max_evals`` probes; step constant ``gamma``; ``init_attempts`` random starts; model
+    calls in chunks of ``chunk``."""
+
+    max_queries: int = 1000
+    initial_evals: int = 50
+    max_evals: int = 200
+    gamma: float = 1.0
+    init_attempts: int = 20
+    chunk: int = 256
+
+    def __post_init__(self) -> None:
+        for name in ("max_queries", "initial_evals", "max_evals", "init_attempts", "chunk"):
+            check_int(name, getattr(self, name))
+        if self.gamma <= 0:
+            raise ValueError(f"gamma must be > 0, got {self.gamma}")
 
 
 class HopSkipJump(MinimizationAttack):
@@ -33,33 +102,18 @@ class HopSkipJump(MinimizationAttack):
 
     black_box = True
 
-    def __init__(
-        self,
-        *,
-        norm: Norm = "l2",
-        max_queries: int = 1000,
-        initial_evals: int = 50,
-        max_evals: int = 200,
-        gamma: float = 1.0,
-        init_attempts: int = 20,
-        starting_points: torch.Tensor | None = None,
-        chunk: int = 256,
-    ) -> None:
-        self.norm = check_norm(norm)
-        ints = (("max_queries", max_queries), ("initial_evals", initial_evals),
-                ("max_evals", max_evals), ("init_attempts", init_attempts), ("chunk", chunk))
-        for name, v in ints:
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
-        if gamma <= 0:
-            raise ValueError(f"gamma must be > 0, got {gamma}")
-        self.max_queries = max_queries
-        self.initial_evals = initial_evals
-        self.max_evals = max_evals
-        self.gamma = float(gamma)
-        self.init_attempts = init_attempts
+    Options = HSJOptions
+    options: HSJOptions
+    default_threat: ClassVar[Threat] = L2
+
+    def __init__(self, threat: Threat | str | None = None,
+                 options: AttackOptions | None = None, *,
+                 starting_points: torch.Tensor | None = None, **fields: Any) -> None:
+        """``starting_points`` (optional, shaped like the attacked batch): adversarial points
+        to start from, e.g. photos of the victim for impersonation."""
+        super().__init__(threat, options, **fields)
+        self._geometry = supported(self.threat, _GEOMETRY, "hsj")
         self._starting_points = starting_points
-        self.chunk = chunk
 
     def settings(self) -> dict[str, Any]:
         s = super().settings()
@@ -81,19 +135,12 @@ class HopSkipJump(MinimizationAttack):
             crit = crit.subset(torch.arange(len(crit), device=x.device).repeat_interleave(repeat))
         outs = []
         with torch.no_grad():
-            for i in range(0, x.shape[0], self.chunk):
-                outs.append(model(x[i : i + self.chunk]))
+            for i in range(0, x.shape[0], self.options.chunk):
+                outs.append(model(x[i : i + self.options.chunk]))
         out = torch.cat(outs)
         crit.check(out)
         tally.add(idx, times=repeat)
         return crit.is_adversarial(out)
-
-    def _blend(self, x: torch.Tensor, adv: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-        a = a.view(-1, 1, 1, 1)
-        if self.norm == "l2":
-            return (1 - a) * x + a * adv
-        lim = a * flat_norm(adv - x, "linf").view(-1, 1, 1, 1)
-        return x + torch.maximum(torch.minimum(adv - x, lim), -lim)
 
     def _boundary(
         self,
@@ -111,13 +158,13 @@ class HopSkipJump(MinimizationAttack):
         steps = self._bs_steps(x, theta)
         for _ in range(steps):
             mid = (lo + hi) / 2
-            ok = self._decide(model, self._blend(x, adv, mid), crit, idx, tally)
+            ok = self._decide(model, self._geometry.blend(x, adv, mid), crit, idx, tally)
             hi = torch.where(ok, mid, hi)
             lo = torch.where(ok, lo, mid)
-        return self._blend(x, adv, hi), steps
+        return self._geometry.blend(x, adv, hi), steps
 
     def _bs_steps(self, x: torch.Tensor, theta: float) -> int:
-        longest = math.sqrt(x[0].numel()) if self.norm == "l2" else 1.0
+        longest = self._geometry.longest(x[0].numel())
         return min(30, int(math.ceil(math.log2(max(longest / theta, 2.0)))))
 
     def _start(
@@ -143,7 +190,7 @@ class HopSkipJump(MinimizationAttack):
             ok = self._decide(model, sp[todo], crit.subset(todo), todo, tally)
             adv[todo[ok]] = sp[todo[ok]]
             found[todo[ok]] = True
-        for _ in range(self.init_attempts):
+        for _ in range(self.options.init_attempts):
             todo = (~found).nonzero()[:, 0]
             if len(todo) == 0:
                 break
@@ -163,36 +210,35 @@ class HopSkipJump(MinimizationAttack):
         generator: torch.Generator | None,
         tally: Tally,
     ) -> torch.Tensor:
-        dev = x.device
+        dev, o, geo = x.device, self.options, self._geometry
         d = x[0].numel()
-        theta = self.gamma / (d ** 1.5 if self.norm == "l2" else d**2)
+        theta = geo.theta(o.gamma, d)
         adv, found, clean = self._start(model, x, criterion, tally, generator)
         result = torch.where(found.view(-1, 1, 1, 1), adv, x)
         act = (found & ~clean).nonzero()[:, 0]
         bs_cost = self._bs_steps(x, theta)
         if len(act):
             # first projection onto the boundary, only if the budget allows it
-            act = act[tally.queries[act] + bs_cost <= self.max_queries]
+            act = act[tally.queries[act] + bs_cost <= o.max_queries]
         if len(act):
             result[act], _ = self._boundary(model, x[act], result[act], criterion.subset(act), act,
                                             tally, theta)
         t = 0
         while len(act):
             t += 1
-            evals = int(min(self.initial_evals * math.sqrt(t), self.max_evals))
+            evals = int(min(o.initial_evals * math.sqrt(t), o.max_evals))
             need = evals + _MAX_HALVINGS + bs_cost
-            act = act[tally.queries[act] + need <= self.max_queries]
+            act = act[tally.queries[act] + need <= o.max_queries]
             if len(act) == 0:
                 break
             xa, ba, crit = x[act], result[act], criterion.subset(act)
-            dist = flat_norm(ba - xa, self.norm)
-            delta = (math.sqrt(d) * theta if self.norm == "l2" else d * theta) * dist
+            dist = self.threat.norm(ba - xa)
+            delta = geo.delta_scale(d, theta) * dist
             if t == 1:
                 delta = torch.full_like(dist, 0.1)
             grad = self._estimate(model, ba, crit, act, tally, delta, evals, generator)
-            step_dir = grad.sign() if self.norm == "linf" else grad / (
-                flat_norm(grad, "l2").view(-1, 1, 1, 1) + 1e-12)
-            size = flat_norm(ba - xa, "l2") / math.sqrt(t)
+            step_dir = self.threat.direction(grad)
+            size = L2.norm(ba - xa) / math.sqrt(t)
             moved = ba.clone()
             pending = torch.ones(len(act), dtype=torch.bool, device=dev)
             for _ in range(_MAX_HALVINGS):
@@ -223,11 +269,7 @@ class HopSkipJump(MinimizationAttack):
     ) -> torch.Tensor:
         n = xb.shape[0]
         shape = (n, evals) + tuple(xb.shape[1:])
-        if self.norm == "l2":
-            u = torch.randn(shape, generator=generator, dtype=xb.dtype)
-        else:
-            u = torch.rand(shape, generator=generator, dtype=xb.dtype) * 2 - 1
-        u = u.to(xb.device)
+        u = self._geometry.probes(shape, generator, xb.dtype).to(xb.device)
         u = u / u.flatten(2).norm(dim=2).view(n, evals, *([1] * (xb.ndim - 1)))
         probes = (xb[:, None] + delta.view(n, 1, 1, 1, 1) * u).clamp(0, 1)
         u = (probes - xb[:, None]) / delta.view(n, 1, 1, 1, 1)

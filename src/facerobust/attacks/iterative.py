@@ -16,15 +16,30 @@ interpolates between probes with it.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from facerobust.attacks.base import Tally, clip_perturbation, forward, forward_with_grad
+from facerobust.attacks.base import Tally, forward, forward_with_grad
 from facerobust.attacks.criteria import Criterion
+from facerobust.attacks.threat import Threat
 
 # direction(grad, state) -> (unit step direction, new state)
 Direction = Callable[[torch.Tensor, torch.Tensor | None], tuple[torch.Tensor, torch.Tensor | None]]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How to iterate: the threat, ``steps`` steps of ``stepsize`` (N,) along ``direction``
+    from ``x + start``, and whether rows leave the batch when they succeed."""
+
+    threat: Threat
+    steps: int
+    stepsize: torch.Tensor
+    start: torch.Tensor
+    direction: Direction
+    early_stop: bool
 
 
 def iterate(
@@ -32,22 +47,21 @@ def iterate(
     x: torch.Tensor,
     criterion: Criterion,
     eps: torch.Tensor,
+    plan: Plan,
     *,
-    norm: str,
-    steps: int,
-    stepsize: torch.Tensor,
-    start: torch.Tensor,
-    direction: Direction,
-    early_stop: bool,
     tally: Tally | None,
     index: torch.Tensor | None,
     margins: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Run ``steps`` projected steps from ``x + start``; returns (adversarials, success)."""
+    """Run ``plan.steps`` projected steps from ``x + plan.start``; returns (adversarials,
+    success)."""
     n = x.shape[0]
     dev = x.device
+    threat, steps, early_stop, direction = plan.threat, plan.steps, plan.early_stop, \
+        plan.direction
+    start, stepsize = plan.start, plan.stepsize
     gidx = index if index is not None else torch.arange(n, device=dev)
-    adv = clip_perturbation(x, x + start, eps, norm) if start.any() else x.clone()
+    adv = threat.clip(x, x + start, eps) if start.any() else x.clone()
     result = adv.clone()
     success = torch.zeros(n, dtype=torch.bool, device=dev)
     act = torch.arange(n, device=dev)
@@ -81,7 +95,7 @@ def iterate(
             crit = crit.subset(keep)
             state = None if state is None else state[keep]
         d, state = direction(grad, state)
-        aa = clip_perturbation(xa, aa + sa * d, ea, norm)
+        aa = threat.clip(xa, aa + sa * d, ea)
     if not early_stop:  # full budget: the final iterate, judged as it is
         result[act] = aa
         success[act] = hit

@@ -11,43 +11,48 @@ g/||g|| (L2); no random start. Momentum makes the perturbation transfer better t
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
 from facerobust.attacks.base import (
+    AttackOptions,
     FixedEpsilonAttack,
-    Norm,
     Tally,
-    check_norm,
+    check_int,
     check_positive,
-    normalized,
 )
 from facerobust.attacks.criteria import Criterion
-from facerobust.attacks.iterative import iterate
+from facerobust.attacks.iterative import Plan, iterate
+
+
+@dataclass(frozen=True)
+class MIFGSMOptions(AttackOptions):
+    """``steps`` steps of eps/steps; momentum ``decay``; ``early_stop`` as in PGD."""
+
+    steps: int = 10
+    decay: float = 1.0
+    early_stop: bool = True
+
+    def __post_init__(self) -> None:
+        check_int("steps", self.steps)
+        check_positive("decay", self.decay, allow_zero=True)
 
 
 class MIFGSM(FixedEpsilonAttack):
     """Momentum iterative attack (Linf by default, L2 supported)."""
 
+    Options = MIFGSMOptions
+    options: MIFGSMOptions
     reports_margins = True
-
-    def __init__(
-        self, *, norm: Norm = "linf", steps: int = 10, decay: float = 1.0, early_stop: bool = True
-    ) -> None:
-        self.norm = check_norm(norm)
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-            raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
-        check_positive("decay", decay, allow_zero=True)
-        self.steps = steps
-        self.decay = float(decay)
-        self.early_stop = bool(early_stop)
 
     def _direction(
         self, grad: torch.Tensor, state: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         g = grad / (grad.abs().flatten(1).mean(dim=1).view(-1, 1, 1, 1) + 1e-12)
-        state = g if state is None else self.decay * state + g
-        return normalized(state, self.norm), state
+        state = g if state is None else self.options.decay * state + g
+        return self.threat.direction(state), state
 
     def perturb(
         self,
@@ -61,8 +66,8 @@ class MIFGSM(FixedEpsilonAttack):
         index: torch.Tensor | None = None,
         margins: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        return iterate(
-            model, x, criterion, eps, norm=self.norm, steps=self.steps,
-            stepsize=eps / self.steps, start=torch.zeros_like(x), direction=self._direction,
-            early_stop=self.early_stop, tally=tally, index=index, margins=margins,
-        )
+        o = self.options
+        plan = Plan(self.threat, o.steps, eps / o.steps, torch.zeros_like(x), self._direction,
+                    o.early_stop)
+        return iterate(model, x, criterion, eps, plan, tally=tally, index=index,
+                       margins=margins)

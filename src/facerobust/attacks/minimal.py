@@ -17,7 +17,8 @@ median: ``benchmarks/attack_speed.py``):
   interval's upper end, projected onto the smaller ball, so successful probes often cost one or
   two passes. The warm-started attack is stronger than a cold one, so the minimal budgets come
   out a few percent *lower* than the plain attack's (RobFR's search runs the cold attack):
-  ``warm_start=False, interpolate=False`` gives the plain attack's budgets (bisection);
+  ``search=PLAIN_BISECTION`` (neither warm start nor interpolation) gives the plain
+  attack's budgets (bisection);
 * optionally (``tighten=True``) the upper end of each interval shrinks to the *actual* norm
   of the adversarial found -- a valid but different quantity (smallest perturbation found
   rather than smallest budget at which the attack succeeds), so it is off by default;
@@ -29,7 +30,7 @@ the per-sample estimate.
 
 >>> from facerobust.attacks import PGD, Dodging, minimal_epsilon
 >>> res = minimal_epsilon(net, probes, Dodging.for_model(net, refs),
-...                       attack=PGD(norm="linf", steps=10), max_epsilon=16/255)  # doctest: +SKIP
+...                       attack=PGD("linf", steps=10), max_epsilon=16/255)  # doctest: +SKIP
 >>> res.median(), res.quantiles()                                            # doctest: +SKIP
 """
 
@@ -49,12 +50,31 @@ from facerobust.attacks.base import (
     Tally,
     check_inputs,
     check_positive,
-    flat_norm,
     frozen,
 )
 from facerobust.attacks.bracket import OVERSHOOT, Bracket
 from facerobust.attacks.criteria import Criterion
 from facerobust.attacks.pgd import PGD
+from facerobust.attacks.threat import Threat
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    """How :func:`minimal_epsilon` searches: final interval width ``tolerance`` (None:
+    ``max_epsilon / 5120``), ``tighten`` to the found norm, ``warm_start`` (PGD/BIM) and
+    ``interpolate`` on the criterion margin (see the module docstring)."""
+
+    tolerance: float | None = None
+    tighten: bool = False
+    warm_start: bool = True
+    interpolate: bool = True
+
+    def __post_init__(self) -> None:
+        if self.tolerance is not None:
+            check_positive("tolerance", self.tolerance)
+
+
+PLAIN_BISECTION = SearchOptions(warm_start=False, interpolate=False)
 
 
 @dataclass
@@ -105,7 +125,7 @@ def _setup(attack: Attack, x: torch.Tensor, criterion: Criterion, max_epsilon: f
         raise ValueError("max_epsilon must be finite")
 
 
-def _linear_guess(model: nn.Module, x: torch.Tensor, criterion: Criterion, norm: str,
+def _linear_guess(model: nn.Module, x: torch.Tensor, criterion: Criterion, threat: Threat,
                   tally: Tally) -> tuple[torch.Tensor, torch.Tensor]:
     """The clean margin and a DeepFool-style first guess of each minimal budget from one
     gradient of it: ``-margin / ||grad||_dual`` (1 pass per sample)."""
@@ -116,7 +136,7 @@ def _linear_guess(model: nn.Module, x: torch.Tensor, criterion: Criterion, norm:
         margin = criterion.margin(out)
         (grad,) = torch.autograd.grad(margin.sum(), xr)
     tally.add(None)
-    dual = grad.abs().flatten(1).sum(1) if norm == "linf" else grad.flatten(1).norm(dim=1)
+    dual = threat.dual_norm(grad)
     margin = margin.detach()
     return margin, (-margin).clamp(min=0) / (dual + 1e-12)
 
@@ -128,22 +148,20 @@ def minimal_epsilon(
     *,
     attack: Attack,
     max_epsilon: float,
-    tolerance: float | None = None,
-    tighten: bool = False,
-    warm_start: bool = True,
-    interpolate: bool = True,
+    search: SearchOptions = SearchOptions(),
     generator: torch.Generator | None = None,
 ) -> MinimalEpsilonResult:
     """Smallest successful budget per sample, by a batched per-sample bracket search
-    (``warm_start`` and ``interpolate`` on by default; see the module docstring).
+    (``warm_start`` and ``interpolate`` on by default; :data:`PLAIN_BISECTION` turns both off).
 
-    ``tolerance`` is the final interval width (default ``max_epsilon / 5120``, the resolution of
-    a linear(5) + binary(10) search). The reported value is the upper end, where an adversarial
-    was actually found (``adversarials`` holds it).
+    ``search.tolerance`` is the final interval width (default ``max_epsilon / 5120``, the
+    resolution of a linear(5) + binary(10) search). The reported value is the upper end, where
+    an adversarial was actually found (``adversarials`` holds it).
     """
     _setup(attack, x, criterion, max_epsilon)
-    tol = max_epsilon / 5120 if tolerance is None else tolerance
+    tol = max_epsilon / 5120 if search.tolerance is None else search.tolerance
     check_positive("tolerance", tol)
+    threat = attack.threat
     x = x.detach()
     n, dev = x.shape[0], x.device
     tally = Tally(n, dev)
@@ -152,30 +170,31 @@ def minimal_epsilon(
             adv = attack.minimize(model, x, criterion, generator=generator, tally=tally)
             with torch.no_grad():
                 ok = criterion.is_adversarial(model(adv))
-            size = flat_norm(adv - x, attack.norm)
+            size = threat.norm(adv - x)
             eps = torch.where(ok & (size <= max_epsilon), size, torch.full_like(size, math.inf))
             return MinimalEpsilonResult(eps.cpu(), adv, attack.norm, max_epsilon, tally.passes,
                                         method="minimisation")
         if not isinstance(attack, FixedEpsilonAttack):
             raise ValueError(f"{type(attack).__name__} is neither fixed-epsilon nor minimising")
-        warm = warm_start and isinstance(attack, PGD)
-        uses = attack.reports_margins and interpolate
-        margin0, guess = _linear_guess(model, x, criterion, attack.norm, tally)
+        warm = search.warm_start and isinstance(attack, PGD)
+        uses = attack.reports_margins and search.interpolate
+        margin0, guess = _linear_guess(model, x, criterion, threat, tally)
         guess = (guess * (OVERSHOOT if warm and uses else 1.0)).clamp(tol, max_epsilon)
         state = Bracket.start(margin0, uses)
         best = x.clone()
         while len(act := state.active(tol)):
             probe = state.next_probe(act, guess, max_epsilon, tol)
-            kw: dict[str, Any] = {}
-            if warm:
-                # start from the adversarial found at the upper end (x where none yet)
-                kw["start_from"] = best[act]
             margin = torch.zeros_like(probe) if uses else None
-            if uses:
-                kw["margins"] = margin
-            a, ok = attack.perturb(model, x[act], criterion.subset(act), probe,
-                                   generator=generator, tally=tally, index=act, **kw)
-            value = torch.minimum(flat_norm(a - x[act], attack.norm), probe) if tighten \
+            kw: dict[str, Any] = {"margins": margin} if uses else {}
+            sub = criterion.subset(act)
+            if warm and isinstance(attack, PGD):
+                # start from the adversarial found at the upper end (x where none yet)
+                a, ok = attack.perturb_from(model, x[act], sub, probe, best[act], tally=tally,
+                                            index=act, margins=margin)
+            else:
+                a, ok = attack.perturb(model, x[act], sub, probe, generator=generator,
+                                       tally=tally, index=act, **kw)
+            value = torch.minimum(threat.norm(a - x[act]), probe) if search.tighten \
                 else probe
             best[act[ok]] = a[ok]
             state.update(act, probe, ok, margin, value, max_epsilon, tol)

@@ -11,65 +11,75 @@ batch as soon as they succeed. ``early_stop=False`` runs every step on every sam
 classic cost, used for fair speed comparisons).
 
 >>> from facerobust.attacks import PGD, Dodging
->>> attack = PGD(norm="linf", steps=10, rel_stepsize=0.25)
+>>> attack = PGD("linf", steps=10, rel_stepsize=0.25)
 >>> result = attack(net, probes, Dodging.for_model(net, refs), epsilons=[2/255, 4/255],
 ...                 generator=torch.Generator().manual_seed(0))           # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
 from facerobust.attacks.base import (
+    AttackOptions,
     FixedEpsilonAttack,
-    Norm,
     Tally,
-    check_norm,
+    check_int,
     check_positive,
-    normalized,
-    random_in_ball,
 )
 from facerobust.attacks.criteria import Criterion
-from facerobust.attacks.iterative import iterate
+from facerobust.attacks.iterative import Plan, iterate
+
+
+@dataclass(frozen=True)
+class PGDOptions(AttackOptions):
+    """``steps`` steps of ``rel_stepsize * eps`` (or ``abs_stepsize``); ``random_start`` in
+    the ball; ``early_stop``: rows leave the batch at their first success."""
+
+    steps: int = 10
+    rel_stepsize: float = 0.25
+    abs_stepsize: float | None = None
+    random_start: bool = True
+    early_stop: bool = True
+
+    def __post_init__(self) -> None:
+        check_int("steps", self.steps)
+        check_positive("rel_stepsize", self.rel_stepsize)
+        if self.abs_stepsize is not None:
+            check_positive("abs_stepsize", self.abs_stepsize)
+
+
+@dataclass(frozen=True)
+class BIMOptions(PGDOptions):
+    """PGD's options with BIM's defaults: no random start, steps of eps/10."""
+
+    rel_stepsize: float = 0.1
+    random_start: bool = False
 
 
 class PGD(FixedEpsilonAttack):
     """Projected gradient descent with optional random start."""
 
+    Options = PGDOptions
+    options: PGDOptions
     reports_margins = True
 
-    def __init__(
-        self,
-        *,
-        norm: Norm = "linf",
-        steps: int = 10,
-        rel_stepsize: float = 0.25,
-        abs_stepsize: float | None = None,
-        random_start: bool = True,
-        early_stop: bool = True,
-    ) -> None:
-        self.norm = check_norm(norm)
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-            raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
-        check_positive("rel_stepsize", rel_stepsize)
-        if abs_stepsize is not None:
-            check_positive("abs_stepsize", abs_stepsize)
-        self.steps = steps
-        self.rel_stepsize = float(rel_stepsize)
-        self.abs_stepsize = None if abs_stepsize is None else float(abs_stepsize)
-        self.random_start = bool(random_start)
-        self.early_stop = bool(early_stop)
-
     def _stepsize(self, eps: torch.Tensor) -> torch.Tensor:
-        if self.abs_stepsize is not None:
-            return torch.full_like(eps, self.abs_stepsize)
-        return eps * self.rel_stepsize
+        if self.options.abs_stepsize is not None:
+            return torch.full_like(eps, self.options.abs_stepsize)
+        return eps * self.options.rel_stepsize
 
     def _direction(
         self, grad: torch.Tensor, state: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        return normalized(grad, self.norm), None
+        return self.threat.direction(grad), None
+
+    def _plan(self, eps: torch.Tensor, start: torch.Tensor) -> Plan:
+        return Plan(self.threat, self.options.steps, self._stepsize(eps), start,
+                    self._direction, self.options.early_stop)
 
     def perturb(
         self,
@@ -81,38 +91,36 @@ class PGD(FixedEpsilonAttack):
         generator: torch.Generator | None = None,
         tally: Tally | None = None,
         index: torch.Tensor | None = None,
-        start_from: torch.Tensor | None = None,
         margins: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``start_from`` (optional): points to start from instead of x / a random start (warm
-        start, e.g. the adversarial found at a larger budget; projected onto the eps-ball).
-        ``margins`` (optional): receives each row's criterion margin of the returned point."""
-        if start_from is not None:
-            start = start_from - x
-        elif self.random_start:
-            start = random_in_ball(x, eps, self.norm, generator)
+        """``margins`` (optional): receives each row's criterion margin of the returned point."""
+        if self.options.random_start:
+            start = self.threat.random_start(x, eps, generator)
         else:
             start = torch.zeros_like(x)
-        return iterate(
-            model, x, criterion, eps, norm=self.norm, steps=self.steps,
-            stepsize=self._stepsize(eps), start=start, direction=self._direction,
-            early_stop=self.early_stop, tally=tally, index=index, margins=margins,
-        )
+        return iterate(model, x, criterion, eps, self._plan(eps, start), tally=tally,
+                       index=index, margins=margins)
+
+    def perturb_from(
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        criterion: Criterion,
+        eps: torch.Tensor,
+        start_from: torch.Tensor,
+        *,
+        tally: Tally | None = None,
+        index: torch.Tensor | None = None,
+        margins: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`perturb` warm-started from ``start_from`` instead of x / a random start (e.g.
+        the adversarial found at a larger budget; projected onto the eps-ball)."""
+        return iterate(model, x, criterion, eps, self._plan(eps, start_from - x), tally=tally,
+                       index=index, margins=margins)
 
 
 class BIM(PGD):
     """Basic Iterative Method: PGD without random start (default 10 steps of eps/10)."""
 
-    def __init__(
-        self,
-        *,
-        norm: Norm = "linf",
-        steps: int = 10,
-        rel_stepsize: float = 0.1,
-        abs_stepsize: float | None = None,
-        early_stop: bool = True,
-    ) -> None:
-        super().__init__(
-            norm=norm, steps=steps, rel_stepsize=rel_stepsize, abs_stepsize=abs_stepsize,
-            random_start=False, early_stop=early_stop,
-        )
+    Options = BIMOptions
+    options: BIMOptions

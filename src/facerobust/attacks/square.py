@@ -10,7 +10,7 @@ eps-sphere (instead of the paper's two-window mass transfer). Queries are counte
 including the clean check, and never exceed ``max_queries``; successful samples stop.
 
 >>> from facerobust.attacks import SquareAttack, Dodging
->>> result = SquareAttack(norm="linf", max_queries=1000)(
+>>> result = SquareAttack("linf", max_queries=1000)(
 ...     net, probes, Dodging.for_model(net, refs), epsilons=[8/255],
 ...     generator=torch.Generator().manual_seed(0))                       # doctest: +SKIP
 >>> result.queries.float().mean()                                         # doctest: +SKIP
@@ -19,20 +19,22 @@ including the clean check, and never exceed ``max_queries``; successful samples 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
 from facerobust.attacks.base import (
+    AttackOptions,
     FixedEpsilonAttack,
-    Norm,
     Tally,
-    check_norm,
+    check_int,
     check_positive,
     forward,
-    project,
 )
 from facerobust.attacks.criteria import Criterion
+from facerobust.attacks.threat import L2, L2Ball, LinfBall, Threat, supported
 
 _SCHEDULE = ((10, 2), (50, 4), (200, 8), (500, 16), (1000, 32), (2000, 64), (4000, 128),
              (6000, 256), (8000, 512))
@@ -51,20 +53,82 @@ def _signs(shape: tuple[int, ...], g: torch.Generator | None, like: torch.Tensor
     return (torch.randint(0, 2, shape, generator=g) * 2 - 1).to(like.device, like.dtype)
 
 
+def _bump(s: int, like: torch.Tensor) -> torch.Tensor:
+    """An (s, s) pseudo-Gaussian of unit L2 norm."""
+    i = torch.arange(s, device=like.device, dtype=like.dtype)
+    g = 1.0 / ((i - (s - 1) / 2).abs() + 1)
+    b = g[:, None] * g[None, :]
+    return b / b.norm()
+
+
+class _LinfSquares:
+    """The paper's Linf geometry: stripes of +-eps, squares set to +-eps per channel."""
+
+    p_init = 0.05
+
+    def init(self, e: torch.Tensor, stripes: torch.Tensor) -> torch.Tensor:
+        return e * stripes
+
+    def candidate(self, best: torch.Tensor, e: torch.Tensor, signs: torch.Tensor,
+                  mask: torch.Tensor, s: int) -> torch.Tensor:
+        return torch.where(mask, e * signs, best)
+
+
+class _L2Squares:
+    """Simplified L2 geometry: a signed bump in the square, renormalised onto the sphere."""
+
+    p_init = 0.1
+
+    def init(self, e: torch.Tensor, stripes: torch.Tensor) -> torch.Tensor:
+        return e * stripes / math.sqrt(stripes[0].numel())
+
+    def candidate(self, best: torch.Tensor, e: torch.Tensor, signs: torch.Tensor,
+                  mask: torch.Tensor, s: int) -> torch.Tensor:
+        n, _, h, w = best.shape
+        bump = torch.zeros(n, 1, h, w, device=best.device, dtype=best.dtype)
+        bump[mask.expand_as(bump)] = _bump(s, best).flatten().repeat(n)
+        cand = best + e * signs * bump
+        return L2.project(cand / (cand.flatten(1).norm(dim=1).view(-1, 1, 1, 1) + 1e-12) * e,
+                          e.flatten())
+
+
+_GEOMETRY: dict[type[Threat], _LinfSquares | _L2Squares] = {
+    LinfBall: _LinfSquares(), L2Ball: _L2Squares()}
+
+
+@dataclass(frozen=True)
+class SquareOptions(AttackOptions):
+    """At most ``max_queries`` per sample; initial square fraction ``p_init`` (None: the
+    threat's default, 0.05 Linf / 0.1 L2)."""
+
+    max_queries: int = 1000
+    p_init: float | None = None
+
+    def __post_init__(self) -> None:
+        check_int("max_queries", self.max_queries, least=2)
+        if self.p_init is not None:
+            check_positive("p_init", self.p_init)
+
+
 class SquareAttack(FixedEpsilonAttack):
     """Random-search black-box attack on the criterion's margin."""
 
+    Options = SquareOptions
+    options: SquareOptions
     black_box = True
 
-    def __init__(
-        self, *, norm: Norm = "linf", max_queries: int = 1000, p_init: float | None = None
-    ) -> None:
-        self.norm = check_norm(norm)
-        if isinstance(max_queries, bool) or not isinstance(max_queries, int) or max_queries < 2:
-            raise ValueError(f"max_queries must be an integer >= 2, got {max_queries!r}")
-        self.max_queries = max_queries
-        self.p_init = float(p_init if p_init is not None else (0.05 if norm == "linf" else 0.1))
-        check_positive("p_init", self.p_init)
+    def __init__(self, threat: Threat | str | None = None,
+                 options: AttackOptions | None = None, **fields: Any) -> None:
+        super().__init__(threat, options, **fields)
+        self._geometry = supported(self.threat, _GEOMETRY, "square")
+
+    @property
+    def p_init(self) -> float:
+        p = self.options.p_init
+        return float(self._geometry.p_init if p is None else p)
+
+    def settings(self) -> dict[str, Any]:
+        return {**super().settings(), "p_init": self.p_init}
 
     def _window(
         self, n: int, s: int, h: int, w: int, g: torch.Generator | None, like: torch.Tensor
@@ -76,12 +140,6 @@ class SquareAttack(FixedEpsilonAttack):
         mr = (rows[None] >= r[:, None]) & (rows[None] < r[:, None] + s)
         mc = (cols[None] >= c[:, None]) & (cols[None] < c[:, None] + s)
         return (mr[:, :, None] & mc[:, None, :])[:, None], r, c
-
-    def _bump(self, s: int, like: torch.Tensor) -> torch.Tensor:
-        i = torch.arange(s, device=like.device, dtype=like.dtype)
-        g = 1.0 / ((i - (s - 1) / 2).abs() + 1)
-        b = g[:, None] * g[None, :]
-        return b / b.norm()
 
     def perturb(
         self,
@@ -95,6 +153,7 @@ class SquareAttack(FixedEpsilonAttack):
         index: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         n, ch, h, w = x.shape
+        geo, budget = self._geometry, self.options.max_queries
         tally = tally if tally is not None else Tally(n, x.device)
         gidx = index if index is not None else torch.arange(n, device=x.device)
         e = eps.view(-1, 1, 1, 1).to(x.dtype)
@@ -103,7 +162,7 @@ class SquareAttack(FixedEpsilonAttack):
         used += 1
         best = torch.zeros_like(x)
         stripes = _signs((n, ch, 1, w), generator, x).expand(n, ch, h, w)
-        init = e * stripes if self.norm == "linf" else e * stripes / math.sqrt(ch * h * w)
+        init = geo.init(e, stripes)
         todo = (margin <= 0).nonzero()[:, 0]
         if len(todo):
             cand = (x[todo] + init[todo]).clamp(0, 1) - x[todo]
@@ -112,23 +171,16 @@ class SquareAttack(FixedEpsilonAttack):
             used[todo] += 1
             best[todo] = cand
             margin[todo] = m_new
-        for it in range(self.max_queries - 2):
-            act = ((margin <= 0) & (used < self.max_queries)).nonzero()[:, 0]
+        for it in range(budget - 2):
+            act = ((margin <= 0) & (used < budget)).nonzero()[:, 0]
             if len(act) == 0:
                 break
-            p = _p_at(self.p_init, it, self.max_queries)
+            p = _p_at(self.p_init, it, budget)
             s = max(min(int(round(math.sqrt(p * h * w))), h - 1), 1)
             xa, ba, ea = x[act], best[act], e[act]
             mask, _, _ = self._window(len(act), s, h, w, generator, x)
             signs = _signs((len(act), ch, 1, 1), generator, x)
-            if self.norm == "linf":
-                cand = torch.where(mask, ea * signs, ba)
-            else:
-                bump = torch.zeros(len(act), 1, h, w, device=x.device, dtype=x.dtype)
-                bump[mask.expand_as(bump)] = self._bump(s, x).flatten().repeat(len(act))
-                cand = ba + ea * signs * bump
-                cand = project(cand / (cand.flatten(1).norm(dim=1).view(-1, 1, 1, 1) + 1e-12) * ea,
-                               ea.flatten(), "l2")
+            cand = geo.candidate(ba, ea, signs, mask, s)
             cand = (xa + cand).clamp(0, 1) - xa
             m_new = criterion.subset(act).margin(forward(model, xa + cand, criterion.subset(act)))
             used[act] += 1

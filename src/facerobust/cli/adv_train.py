@@ -71,13 +71,19 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--adv-fraction must be in [0, 1], got {args.adv_fraction}")
     if args.validation_identities == 1 or args.validation_identities < 0:
         raise ValueError("--validation-identities must be 0 or >= 2")
+    from facerobust.defenses.training import FinetuneOptions
+    from facerobust.eval.identification import TrainingGroups
+
+    groups = TrainingGroups(args.train_identities, args.holdout_identities, args.images,
+                            args.validation_identities)
+    training = FinetuneOptions(epochs=args.epochs, eps=eps, steps=args.steps,
+                               layers=layers,  # type: ignore[arg-type]  # checked above
+                               augment=augment, goal=args.goal, lr=args.lr,
+                               adv_fraction=args.adv_fraction, max_seconds=args.max_seconds,
+                               seed=args.seed, progress=True)
     report, result = adversarial_training_study(
-        model=args.model, dataset=args.dataset, data=args.data,
-        train_identities=args.train_identities, holdout_identities=args.holdout_identities,
-        images=args.images, epochs=args.epochs, eps=eps, steps=args.steps, layers=layers,
-        lr=args.lr, goal=args.goal, augment=augment, max_seconds=args.max_seconds,
-        seed=args.seed, out=args.out, validation_identities=args.validation_identities,
-        adv_fraction=args.adv_fraction, judge=args.judge)
+        model=args.model, dataset=args.dataset, data=args.data, groups=groups,
+        training=training, out=args.out, judge=args.judge)
     print(f"clean accuracy cost {report.clean_accuracy_cost}, robustness gain "
           f"{report.robustness_gain} (held-out identities); wrote {args.out / 'training.json'}")
     if report.best_epoch is not None:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 def configure(parser: argparse.ArgumentParser) -> None:
     from facerobust.attacks.registry import ATTACKS
+    from facerobust.attacks.threat import LINF, threat_names
     from facerobust.cli.common import add_run_arguments
     from facerobust.eval.tasks import GOALS
 
@@ -29,7 +30,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="dataset folder or a folder containing it "
                         "(default: $FACEROBUST_DATA, then the cache)")
     parser.add_argument("--attack", default="pgd", choices=list(ATTACKS))
-    parser.add_argument("--norm", default="linf", choices=("linf", "l2"))
+    parser.add_argument("--norm", default=LINF.name, choices=threat_names())
     parser.add_argument("--eps", default="1/255,2/255,4/255",
                         help="comma-separated budgets, e.g. 1/255,2/255 (Linf) or 0.5,1 (L2)")
     parser.add_argument("--goal", default="dodging", choices=GOALS)

@@ -14,11 +14,12 @@ from pathlib import Path
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    from facerobust.attacks.threat import LINF, threat_names
     from facerobust.cli.common import add_gate_client_arguments
 
     add_gate_client_arguments(parser)
     parser.add_argument("--attack", default="square", choices=("square", "hsj"))
-    parser.add_argument("--norm", default="linf", choices=("linf", "l2"))
+    parser.add_argument("--norm", default=LINF.name, choices=threat_names())
     parser.add_argument("--eps", default="8/255", help="comma-separated budgets, e.g. 4/255,8/255")
     parser.add_argument("--queries", type=int, default=500, help="query budget per pair")
     parser.add_argument("--n", type=int, default=10, help="impostor pairs to attack")

@@ -16,6 +16,7 @@ from pathlib import Path
 
 def configure(parser: argparse.ArgumentParser) -> None:
     from facerobust.attacks.registry import attack_names
+    from facerobust.attacks.threat import LINF, threat_names
     from facerobust.cli.common import add_run_arguments
     from facerobust.eval.tasks import GOALS
 
@@ -31,7 +32,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--attack", default="pgd", choices=attack_names("white-box"),
                         help="white-box attack used for the naive, direct and adaptive runs")
     parser.add_argument("--steps", type=int, default=None, help="iterations (attack default)")
-    parser.add_argument("--norm", default="linf", choices=("linf", "l2"))
+    parser.add_argument("--norm", default=LINF.name, choices=threat_names())
     parser.add_argument("--eps", default="2/255,4/255,8/255", help="comma-separated budgets")
     parser.add_argument("--goal", default="dodging", choices=GOALS,
                         help="verification (dodging, impersonation) or identification "

@@ -32,7 +32,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from facerobust.attacks import parse_epsilons
     from facerobust.data import resolve_dataset
-    from facerobust.eval.defensive import defensive_distillation_study, format_defensive
+    from facerobust.eval.defensive import (
+        DefensiveOptions,
+        defensive_distillation_study,
+        format_defensive,
+    )
     from facerobust.eval.store import write_json_atomic
     from facerobust.report.kinds import render_study
     from facerobust.report.study import study_html_path
@@ -49,13 +53,13 @@ def run(args: argparse.Namespace) -> int:
     if args.temperature < 1 or args.cw_l2 <= 0:
         raise ValueError("--temperature must be >= 1 and --cw-l2 > 0")
     root = resolve_dataset(args.dataset, args.data)
-    report = defensive_distillation_study(
-        model=args.model, root=root, identities=args.identities,
-        images=args.images_per_identity, gallery=args.gallery_per_identity,
-        temperature=args.temperature, eps=eps, steps=args.steps, cw_l2=args.cw_l2,
-        cw_steps=args.cw_steps, probes=args.probes, head_epochs=args.head_epochs,
-        seed=args.seed,
-        progress=not args.no_progress)
+    options = DefensiveOptions(
+        identities=args.identities, images=args.images_per_identity,
+        gallery=args.gallery_per_identity, temperature=args.temperature, eps=eps,
+        steps=args.steps, cw_l2=args.cw_l2, cw_steps=args.cw_steps, probes=args.probes,
+        head_epochs=args.head_epochs, seed=args.seed)
+    report = defensive_distillation_study(model=args.model, root=root, options=options,
+                                          progress=not args.no_progress)
     write_json_atomic(args.out, report.to_dict())
     html = render_study(args.out)
     print(format_defensive(report))

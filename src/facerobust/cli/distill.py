@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from facerobust.data import resolve_dataset
-    from facerobust.eval.distillation import distill_study
+    from facerobust.eval.distillation import DistillOptions, distill_study
     from facerobust.models.student import card_path, default_student_path
     from facerobust.report.kinds import render_study
 
@@ -49,9 +49,10 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--eval-pairs must be >= 20 and --attack-pairs >= 1")
     out = args.out or default_student_path()
     root = resolve_dataset(args.dataset, args.data)
-    card = distill_study(args.teacher, root, out=out, eval_pairs=args.eval_pairs,
-                         max_images=args.max_images, epochs=args.epochs, widths=widths,
-                         input_px=args.input_px, n_attack=args.attack_pairs, seed=args.seed,
+    options = DistillOptions(eval_pairs=args.eval_pairs, max_images=args.max_images,
+                             epochs=args.epochs, widths=widths, input_px=args.input_px,
+                             n_attack=args.attack_pairs, seed=args.seed)
+    card = distill_study(args.teacher, root, out=out, options=options,
                          progress=not args.no_progress)
     lfw, ms = card.lfw, card.ms_per_image_batch32
     print(f"student {out}: LFW accuracy {100 * lfw.student_accuracy:.2f}% vs teacher "

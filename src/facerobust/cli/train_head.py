@@ -35,16 +35,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from facerobust.eval.identification import train_identification_head
+    from facerobust.eval.identification import HeadOptions, train_identification_head
 
     out = Path(args.out)
     if out.is_dir():
         raise ValueError(f"--out {out} is a folder; give a file name such as head.pt")
-    report = train_identification_head(
-        model=args.model, dataset=args.dataset, data=args.data, identities=args.identities,
-        images=args.images_per_identity, gallery=args.gallery_per_identity,
-        min_images=args.min_images, kind=args.head, epochs=args.epochs, seed=args.seed,
-        out=out, progress=not args.no_progress)
+    options = HeadOptions(identities=args.identities, images=args.images_per_identity,
+                          gallery=args.gallery_per_identity, min_images=args.min_images,
+                          kind=args.head, epochs=args.epochs, seed=args.seed)
+    report = train_identification_head(model=args.model, dataset=args.dataset, data=args.data,
+                                       options=options, out=out,
+                                       progress=not args.no_progress)
     from facerobust.cli.common import print_skipped
 
     print(json.dumps({k: v for k, v in report.items() if k != "skipped"}, indent=2))

@@ -72,8 +72,9 @@ def attack_rates(model: nn.Module, x: torch.Tensor, labels: torch.Tensor, *, eps
                  steps: int, cw_l2: float, cw_steps: int, seed: int = 0) -> dict[str, Any]:
     """Untargeted success of naive PGD (cross-entropy), PGD on the logit margin and CW-L2 on
     the logits, on probes ``x`` that ``model`` classifies correctly."""
-    from facerobust.attacks.cw import CarliniWagnerL2
-    from facerobust.attacks.pgd import PGD
+    from facerobust.attacks.cw import CWOptions
+    from facerobust.attacks.registry import build_attack
+    from facerobust.attacks.threat import L2, LINF
 
     with torch.no_grad():
         logits = model(x)
@@ -85,12 +86,13 @@ def attack_rates(model: nn.Module, x: torch.Tensor, labels: torch.Tensor, *, eps
     if not len(x):
         return out
     g = torch.Generator().manual_seed(seed)
-    pgd = PGD(steps=steps)
+    pgd = build_attack("pgd", LINF, steps=steps)
     out["naive_pgd"] = Rate.of(pgd(model, x, Misclassification(labels), epsilons=[eps],
                                    generator=g).success[0])
     out["logit_pgd"] = Rate.of(pgd(model, x, LogitMarginMisclassification(labels),
                                    epsilons=[eps], generator=g).success[0])
-    cw = CarliniWagnerL2(steps=cw_steps, binary_search_steps=3, initial_const=1.0)
+    cw = build_attack("cw", L2, CWOptions(steps=cw_steps, binary_search_steps=3,
+                                          initial_const=1.0))
     res = cw(model, x, Misclassification(labels), epsilons=[cw_l2, float("inf")])
     out["cw_l2_logits"] = Rate.of(res.success[0])
     out["cw_l2_unbounded"] = Rate.of(res.success[1])

@@ -34,8 +34,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from facerobust.attacks.epsilons import format_epsilon
 from facerobust.attacks.registry import full_budget
+from facerobust.attacks.threat import LINF, Threat
 from facerobust.defenses.base import Defense
 from facerobust.defenses.masking import MaskingFlags, masking_flags
 from facerobust.defenses.model import DefendedModel, adaptive
@@ -172,7 +172,8 @@ def _unit(*, model: nn.Module, defense: Defense, goal: str, attack: Any, eps: li
           eot_samples: int, clean_measure: str, clean: Rate, clean_undefended: Rate,
           tars: tuple[Rate | None, Rate | None], far: float, idx: torch.Tensor,
           columns: _Columns | None, cost_x: torch.Tensor, start: float) -> DefenseUnit:
-    norm = str(getattr(attack, "norm", "linf"))
+    threat: Threat = getattr(attack, "threat", LINF)
+    norm = threat.name
     notes = [] if columns is not None else [
         f"no sample qualifies for {goal} under the defense; nothing attacked"]
     zero = [Rate(0, 0) for _ in eps]
@@ -181,7 +182,7 @@ def _unit(*, model: nn.Module, defense: Defense, goal: str, attack: Any, eps: li
         name=defense.spec, slug="".join(c if c.isalnum() else "-" for c in defense.spec),
         params=defense.params(), model=str(getattr(model, "name", type(model).__name__)),
         goal=goal, attack=type(attack).__name__, norm=norm, epsilons=eps,
-        epsilon_labels=[format_epsilon(e, norm) for e in eps],
+        epsilon_labels=[threat.format_epsilon(e) for e in eps],
         adaptive_mode=adaptive(DefendedModel(model, defense), eot_samples=eot_samples).mode,
         clean_measure=clean_measure, clean=clean, clean_undefended=clean_undefended, far=far,
         tar_at_far=tars[0], tar_at_far_undefended=tars[1], n_attacked=len(idx),
@@ -204,10 +205,10 @@ def evaluate_defense(
     """Evaluate ``defense`` in front of the FaceModel ``model`` on verification pairs.
 
     ``x1``/``x2`` are (N, 3, H, W) chips in [0, 1], ``same`` a bool (N,) tensor (True =
-    genuine pair). ``attack`` is a facerobust attack (e.g. ``PGD(steps=10)``), ``blackbox``
-    an optional one (e.g. ``SquareAttack(...)``). ``eot_samples`` defaults to 8 for
-    randomised defenses; deterministic defenses always use 1. ``n_attack`` caps the attacked
-    samples. Clean figures use all pairs at ``model.threshold``.
+    genuine pair). ``attack`` is a facerobust attack (e.g. ``build_attack("pgd", LINF,
+    steps=10)``), ``blackbox`` an optional one (e.g. ``build_attack("square", LINF)``).
+    ``eot_samples`` defaults to 8 for randomised defenses; deterministic defenses always use
+    1. ``n_attack`` caps the attacked samples. Clean figures use all pairs at ``model.threshold``.
     """
     if goal not in ("dodging", "impersonation"):
         raise ValueError(f"goal must be 'dodging' or 'impersonation', got {goal!r}")

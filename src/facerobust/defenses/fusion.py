@@ -23,8 +23,8 @@ import torch
 from torch import nn
 
 from facerobust.attacks.ensemble import Ensemble, FusedCriterion
-from facerobust.attacks.epsilons import format_epsilon
 from facerobust.attacks.registry import full_budget
+from facerobust.attacks.threat import LINF, Threat
 from facerobust.eval.results import FusionUnit
 from facerobust.eval.stats import Rate
 from facerobust.eval.tasks import embed, make_criterion
@@ -69,12 +69,13 @@ def evaluate_fusion(members: dict[str, nn.Module], x1: torch.Tensor, x2: torch.T
     accept = fused <= 1.0
     wanted = same & accept if goal == "dodging" else ~same & ~accept
     idx = wanted.nonzero()[:, 0][:n_attack]
-    norm = str(getattr(attack, "norm", "linf"))
+    threat: Threat = getattr(attack, "threat", LINF)
+    norm = threat.name
     clean_members = {n: Rate.of((d <= 1.0) == same) for n, d in norm_d.items()}
     if len(idx) == 0:
         none = [Rate(0, 0) for _ in eps]
         return FusionUnit(list(members), goal, type(attack).__name__, norm, eps,
-                          [format_epsilon(e, norm) for e in eps], Rate.of(accept == same),
+                          [threat.format_epsilon(e) for e in eps], Rate.of(accept == same),
                           clean_members, 0, none, {n: none for n in members},
                           {n: none for n in members}, time.perf_counter() - start)
     model, crit = _fused(members, e2, goal, idx)
@@ -92,6 +93,6 @@ def evaluate_fusion(members: dict[str, nn.Module], x1: torch.Tensor, x2: torch.T
         member_whitebox[name] = [Rate.of(own.is_adversarial(embed(member, a, batch_size)))
                                  for a in advs]
     return FusionUnit(list(members), goal, type(attack).__name__, norm, eps,
-                      [format_epsilon(e, norm) for e in eps], Rate.of(accept == same),
+                      [threat.format_epsilon(e) for e in eps], Rate.of(accept == same),
                       clean_members, len(idx), adaptive, from_member, member_whitebox,
                       time.perf_counter() - start)

@@ -66,8 +66,10 @@ def hardening_evaluation(model: nn.Module, chips: torch.Tensor, labels: torch.Te
                          cw_steps: int = 30, adaptive_steps: int = 40, restarts: int = 2,
                          seed: int = 0) -> dict[str, Rate]:
     """Conditions (a)-(d) of :data:`CONDITIONS` on identity-labelled held-out ``chips``."""
-    from facerobust.attacks.cw import CarliniWagnerL2
-    from facerobust.attacks.pgd import PGD
+    from facerobust.attacks.cw import CWOptions
+    from facerobust.attacks.pgd import PGDOptions
+    from facerobust.attacks.registry import build_attack
+    from facerobust.attacks.threat import L2, LINF
     from facerobust.defenses.training import _pairs
 
     a, b, same = _pairs(labels)
@@ -79,9 +81,13 @@ def hardening_evaluation(model: nn.Module, chips: torch.Tensor, labels: torch.Te
         d = pair_distance(emb[a], emb[b], face.metric)
     accept = d <= float(face.threshold)
     xa, ref = chips[a[same]], emb[b[same]]
-    trained = PGD(steps=steps, rel_stepsize=2.5 / steps, early_stop=False)
-    adaptive = _restarts(PGD(steps=adaptive_steps, early_stop=False), restarts)
-    cw = CarliniWagnerL2(steps=cw_steps, binary_search_steps=3, initial_const=1.0)
+    trained = build_attack("pgd", LINF, PGDOptions(steps=steps, rel_stepsize=2.5 / steps,
+                                                   early_stop=False))
+    adaptive = _restarts(build_attack("pgd", LINF, PGDOptions(steps=adaptive_steps,
+                                                              early_stop=False)), restarts)
+    # 3 rounds over c (the registry's cw uses 5): the hardening figures were measured so
+    cw = build_attack("cw", L2, CWOptions(steps=cw_steps, binary_search_steps=3,
+                                          initial_const=1.0))
     g = torch.Generator().manual_seed(seed + 1)
     aug = TEST_AUGMENT.apply(chips, g)
     with torch.no_grad():

@@ -23,7 +23,7 @@ import copy
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal, cast
 
 import torch
@@ -34,10 +34,56 @@ from tqdm import tqdm
 from facerobust.defenses.augment import AugmentSpec, augment_batch
 from facerobust.models.base import FaceModel, accepts, pair_distance
 
-__all__ = ["AugmentSpec", "Robustness", "TrainingReport", "adversarial_finetune",
+__all__ = ["AugmentSpec", "FinetuneOptions", "Robustness", "TrainingReport",
+           "adversarial_finetune",
            "augment_batch", "evaluate_robustness"]
 
 Goal = Literal["dodging", "impersonation"]
+
+
+@dataclass(frozen=True)
+class FinetuneOptions:
+    """Settings of :func:`adversarial_finetune` (see its docstring); validated on creation."""
+
+    epochs: int = 1
+    eps: float = 4 / 255
+    steps: int = 3
+    layers: Literal["last", "all"] | int = "last"
+    augment: bool | AugmentSpec = True
+    goal: Goal = "dodging"
+    lr: float = 1e-4
+    batch_size: int = 16
+    margin: float = 0.1
+    keep: float = 1.0
+    adv_fraction: float = 1.0
+    max_seconds: float | None = None
+    seed: int = 0
+    progress: bool = False
+
+    def __post_init__(self) -> None:
+        if self.goal not in ("dodging", "impersonation"):
+            raise ValueError(f"goal must be 'dodging' or 'impersonation', got {self.goal!r}")
+        e = self.epochs
+        if isinstance(e, bool) or not isinstance(e, int) or e < 1:
+            raise ValueError(f"epochs must be an int >= 1, got {e!r}")
+        st = self.steps
+        if not self.eps > 0 or isinstance(st, bool) or not isinstance(st, int) or st < 1:
+            raise ValueError(f"need eps > 0 and an int steps >= 1, got eps={self.eps!r}, "
+                             f"steps={st!r}")
+        if not 0 <= self.adv_fraction <= 1:
+            raise ValueError(f"adv_fraction must be in [0, 1], got {self.adv_fraction!r}")
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) \
+                or self.batch_size < 1:
+            raise ValueError(f"batch_size must be an int >= 1, got {self.batch_size!r}")
+
+    def replace(self, **changes: Any) -> FinetuneOptions:
+        """A copy with ``changes``; an unknown name is a ValueError listing the known ones."""
+        known = [f.name for f in fields(self)]
+        unknown = sorted(set(changes) - set(known))
+        if unknown:
+            raise ValueError(f"adversarial_finetune has no option {unknown[0]!r}; options: "
+                             f"{', '.join(known)}")
+        return replace(self, **changes)
 
 
 @dataclass
@@ -141,7 +187,8 @@ def evaluate_robustness(model: nn.Module, chips: torch.Tensor, labels: torch.Ten
     """Clean pair accuracy at ``model.threshold`` and PGD dodging success (genuine pairs that
     were accepted) on ``chips``/``labels``."""
     from facerobust.attacks.criteria import Dodging
-    from facerobust.attacks.pgd import PGD
+    from facerobust.attacks.registry import build_attack
+    from facerobust.attacks.threat import LINF
 
     a, b, same = _pairs(labels)
     if not bool(same.any()):
@@ -156,23 +203,15 @@ def evaluate_robustness(model: nn.Module, chips: torch.Tensor, labels: torch.Ten
     success = 0.0
     if len(rows):
         crit = Dodging.for_model(model, eb[rows])
-        res = PGD(steps=steps)(model, chips[a[rows]], crit, epsilons=[eps],
-                               generator=torch.Generator().manual_seed(seed))
+        res = build_attack("pgd", LINF, steps=steps)(
+            model, chips[a[rows]], crit, epsilons=[eps],
+            generator=torch.Generator().manual_seed(seed))
         success = float(res.success.float().mean())
     return Robustness(acc, success, int(same.sum()), int((~same).sum()))
 
 
-def _check_args(goal: str, epochs: int, eps: float, steps: int, chips: torch.Tensor,
-                labels: torch.Tensor, adv_fraction: float,
+def _check_args(chips: torch.Tensor, labels: torch.Tensor,
                 holdouts: list[tuple[torch.Tensor, torch.Tensor] | None]) -> None:
-    if goal not in ("dodging", "impersonation"):
-        raise ValueError(f"goal must be 'dodging' or 'impersonation', got {goal!r}")
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be an int >= 1, got {epochs!r}")
-    if not eps > 0 or isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"need eps > 0 and an int steps >= 1, got eps={eps!r}, steps={steps!r}")
-    if not 0 <= adv_fraction <= 1:
-        raise ValueError(f"adv_fraction must be in [0, 1], got {adv_fraction!r}")
     if chips.ndim != 4 or labels.shape != (len(chips),):
         raise ValueError(f"chips must be (N, C, H, W) and labels (N,), got "
                          f"{tuple(chips.shape)} and {tuple(labels.shape)}")
@@ -185,8 +224,7 @@ def _check_args(goal: str, epochs: int, eps: float, steps: int, chips: torch.Ten
 
 
 def _batch_loss(tuned: nn.Module, original: nn.Module, x: torch.Tensor, y: torch.Tensor,
-                attack: Any, *, goal: Goal, eps: float, adv_fraction: float, margin: float,
-                keep: float, g: torch.Generator) -> torch.Tensor:
+                attack: Any, o: FinetuneOptions, g: torch.Generator) -> torch.Tensor:
     """Hinge losses around the threshold on the batch and on its adversarial share, plus the
     distillation term keeping clean embeddings near the original model's."""
     from facerobust.attacks.criteria import Dodging, Impersonation
@@ -197,7 +235,8 @@ def _batch_loss(tuned: nn.Module, original: nn.Module, x: torch.Tensor, y: torch
     with torch.no_grad():
         ref = tuned(x)
         teacher = original(x)
-    rows = (torch.rand(len(x), generator=g) < adv_fraction).nonzero()[:, 0]
+    goal, eps, margin, keep = o.goal, o.eps, o.margin, o.keep
+    rows = (torch.rand(len(x), generator=g) < o.adv_fraction).nonzero()[:, 0]
     x_adv = x[:0]
     if len(rows):
         crit = (Dodging(ref[pos[rows]], thr, metric) if goal == "dodging"
@@ -227,15 +266,15 @@ def _validate(tuned: nn.Module, validation: tuple[torch.Tensor, torch.Tensor], e
 
 
 def adversarial_finetune(
-    model: nn.Module, chips: torch.Tensor, labels: torch.Tensor, *, epochs: int = 1,
-    eps: float = 4 / 255, steps: int = 3, layers: Literal["last", "all"] | int = "last",
-    augment: bool | AugmentSpec = True, goal: Goal = "dodging", lr: float = 1e-4,
-    batch_size: int = 16, margin: float = 0.1, keep: float = 1.0, adv_fraction: float = 1.0,
+    model: nn.Module, chips: torch.Tensor, labels: torch.Tensor,
+    options: FinetuneOptions | None = None, *,
     holdout: tuple[torch.Tensor, torch.Tensor] | None = None,
-    validation: tuple[torch.Tensor, torch.Tensor] | None = None,
-    max_seconds: float | None = None, seed: int = 0, progress: bool = False,
+    validation: tuple[torch.Tensor, torch.Tensor] | None = None, **changes: Any,
 ) -> tuple[nn.Module, TrainingReport]:
     """PGD adversarial fine-tuning of a FaceModel on labelled aligned chips.
+
+    Settings come from ``options`` (a :class:`FinetuneOptions`) with keyword ``changes``
+    applied (``epochs=3, eps=2/255`` ...).
 
     Returns a fine-tuned *copy* of ``model`` and a :class:`TrainingReport`. ``layers``:
     ``"last"`` (last 3 parameterised layers), ``"all"``, or the number of last layers.
@@ -247,9 +286,14 @@ def adversarial_finetune(
     ``labels`` -- is evaluated before and after (clean accuracy at the model threshold, PGD
     dodging success at ``eps``).
     """
-    from facerobust.attacks.pgd import PGD
+    from facerobust.attacks.pgd import PGDOptions
+    from facerobust.attacks.registry import build_attack
+    from facerobust.attacks.threat import LINF
 
-    _check_args(goal, epochs, eps, steps, chips, labels, adv_fraction, [holdout, validation])
+    o = (options or FinetuneOptions()).replace(**changes)
+    epochs, eps, steps, layers, goal, seed = o.epochs, o.eps, o.steps, o.layers, o.goal, o.seed
+    batch_size, max_seconds, augment = o.batch_size, o.max_seconds, o.augment
+    _check_args(chips, labels, [holdout, validation])
     spec = AugmentSpec() if augment is True else (augment or None)
     start = time.perf_counter()
     g = torch.Generator().manual_seed(seed)
@@ -261,8 +305,9 @@ def adversarial_finetune(
     params = _trainable(tuned, layers)
     for p in params:
         p.requires_grad_(True)
-    opt = torch.optim.Adam(params, lr=lr)
-    attack = PGD(steps=steps, rel_stepsize=2.5 / steps, early_stop=False)
+    opt = torch.optim.Adam(params, lr=o.lr)
+    attack = build_attack("pgd", LINF, PGDOptions(steps=steps, rel_stepsize=2.5 / steps,
+                                                  early_stop=False))
     eval_steps = max(steps, 5)
     before = None if holdout is None else evaluate_robustness(
         original, *holdout, eps=eps, steps=eval_steps, seed=seed)
@@ -274,15 +319,14 @@ def adversarial_finetune(
     done, stopped = 0, False
     n_batches = math.ceil(len(chips) / batch_size)
     bar = tqdm(total=epochs * n_batches, desc="adversarial fine-tuning", file=sys.stderr,
-               disable=not progress)
+               disable=not o.progress)
     for epoch in range(epochs):
         order = torch.randperm(len(chips), generator=g)
         total = 0.0
         for i in range(n_batches):
             rows = order[i * batch_size:(i + 1) * batch_size]
             x = chips[rows] if spec is None else spec.apply(chips[rows], g)
-            loss = _batch_loss(tuned, original, x, labels[rows], attack, goal=goal, eps=eps,
-                               adv_fraction=adv_fraction, margin=margin, keep=keep, g=g)
+            loss = _batch_loss(tuned, original, x, labels[rows], attack, o, g)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -318,7 +362,7 @@ def adversarial_finetune(
         n_identities=int(labels.unique().numel()),
         trainable_parameters=sum(p.numel() for p in params), steps_done=done,
         seconds=time.perf_counter() - start, stopped_early=stopped, loss_history=history,
-        before=before, after=after, adv_fraction=adv_fraction,
+        before=before, after=after, adv_fraction=o.adv_fraction,
         augmentation=None if spec is None else spec.to_dict(), val_history=val_history,
         best_epoch=best_epoch)
     return tuned, report

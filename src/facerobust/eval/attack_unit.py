@@ -22,9 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from facerobust.attacks.base import flat_norm
 from facerobust.attacks.ensemble import Ensemble, EnsembleCriterion
-from facerobust.attacks.epsilons import format_epsilon
 from facerobust.attacks.registry import (
     attack_entry,
     build_attack,
@@ -163,7 +161,7 @@ class AttackShards:
                     if name not in source.names}
         shown = max(0, min(hi, EXAMPLE_ROWS) - lo)  # this shard's rows of the example grid
         return {"own": own, "own_full": own_full, "transfer": transfer,
-                "sizes": torch.stack([flat_norm(a - setup.x, self.atk.norm) for a in full]),
+                "sizes": torch.stack([self.atk.threat.norm(a - setup.x) for a in full]),
                 "queries": torch.cat(queries) if queries else None, "seconds": seconds,
                 "example_x": setup.x[:shown].clone(), "example_adv": full[-1][:shown].clone()}
 
@@ -177,7 +175,7 @@ class AttackShards:
         for eps in budgets:
             def make(rows: slice) -> Any:
                 starts = None if setup.starting_points is None else setup.starting_points[rows]
-                attack = build_attack(atk.name, norm=atk.norm, steps=atk.steps,
+                attack = build_attack(atk.name, atk.threat, steps=atk.steps,
                                       queries=atk.queries, starting_points=starts)
                 return full_budget(attack) if full else attack
 
@@ -216,7 +214,7 @@ class AttackShards:
             examples=examples, seconds=sum(float(p["seconds"]) for p in parts))
 
     def _labels(self) -> list[str]:
-        return [format_epsilon(e, self.atk.norm) for e in self.atk.epsilons]
+        return [self.atk.threat.format_epsilon(e) for e in self.atk.epsilons]
 
     def _examples(self, x: torch.Tensor, adv: torch.Tensor, own: ModelOutcome) -> str:
         what = "distance" if self.goal in VERIFICATION_GOALS else "p(class)"

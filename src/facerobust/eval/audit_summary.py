@@ -10,7 +10,7 @@ import dataclasses
 import numpy as np
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from facerobust.attacks.epsilons import format_epsilon
+from facerobust.attacks.threat import format_epsilon, threat_for
 from facerobust.eval.results import AttackUnit, DefenseUnit, FusionUnit
 from facerobust.eval.results_audit import (
     AccuracyCurve,
@@ -25,7 +25,6 @@ from facerobust.eval.results_detection import DetectorUnit
 from facerobust.eval.results_file import Verdict, verdict
 from facerobust.eval.stats import Rate
 
-REFERENCE_EPS = 2 / 255
 NO_ATTACK = Rate(0, 0)
 
 
@@ -156,12 +155,14 @@ def source_target_matrices(results: Results) -> list[RateMatrix]:
 
 
 def _pick(attacks: list[AttackUnit], goal: str) -> tuple[AttackUnit, int] | None:
-    """Most successful Linf attack for ``goal`` at the reference budget (or nearest below)."""
+    """Most successful attack for ``goal`` at its threat's headline budget (or nearest below;
+    Linf 2/255; threats without a headline budget, such as L2, are not quoted)."""
     best = None
     for atk in attacks:
-        if atk.goal != goal or atk.norm != "linf" or atk.n == 0 or atk.surrogates:
+        headline = threat_for(atk.norm).headline_epsilon
+        if atk.goal != goal or headline is None or atk.n == 0 or atk.surrogates:
             continue
-        idx = [i for i, e in enumerate(atk.epsilons) if e <= REFERENCE_EPS + 1e-12]
+        idx = [i for i, e in enumerate(atk.epsilons) if e <= headline + 1e-12]
         i = idx[-1] if idx else 0
         if best is None or atk.success[i].rate > best[0].success[best[1]].rate:
             best = (atk, i)

@@ -94,7 +94,8 @@ def fgsm_errors(model: nn.Module, xa: torch.Tensor, ref: torch.Tensor, same: np.
                 ) -> tuple[np.ndarray, np.ndarray]:
     """Clean error flags (N,) and error flags after FGSM (n_eps, N): dodging on genuine pairs,
     impersonation on impostor pairs, each pair at its own threshold."""
-    from facerobust.attacks import FGSM, Dodging, Impersonation
+    from facerobust.attacks import LINF, Dodging, Impersonation
+    from facerobust.attacks.registry import build_attack
 
     metric = str(getattr(model, "metric", "euclidean"))
     clean = np.zeros(len(xa), dtype=bool)
@@ -109,7 +110,7 @@ def fgsm_errors(model: nn.Module, xa: torch.Tensor, ref: torch.Tensor, same: np.
             crit = kind(ref[idx], float(thr), metric)  # type: ignore[arg-type]
             with torch.no_grad():
                 clean[rows] = crit.is_adversarial(model(xa[idx])).cpu().numpy()
-            res = FGSM()(model, xa[idx], crit, epsilons=list(epsilons))
+            res = build_attack("fgsm", LINF)(model, xa[idx], crit, epsilons=list(epsilons))
             after[:, rows] = res.success.numpy()
     return clean, after
 

@@ -18,11 +18,13 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+from facerobust.attacks.threat import Threat, threat_for, threat_names
 from facerobust.eval.detector_config import DetectorConfig, parse_detector
 from facerobust.eval.tasks import GOALS, IDENTIFICATION_GOALS, VERIFICATION_GOALS
 from facerobust.system.spec import parse_system
 
-NORMS = ("linf", "l2")
+NORMS = threat_names()  # the spellings of the `norm` keys ("linf", "l2")
+CHIP_VALUES = 3 * 150 * 150  # values of an aligned chip: bounds the largest L2 budget
 EXECUTORS = ("local", "ray")
 # integer keys that may be left out (None = the attack registry's / EOT's default)
 OPTIONAL_INTS = {"steps", "queries", "eot"}
@@ -78,6 +80,10 @@ class AttackConfig:
     all_sources: bool = False  # every model as source, plus leave-one-out ensembles
 
     @property
+    def threat(self) -> Threat:
+        return threat_for(self.norm)
+
+    @property
     def key(self) -> str:
         ens = f"-ens-{'+'.join(self.surrogates)}" if self.surrogates else ""
         return f"{self.name}-{self.norm}{ens}"
@@ -104,6 +110,10 @@ class MinimalConfig:
     samples: int = 16
     max_epsilon: float = 16 / 255
 
+    @property
+    def threat(self) -> Threat:
+        return threat_for(self.norm)
+
 
 @dataclass(frozen=True)
 class DefenseConfig:
@@ -118,6 +128,10 @@ class DefenseConfig:
     direct: bool = True  # also attack with autograd through the defense
     blackbox_queries: int = 0  # > 0: also a score-based Square attack with this budget
 
+    @property
+    def threat(self) -> Threat:
+        return threat_for(self.norm)
+
 
 @dataclass(frozen=True)
 class FusionConfig:
@@ -131,6 +145,10 @@ class FusionConfig:
     steps: int | None = None
     goal: str = "dodging"
     samples: int = 16
+
+    @property
+    def threat(self) -> Threat:
+        return threat_for(self.norm)
 
 
 @dataclass(frozen=True)
@@ -347,19 +365,12 @@ def _check_goal(goal: str, choices: tuple[str, ...], key: str, ident_enabled: bo
         raise ValueError(f"{key}: {goal!r} needs [identification] enabled")
 
 
-L2_MAX = (3 * 150 * 150) ** 0.5  # the L2 norm of a full-range change of every chip pixel
-
-
 def _check_epsilons(values: tuple[float, ...], norm: str, key: str, *,
                     indexed: bool = True) -> None:
-    """Budgets a perturbation of [0, 1] pixels can have: Linf <= 1, L2 <= ~260."""
-    top = 1.0 if norm == "linf" else L2_MAX
+    """Budgets a perturbation of [0, 1] chip pixels can have: Linf <= 1, L2 <= ~260."""
+    threat = threat_for(norm)
     for i, eps in enumerate(values):
-        if eps > top:
-            hint = f" (did you mean {eps:g}/255?)" if norm == "linf" else ""
-            where = f"{key}[{i}]" if indexed else key
-            raise ValueError(f"{where}: {eps:g} is above the largest {norm} budget "
-                             f"{top:.4g} for pixels in [0, 1]{hint}")
+        threat.check_epsilon(eps, f"{key}[{i}]" if indexed else key, CHIP_VALUES)
 
 
 def _check_fusions(cfg: AuditConfig) -> None:

@@ -7,6 +7,7 @@ each attacked by naive PGD, PGD on the logits and Carlini-Wagner L2 on the logit
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -16,14 +17,42 @@ from facerobust.eval.results_study import DEFENSIVE_SCHEMA, DefensiveHead, Defen
 from facerobust.eval.stats import Rate
 
 
-def defensive_distillation_study(*, model: str | nn.Module, root: Path, identities: int = 20,
-                                 images: int = 10, gallery: int = 5, temperature: float = 100.0,
-                                 eps: float = 2 / 255, steps: int = 10, cw_l2: float = 1.0,
-                                 cw_steps: int = 30, probes: int = 40, head_epochs: int = 1000,
-                                 seed: int = 0,
+@dataclass(frozen=True)
+class DefensiveOptions:
+    """The split (``identities`` x ``images``, ``gallery`` enrolled), the distillation
+    ``temperature`` and ``head_epochs``, and the attacks: PGD-``steps`` at ``eps`` and CW with
+    ``cw_steps`` judged at L2 ``cw_l2``, on ``probes`` probe images."""
+
+    identities: int = 20
+    images: int = 10
+    gallery: int = 5
+    temperature: float = 100.0
+    eps: float = 2 / 255
+    steps: int = 10
+    cw_l2: float = 1.0
+    cw_steps: int = 30
+    probes: int = 40
+    head_epochs: int = 1000
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for key in ("identities", "steps", "cw_steps", "probes", "head_epochs"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}")
+        if self.temperature < 1 or self.cw_l2 <= 0:
+            raise ValueError(f"temperature must be >= 1 and cw_l2 > 0, got "
+                             f"{self.temperature} and {self.cw_l2}")
+
+
+def defensive_distillation_study(*, model: str | nn.Module, root: Path,
+                                 options: DefensiveOptions | None = None,
                                  progress: bool = True) -> DefensiveResult:
     """Train both heads on the enrolment images, attack ``probes`` held-out probe images each
     head classifies correctly; every rate with k/n and a 95% CI."""
+    o = options or DefensiveOptions()
+    identities, images, gallery, temperature = o.identities, o.images, o.gallery, o.temperature
+    eps, steps, cw_l2, cw_steps, probes = o.eps, o.steps, o.cw_l2, o.cw_steps, o.probes
+    head_epochs, seed = o.head_epochs, o.seed
     from facerobust import models
     from facerobust.data.chips import load_chips
     from facerobust.data.sources import open_dataset

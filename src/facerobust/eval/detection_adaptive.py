@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from facerobust.attacks.epsilons import format_epsilon
 from facerobust.attacks.registry import build_attack, full_budget
+from facerobust.attacks.threat import LINF
 from facerobust.detectors.adaptive import EvadeDetector, GuardedModel
 from facerobust.detectors.base import Detector
 from facerobust.eval.detection_data import DetectionSet
@@ -52,7 +52,7 @@ def adaptive_rows(det: Detector, dcfg: DetectorConfig, data: DetectionSet, seed:
                 adaptive_fooled[i] |= fooled
         for i, e in enumerate(eps):
             rows.append(AdaptiveRow(
-                goal=goal, epsilon=e, epsilon_label=format_epsilon(e, "linf"),
+                goal=goal, epsilon=e, epsilon_label=LINF.format_epsilon(e),
                 naive_model=Rate.of(naive[i][0]), naive_evades=Rate.of(naive[i][1]),
                 adaptive_model=Rate.of(adaptive_fooled[i]), adaptive_evades=Rate.of(adaptive[i])))
     return rows
@@ -64,7 +64,7 @@ def _pgd(dcfg: DetectorConfig, det: Detector, model: torch.nn.Module, x: torch.T
     """Adversarials (n_eps, N, ...). The adaptive attack sweeps the budgets keeping each
     sample's first success (which already evades the detector); the naive one (``full``) runs
     every budget at full strength, so its chips are crafted *for* that budget."""
-    attack = build_attack("pgd", norm="linf", steps=dcfg.adaptive_steps)
+    attack = build_attack("pgd", LINF, steps=dcfg.adaptive_steps)
     if not full:
         adv, _, _ = attack_in_batches(lambda r: attack, model, x, criterion_for, eps,
                                       batch_size=det.batch_size,

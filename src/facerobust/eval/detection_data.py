@@ -20,6 +20,7 @@ import torch
 from tqdm import tqdm
 
 from facerobust.attacks.registry import build_attack, full_budget
+from facerobust.attacks.threat import L2, LINF
 from facerobust.eval.detector_config import DetectorConfig
 from facerobust.eval.experiment import Experiment
 from facerobust.eval.results_detection import DetectionData
@@ -61,8 +62,8 @@ def _split_rows(labels: np.ndarray, seed: int) -> dict[str, np.ndarray]:
 
 def _attack(name: str, dcfg: DetectorConfig) -> tuple[Any, list[float]]:
     if name == "cw":
-        return build_attack("cw", norm="l2", steps=dcfg.cw_steps), [float("inf")]
-    attack = build_attack(name, norm="linf", steps=dcfg.steps)
+        return build_attack("cw", L2, steps=dcfg.cw_steps), [float("inf")]
+    attack = build_attack(name, LINF, steps=dcfg.steps)
     return (full_budget(attack) if dcfg.full_budget else attack), [dcfg.epsilon]
 
 

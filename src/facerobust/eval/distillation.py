@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -70,8 +71,8 @@ def transfer(teacher: nn.Module, student: nn.Module, chips: torch.Tensor, pairs:
              n: int, *, steps: int = 10, seed: int = 0) -> list[TransferPoint]:
     """PGD dodging on genuine pairs both models accept, crafted on the teacher at each budget
     of :data:`TRANSFER_EPS`: success on the teacher (white-box) and on the student."""
-    from facerobust.attacks import PGD, Dodging
-    from facerobust.attacks.registry import full_budget
+    from facerobust.attacks import LINF, Dodging
+    from facerobust.attacks.registry import build_attack, full_budget
     from facerobust.eval.tasks import embed, spread
 
     a, b = torch.as_tensor(pairs.a), torch.as_tensor(pairs.b)
@@ -85,7 +86,7 @@ def transfer(teacher: nn.Module, student: nn.Module, chips: torch.Tensor, pairs:
     if not len(rows):
         return []
     x = chips[a[rows]]
-    attack = full_budget(PGD(steps=steps))
+    attack = full_budget(build_attack("pgd", LINF, steps=steps))
     res = attack(teacher, x, Dodging.for_model(teacher, refs["teacher"][rows]),
                  epsilons=list(TRANSFER_EPS), generator=torch.Generator().manual_seed(seed))
     crit = Dodging.for_model(student, refs["student"][rows])
@@ -98,12 +99,33 @@ def transfer(teacher: nn.Module, student: nn.Module, chips: torch.Tensor, pairs:
     return out
 
 
+@dataclass(frozen=True)
+class DistillOptions:
+    """``eval_pairs`` protocol pairs (identities kept out of training), at most
+    ``max_images`` training chips, ``epochs``, the student's ``widths`` and ``input_px``,
+    ``n_attack`` pairs for the transfer attack."""
+
+    eval_pairs: int = 600
+    max_images: int = 10000
+    epochs: int = 30
+    widths: tuple[int, ...] = (16, 32, 64, 128)
+    input_px: int = 48
+    n_attack: int = 100
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.widths or min(self.widths) < 1 or self.epochs < 1 or self.n_attack < 1:
+            raise ValueError(f"widths must be positive and epochs, n_attack >= 1, got "
+                             f"{self.widths}, {self.epochs}, {self.n_attack}")
+
+
 def distill_study(teacher_name: str, dataset_root: Path | str, *, out: Path,
-                  eval_pairs: int = 600, max_images: int = 10000, epochs: int = 30,
-                  widths: tuple[int, ...] = (16, 32, 64, 128), input_px: int = 48,
-                  n_attack: int = 100, seed: int = 0, progress: bool = True
+                  options: DistillOptions | None = None, progress: bool = True
                   ) -> StudentCard:
     """Distil, measure and save; returns the typed card written beside ``out``."""
+    o = options or DistillOptions()
+    eval_pairs, max_images, epochs, widths = o.eval_pairs, o.max_images, o.epochs, o.widths
+    input_px, n_attack, seed = o.input_px, o.n_attack, o.seed
     from facerobust import models
     from facerobust.data.chips import load_chips
     from facerobust.data.sources import open_dataset

@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from facerobust.attacks.epsilons import format_epsilon  # noqa: E402
+from facerobust.attacks.threat import L2, LINF  # noqa: E402
 
 
 def _hwc(x: torch.Tensor) -> np.ndarray:
@@ -44,8 +44,8 @@ def save_example_grid(original: torch.Tensor, adversarial: torch.Tensor, caption
             if i == 0:
                 ax.set_title(names[j] if j != 1 else "perturbation (amplified)", fontsize=9)
         axes[i][2].set_xlabel(captions[i], fontsize=8)
-        axes[i][1].set_xlabel(f"actual Linf {format_epsilon(scale, 'linf')}, "
-                              f"L2 {float(delta.norm()):.3g}", fontsize=8)
+        axes[i][1].set_xlabel(f"actual Linf {LINF.format_epsilon(scale)}, "
+                              f"L2 {L2.format_epsilon(float(delta.norm()))}", fontsize=8)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()

@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from facerobust.defenses.training import FinetuneOptions
 from facerobust.eval.results_study import JUDGED_SCHEMA, JudgedCondition, JudgedHardening
 from facerobust.eval.stats import Rate
 from facerobust.eval.store import write_json_atomic
@@ -16,10 +18,41 @@ from facerobust.eval.tasks import choose_identities, embed_paths, identity_split
 from facerobust.models.heads import HeadKind
 
 
+@dataclass(frozen=True)
+class HeadOptions:
+    """The identification split (``identities`` people with ``images`` each, ``gallery`` of
+    them enrolled, drawn among people with >= ``min_images``) and the head's training."""
+
+    identities: int
+    images: int
+    gallery: int
+    min_images: int
+    kind: HeadKind = "cosine"
+    epochs: int = 300
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("cosine", "linear"):
+            raise ValueError(f"head kind must be 'cosine' or 'linear', got {self.kind!r}")
+
+
+@dataclass(frozen=True)
+class TrainingGroups:
+    """Identity-disjoint groups of the adversarial-training study, ``images`` chips each."""
+
+    train_identities: int
+    holdout_identities: int
+    images: int
+    validation_identities: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.train_identities + self.holdout_identities + self.validation_identities
+
+
 def train_identification_head(*, model: str, dataset: str, data: Path | str | None,
-                              identities: int, images: int, gallery: int, min_images: int,
-                              kind: HeadKind = "cosine", epochs: int = 300, seed: int = 0,
-                              out: Path, progress: bool = True) -> dict[str, Any]:
+                              options: HeadOptions, out: Path,
+                              progress: bool = True) -> dict[str, Any]:
     """Split identities, embed, train the head, measure held-out top-1, save to ``out``
     (plus ``out`` with suffix ``.json``); returns the training report."""
     from facerobust import models
@@ -27,11 +60,12 @@ def train_identification_head(*, model: str, dataset: str, data: Path | str | No
     from facerobust.data.sources import open_dataset
     from facerobust.models.heads import save_identification, train_head
 
-    if kind not in ("cosine", "linear"):
-        raise ValueError(f"head kind must be 'cosine' or 'linear', got {kind!r}")
+    o = options
+    kind, epochs, seed, images, gallery = o.kind, o.epochs, o.seed, o.images, o.gallery
+    min_images = o.min_images
     name = "lfw-gray" if dataset == "lfw" else dataset
     root = resolve_dataset(name, data)
-    split = identity_split(open_dataset(root).people, identities=identities, images=images,
+    split = identity_split(open_dataset(root).people, identities=o.identities, images=images,
                            gallery=gallery, min_images=min_images, seed=seed)
     net = models.load(model)
     emb, skipped = embed_paths(net, [*split.train_paths, *split.probe_paths], progress=progress)
@@ -61,12 +95,10 @@ def train_identification_head(*, model: str, dataset: str, data: Path | str | No
 
 
 def adversarial_training_study(*, model: str, dataset: str, data: Path | str | None,
-                               train_identities: int, holdout_identities: int, images: int,
-                               epochs: int, eps: float, steps: int, layers: Any, lr: float,
-                               goal: str, augment: Any, max_seconds: float, seed: int,
-                               out: Path, validation_identities: int = 0,
-                               adv_fraction: float = 1.0, judge: bool = False) -> Any:
-    """PGD adversarial fine-tuning on ``train_identities`` people, judged on
+                               groups: TrainingGroups, training: FinetuneOptions, out: Path,
+                               judge: bool = False) -> Any:
+    """PGD adversarial fine-tuning (``training``; its seed also draws the groups) on
+    ``train_identities`` people, judged on
     ``holdout_identities`` others (identity-disjoint, seeded draw); with
     ``validation_identities`` a third disjoint group picks the best epoch; with ``judge`` the
     original and tuned models are both judged on conditions (a)-(d)
@@ -79,12 +111,14 @@ def adversarial_training_study(*, model: str, dataset: str, data: Path | str | N
     from facerobust.defenses.training import adversarial_finetune
 
     people = open_dataset(resolve_dataset(dataset, data)).people
-    total = train_identities + holdout_identities + validation_identities
-    names = choose_identities(people, count=total, min_images=images, seed=seed)
-    if len(names) < total:
+    train_identities, holdout_identities = groups.train_identities, groups.holdout_identities
+    validation_identities, images = groups.validation_identities, groups.images
+    eps, steps, seed = training.eps, training.steps, training.seed
+    names = choose_identities(people, count=groups.total, min_images=images, seed=seed)
+    if len(names) < groups.total:
         raise ValueError(f"only {len(names)} identities have >= {images} images; asked for "
                          f"{train_identities} + {holdout_identities} + {validation_identities}")
-    groups = {"train": names[:train_identities],
+    chosen = {"train": names[:train_identities],
               "holdout": names[train_identities:train_identities + holdout_identities],
               "validation": names[train_identities + holdout_identities:]}
 
@@ -94,20 +128,17 @@ def adversarial_training_study(*, model: str, dataset: str, data: Path | str | N
         labels = [offset + chosen.index(p.parent.name) for p in chipset.paths]
         return chipset.chips, torch.as_tensor(labels)
 
-    train = chips_for(groups["train"], 0)
-    holdout = chips_for(groups["holdout"], train_identities)
-    validation = chips_for(groups["validation"], train_identities + holdout_identities) \
+    train = chips_for(chosen["train"], 0)
+    holdout = chips_for(chosen["holdout"], train_identities)
+    validation = chips_for(chosen["validation"], train_identities + holdout_identities) \
         if validation_identities else None
     original = models.load(model)
-    tuned, report = adversarial_finetune(
-        original, *train, epochs=epochs, eps=eps, steps=steps, layers=layers,
-        augment=augment, goal=goal, lr=lr, holdout=holdout,  # type: ignore[arg-type]
-        validation=validation, adv_fraction=adv_fraction, max_seconds=max_seconds,
-        seed=seed, progress=True)
+    tuned, report = adversarial_finetune(original, *train, training, holdout=holdout,
+                                         validation=validation)
     out.mkdir(parents=True, exist_ok=True)
-    result = {"model": model, "train_identities": groups["train"],
-              "holdout_identities": groups["holdout"],
-              "validation_identities": groups["validation"], **report.to_dict()}
+    result = {"model": model, "train_identities": chosen["train"],
+              "holdout_identities": chosen["holdout"],
+              "validation_identities": chosen["validation"], **report.to_dict()}
     if judge:
         result["judged"] = judge_hardening(original, tuned, holdout, eps=eps, steps=steps,
                                            seed=seed).to_dict()

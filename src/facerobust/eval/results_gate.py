@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from facerobust.attacks.epsilons import format_epsilon
+from facerobust.attacks.threat import format_epsilon
 from facerobust.eval.results import Unit
 from facerobust.eval.results_file import KindUnit, Overview, verdict
 from facerobust.eval.stats import Rate

@@ -51,7 +51,7 @@ class MinimalShards:
         tic = time.perf_counter()
         setup = self.samples.take(*self.bounds()[index])
         victim, ref = setup.refs[self.exp.victim]
-        attack = build_attack(m.attack, norm=m.norm, steps=m.steps)
+        attack = build_attack(m.attack, m.threat, steps=m.steps)
         result = minimal_epsilon(
             victim, setup.x, make_criterion(m.goal, victim, ref), attack=attack,
             max_epsilon=m.max_epsilon,
@@ -79,8 +79,8 @@ def defense_unit(exp: Experiment, dcfg: DefenseConfig, seed: int) -> DefenseUnit
     from facerobust.defenses import parse_defense
     from facerobust.defenses.evaluate import evaluate_defense, evaluate_defense_identification
 
-    attack = build_attack(dcfg.attack, norm=dcfg.norm, steps=dcfg.steps)
-    blackbox = (build_attack("square", norm=dcfg.norm, queries=dcfg.blackbox_queries)
+    attack = build_attack(dcfg.attack, dcfg.threat, steps=dcfg.steps)
+    blackbox = (build_attack("square", dcfg.threat, queries=dcfg.blackbox_queries)
                 if dcfg.blackbox_queries else None)
     common: dict[str, Any] = dict(
         attack=attack, epsilons=list(dcfg.epsilons), goal=dcfg.goal, eot_samples=dcfg.eot,
@@ -112,7 +112,7 @@ def fusion_unit(exp: Experiment, fcfg: FusionConfig, seed: int) -> FusionUnit:
         {name: exp.models[name] for name in fcfg.models}, take_rows(chips, a),
         take_rows(chips, b),
         torch.as_tensor(exp.pairs.same),
-        attack=build_attack(fcfg.attack, norm=fcfg.norm, steps=fcfg.steps),
+        attack=build_attack(fcfg.attack, fcfg.threat, steps=fcfg.steps),
         epsilons=list(fcfg.epsilons), goal=fcfg.goal, n_attack=fcfg.samples,
         batch_size=exp.cfg.run.batch_size, seed=seed)
 

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
+from facerobust.attacks.threat import threat_for
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
@@ -29,10 +31,6 @@ def _png(fig: Any) -> Figure:
     return buf.getvalue()
 
 
-def _scale(norm: str) -> tuple[float, str]:
-    return (255.0, "epsilon (x/255, Linf)") if norm == "linf" else (1.0, "epsilon (L2)")
-
-
 def _rate_bars(ax: Any, xs: list[float], rates: Sequence[Any], **style: Any) -> None:
     """Success in % with asymmetric 95% CI error bars (rates or their JSON objects)."""
     rates = [r if isinstance(r, Rate) else Rate.from_dict(r) for r in rates]
@@ -50,7 +48,7 @@ def accuracy_vs_epsilon(curves: list[AccuracyCurve]) -> Figure | None:
     panels = sorted({(c.task, c.norm) for c in curves})
     fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.8), squeeze=False)
     for ax, (task, norm) in zip(axes[0], panels, strict=True):
-        scale, label = _scale(norm)
+        scale, label = threat_for(norm).axis()
         for curve in (c for c in curves if (c.task, c.norm) == (task, norm)):
             xs = [e * scale for e in curve.epsilons]
             line = ax.plot(xs, [a * 100 for a in curve.accuracy], marker="o",
@@ -69,7 +67,7 @@ def accuracy_vs_epsilon(curves: list[AccuracyCurve]) -> Figure | None:
 def success_vs_epsilon(attack: AttackUnit) -> Figure:
     """Attack success on the victim (solid) and on every transfer target (dashed)."""
     fig, ax = plt.subplots(figsize=(5.2, 3.8))
-    scale, label = _scale(attack.norm)
+    scale, label = threat_for(attack.norm).axis()
     xs = [e * scale for e in attack.epsilons]
     _rate_bars(ax, xs, attack.success, marker="o",
                label=f"{attack.victim} (white-box, n={attack.n})")
@@ -130,7 +128,7 @@ def minimal_histogram(minimal: MinimalUnit) -> Figure | None:
     found = [e for e in minimal.per_sample if e is not None]
     if not found:
         return None
-    scale, label = _scale(minimal.norm)
+    scale, label = threat_for(minimal.norm).axis()
     fig, ax = plt.subplots(figsize=(5.2, 3.6))
     ax.hist([e * scale for e in found], bins=min(20, max(5, len(found) // 2)), color="#b33")
     if minimal.median is not None:
@@ -151,7 +149,7 @@ DEFENSE_COLUMNS = (("undefended", "no defense", "grey"), ("naive", "naive attack
 
 def defense_curves(defense: DefenseUnit) -> Figure:
     fig, ax = plt.subplots(figsize=(5.2, 3.6))
-    scale, label = _scale(defense.norm)
+    scale, label = threat_for(defense.norm).axis()
     xs = [e * scale for e in defense.epsilons]
     for key, text, color in DEFENSE_COLUMNS:
         if getattr(defense, key):

@@ -12,7 +12,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
-from facerobust.attacks.epsilons import format_epsilon
+from facerobust.attacks.threat import format_epsilon
 from facerobust.eval.stats import Rate
 
 RATE_HEADER = ["rate", "k", "n", "ci95_low", "ci95_high"]

@@ -20,11 +20,12 @@ from typing import Any
 
 import torch
 
+from facerobust.attacks.threat import Threat, threat_for
 from facerobust.eval.results_file import write_result_file
 from facerobust.eval.results_gate import GateAttackResults, Sample
 from facerobust.service.client import GateClient, GateLockedOut, RemoteVerifier
 from facerobust.service.config import LimitsSection
-from facerobust.service.summary import budget_time, eps_label, summarise
+from facerobust.service.summary import budget_time, summarise
 
 
 def impostor_pairs(root: Path, n: int, seed: int) -> list[tuple[Path, Path]]:
@@ -47,16 +48,16 @@ def load_photo(path: Path) -> torch.Tensor:
     return torch.from_numpy(rgb).permute(2, 0, 1).float().div(255.0)
 
 
-def _attack(name: str, norm: str, queries: int, start: torch.Tensor | None) -> Any:
+def _attack(name: str, threat: Threat, queries: int, start: torch.Tensor | None) -> Any:
     from facerobust.attacks.registry import build_attack
 
-    return build_attack(name, norm=norm, queries=queries, starting_points=start,
+    return build_attack(name, threat, queries=queries, starting_points=start,
                         where="attack-gate")
 
 
 def attack_one(client: GateClient, photo: Path, victim_photo: Path, victim: str, *,
-               attack: str, norm: str, epsilons: list[float], queries: int, scores: bool,
-               seed: int) -> Sample:
+               attack: str, threat: Threat, epsilons: list[float], queries: int,
+               scores: bool, seed: int) -> Sample:
     """Attack one pair; Square runs once per budget, HopSkipJump once for all budgets."""
     import time
 
@@ -84,7 +85,7 @@ def attack_one(client: GateClient, photo: Path, victim_photo: Path, victim: str,
         try:
             if not locked:
                 eps = budget if attack == "square" else [float("inf")]
-                _attack(attack, norm, queries, start)(
+                _attack(attack, threat, queries, start)(
                     model, x, crit, epsilons=eps,
                     generator=torch.Generator().manual_seed(seed))
         except GateLockedOut:
@@ -95,7 +96,7 @@ def attack_one(client: GateClient, photo: Path, victim_photo: Path, victim: str,
         seen += [q.score for q in model.log if q.score is not None
                  and q.linf <= max(budget) + 1e-6]
         for e in budget:
-            q2s[eps_label(e)] = model.queries_to_success(e, norm)
+            q2s[threat.format_epsilon(e)] = model.queries_to_success(e, threat)
     return Sample(str(photo), victim, total, q2s, client.stats.rate_limited - before[1],
                   round(client.stats.waited_s - before[2], 3), locked,
                   round(time.monotonic() - t0, 3), seen[0] if seen else None,
@@ -133,7 +134,8 @@ def run_gate_attack(url: str, *, key: str, admin_key: str, attack: str, norm: st
     (kind ``gate-attack``; ``facerobust report`` renders it)."""
     from facerobust.attacks.registry import attack_entry
 
-    entry = attack_entry(attack, norm, where="attack-gate")
+    threat = threat_for(norm)
+    entry = attack_entry(attack, threat, where="attack-gate")
     if entry.kind == "white-box":
         raise ValueError(f"attack-gate runs black-box attacks (square, hsj), not {attack!r}")
     if n < 1 or queries < 2:
@@ -160,7 +162,7 @@ def run_gate_attack(url: str, *, key: str, admin_key: str, attack: str, norm: st
             iterator = tqdm(pairs, desc=f"{attack} via HTTP", unit="pair")
         for i, (photo, victim_photo) in enumerate(iterator):
             samples.append(attack_one(client, photo, victim_photo, victim_photo.parent.name,
-                                      attack=attack, norm=norm, epsilons=epsilons,
+                                      attack=attack, threat=threat, epsilons=epsilons,
                                       queries=queries, scores=use_scores, seed=seed + i))
     finally:
         client.close()
@@ -169,7 +171,7 @@ def run_gate_attack(url: str, *, key: str, admin_key: str, attack: str, norm: st
         {} if limits is None else {k: getattr(limits, k) for k in
                                    ("key_rate", "key_burst", "identity_rate", "identity_burst",
                                     "max_rejections", "lockout_window_s")},
-        summarise(samples, epsilons, limits), samples, skipped,
+        summarise(samples, epsilons, limits, threat), samples, skipped,
         budget_time_at_rate_s=budget_time(queries * (len(epsilons) if attack == "square"
                                                      else 1), limits))
     return write_result_file(target, result)

@@ -20,6 +20,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from facerobust.attacks.threat import LINF, Threat
+
 NO_FACE_SCORE = 1e3  # what a photo the gate cannot use scores: far from any identity
 
 
@@ -124,6 +126,13 @@ class Query:
     score: float | None
     status: int = 200
 
+    def size(self, threat: Threat) -> float:
+        """The recorded distance under ``threat`` (one field per Lp threat, by its name)."""
+        value = getattr(self, threat.name, None)
+        if not isinstance(value, float):
+            raise ValueError(f"a gate query records no {threat.name!r} distance")
+        return value
+
 
 class RemoteVerifier(nn.Module):
     """The gate's ``/verify`` for one claimed identity as a model over photos."""
@@ -148,10 +157,9 @@ class RemoteVerifier(nn.Module):
                 out[i, 0] = 0.0 if ans.accepted else 1.0
         return out.to(x.device)
 
-    def queries_to_success(self, eps: float, norm: str = "linf") -> int | None:
+    def queries_to_success(self, eps: float, threat: Threat = LINF) -> int | None:
         """1-based index of the first accepted query within ``eps`` of the clean photo."""
         for i, q in enumerate(self.log, 1):
-            dist = q.linf if norm == "linf" else q.l2
-            if q.accepted and dist <= eps + 1e-6:
+            if q.accepted and q.size(threat) <= eps + 1e-6:
                 return i
         return None

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from facerobust.attacks.threat import LINF
 from facerobust.data.align import WarpPlan
 from facerobust.data.capture import CaptureError
 from facerobust.data.warp import ChipWarp, paste_chip_delta
@@ -31,7 +32,6 @@ from facerobust.eval.results_gate import Cell, PhotoStudyResults
 from facerobust.eval.stats import Rate
 from facerobust.service.blackbox import impostor_pairs, load_photo, usable_pairs
 from facerobust.service.client import GateClient
-from facerobust.service.summary import eps_label
 from facerobust.system import FaceSystem, PhotoOptions, SystemSpec
 
 METHODS = ("chip", "photo", "photo+eot")
@@ -67,7 +67,7 @@ def craft(system: FaceSystem, photo: torch.Tensor, target: torch.Tensor, method:
     model = system.model
     metric = str(getattr(model, "metric", "euclidean"))
     crit = Impersonation(target, threshold=threshold, metric=metric)  # type: ignore[arg-type]
-    attack = full_budget(build_attack("pgd", norm="linf", steps=steps))
+    attack = full_budget(build_attack("pgd", LINF, steps=steps))
     gen = torch.Generator().manual_seed(seed)
     chip = ChipWarp(plan)(photo).detach()
     if method == "chip":
@@ -153,7 +153,7 @@ def _one(client: GateClient, system: FaceSystem, photo: torch.Tensor,
             for fmt in formats:
                 data, ctype = encode(adv, fmt)
                 ans = client.verify(data, claimed, ctype)
-                out["results"][f"{method}|{eps_label(e)}|{fmt}"] = {
+                out["results"][f"{method}|{LINF.format_epsilon(e)}|{fmt}"] = {
                     "accepted": ans.accepted, "in_memory": m, "crafted": o,
                     "status": ans.status,
                     "score": ans.score}
@@ -166,7 +166,7 @@ def _cells(samples: list[dict[str, Any]], epsilons: list[float],
     for method in METHODS:
         for e in epsilons:
             for fmt in formats:
-                rows = [s["results"][f"{method}|{eps_label(e)}|{fmt}"] for s in samples]
+                rows = [s["results"][f"{method}|{LINF.format_epsilon(e)}|{fmt}"] for s in samples]
                 cells.append(Cell(method, e, fmt, Rate.of([r["accepted"] for r in rows]),
                                   Rate.of([r["in_memory"] for r in rows]),
                                   Rate.of([r["crafted"] for r in rows])))
@@ -177,7 +177,7 @@ def describe(results: PhotoStudyResults) -> list[str]:
     lines = [f"impersonation through the gate ({results.gate.get('model')}), PGD-"
              f"{results.steps} Linf, EOT {results.eot_samples} (JPEG q={results.jpeg_eot}):"]
     for c in results.cells:
-        lines.append(f"  {c.method:9s} eps {eps_label(c.eps):6s} as {c.fmt:7s}: gate "
+        lines.append(f"  {c.method:9s} eps {LINF.format_epsilon(c.eps):6s} as {c.fmt:7s}: gate "
                      f"{c.gate_success.text()}; in memory {c.in_memory_success.text()}"
                      + (f"; PGD itself {c.crafted_success.text()}" if c.crafted_success
                         else ""))

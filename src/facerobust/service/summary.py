@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from facerobust.attacks.threat import Threat, threat_for
 from facerobust.eval.results_gate import BudgetSummary
 from facerobust.eval.stats import Rate
 from facerobust.service.config import LimitsSection
@@ -14,11 +15,6 @@ from facerobust.service.limits import time_at_rate
 
 if TYPE_CHECKING:
     from facerobust.eval.results_gate import GateAttackResults, Sample
-
-
-def eps_label(eps: float) -> str:
-    k = eps * 255
-    return f"{round(k)}/255" if abs(k - round(k)) < 1e-6 else f"{eps:g}"
 
 
 def median_ci(values: list[int], z: float = 1.96) -> tuple[float | None, list[float] | None]:
@@ -33,10 +29,10 @@ def median_ci(values: list[int], z: float = 1.96) -> tuple[float | None, list[fl
 
 
 def summarise(samples: list[Sample], epsilons: list[float],
-              limits: LimitsSection | None) -> list[BudgetSummary]:
+              limits: LimitsSection | None, threat: Threat) -> list[BudgetSummary]:
     out: list[BudgetSummary] = []
     for e in epsilons:
-        q = [s.queries_to_success[eps_label(e)] for s in samples]
+        q = [s.queries_to_success[threat.format_epsilon(e)] for s in samples]
         wins = [v for v in q if v is not None]
         med, ci = median_ci(wins)
         within, at_rate = None, None
@@ -65,6 +61,7 @@ def describe(results: GateAttackResults) -> list[str]:
     lines = [f"{results.attack} ({results.norm}, {results.max_queries} queries, "
              f"{'scores' if results.scores_used else 'decisions only'}) through "
              f"{results.gate.get('model')}:"]
+    threat = threat_for(results.norm)
     for b in results.budgets:
         med = "-" if b.median_queries is None else (
             f"median {b.median_queries:g} queries (95% CI {b.median_ci95[0]:g}-"
@@ -74,7 +71,8 @@ def describe(results: GateAttackResults) -> list[str]:
             extra = f"; before lock-out {b.success_within_lockout.text()}"
         if b.median_time_at_rate_s is not None:
             extra += f"; {b.median_time_at_rate_s:.0f} s at the allowed rate"
-        lines.append(f"  eps {eps_label(b.eps)}: success {b.success.text()}, {med}{extra}")
+        label = threat.format_epsilon(b.eps)
+        lines.append(f"  eps {label}: success {b.success.text()}, {med}{extra}")
     if results.budget_time_at_rate_s is not None:
         lines.append(f"  the whole budget per pair takes {results.budget_time_at_rate_s:.0f} s at "
                      "the gate's allowed rate")
