@@ -31,8 +31,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def print_outcome(results_path: Path) -> None:
-    from facerobust.cli.common import print_skipped
-
+    """Render ``report.html`` beside ``results_path`` (the report layer sits above the audit
+    engine, so the command renders it), then print the summary and where both files are."""
+    render_report(results_path)
     results = json.loads(results_path.read_text(encoding="utf-8"))
     print("\n".join(f"- {s}" for s in results["summary"]["sentences"]))
     print_skipped(results["dataset"].get("skipped", []))

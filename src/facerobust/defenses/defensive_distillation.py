@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from facerobust.attacks.criteria import Misclassification
-from facerobust.eval.stats import Rate
+from facerobust.core.stats import Rate
 from facerobust.models.heads import make_head
 
 

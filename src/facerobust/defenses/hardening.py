@@ -5,7 +5,7 @@ stronger adaptive PGD (many steps, random restarts, full budget) -- and (d) augm
 test images (rotations, zoom, brightness/contrast stronger than in training), clean and
 under the trained attack.
 
-Every figure is a :class:`~facerobust.eval.stats.Rate` (k/n, 95% Wilson CI). Attack rates
+Every figure is a :class:`~facerobust.core.stats.Rate` (k/n, 95% Wilson CI). Attack rates
 count dodging successes among the genuine pairs the model accepts (its threshold).
 
 >>> rows = hardening_evaluation(tuned, chips, labels, eps=2/255, steps=3)   # doctest: +SKIP
@@ -20,8 +20,8 @@ from typing import Any, cast
 import torch
 from torch import nn
 
+from facerobust.core.stats import Rate
 from facerobust.defenses.augment import AugmentSpec
-from facerobust.eval.stats import Rate
 from facerobust.models.base import FaceModel, pair_distance
 
 TEST_AUGMENT = AugmentSpec(rotation=20.0, zoom=0.2, flip=True, brightness=0.25, contrast=0.3)
@@ -68,9 +68,9 @@ def hardening_evaluation(model: nn.Module, chips: torch.Tensor, labels: torch.Te
     """Conditions (a)-(d) of :data:`CONDITIONS` on identity-labelled held-out ``chips``."""
     from facerobust.attacks.cw import CarliniWagnerL2
     from facerobust.attacks.pgd import PGD
-    from facerobust.defenses.training import _pairs
+    from facerobust.core.splits import label_pairs
 
-    a, b, same = _pairs(labels)
+    a, b, same = label_pairs(labels)
     if not bool(same.any()):
         raise ValueError("held-out data needs >= 2 chips of at least one identity")
     face = cast(FaceModel, model)

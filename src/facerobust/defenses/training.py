@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from facerobust.core.splits import label_pairs
 from facerobust.defenses.augment import AugmentSpec, augment_batch
 from facerobust.models.base import FaceModel, pair_distance
 
@@ -121,21 +122,6 @@ def _partners(labels: torch.Tensor, g: torch.Generator) -> tuple[torch.Tensor, t
     return pos_score.argmax(1), neg_score.argmax(1)
 
 
-def _pairs(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Genuine pairs (consecutive images of one identity) and as many impostor pairs."""
-    gen: list[tuple[int, int]] = []
-    for lab in labels.unique().tolist():
-        rows = (labels == lab).nonzero()[:, 0].tolist()
-        gen += list(zip(rows[:-1], rows[1:], strict=True))
-    order = torch.argsort(labels, stable=True).tolist()
-    shift = max(1, len(order) // 2)
-    imp = [(order[i], order[(i + shift) % len(order)]) for i in range(len(order))]
-    imp = [(a, b) for a, b in imp if labels[a] != labels[b]][: max(1, len(gen))]
-    a = torch.tensor([p[0] for p in gen + imp])
-    b = torch.tensor([p[1] for p in gen + imp])
-    return a, b, torch.arange(len(a)) < len(gen)
-
-
 def evaluate_robustness(model: nn.Module, chips: torch.Tensor, labels: torch.Tensor, *,
                         eps: float, steps: int, seed: int = 0) -> Robustness:
     """Clean pair accuracy at ``model.threshold`` and PGD dodging success (genuine pairs that
@@ -143,7 +129,7 @@ def evaluate_robustness(model: nn.Module, chips: torch.Tensor, labels: torch.Ten
     from facerobust.attacks.criteria import Dodging
     from facerobust.attacks.pgd import PGD
 
-    a, b, same = _pairs(labels)
+    a, b, same = label_pairs(labels)
     if not bool(same.any()):
         raise ValueError("held-out data needs >= 2 chips of at least one identity")
     with torch.no_grad():

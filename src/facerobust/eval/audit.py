@@ -140,17 +140,14 @@ class Audit:
             if self.cfg.run.executor == "ray" and todo:
                 from facerobust.eval.ray_executor import run_on_ray
 
-                run_on_ray(exp, todo, store, bar, address=self.address)
+                run_on_ray(exp, todo, store, bar, plan=plan_units, address=self.address)
             elif todo:
                 self._run_here(todo, store, bar)
             bar.close()
             results = self.assemble(exp, store, [k for k, _, _ in units], started)
             results_path = self.out / "results.json"
             write_json_atomic(results_path, results)
-            from facerobust.report import render_report
-
-            render_report(results_path)
-            log.info("wrote %s and report.html", results_path)
+            log.info("wrote %s", results_path)
             return results_path
         finally:
             log.removeHandler(handler)

@@ -23,8 +23,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from facerobust.core.stats import Rate
 from facerobust.eval.results import CleanUnit, Unit
-from facerobust.eval.stats import Rate
 from facerobust.eval.tasks import embed_paths, select_pairs
 
 ROC_POINTS = 300

@@ -29,8 +29,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from facerobust.core.stats import Rate
 from facerobust.eval.results import Unit
-from facerobust.eval.stats import Rate
 
 COMPARE_SCHEMA = 1
 STUDY_EPSILONS = (0.01, 0.015, 0.02)  # the founding study's budgets, [0, 1] units

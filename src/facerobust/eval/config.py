@@ -18,6 +18,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+from facerobust.eval.config_values import parse_fraction
 from facerobust.eval.detector_config import DetectorConfig, parse_detector
 from facerobust.eval.tasks import GOALS, IDENTIFICATION_GOALS, VERIFICATION_GOALS
 
@@ -176,21 +177,6 @@ def settings_hash(value: Any) -> str:
 
     blob = json.dumps([SCHEMA_VERSION, value], sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
-
-
-def parse_fraction(value: Any, key: str) -> float:
-    """``"2/255"``, ``0.01`` or ``"0.01"`` -> finite float >= 0 (errors name ``key``)."""
-    from facerobust.attacks.epsilons import parse_epsilon
-
-    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise ValueError(f"{key}: cannot read {value!r} as a number or fraction")
-    try:
-        number = parse_epsilon(str(value))
-    except ValueError as err:
-        raise ValueError(f"{key}: cannot read {value!r} as a number or fraction ({err})") from err
-    if number == float("inf"):
-        raise ValueError(f"{key}: must be finite, got {value!r}")
-    return number
 
 
 def _check_keys(table: dict[str, Any], cls: type, where: str) -> None:

@@ -12,8 +12,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from facerobust.core.stats import Rate
 from facerobust.eval.results_study import DEFENSIVE_SCHEMA, DefensiveHead, DefensiveResult
-from facerobust.eval.stats import Rate
 
 
 def defensive_distillation_study(*, model: str | nn.Module, root: Path, identities: int = 20,

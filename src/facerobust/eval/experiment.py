@@ -17,18 +17,32 @@ import numpy as np
 import torch
 from torch import nn
 
-from facerobust.data.sources import Dataset
+from facerobust.core.stats import Rate
+from facerobust.data import resolve_dataset
+from facerobust.data.sources import Dataset, open_dataset
 from facerobust.eval import tasks
 from facerobust.eval.config import AuditConfig
-from facerobust.eval.dataset_info import open_configured_dataset
 from facerobust.eval.results import CleanUnit
-from facerobust.eval.stats import Rate
 from facerobust.eval.store import RunStore
 
 if TYPE_CHECKING:
     from facerobust.models.heads import IdentificationModel
 
 log = logging.getLogger("facerobust.audit")
+
+
+def open_configured_dataset(cfg: AuditConfig, data: Path | None = None) -> Dataset:
+    """The dataset of ``cfg.data``: ``root`` when set, else the name looked up under ``data``,
+    ``FACEROBUST_DATA`` or the cache; warnings go to the log."""
+    d = cfg.data
+    root = Path(d.root).expanduser() if d.root else resolve_dataset(d.dataset, data)
+    dataset = open_dataset(root, layout=d.layout, listing=d.listing or None,
+                           pairs_file=d.pairs or None)
+    for warning in dataset.warnings:
+        log.warning("%s", warning)
+    for path in dataset.missing:
+        log.warning("listed but missing: %s", path)
+    return dataset
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ from typing import Any
 
 import torch
 
+from facerobust.core.stats import Rate
 from facerobust.eval.results_study import JUDGED_SCHEMA, JudgedCondition, JudgedHardening
-from facerobust.eval.stats import Rate
 from facerobust.eval.store import write_json_atomic
 from facerobust.eval.tasks import choose_identities, embed_paths, identity_split
 from facerobust.models.heads import HeadKind

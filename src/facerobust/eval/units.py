@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from facerobust.attacks.registry import build_attack
+from facerobust.core.stats import Rate
 from facerobust.data.chip_rows import take_rows
 from facerobust.eval.attack_unit import AttackShards
 from facerobust.eval.config import DefenseConfig, FusionConfig
@@ -23,7 +24,6 @@ from facerobust.eval.experiment import Experiment, GoalRows
 from facerobust.eval.results import DefenseUnit, FusionUnit, MinimalUnit
 from facerobust.eval.results_detection import DetectorUnit
 from facerobust.eval.shards import Part, shard_bounds, shard_seed
-from facerobust.eval.stats import Rate
 from facerobust.eval.tasks import VERIFICATION_GOALS, make_criterion, targets_for
 
 __all__ = ["AttackShards", "MinimalShards", "defense_unit", "detector_unit", "fusion_unit"]
@@ -77,7 +77,7 @@ def defense_unit(exp: Experiment, dcfg: DefenseConfig, seed: int) -> DefenseUnit
     """One defense judged under naive, direct, adaptive (BPDA + EOT) and optional black-box
     attacks, on verification pairs or on the identification probes."""
     from facerobust.defenses import parse_defense
-    from facerobust.defenses.evaluate import evaluate_defense, evaluate_defense_identification
+    from facerobust.eval.defense_eval import evaluate_defense, evaluate_defense_identification
 
     attack = build_attack(dcfg.attack, norm=dcfg.norm, steps=dcfg.steps)
     blackbox = (build_attack("square", norm=dcfg.norm, queries=dcfg.blackbox_queries)
@@ -103,8 +103,8 @@ def defense_unit(exp: Experiment, dcfg: DefenseConfig, seed: int) -> DefenseUnit
 
 def fusion_unit(exp: Experiment, fcfg: FusionConfig, seed: int) -> FusionUnit:
     """Score-level fusion of ``fcfg.models`` as a verifier, under the white-box attack on the
-    fusion and chips crafted on each single member (:mod:`facerobust.defenses.fusion`)."""
-    from facerobust.defenses.fusion import evaluate_fusion
+    fusion and chips crafted on each single member (:mod:`facerobust.eval.fusion_eval`)."""
+    from facerobust.eval.fusion_eval import evaluate_fusion
 
     chips = exp.chips.chips
     a, b = torch.as_tensor(exp.pairs.a), torch.as_tensor(exp.pairs.b)

@@ -15,62 +15,17 @@ first; a live run against a limited gate records the 429s, the time waited and l
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from facerobust.eval.results import Unit
-from facerobust.eval.stats import Rate
 from facerobust.service.client import GateClient, GateLockedOut, RemoteVerifier
 from facerobust.service.config import LimitsSection
+from facerobust.service.gate_results import GATE_SCHEMA, BudgetSummary, GateAttackResults, Sample
 from facerobust.service.summary import budget_time, eps_label, summarise
 
-GATE_SCHEMA = 1
-
-
-@dataclass(frozen=True)
-class Sample(Unit):
-    attacker_photo: str
-    victim: str
-    queries: int  # HTTP queries made (each a /verify)
-    queries_to_success: dict[str, int | None]  # eps label -> first accepted query within eps
-    rate_limited: int = 0
-    waited_s: float = 0.0
-    locked_out: bool = False
-    wall_s: float = 0.0
-    clean_score: float | None = None  # the gate's score of the clean photo (when exposed)
-    best_score: float | None = None  # lowest score seen within the largest budget
-    best_accepted_linf: float | None = None  # smallest Linf of an accepted query (any budget)
-    no_face: int = 0  # queries the gate refused (no face found in the perturbed photo, ...)
-
-
-@dataclass(frozen=True)
-class BudgetSummary(Unit):
-    eps: float
-    success: Rate
-    median_queries: float | None  # among successes
-    median_ci95: list[float] | None
-    success_within_lockout: Rate | None  # successes needing < max_rejections rejections
-    median_time_at_rate_s: float | None  # median queries-to-success at the allowed rate
-
-
-@dataclass(frozen=True)
-class GateAttackResults(Unit):
-    schema: int
-    gate: dict[str, Any]
-    attack: str
-    norm: str
-    max_queries: int
-    scores_used: bool
-    limits: dict[str, Any]
-    budgets: list[BudgetSummary]
-    samples: list[Sample] = field(default_factory=list)
-    skipped: list[dict[str, str]] = field(default_factory=list)
-    clean_check_queries: int = 1  # per pair, before the attack (not in the figures)
-    budget_time_at_rate_s: float | None = None  # the whole query budget at the allowed rate
-
+__all__ = ["GATE_SCHEMA", "BudgetSummary", "GateAttackResults", "Sample", "run_gate_attack"]
 
 def impostor_pairs(root: Path, n: int, seed: int) -> list[tuple[Path, Path]]:
     """``n`` impostor pairs (attacker photo, victim photo) of the dataset's LFW protocol."""
@@ -188,7 +143,7 @@ def run_gate_attack(url: str, *, key: str, admin_key: str, attack: str, norm: st
     target = out / "results.json"
     if target.exists():
         raise ValueError(f"{target} exists: choose another --out (results are not overwritten)")
-    root = _dataset_root(dataset, data)
+    root = dataset_root(dataset, data)
     pairs = impostor_pairs(root, 3 * n, seed)
     skipped: list[dict[str, str]] = []
     client = GateClient(url, key, wait=wait, max_wait_s=max_wait_s)
@@ -228,7 +183,7 @@ def run_gate_attack(url: str, *, key: str, admin_key: str, attack: str, norm: st
     return target
 
 
-def _dataset_root(dataset: str, data: Path | None) -> Path:
+def dataset_root(dataset: str, data: Path | None) -> Path:
     if dataset == "lfw-demo" and data is None:
         from importlib import resources
 

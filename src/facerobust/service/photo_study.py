@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from facerobust.core.stats import Rate
 from facerobust.eval.results import Unit
-from facerobust.eval.stats import Rate
 from facerobust.service.blackbox import impostor_pairs, load_photo, usable_pairs
 from facerobust.service.client import GateClient
 from facerobust.service.summary import eps_label
@@ -112,7 +112,7 @@ def run_photo_study(url: str, *, key: str, admin_key: str, model_name: str,
                     progress: bool = True) -> Path:
     """Run the study on ``n`` impostor pairs; writes ``out/results.json``."""
     from facerobust.data import align
-    from facerobust.service.blackbox import _dataset_root
+    from facerobust.service.blackbox import dataset_root
     from facerobust.service.pipeline import load_model
 
     target_file = Path(out) / "results.json"
@@ -126,7 +126,7 @@ def run_photo_study(url: str, *, key: str, admin_key: str, model_name: str,
     gate = client.health()
     threshold = float(gate.get("threshold") or getattr(model, "threshold", 0.5) or 0.5)
     skipped: list[dict[str, str]] = []
-    pairs = usable_pairs(client, impostor_pairs(_dataset_root(dataset, data), 3 * n, seed),
+    pairs = usable_pairs(client, impostor_pairs(dataset_root(dataset, data), 3 * n, seed),
                          admin_key, n, skipped)
     samples: list[dict[str, Any]] = []
     iterator: Any = pairs

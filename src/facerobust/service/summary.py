@@ -3,16 +3,12 @@ success with a distribution-free CI, success before the lock-out, time at the al
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
-from facerobust.eval.stats import Rate
+from facerobust.core.stats import Rate
 from facerobust.service.config import LimitsSection
+from facerobust.service.gate_results import BudgetSummary, GateAttackResults, Sample
 from facerobust.service.limits import time_at_rate
-
-if TYPE_CHECKING:
-    from facerobust.service.blackbox import BudgetSummary, GateAttackResults, Sample
 
 
 def eps_label(eps: float) -> str:
@@ -33,8 +29,6 @@ def median_ci(values: list[int], z: float = 1.96) -> tuple[float | None, list[fl
 
 def summarise(samples: list[Sample], epsilons: list[float],
               limits: LimitsSection | None) -> list[BudgetSummary]:
-    from facerobust.service.blackbox import BudgetSummary  # noqa: F811  (runtime import)
-
     out: list[BudgetSummary] = []
     for e in epsilons:
         q = [s.queries_to_success[eps_label(e)] for s in samples]

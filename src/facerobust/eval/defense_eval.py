@@ -36,11 +36,11 @@ from tqdm import tqdm
 
 from facerobust.attacks.epsilons import format_epsilon
 from facerobust.attacks.registry import full_budget
+from facerobust.core.stats import Rate
 from facerobust.defenses.base import Defense
 from facerobust.defenses.masking import MaskingFlags, masking_flags
 from facerobust.defenses.model import DefendedModel, adaptive
 from facerobust.eval.results import DefenseUnit
-from facerobust.eval.stats import Rate
 from facerobust.eval.tasks import embed, make_criterion
 
 SEED = 0

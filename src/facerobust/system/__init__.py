@@ -1,0 +1,1 @@
+"""The face system under test: capture, defense, model, detectors, gallery and decide()."""
