@@ -14,6 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PACKAGE = "facerobust"
+# Files whose violations are known and owned elsewhere (path under src -> why): reported, not
+# failed. Delete an entry with its fix; an entry whose file is gone is reported too.
+KNOWN: dict[str, str] = {
+    "facerobust/attacks/photo.py": "ChipWarp reuses data/align.py's warp helpers; the file "
+    "moves into facerobust.system with a public warp plan (issue 24, item 1)",
+}
 
 
 @dataclass(frozen=True)
@@ -100,13 +106,23 @@ def check_tree(src: Path) -> list[Violation]:
     return [v for p in sorted((src / PACKAGE).rglob("*.py")) for v in check_file(p, src)]
 
 
+def split_known(found: list[Violation], src: Path) -> tuple[list[Violation], list[Violation]]:
+    """(violations in :data:`KNOWN` files, the others)."""
+    known = [v for v in found if v.path.relative_to(src).as_posix() in KNOWN]
+    return known, [v for v in found if v not in known]
+
+
 def main(argv: list[str]) -> int:
     src = Path(argv[0]) if argv else Path(__file__).resolve().parents[1] / "src"
-    found = check_tree(src)
-    for v in found:
+    known, new = split_known(check_tree(src), src)
+    for rel, why in KNOWN.items():
+        n = sum(v.path.relative_to(src).as_posix() == rel for v in known)
+        state = f"{n} known use(s)" if (src / rel).is_file() else "file gone: delete the entry"
+        print(f"{rel}: {state} ({why})", file=sys.stderr)
+    for v in new:
         print(v)
-    print(f"{len(found)} use(s) of another file's private names", file=sys.stderr)
-    return 1 if found else 0
+    print(f"{len(new)} use(s) of another file's private names", file=sys.stderr)
+    return 1 if new else 0
 
 
 if __name__ == "__main__":

@@ -99,16 +99,17 @@ def flat_norm(delta: torch.Tensor, norm: str) -> torch.Tensor:
     return flat.norm(dim=1)
 
 
-def _view(t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+def per_sample(t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """A per-sample (N,) tensor shaped to broadcast against the batch ``like``."""
     return t.view(-1, *([1] * (like.ndim - 1)))
 
 
 def project(delta: torch.Tensor, eps: torch.Tensor, norm: str) -> torch.Tensor:
     """Project each row of ``delta`` onto its eps-ball (``eps`` has shape (N,))."""
-    e = _view(eps.to(delta.device, delta.dtype), delta)
+    e = per_sample(eps.to(delta.device, delta.dtype), delta)
     if norm == "linf":
         return torch.maximum(torch.minimum(delta, e), -e)
-    n = _view(flat_norm(delta, "l2"), delta)
+    n = per_sample(flat_norm(delta, "l2"), delta)
     return delta * torch.clamp(e / (n + 1e-12), max=1.0)
 
 
@@ -123,7 +124,7 @@ def normalized(g: torch.Tensor, norm: str) -> torch.Tensor:
     """Steepest-ascent direction of unit norm: sign for Linf, g/||g|| for L2."""
     if norm == "linf":
         return g.sign()
-    return g / (_view(flat_norm(g, "l2"), g) + 1e-12)
+    return g / (per_sample(flat_norm(g, "l2"), g) + 1e-12)
 
 
 def uniform_like(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
@@ -139,14 +140,14 @@ def random_in_ball(
     x: torch.Tensor, eps: torch.Tensor, norm: str, g: torch.Generator | None
 ) -> torch.Tensor:
     """A uniformly random point of each eps-ball (Linf: box; L2: direction x radius^(1/d))."""
-    e = _view(eps.to(x.device, x.dtype), x)
+    e = per_sample(eps.to(x.device, x.dtype), x)
     if norm == "linf":
         return (2 * uniform_like(x, g) - 1) * e
     d = normal_like(x, g)
-    d = d / _view(flat_norm(d, "l2"), d)
+    d = d / per_sample(flat_norm(d, "l2"), d)
     u = torch.rand(x.shape[0], generator=g, dtype=x.dtype).to(x.device)
     r = u.pow(1.0 / x[0].numel())
-    return d * _view(r, x) * e
+    return d * per_sample(r, x) * e
 
 
 @contextlib.contextmanager

@@ -33,12 +33,12 @@ from facerobust.attacks.base import (
     FixedEpsilonAttack,
     Norm,
     Tally,
-    _view,
     check_norm,
     check_positive,
     clip_perturbation,
     forward,
     normalized,
+    per_sample,
 )
 from facerobust.attacks.criteria import Criterion
 
@@ -106,7 +106,7 @@ class BoostedFGSM(FixedEpsilonAttack):
         tally: Tally | None = None,
         index: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        step = _view(eps.to(x.device, x.dtype) / self.steps, x)
+        step = per_sample(eps.to(x.device, x.dtype) / self.steps, x)
         adv, momentum = x.clone(), torch.zeros_like(x)
         for _ in range(self.steps):
             point = adv + step * self.decay * normalized(momentum, self.norm) \

@@ -20,6 +20,14 @@ from typing import Literal, cast
 import torch
 
 from facerobust.attacks.base import Attack, Norm
+from facerobust.attacks.boosting import BoostedFGSM
+from facerobust.attacks.cw import CarliniWagnerL2
+from facerobust.attacks.deepfool import DeepFool
+from facerobust.attacks.fgsm import FGM, FGSM
+from facerobust.attacks.hopskipjump import HopSkipJump
+from facerobust.attacks.mifgsm import MIFGSM
+from facerobust.attacks.pgd import BIM, PGD
+from facerobust.attacks.square import SquareAttack
 
 Kind = Literal["white-box", "score-based", "decision-based"]
 
@@ -46,25 +54,21 @@ class AttackEntry:
 
 
 def _fgsm(norm: Norm, steps: int, queries: int, starts: torch.Tensor | None) -> Attack:
-    from facerobust.attacks.fgsm import FGM, FGSM
 
     return FGSM() if norm == "linf" else FGM()
 
 
 def _bim(norm: Norm, steps: int, queries: int, starts: torch.Tensor | None) -> Attack:
-    from facerobust.attacks.pgd import BIM
 
     return BIM(norm=norm, steps=steps)
 
 
 def _pgd(norm: Norm, steps: int, queries: int, starts: torch.Tensor | None) -> Attack:
-    from facerobust.attacks.pgd import PGD
 
     return PGD(norm=norm, steps=steps)
 
 
 def _mifgsm(norm: Norm, steps: int, queries: int, starts: torch.Tensor | None) -> Attack:
-    from facerobust.attacks.mifgsm import MIFGSM
 
     return MIFGSM(norm=norm, steps=steps)
 
@@ -72,7 +76,6 @@ def _mifgsm(norm: Norm, steps: int, queries: int, starts: torch.Tensor | None) -
 def _boosted(**tricks: float | int | bool
              ) -> Callable[[Norm, int, int, torch.Tensor | None], Attack]:
     def build(norm: Norm, steps: int, queries: int, starts: torch.Tensor | None) -> Attack:
-        from facerobust.attacks.boosting import BoostedFGSM
 
         return BoostedFGSM(norm=norm, steps=steps, **tricks)  # type: ignore[arg-type]
 
@@ -80,25 +83,21 @@ def _boosted(**tricks: float | int | bool
 
 
 def _cw(norm: Norm, steps: int, queries: int, starts: torch.Tensor | None) -> Attack:
-    from facerobust.attacks.cw import CarliniWagnerL2
 
     return CarliniWagnerL2(steps=steps, binary_search_steps=5, initial_const=1.0)
 
 
 def _deepfool(norm: Norm, steps: int, queries: int, starts: torch.Tensor | None) -> Attack:
-    from facerobust.attacks.deepfool import DeepFool
 
     return DeepFool(norm=norm, steps=steps)
 
 
 def _square(norm: Norm, steps: int, queries: int, starts: torch.Tensor | None) -> Attack:
-    from facerobust.attacks.square import SquareAttack
 
     return SquareAttack(norm=norm, max_queries=queries)
 
 
 def _hsj(norm: Norm, steps: int, queries: int, starts: torch.Tensor | None) -> Attack:
-    from facerobust.attacks.hopskipjump import HopSkipJump
 
     return HopSkipJump(norm=norm, max_queries=queries, starting_points=starts)
 

@@ -10,11 +10,17 @@ the attack needs at the gate's allowed rate and its success before the lock-out.
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
+
+from facerobust.attacks import parse_epsilons
+from facerobust.cli.common import add_gate_client_arguments
+from facerobust.service.blackbox import GateAttackResults, run_gate_attack
+from facerobust.service.config import load_gate_config
+from facerobust.service.summary import describe
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from facerobust.cli.common import add_gate_client_arguments
 
     add_gate_client_arguments(parser)
     parser.add_argument("--attack", default="square", choices=("square", "hsj"))
@@ -37,10 +43,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from facerobust.attacks import parse_epsilons
-    from facerobust.service.blackbox import GateAttackResults, run_gate_attack
-    from facerobust.service.config import load_gate_config
-    from facerobust.service.summary import describe
 
     if not args.key or not args.admin_key:
         raise ValueError("--key and --admin-key (or $FACEROBUST_GATE_KEY / "
@@ -51,7 +53,6 @@ def run(args: argparse.Namespace) -> int:
         epsilons=parse_epsilons(args.eps), queries=args.queries, n=args.n, out=args.out,
         dataset=args.dataset, data=args.data, seed=args.seed, limits=limits,
         wait=not args.no_wait, max_wait_s=args.max_wait, progress=not args.no_progress)
-    import json
 
     results = GateAttackResults.from_dict(json.loads(path.read_text()))
     print("\n".join(describe(results)))

@@ -7,9 +7,13 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+from facerobust.cli.common import add_force_argument, print_skipped
+from facerobust.eval.audit import run_audit
+from facerobust.eval.config import load_config, with_head
+from facerobust.report import render_report
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from facerobust.cli.common import add_force_argument
 
     parser.add_argument("config", type=Path, help="TOML audit config (see examples/*.toml)")
     parser.add_argument("--out", type=Path, required=True,
@@ -42,8 +46,6 @@ def print_outcome(results_path: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from facerobust.eval.audit import run_audit
-    from facerobust.eval.config import load_config, with_head
 
     cfg = load_config(args.config)
     if args.head:

@@ -7,6 +7,12 @@ import argparse
 import sys
 from pathlib import Path
 
+from facerobust.attacks import parse_epsilons
+from facerobust.data import resolve_dataset
+from facerobust.eval.defensive import defensive_distillation_study, format_defensive
+from facerobust.eval.store import write_json_atomic
+from facerobust.report.study import render_study, study_html_path
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="dlib-resnet", help="embedder (zoo name or student)")
@@ -30,11 +36,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from facerobust.attacks import parse_epsilons
-    from facerobust.data import resolve_dataset
-    from facerobust.eval.defensive import defensive_distillation_study, format_defensive
-    from facerobust.eval.store import write_json_atomic
-    from facerobust.report.study import render_study, study_html_path
 
     (eps,) = parse_epsilons(args.eps)
     if args.out.suffix != ".json":

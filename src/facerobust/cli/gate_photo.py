@@ -8,11 +8,15 @@ format, the gate's acceptance rate and the attacker's in-memory success (n, 95% 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
+
+from facerobust.attacks import parse_epsilons
+from facerobust.cli.common import add_gate_client_arguments
+from facerobust.service.photo_study import PhotoStudyResults, describe, run_photo_study
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from facerobust.cli.common import add_gate_client_arguments
 
     add_gate_client_arguments(parser)
     parser.add_argument("--model", default="dlib-resnet",
@@ -32,10 +36,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
 
-    from facerobust.attacks import parse_epsilons
-    from facerobust.service.photo_study import PhotoStudyResults, describe, run_photo_study
 
     if not args.key or not args.admin_key:
         raise ValueError("--key and --admin-key (or $FACEROBUST_GATE_KEY / "

@@ -7,6 +7,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from facerobust.eval.versioned import read_json
+from facerobust.report import render_report
+from facerobust.report.study import render_study, study_kind
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("results", type=Path,
@@ -18,9 +22,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from facerobust.eval.versioned import read_json
-    from facerobust.report import render_report
-    from facerobust.report.study import render_study, study_kind
 
     if study_kind(read_json(args.results, "results file")) is not None:
         print(render_study(args.results, args.out))

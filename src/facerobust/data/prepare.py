@@ -14,15 +14,22 @@ never chips, so memory stays flat however large the dataset is.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tqdm import tqdm
+
 from facerobust.data import chips as chips_mod
 from facerobust.data.chips import MAX_BYTES, MAX_PIXELS, SkippedImage
+from facerobust.data.lfw import IMAGE_SUFFIXES
+from facerobust.data.prepare_ray import on_ray
 from facerobust.data.prepare_work import Settings, Status, init_worker, work
 
 EXECUTORS = ("local", "ray")
@@ -82,7 +89,6 @@ class PrepareReport:
 
 def iter_image_files(root: Path) -> Iterator[Path]:
     """Image files under ``root`` (recursive, sorted, symlinked folders not followed)."""
-    from facerobust.data.lfw import IMAGE_SUFFIXES
 
     for folder, dirs, files in os.walk(root):
         dirs.sort()
@@ -95,9 +101,6 @@ def _parallel(files: Iterator[str], settings: Settings,
               workers: int) -> Iterator[Status]:
     """Statuses from a spawned process pool, at most ``4 * workers`` files in flight (memory
     flat); a worker that dies (e.g. killed for memory) raises instead of hanging."""
-    import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-    from concurrent.futures.process import BrokenProcessPool
 
     ctx = multiprocessing.get_context("spawn")
     try:
@@ -142,11 +145,9 @@ def prepare_dataset(root: Path | str, *, workers: int = 1, detector: str = "hog+
     report = PrepareReport(root=root, detector=detector, workers=workers, executor=executor)
     settings = (str(chips_mod.chip_cache_root()), detector, max_pixels, max_bytes)
     files = (str(p) for p in iter_image_files(root))
-    from tqdm import tqdm
 
     statuses = None
     if executor == "ray":
-        from facerobust.data.prepare_ray import on_ray
 
         report.workers, statuses = on_ray(files, settings, address)
     bar = tqdm(total=total, desc="preparing chips", unit="img", file=sys.stderr,

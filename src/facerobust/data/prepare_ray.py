@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import cv2
+
 from facerobust.data.prepare_work import Settings, Status, work
 from facerobust.ray_cluster import connect, require_ray
 
@@ -22,7 +24,6 @@ BATCH_FILES = 8
 
 def prepare_batch(paths: list[str], settings: Settings) -> list[Status]:
     """In a Ray worker: the status of each file (OpenCV on one thread, as the local pool)."""
-    import cv2
 
     cv2.setNumThreads(1)
     return [work(path, settings) for path in paths]

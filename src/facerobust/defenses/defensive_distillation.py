@@ -21,6 +21,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from facerobust.attacks.criteria import Misclassification
+from facerobust.attacks.cw import CarliniWagnerL2
+from facerobust.attacks.pgd import PGD
 from facerobust.core.stats import Rate
 from facerobust.models.heads import make_head
 
@@ -72,8 +74,6 @@ def attack_rates(model: nn.Module, x: torch.Tensor, labels: torch.Tensor, *, eps
                  steps: int, cw_l2: float, cw_steps: int, seed: int = 0) -> dict[str, Any]:
     """Untargeted success of naive PGD (cross-entropy), PGD on the logit margin and CW-L2 on
     the logits, on probes ``x`` that ``model`` classifies correctly."""
-    from facerobust.attacks.cw import CarliniWagnerL2
-    from facerobust.attacks.pgd import PGD
 
     with torch.no_grad():
         logits = model(x)

@@ -20,6 +20,10 @@ from typing import Any, cast
 import torch
 from torch import nn
 
+from facerobust.attacks.criteria import Dodging
+from facerobust.attacks.cw import CarliniWagnerL2
+from facerobust.attacks.pgd import PGD
+from facerobust.core.splits import label_pairs
 from facerobust.core.stats import Rate
 from facerobust.defenses.augment import AugmentSpec
 from facerobust.models.base import FaceModel, pair_distance
@@ -39,7 +43,6 @@ def _accepts(model: nn.Module, x: torch.Tensor, ref: torch.Tensor) -> torch.Tens
 def _dodging(model: nn.Module, x: torch.Tensor, ref: torch.Tensor,
              attack: Any, eps: float, seed: int) -> Rate:
     """Dodging success of ``attack`` at ``eps`` among the pairs ``model`` accepts."""
-    from facerobust.attacks.criteria import Dodging
 
     ok = _accepts(model, x, ref)
     if not bool(ok.any()):
@@ -66,9 +69,6 @@ def hardening_evaluation(model: nn.Module, chips: torch.Tensor, labels: torch.Te
                          cw_steps: int = 30, adaptive_steps: int = 40, restarts: int = 2,
                          seed: int = 0) -> dict[str, Rate]:
     """Conditions (a)-(d) of :data:`CONDITIONS` on identity-labelled held-out ``chips``."""
-    from facerobust.attacks.cw import CarliniWagnerL2
-    from facerobust.attacks.pgd import PGD
-    from facerobust.core.splits import label_pairs
 
     a, b, same = label_pairs(labels)
     if not bool(same.any()):

@@ -31,6 +31,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from facerobust.attacks.criteria import Dodging, Impersonation
+from facerobust.attacks.pgd import PGD
 from facerobust.core.splits import label_pairs
 from facerobust.defenses.augment import AugmentSpec, augment_batch
 from facerobust.models.base import FaceModel, pair_distance
@@ -126,8 +128,6 @@ def evaluate_robustness(model: nn.Module, chips: torch.Tensor, labels: torch.Ten
                         eps: float, steps: int, seed: int = 0) -> Robustness:
     """Clean pair accuracy at ``model.threshold`` and PGD dodging success (genuine pairs that
     were accepted) on ``chips``/``labels``."""
-    from facerobust.attacks.criteria import Dodging
-    from facerobust.attacks.pgd import PGD
 
     a, b, same = label_pairs(labels)
     if not bool(same.any()):
@@ -175,7 +175,6 @@ def _batch_loss(tuned: nn.Module, original: nn.Module, x: torch.Tensor, y: torch
                 keep: float, g: torch.Generator) -> torch.Tensor:
     """Hinge losses around the threshold on the batch and on its adversarial share, plus the
     distillation term keeping clean embeddings near the original model's."""
-    from facerobust.attacks.criteria import Dodging, Impersonation
 
     face = cast(FaceModel, tuned)  # duck-typed: any module with .metric and .threshold
     thr, metric = float(face.threshold), face.metric
@@ -233,7 +232,6 @@ def adversarial_finetune(
     ``labels`` -- is evaluated before and after (clean accuracy at the model threshold, PGD
     dodging success at ``eps``).
     """
-    from facerobust.attacks.pgd import PGD
 
     _check_args(goal, epochs, eps, steps, chips, labels, adv_fraction, [holdout, validation])
     spec = AugmentSpec() if augment is True else (augment or None)

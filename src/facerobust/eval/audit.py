@@ -26,13 +26,16 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from facerobust.eval import audit_summary as summary
 from facerobust.eval import units as U
 from facerobust.eval.config import AuditConfig
 from facerobust.eval.dataset_info import describe_dataset
 from facerobust.eval.experiment import Experiment
+from facerobust.eval.ray_executor import require_ray, run_on_ray
 from facerobust.eval.results import SCHEMA_VERSION, Unit
 from facerobust.eval.shards import ShardedUnit, ShardParts, run_here
 from facerobust.eval.store import RunLock, RunStore, prepare_output_folder, write_json_atomic
+from facerobust.info import collect
 
 log = logging.getLogger("facerobust.audit")
 # (key, fingerprint, the function computing it: a plain one or a ShardedUnit)
@@ -119,8 +122,6 @@ class Audit:
         started = datetime.now(timezone.utc).isoformat(timespec="seconds")
         try:
             if self.cfg.run.executor == "ray":
-                from facerobust.eval.ray_executor import require_ray
-
                 require_ray()
             store = RunStore(self.out)
             torch.manual_seed(self.cfg.run.seed)
@@ -138,8 +139,6 @@ class Audit:
             bar = tqdm(total=len(units), initial=done, desc=self.command, unit="unit",
                        disable=not self.progress)
             if self.cfg.run.executor == "ray" and todo:
-                from facerobust.eval.ray_executor import run_on_ray
-
                 run_on_ray(exp, todo, store, bar, plan=plan_units, address=self.address)
             elif todo:
                 self._run_here(todo, store, bar)
@@ -174,8 +173,6 @@ class Audit:
 
     def assemble(self, exp: Experiment, store: RunStore, keys: list[str], started: str
                  ) -> dict[str, Any]:
-        from facerobust.eval import audit_summary as summary
-        from facerobust.info import collect
 
         units = {k: store.load(k) for k in keys}
         victim = self.cfg.models.victim

@@ -18,8 +18,13 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+from facerobust.attacks.registry import attack_entry
+from facerobust.data.chips import DETECTORS
+from facerobust.data.sources import LAYOUTS
+from facerobust.defenses import parse_defense
 from facerobust.eval.config_values import parse_fraction
 from facerobust.eval.detector_config import DetectorConfig, parse_detector
+from facerobust.eval.results import SCHEMA_VERSION
 from facerobust.eval.tasks import GOALS, IDENTIFICATION_GOALS, VERIFICATION_GOALS
 
 NORMS = ("linf", "l2")
@@ -173,7 +178,6 @@ class AuditConfig:
 
 def settings_hash(value: Any) -> str:
     """Short sha256 of ``value`` as canonical JSON, tied to the results schema version."""
-    from facerobust.eval.results import SCHEMA_VERSION
 
     blob = json.dumps([SCHEMA_VERSION, value], sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
@@ -267,7 +271,6 @@ def parse_config(doc: dict[str, Any]) -> AuditConfig:
 
 
 def _check_attack(name: str, norm: str, where: str, *, white_box: bool = False) -> None:
-    from facerobust.attacks.registry import attack_entry
 
     entry = attack_entry(name, norm, where=where)
     if white_box and entry.kind != "white-box":
@@ -334,8 +337,6 @@ def _check_fusions(cfg: AuditConfig) -> None:
 
 
 def _check_data(data: DataConfig) -> None:
-    from facerobust.data.chips import DETECTORS
-    from facerobust.data.sources import LAYOUTS
 
     _check_choice(data.layout, LAYOUTS, "data.layout")
     _check_choice(data.detector, DETECTORS, "data.detector")
@@ -389,7 +390,6 @@ def _validate(cfg: AuditConfig) -> None:
         raise ValueError("detector[0]: detectors are studied on the identification task; "
                          "enable [identification]")
     for i, d in enumerate(cfg.defenses):
-        from facerobust.defenses import parse_defense
 
         try:
             parse_defense(d.spec)

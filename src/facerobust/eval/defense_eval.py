@@ -40,6 +40,7 @@ from facerobust.core.stats import Rate
 from facerobust.defenses.base import Defense
 from facerobust.defenses.masking import MaskingFlags, masking_flags
 from facerobust.defenses.model import DefendedModel, adaptive
+from facerobust.eval.metrics import tar_at_far
 from facerobust.eval.results import DefenseUnit
 from facerobust.eval.tasks import embed, make_criterion
 
@@ -52,7 +53,6 @@ def accuracy_at_threshold(distances: torch.Tensor, same: torch.Tensor, threshold
 
 
 def _tar(distances: torch.Tensor, same: torch.Tensor, far: float) -> Rate:
-    from facerobust.eval.metrics import tar_at_far
 
     _, _, accepted = tar_at_far(distances.numpy(), same.numpy(), far)
     return Rate(accepted, int(same.sum()))

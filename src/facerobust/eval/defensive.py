@@ -12,8 +12,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from facerobust import models
 from facerobust.core.stats import Rate
+from facerobust.data.chips import load_chips
+from facerobust.data.sources import open_dataset
+from facerobust.defenses.defensive_distillation import attack_rates, distill_head
 from facerobust.eval.results_study import DEFENSIVE_SCHEMA, DefensiveHead, DefensiveResult
+from facerobust.eval.tasks import embed, identity_split, rows_for, spread
+from facerobust.models.heads import IdentificationModel, train_head
 
 
 def defensive_distillation_study(*, model: str | nn.Module, root: Path, identities: int = 20,
@@ -24,12 +30,6 @@ def defensive_distillation_study(*, model: str | nn.Module, root: Path, identiti
                                  progress: bool = True) -> DefensiveResult:
     """Train both heads on the enrolment images, attack ``probes`` held-out probe images each
     head classifies correctly; every rate with k/n and a 95% CI."""
-    from facerobust import models
-    from facerobust.data.chips import load_chips
-    from facerobust.data.sources import open_dataset
-    from facerobust.defenses.defensive_distillation import attack_rates, distill_head
-    from facerobust.eval.tasks import embed, identity_split, rows_for, spread
-    from facerobust.models.heads import IdentificationModel, train_head
 
     split = identity_split(open_dataset(root).people, identities=identities, images=images,
                            gallery=gallery, min_images=images, seed=seed)

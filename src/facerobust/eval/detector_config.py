@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from facerobust.detectors.registry import DETECTORS, detector_options
 from facerobust.eval.config_values import parse_fraction
 
 DETECTION_ATTACKS = ("bim", "cw", "mifgsm")
@@ -104,7 +105,6 @@ def parse_detector(table: Any, where: str) -> DetectorConfig:
 
 
 def check_detector(cfg: DetectorConfig, where: str) -> None:
-    from facerobust.detectors.registry import DETECTORS, detector_options
 
     if cfg.name not in DETECTORS:
         raise ValueError(f"{where}.name: {cfg.name!r} is not one of {', '.join(DETECTORS)}")

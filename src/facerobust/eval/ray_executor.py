@@ -35,6 +35,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from facerobust.allocator import keep_freed_memory
 from facerobust.eval.experiment import Experiment
 from facerobust.eval.shards import Part, ShardedUnit, ShardParts, log_reuse
 from facerobust.eval.store import RunStore
@@ -65,7 +66,6 @@ def _shipped(box: list[Any]) -> Experiment:
     hands the ref itself), fetched and unpickled once per worker process."""
     import ray
 
-    from facerobust.allocator import keep_freed_memory
 
     torch.set_num_threads(1)
     keep_freed_memory()

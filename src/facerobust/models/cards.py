@@ -21,10 +21,13 @@ from facerobust.models.fetch import (
     FACE_API,
     HUMAN_MODELS,
     PACKAGES,
+    RECORD,
     WeightsIntegrityError,
     fetch_record,
     sha256_file,
+    verified_file,
 )
+from facerobust.models.registry import get_spec, weights_path
 from facerobust.models.student import read_card_document
 
 CARDS_FILE = Path(__file__).with_name("cards.json")
@@ -117,14 +120,12 @@ def measured_threshold(name: str) -> float | None:
 
 
 def _weight_path(name: str) -> Path | None:
-    from facerobust.models.registry import weights_path
 
     path = weights_path(name)
     if path is None:
         return None
     src = SOURCES.get(name)
     if src is not None and src.registry == "npm":
-        from facerobust.models.fetch import RECORD, verified_file
 
         folder = next((p for p in path.parents if (p / RECORD).is_file()), None)
         if folder is not None and (folder / src.weight_file).is_file():
@@ -147,7 +148,6 @@ def _sha(name: str, path: Path | None) -> str | None:
 
 def card(name: str) -> ModelCard:
     """The card of registered model ``name`` (no weights are loaded or downloaded)."""
-    from facerobust.models.registry import get_spec
 
     spec = get_spec(name)
     dims = {"dlib-resnet": (128, "euclidean"), "dlib-resnet-q8": (128, "euclidean"),

@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 Figure = bytes  # PNG bytes
 
 
-def _png(fig: Any) -> Figure:
+def png(fig: Any) -> Figure:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
@@ -25,7 +25,7 @@ def _scale(norm: str) -> tuple[float, str]:
     return (255.0, "epsilon (x/255, Linf)") if norm == "linf" else (1.0, "epsilon (L2)")
 
 
-def _rate_bars(ax: Any, xs: list[float], rates: list[dict[str, Any]], **style: Any) -> None:
+def rate_bars(ax: Any, xs: list[float], rates: list[dict[str, Any]], **style: Any) -> None:
     """Success in % with asymmetric 95% CI error bars."""
     mid = [100 * r["rate"] for r in rates]
     low = [100 * (r["rate"] - r["ci95"][0]) for r in rates]
@@ -54,7 +54,7 @@ def accuracy_vs_epsilon(curves: list[dict[str, Any]]) -> Figure | None:
         ax.set_title(f"{task}: accuracy vs epsilon (band: 95% CI)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    return _png(fig)
+    return png(fig)
 
 
 def success_vs_epsilon(attack: dict[str, Any]) -> Figure:
@@ -62,10 +62,10 @@ def success_vs_epsilon(attack: dict[str, Any]) -> Figure:
     fig, ax = plt.subplots(figsize=(5.2, 3.8))
     scale, label = _scale(attack["norm"])
     xs = [e * scale for e in attack["epsilons"]]
-    _rate_bars(ax, xs, attack["success"], marker="o",
+    rate_bars(ax, xs, attack["success"], marker="o",
                label=f"{attack['victim']} (white-box, n={attack['n']})")
     for target, row in attack.get("transfer", {}).items():
-        _rate_bars(ax, xs, row["success"], marker="s", linestyle="--",
+        rate_bars(ax, xs, row["success"], marker="s", linestyle="--",
                    label=f"{target} (transfer)")
     ax.set_xlabel(label)
     ax.set_ylabel("attack success (%), 95% CI")
@@ -73,7 +73,7 @@ def success_vs_epsilon(attack: dict[str, Any]) -> Figure:
     ax.set_title(f"{attack['attack'].upper()} {attack['norm']} - {attack['goal']}")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    return _png(fig)
+    return png(fig)
 
 
 def roc_curves(clean: dict[str, Any], attacked: list[dict[str, Any]], model: str) -> Figure:
@@ -91,7 +91,7 @@ def roc_curves(clean: dict[str, Any], attacked: list[dict[str, Any]], model: str
     ax.set_title(f"ROC of {model}: clean vs attacked")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
-    return _png(fig)
+    return png(fig)
 
 
 def transfer_heatmap(matrix: dict[str, Any] | None) -> Figure | None:
@@ -114,7 +114,7 @@ def transfer_heatmap(matrix: dict[str, Any] | None) -> Figure | None:
     ax.set_title(matrix.get("title") or
                  f"Transfer: chips made on {matrix['source']} (or the source a row names); "
                  "n excludes each target's clean failures", fontsize=9)
-    return _png(fig)
+    return png(fig)
 
 
 def minimal_histogram(minimal: dict[str, Any]) -> Figure | None:
@@ -132,7 +132,7 @@ def minimal_histogram(minimal: dict[str, Any]) -> Figure | None:
     ax.set_ylabel("samples")
     ax.set_title(f"Minimal perturbation ({minimal['attack']} {minimal['norm']}, "
                  f"{minimal['goal']}, n={minimal['n']})")
-    return _png(fig)
+    return png(fig)
 
 
 DEFENSE_COLUMNS = (("undefended", "no defense", "grey"), ("naive", "naive attack", None),
@@ -149,14 +149,14 @@ def defense_curves(defense: dict[str, Any]) -> Figure:
             style: dict[str, Any] = {"marker": "o", "label": text}
             if color:
                 style["color"] = color
-            _rate_bars(ax, xs, defense[key], **style)
+            rate_bars(ax, xs, defense[key], **style)
     ax.set_xlabel(label)
     ax.set_ylabel("attack success (%), 95% CI")
     ax.set_ylim(-2, 102)
     ax.set_title(f"Defense {defense['name']} ({defense['goal']}, n={defense['n_attacked']})")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    return _png(fig)
+    return png(fig)
 
 
 def detector_rocs(unit: dict[str, Any]) -> Figure | None:
@@ -178,4 +178,4 @@ def detector_rocs(unit: dict[str, Any]) -> Figure | None:
                      else res["label"], fontsize=9)
         ax.legend(fontsize=6, loc="lower right")
         ax.grid(alpha=0.3)
-    return _png(fig)
+    return png(fig)

@@ -40,7 +40,7 @@ def eps_label(value: float, norm: str = "linf") -> str:
     return format_epsilon(value, norm)
 
 
-def _data_uri(png: bytes | None) -> str | None:
+def data_uri(png: bytes | None) -> str | None:
     return None if png is None else "data:image/png;base64," + base64.b64encode(png).decode()
 
 
@@ -50,10 +50,10 @@ def _file_uri(run_dir: Path, relative: str) -> str | None:
     path = (base / relative).resolve()
     if not path.is_relative_to(base) or path.suffix.lower() != ".png" or not path.is_file():
         return None
-    return _data_uri(path.read_bytes())
+    return data_uri(path.read_bytes())
 
 
-def _environment() -> Environment:
+def environment() -> Environment:
     env = Environment(loader=PackageLoader("facerobust.report", "templates"),
                       autoescape=select_autoescape(["html", "j2"]))
     env.filters.update(pct=pct, num=num, eps=eps_label, rate=rate, short_rate=short_rate)
@@ -70,7 +70,7 @@ def build_figures(results: dict[str, Any], out_dir: Path) -> dict[str, Any]:
         if png is None:
             return None
         (fig_dir / f"{name}.png").write_bytes(png)
-        return _data_uri(png)
+        return data_uri(png)
 
     uris["accuracy"] = keep("accuracy_vs_epsilon",
                             figures.accuracy_vs_epsilon(results.get("accuracy_curves", [])))
@@ -174,6 +174,6 @@ def render_report(results_path: str | Path, out_html: str | Path | None = None) 
     target = Path(out_html) if out_html else out_dir / "report.html"
     uris = build_figures(results, out_dir)
     write_tables(results, out_dir)
-    html = _environment().get_template("report.html.j2").render(r=results, fig=uris)
+    html = environment().get_template("report.html.j2").render(r=results, fig=uris)
     target.write_text(html, encoding="utf-8")
     return target

@@ -13,9 +13,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from facerobust.eval.compare import comparison_figure
+from facerobust.eval.results_study import load_card, load_comparison, load_defensive, load_training
 from facerobust.eval.versioned import read_json
 from facerobust.report import figures_study
-from facerobust.report.html import _data_uri, _environment
+from facerobust.report.html import data_uri, environment
 
 FOLDER_FILES = {"comparison.json", "training.json"}  # a command's own output folder
 
@@ -45,38 +47,32 @@ def study_html_path(json_path: Path) -> Path:
 
 
 def _comparison(path: Path) -> dict[str, Any]:
-    from facerobust.eval.compare import comparison_figure
-    from facerobust.eval.results_study import load_comparison
 
     res = load_comparison(path)
-    return {"r": res.to_dict(), "fig": {"comparison": _data_uri(comparison_figure(res))}}
+    return {"r": res.to_dict(), "fig": {"comparison": data_uri(comparison_figure(res))}}
 
 
 def _card(path: Path) -> dict[str, Any]:
-    from facerobust.eval.compare import comparison_figure
-    from facerobust.eval.results_study import load_card
 
     card = load_card(path)
     doc = card.to_dict()
-    return {"r": doc, "fig": {"comparison": _data_uri(comparison_figure(card.comparison)),
-                              "transfer": _data_uri(figures_study.transfer_lines(doc)),
-                              "loss": _data_uri(figures_study.loss_curves(doc))}}
+    return {"r": doc, "fig": {"comparison": data_uri(comparison_figure(card.comparison)),
+                              "transfer": data_uri(figures_study.transfer_lines(doc)),
+                              "loss": data_uri(figures_study.loss_curves(doc))}}
 
 
 def _training(path: Path) -> dict[str, Any]:
-    from facerobust.eval.results_study import load_training
 
     doc, judged = load_training(path)
     jd = judged.to_dict() if judged is not None else None
     return {"r": doc, "judged": jd,
-            "fig": {"judged": _data_uri(figures_study.hardening_bars(jd)) if jd else None}}
+            "fig": {"judged": data_uri(figures_study.hardening_bars(jd)) if jd else None}}
 
 
 def _defensive(path: Path) -> dict[str, Any]:
-    from facerobust.eval.results_study import load_defensive
 
     doc = load_defensive(path).to_dict()
-    return {"r": doc, "fig": {"bars": _data_uri(figures_study.defensive_bars(doc))}}
+    return {"r": doc, "fig": {"bars": data_uri(figures_study.defensive_bars(doc))}}
 
 
 RENDERERS = {"comparison": _comparison, "card": _card, "training": _training,
@@ -91,7 +87,7 @@ def render_study(json_path: str | Path, out_html: str | Path | None = None) -> P
         raise ValueError(f"{json_path}: not a comparison, adv-train training.json, student card "
                          "or defensive-distillation result")
     context = RENDERERS[kind](json_path)
-    html = _environment().get_template(f"study_{kind}.html.j2").render(
+    html = environment().get_template(f"study_{kind}.html.j2").render(
         source=json_path.name, **context)
     target = Path(out_html) if out_html else study_html_path(json_path)
     target.write_text(html, encoding="utf-8")

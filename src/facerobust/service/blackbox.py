@@ -14,22 +14,31 @@ first; a live run against a limited gate records the 429s, the time waited and l
 
 from __future__ import annotations
 
+import json
 import random
+import time
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import torch
+from tqdm import tqdm
 
+from facerobust.attacks.criteria import Impersonation
+from facerobust.attacks.registry import attack_entry, build_attack
+from facerobust.data.chips import read_image
+from facerobust.data.lfw import LFWPairs
+from facerobust.data.resolve import resolve_dataset
 from facerobust.service.client import GateClient, GateLockedOut, RemoteVerifier
 from facerobust.service.config import LimitsSection
 from facerobust.service.gate_results import GATE_SCHEMA, BudgetSummary, GateAttackResults, Sample
+from facerobust.service.report import render
 from facerobust.service.summary import budget_time, eps_label, summarise
 
 __all__ = ["GATE_SCHEMA", "BudgetSummary", "GateAttackResults", "Sample", "run_gate_attack"]
 
 def impostor_pairs(root: Path, n: int, seed: int) -> list[tuple[Path, Path]]:
     """``n`` impostor pairs (attacker photo, victim photo) of the dataset's LFW protocol."""
-    from facerobust.data.lfw import LFWPairs
 
     pairs = [(p.path_a, p.path_b) for p in LFWPairs(root).pairs if not p.same]
     if not pairs:
@@ -39,7 +48,6 @@ def impostor_pairs(root: Path, n: int, seed: int) -> list[tuple[Path, Path]]:
 
 
 def load_photo(path: Path) -> torch.Tensor:
-    from facerobust.data.chips import read_image
 
     rgb, reason = read_image(Path(path).read_bytes())
     if rgb is None:
@@ -48,7 +56,6 @@ def load_photo(path: Path) -> torch.Tensor:
 
 
 def _attack(name: str, norm: str, queries: int, start: torch.Tensor | None) -> Any:
-    from facerobust.attacks.registry import build_attack
 
     return build_attack(name, norm=norm, queries=queries, starting_points=start,
                         where="attack-gate")
@@ -58,9 +65,7 @@ def attack_one(client: GateClient, photo: Path, victim_photo: Path, victim: str,
                attack: str, norm: str, epsilons: list[float], queries: int, scores: bool,
                seed: int) -> Sample:
     """Attack one pair; Square runs once per budget, HopSkipJump once for all budgets."""
-    import time
 
-    from facerobust.attacks.criteria import Impersonation
 
     x = load_photo(photo)[None]
     start = None
@@ -130,9 +135,7 @@ def run_gate_attack(url: str, *, key: str, admin_key: str, attack: str, norm: st
                     wait: bool = True, max_wait_s: float = 600.0,
                     progress: bool = True) -> Path:
     """Attack ``n`` impostor pairs through the gate at ``url``; writes ``out/results.json``."""
-    import json
 
-    from facerobust.attacks.registry import attack_entry
 
     entry = attack_entry(attack, norm, where="attack-gate")
     if entry.kind == "white-box":
@@ -156,8 +159,6 @@ def run_gate_attack(url: str, *, key: str, admin_key: str, attack: str, norm: st
         samples = []
         iterator: Any = pairs
         if progress:
-            from tqdm import tqdm
-
             iterator = tqdm(pairs, desc=f"{attack} via HTTP", unit="pair")
         for i, (photo, victim_photo) in enumerate(iterator):
             samples.append(attack_one(client, photo, victim_photo, victim_photo.parent.name,
@@ -177,7 +178,6 @@ def run_gate_attack(url: str, *, key: str, admin_key: str, attack: str, norm: st
     tmp = target.with_suffix(".tmp")
     tmp.write_text(json.dumps(result.to_dict(), indent=2))
     tmp.replace(target)
-    from facerobust.service.report import render
 
     render(target)
     return target
@@ -185,9 +185,7 @@ def run_gate_attack(url: str, *, key: str, admin_key: str, attack: str, norm: st
 
 def dataset_root(dataset: str, data: Path | None) -> Path:
     if dataset == "lfw-demo" and data is None:
-        from importlib import resources
 
         return Path(str(resources.files("facerobust.data").joinpath("demo/lfw-demo")))
-    from facerobust.data.resolve import resolve_dataset
 
     return resolve_dataset(dataset, data)

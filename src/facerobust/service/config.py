@@ -18,6 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from facerobust.data.chips import check_detector
+from facerobust.defenses import parse_defense
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -123,8 +126,6 @@ def parse_gate_config(data: dict[str, Any]) -> GateConfig:
 
 
 def _check(cfg: GateConfig) -> None:
-    from facerobust.data.chips import check_detector
-    from facerobust.defenses import parse_defense
 
     check_detector(cfg.gate.detector)
     try:

@@ -21,13 +21,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
+from tqdm import tqdm
 
+from facerobust.attacks.criteria import Impersonation
+from facerobust.attacks.photo import ChipWarp, PhotoFaceModel, WarpPlan, paste_chip_delta
+from facerobust.attacks.registry import build_attack, full_budget
 from facerobust.core.stats import Rate
+from facerobust.data import align
 from facerobust.eval.results import Unit
-from facerobust.service.blackbox import impostor_pairs, load_photo, usable_pairs
+from facerobust.service.blackbox import dataset_root, impostor_pairs, load_photo, usable_pairs
 from facerobust.service.client import GateClient
+from facerobust.service.pipeline import load_model
+from facerobust.service.report import render
 from facerobust.service.summary import eps_label
 
 METHODS = ("chip", "photo", "photo+eot")
@@ -66,7 +74,6 @@ def quantise(adv: torch.Tensor, photo: torch.Tensor, eps: float) -> torch.Tensor
 
 
 def encode(x: torch.Tensor, fmt: str) -> tuple[bytes, str]:
-    import cv2
 
     arr = (x[0].clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
     bgr = np.ascontiguousarray(arr[:, :, ::-1])
@@ -81,9 +88,6 @@ def craft(model: torch.nn.Module, photo: torch.Tensor, target: torch.Tensor, met
           plan: Any, seed: int) -> tuple[list[torch.Tensor], list[bool], list[bool]]:
     """Adversarial photos (one per eps), the attacker's in-memory success (its alignment of
     the final uint8 photo) and PGD's own success on what it attacked."""
-    from facerobust.attacks.criteria import Impersonation
-    from facerobust.attacks.photo import ChipWarp, PhotoFaceModel, paste_chip_delta
-    from facerobust.attacks.registry import build_attack, full_budget
 
     metric = str(getattr(model, "metric", "euclidean"))
     crit = Impersonation(target, threshold=threshold, metric=metric)  # type: ignore[arg-type]
@@ -111,9 +115,6 @@ def run_photo_study(url: str, *, key: str, admin_key: str, model_name: str,
                     dataset: str = "lfw-demo", data: Path | None = None, seed: int = 0,
                     progress: bool = True) -> Path:
     """Run the study on ``n`` impostor pairs; writes ``out/results.json``."""
-    from facerobust.data import align
-    from facerobust.service.blackbox import dataset_root
-    from facerobust.service.pipeline import load_model
 
     target_file = Path(out) / "results.json"
     if target_file.exists():
@@ -131,7 +132,6 @@ def run_photo_study(url: str, *, key: str, admin_key: str, model_name: str,
     samples: list[dict[str, Any]] = []
     iterator: Any = pairs
     if progress:
-        from tqdm import tqdm
 
         iterator = tqdm(pairs, desc="photo-space study", unit="pair")
     for i, (a_path, b_path) in enumerate(iterator):
@@ -152,14 +152,12 @@ def run_photo_study(url: str, *, key: str, admin_key: str, model_name: str,
                                _cells(samples, epsilons, formats), samples, skipped)
     target_file.parent.mkdir(parents=True, exist_ok=True)
     target_file.write_text(json.dumps(result.to_dict(), indent=2))
-    from facerobust.service.report import render
 
     render(target_file)
     return target_file
 
 
 def _plan(pts: np.ndarray, hw: tuple[int, ...]) -> Any:
-    from facerobust.attacks.photo import WarpPlan
 
     return WarpPlan.from_landmarks(pts, (int(hw[0]), int(hw[1])))
 
@@ -167,7 +165,6 @@ def _plan(pts: np.ndarray, hw: tuple[int, ...]) -> Any:
 def _one(client: GateClient, model: torch.nn.Module, photo: torch.Tensor,
          victim: torch.Tensor, plans: list[Any], claimed: str, epsilons: list[float],
          formats: tuple[str, ...], *, name: str, **kw: Any) -> dict[str, Any]:
-    from facerobust.attacks.photo import ChipWarp
 
     with torch.no_grad():
         target = model(ChipWarp(plans[1])(victim)).detach()

@@ -7,6 +7,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from jinja2 import Environment
+
+from facerobust.service.summary import eps_label
+
 _TEMPLATE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{{ title }}</title>
 <style>body{font-family:sans-serif;margin:2em;max-width:70em}
@@ -61,9 +65,7 @@ or the photo through the differentiable alignment; EOT: the mean embedding).</p>
 
 def render(results_json: Path) -> Path:
     """Write ``report.html`` next to ``results_json`` (an attack-gate or photo study)."""
-    from jinja2 import Environment
 
-    from facerobust.service.summary import eps_label
 
     data: dict[str, Any] = json.loads(Path(results_json).read_text())
     kind = "attack" if "budgets" in data else "photo"
