@@ -59,12 +59,13 @@ def main() -> int:
     from facerobust.data import resolve_dataset
     from facerobust.eval.clean import evaluate_clean
     from facerobust.eval.distillation import ms_per_image
-    from facerobust.models.student import read_card
+    from facerobust.eval.results_study import load_card
+    from facerobust.models.student import card_path
 
     root = resolve_dataset("lfw", args.data)
     with tempfile.TemporaryDirectory() as tmp:
         path = _student(args, root, Path(tmp))
-        card = read_card(path)
+        card = load_card(card_path(path))
         student, teacher = models.load(str(path)), models.load(card.teacher)
         limit = card.lfw.pairs_requested or card.lfw.n_pairs
         ms = {"teacher": ms_per_image(teacher, repeats=args.repeats),

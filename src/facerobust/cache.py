@@ -9,11 +9,15 @@ written) and aligned chips (each entry carries the hash of its pixels and its se
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from facerobust import paths
+from facerobust.data.chip_cache import verify_chip_cache
+from facerobust.models.dlib_resnet import cache_entry_intact
+from facerobust.models.fetch import RECORD, WeightsIntegrityError, verified_file
 
 CLEARABLE = ("chips", "weights", "datasets")
 
@@ -26,9 +30,7 @@ class CacheReport:
 
 
 def _verify_npm(root: Path, report: CacheReport, fix: bool) -> None:
-    import json
 
-    from facerobust.models.fetch import RECORD, WeightsIntegrityError, verified_file
 
     for record in sorted(root.glob(f"*/{RECORD}")):
         folder = record.parent
@@ -52,7 +54,6 @@ def _verify_npm(root: Path, report: CacheReport, fix: bool) -> None:
 
 
 def _verify_converted(root: Path, report: CacheReport, fix: bool) -> None:
-    from facerobust.models.dlib_resnet import cache_entry_intact
 
     for entry in sorted(root.glob("dlib-resnet-v*.pt")):
         report.checked["converted weights"] = report.checked.get("converted weights", 0) + 1
@@ -73,7 +74,6 @@ def verify_cache(*, fix: bool = False) -> CacheReport:
         _verify_converted(weights, report, fix)
     chips = paths.cache_dir() / "chips"
     if chips.is_dir():
-        from facerobust.data.chip_cache import verify_chip_cache
 
         checked, damaged = verify_chip_cache(chips, fix=fix)
         report.checked["chips"] = checked

@@ -6,7 +6,9 @@ import importlib.metadata as metadata
 import platform
 from typing import Any
 
-from facerobust import __version__, paths
+import torch
+
+from facerobust import __version__, models, paths
 
 _PACKAGES = ["torch", "numpy", "opencv-python-headless", "scikit-learn", "dlib-bin",
              "face_recognition_models", "adversarial-robustness-toolbox", "torchattacks"]
@@ -15,9 +17,7 @@ _DATASETS = ["lfw-gray", "lfw"]
 
 def collect() -> dict[str, Any]:
     """Gather environment facts as a JSON-serialisable dict."""
-    import torch
 
-    from facerobust import models
 
     versions: dict[str, str | None] = {"facerobust": __version__,
                                        "python": platform.python_version()}

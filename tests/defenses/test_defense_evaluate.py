@@ -8,7 +8,7 @@ from torch import nn
 
 from facerobust.attacks.pgd import PGD
 from facerobust.defenses import parse_defense
-from facerobust.defenses.evaluate import (
+from facerobust.eval.defense_eval import (
     accuracy_at_threshold,
     evaluate_defense,
     evaluate_defense_identification,

@@ -16,7 +16,8 @@ def test_jpeg_on_dlib_is_broken_by_bpda_and_flagged(lfw_root: Path) -> None:
     from facerobust import models
     from facerobust.data.chips import load_chips
     from facerobust.data.lfw import LFWPairs
-    from facerobust.defenses import evaluate_defense, parse_defense
+    from facerobust.defenses import parse_defense
+    from facerobust.eval.defense_eval import evaluate_defense
 
     pairs = LFWPairs(lfw_root).pairs
     chosen = [p for p in pairs if p.same][:4] + [p for p in pairs if not p.same][:4]

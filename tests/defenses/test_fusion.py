@@ -7,7 +7,7 @@ import torch
 
 from facerobust.attacks import PGD, Dodging
 from facerobust.attacks.ensemble import FusedCriterion
-from facerobust.defenses.fusion import evaluate_fusion
+from facerobust.eval.fusion_eval import evaluate_fusion
 
 
 def _members(make_tiny, pairs):  # noqa: ANN001, ANN202

@@ -3,6 +3,7 @@ template, each image a noisy copy (no face detection needed), for pipeline tests
 
 from __future__ import annotations
 
+import sys
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from facerobust.data import chips as chips_module
 from facerobust.data.chips import ChipSet
 
 
@@ -53,7 +55,11 @@ def fake_load_chips(paths: Sequence[Path], **_: object) -> ChipSet:
 
 @pytest.fixture()
 def synthetic_lfw(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The dataset root, with :func:`facerobust.data.chips.load_chips` faked."""
-    monkeypatch.setattr("facerobust.data.chips.load_chips", fake_load_chips)
+    """The dataset root, with :func:`facerobust.data.chips.load_chips` faked (in its module
+    and in every module that imported it by name)."""
+    real = chips_module.load_chips
+    for module in [m for name, m in sys.modules.items() if name.startswith("facerobust.")]:
+        if getattr(module, "load_chips", None) is real:
+            monkeypatch.setattr(module, "load_chips", fake_load_chips)
     monkeypatch.setenv("FACEROBUST_CACHE", str(tmp_path / "cache"))
     return make_lfw(tmp_path / "lfw")

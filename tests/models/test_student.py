@@ -11,14 +11,15 @@ import torch
 
 from facerobust import models
 from facerobust.cli import main
-from facerobust.models.cards import _student_measured
-from facerobust.models.distill import calibrate_threshold, train_student
+from facerobust.eval.distillation import calibrate_threshold, save_with_card
+from facerobust.eval.results_study import load_card
+from facerobust.models.cards import student_measured
+from facerobust.models.distill import train_student
 from facerobust.models.student import (
     StudentNet,
     card_path,
+    default_student_path,
     load_student,
-    read_card,
-    save_student,
     sha256_of,
 )
 from tests.helpers import study_results as fake
@@ -49,13 +50,13 @@ def test_save_load_verifies_weights_and_loads_as_zoo_model(tmp_path: Path) -> No
     torch.manual_seed(0)
     net = StudentNet(embedding_dim=8, widths=(4,), input_px=8, threshold=0.42).eval()
     path = tmp_path / "s.pt"
-    save_student(path, net, fake.student_card())
+    saved = save_with_card(path, net, fake.student_card())
     card = json.loads(card_path(path).read_text())
     assert card["teacher"] == "teacher-x" and len(card["weights_sha256"]) == 64
     assert card["weights_file"] == "s.pt" and card["threshold"] == pytest.approx(0.42)
-    typed = read_card(path)  # the typed card, its architecture taken from the saved model
-    assert typed.weights_sha256 == sha256_of(path) and typed.widths == [4]
-    assert _student_measured("dlib-student", path) == {
+    typed = load_card(card_path(path))  # the typed card, its architecture from the model
+    assert typed == saved and typed.weights_sha256 == sha256_of(path) and typed.widths == [4]
+    assert student_measured("dlib-student", path) == {
         "accuracy": typed.lfw.student_accuracy, "pairs": 60, "pairs_file": "pairs.txt",
         "dataset": "/data/lfw", "teacher": "teacher-x",
         "teacher_accuracy": typed.lfw.teacher_accuracy,
@@ -125,14 +126,12 @@ def test_distill_cli_end_to_end(synthetic_lfw: Path, tmp_path: Path,  # noqa: F8
 def test_default_student_is_listed_with_its_measured_accuracy(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
-    from facerobust.models.student import default_student_path
-
     monkeypatch.setenv("FACEROBUST_CACHE", str(tmp_path / "cache"))
     net = StudentNet(embedding_dim=128, widths=(4,), input_px=8)
     card = fake.student_card()
     card = replace(card, teacher="dlib-resnet",
                    lfw=replace(card.lfw, student_accuracy=0.75, n_pairs=40))
-    save_student(default_student_path(), net, card)
+    save_with_card(default_student_path(), net, card)
     assert isinstance(models.load("dlib-student"), StudentNet)
     assert main(["models", "list"]) == 0
     line = next(r for r in capsys.readouterr().out.splitlines() if r.startswith("dlib-student"))

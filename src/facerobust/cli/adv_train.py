@@ -7,6 +7,13 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from facerobust.attacks import parse_epsilons
+from facerobust.defenses.augment import AugmentSpec
+from facerobust.defenses.training import FinetuneOptions
+from facerobust.eval.identification import TrainingGroups, adversarial_training_study
+from facerobust.eval.results_study import judged_from_training
+from facerobust.report.kinds import render_study
+
 if TYPE_CHECKING:
     from facerobust.eval.results_study import JudgedHardening
 
@@ -48,10 +55,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from facerobust.attacks import parse_epsilons
-    from facerobust.eval.identification import adversarial_training_study
-    from facerobust.eval.results_study import judged_from_training
-    from facerobust.report.kinds import render_study
 
     (eps,) = parse_epsilons(args.eps)
     if args.train_identities < 2 or args.holdout_identities < 2 or args.images < 2:
@@ -61,7 +64,6 @@ def run(args: argparse.Namespace) -> int:
     layers: str | int = int(args.layers) if args.layers.isdigit() else args.layers
     if layers not in ("last", "all") and not isinstance(layers, int):
         raise ValueError(f"--layers must be 'last', 'all' or a number, got {args.layers!r}")
-    from facerobust.defenses.augment import AugmentSpec
 
     if args.no_augment and args.augment:
         raise ValueError("give --augment or --no-augment, not both")
@@ -71,8 +73,6 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--adv-fraction must be in [0, 1], got {args.adv_fraction}")
     if args.validation_identities == 1 or args.validation_identities < 0:
         raise ValueError("--validation-identities must be 0 or >= 2")
-    from facerobust.defenses.training import FinetuneOptions
-    from facerobust.eval.identification import TrainingGroups
 
     groups = TrainingGroups(args.train_identities, args.holdout_identities, args.images,
                             args.validation_identities)

@@ -12,12 +12,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from facerobust.attacks import parse_epsilons
+from facerobust.attacks.registry import ATTACKS
+from facerobust.attacks.threat import LINF, threat_names
+from facerobust.cli.audit import print_outcome
+from facerobust.cli.common import add_run_arguments
+from facerobust.eval.commands import run_attack
+from facerobust.eval.tasks import GOALS
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from facerobust.attacks.registry import ATTACKS
-    from facerobust.attacks.threat import LINF, threat_names
-    from facerobust.cli.common import add_run_arguments
-    from facerobust.eval.tasks import GOALS
 
     parser.add_argument("--model", default="dlib-resnet", help="registered model name (victim)")
     parser.add_argument("--others", default="", metavar="NAMES",
@@ -43,9 +47,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from facerobust.attacks import parse_epsilons
-    from facerobust.cli.audit import print_outcome
-    from facerobust.eval.commands import run_attack
 
     if args.n < 1:
         raise ValueError(f"--n must be >= 1, got {args.n}")

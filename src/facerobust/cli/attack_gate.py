@@ -12,10 +12,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from facerobust.attacks import parse_epsilons
+from facerobust.attacks.threat import LINF, threat_names
+from facerobust.cli.common import add_gate_client_arguments
+from facerobust.report import load_result, render_report
+from facerobust.service.blackbox import run_gate_attack
+from facerobust.service.config import load_gate_config
+from facerobust.service.summary import describe
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from facerobust.attacks.threat import LINF, threat_names
-    from facerobust.cli.common import add_gate_client_arguments
 
     add_gate_client_arguments(parser)
     parser.add_argument("--attack", default="square", choices=("square", "hsj"))
@@ -38,10 +44,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from facerobust.attacks import parse_epsilons
-    from facerobust.service.blackbox import run_gate_attack
-    from facerobust.service.config import load_gate_config
-    from facerobust.service.summary import describe
 
     if not args.key or not args.admin_key:
         raise ValueError("--key and --admin-key (or $FACEROBUST_GATE_KEY / "
@@ -52,7 +54,6 @@ def run(args: argparse.Namespace) -> int:
         epsilons=parse_epsilons(args.eps), queries=args.queries, n=args.n, out=args.out,
         dataset=args.dataset, data=args.data, seed=args.seed, limits=limits,
         wait=not args.no_wait, max_wait_s=args.max_wait, progress=not args.no_progress)
-    from facerobust.report import load_result, render_report
 
     print("\n".join(describe(load_result(path).result)))
     print(f"report:  {render_report(path)}")

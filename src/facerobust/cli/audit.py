@@ -6,9 +6,14 @@ import argparse
 from dataclasses import replace
 from pathlib import Path
 
+from facerobust.cli.common import add_force_argument, print_skipped
+from facerobust.eval.audit import run_audit
+from facerobust.eval.config import load_config, with_head
+from facerobust.eval.results_load import load_results
+from facerobust.report import render_report
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from facerobust.cli.common import add_force_argument
 
     parser.add_argument("config", type=Path, help="TOML audit config (see examples/*.toml)")
     parser.add_argument("--out", type=Path, required=True,
@@ -30,9 +35,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def print_outcome(results_path: Path) -> None:
-    from facerobust.cli.common import print_skipped
-    from facerobust.eval.results_load import load_results
-
+    """Render ``report.html`` beside ``results_path`` (the report layer sits above the audit
+    engine, so the command renders it), then print the summary and where both files are."""
+    render_report(results_path)
     results = load_results(results_path)
     print("\n".join(f"- {s}" for s in (results.summary.sentences if results.summary else [])))
     print_skipped([s.to_dict() for s in results.dataset.skipped])
@@ -41,8 +46,6 @@ def print_outcome(results_path: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from facerobust.eval.audit import run_audit
-    from facerobust.eval.config import load_config, with_head
 
     cfg = load_config(args.config)
     if args.head:

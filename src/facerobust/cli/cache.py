@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from facerobust import paths
+from facerobust.cache import clear_cache, verify_cache
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="cache_command", metavar="ACTION")
@@ -16,8 +19,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from facerobust import paths
-    from facerobust.cache import clear_cache, verify_cache
 
     if args.cache_command == "verify":
         report = verify_cache(fix=args.fix)

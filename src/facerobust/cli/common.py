@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -40,7 +41,6 @@ def print_skipped(skipped: list[dict[str, str]], shown: int = 10) -> None:
 
 def add_gate_client_arguments(parser: argparse.ArgumentParser) -> None:
     """The gate URL, the client key and the admin key (both default to the environment)."""
-    import os
 
     parser.add_argument("url", help="gate base URL, e.g. http://127.0.0.1:8000")
     parser.add_argument("--key", default=os.environ.get("FACEROBUST_GATE_KEY", ""),

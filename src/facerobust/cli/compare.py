@@ -8,6 +8,12 @@ import argparse
 import sys
 from pathlib import Path
 
+from facerobust.attacks import parse_epsilons
+from facerobust.data import resolve_dataset
+from facerobust.eval.compare import compare_models, comparison_figure, format_comparison
+from facerobust.eval.store import write_json_atomic
+from facerobust.report.kinds import render_study
+
 DEFAULT_MODELS = "dlib-resnet,faceres,mobileface"
 DEFAULT_EPS = "0.01,0.015,0.02,1/255,2/255,4/255,8/255"
 
@@ -33,11 +39,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from facerobust.attacks import parse_epsilons
-    from facerobust.data import resolve_dataset
-    from facerobust.eval.compare import compare_models, comparison_figure, format_comparison
-    from facerobust.eval.store import write_json_atomic
-    from facerobust.report.kinds import render_study
 
     names = [m.strip() for m in args.models.split(",") if m.strip()]
     if not names or len(set(names)) != len(names):

@@ -6,9 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
+from facerobust.data.chips import DETECTORS
+from facerobust.data.fetch import fetch_lfw
+from facerobust.data.prepare import prepare_dataset
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from facerobust.data.chips import DETECTORS  # numpy only, no torch or dlib
 
     sub = parser.add_subparsers(dest="data_command", metavar="ACTION")
     fetch = sub.add_parser("fetch", help="download a public dataset into the cache",
@@ -41,7 +44,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     command = getattr(args, "data_command", None)
     if command == "prepare":
-        from facerobust.data.prepare import prepare_dataset
 
         try:
             report = prepare_dataset(args.dir, workers=args.workers, detector=args.detector,
@@ -57,7 +59,6 @@ def run(args: argparse.Namespace) -> int:
               "[--workers N | --executor ray [--address ADDR]] [--detector MODE]",
               file=sys.stderr)
         return 2
-    from facerobust.data.fetch import fetch_lfw
 
     root = fetch_lfw(args.dest, base_url=args.base_url, progress=not args.no_progress)
     print(f"LFW ready at {root}")

@@ -7,6 +7,17 @@ import argparse
 import sys
 from pathlib import Path
 
+from facerobust.attacks import parse_epsilons
+from facerobust.data import resolve_dataset
+from facerobust.eval.defensive import (
+    DefensiveOptions,
+    defensive_distillation_study,
+    format_defensive,
+)
+from facerobust.eval.store import write_json_atomic
+from facerobust.report.kinds import render_study
+from facerobust.report.study import study_html_path
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="dlib-resnet", help="embedder (zoo name or student)")
@@ -30,16 +41,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from facerobust.attacks import parse_epsilons
-    from facerobust.data import resolve_dataset
-    from facerobust.eval.defensive import (
-        DefensiveOptions,
-        defensive_distillation_study,
-        format_defensive,
-    )
-    from facerobust.eval.store import write_json_atomic
-    from facerobust.report.kinds import render_study
-    from facerobust.report.study import study_html_path
 
     (eps,) = parse_epsilons(args.eps)
     if args.out.suffix != ".json":

@@ -7,6 +7,11 @@ import argparse
 from importlib import resources
 from pathlib import Path
 
+from facerobust.cli.audit import print_outcome
+from facerobust.cli.common import add_force_argument
+from facerobust.eval.audit import run_audit
+from facerobust.eval.config import parse_config, tomllib
+
 
 def demo_config_text() -> str:
     return resources.files("facerobust.eval").joinpath("demo.toml").read_text(encoding="utf-8")
@@ -18,7 +23,6 @@ def embedded_dataset() -> Path:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from facerobust.cli.common import add_force_argument
 
     parser.add_argument("--out", type=Path, default=Path("runs/demo"),
                         help="output folder (default runs/demo); re-running resumes")
@@ -30,9 +34,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from facerobust.cli.audit import print_outcome
-    from facerobust.eval.audit import run_audit
-    from facerobust.eval.config import parse_config, tomllib
 
     text = demo_config_text()
     doc = tomllib.loads(text)

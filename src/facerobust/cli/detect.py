@@ -16,13 +16,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 from pathlib import Path
+
+from facerobust.attacks import parse_epsilons
+from facerobust.cli.audit import print_outcome
+from facerobust.cli.common import add_run_arguments
+from facerobust.detectors.photos import score_images
+from facerobust.detectors.registry import DETECTORS
+from facerobust.eval.commands import run_detect
+from facerobust.eval.detector_config import TRAJECTORY_VARIANTS
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from facerobust.cli.common import add_run_arguments
-    from facerobust.detectors.registry import DETECTORS
-    from facerobust.eval.detector_config import TRAJECTORY_VARIANTS
 
     parser.add_argument("images", nargs="*", type=Path,
                         help="score mode (--load): photos or chips to score")
@@ -61,9 +67,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _study(args: argparse.Namespace) -> int:
-    from facerobust.attacks import parse_epsilons
-    from facerobust.cli.audit import print_outcome
-    from facerobust.eval.commands import run_detect
 
     if args.save is not None and args.save.exists() and any(args.save.iterdir()):
         raise ValueError(f"--save {args.save}: folder exists and is not empty; nothing there "
@@ -77,7 +80,6 @@ def _study(args: argparse.Namespace) -> int:
         seed=args.seed, progress=not args.no_progress, force=args.force)
     print_outcome(path)
     if args.save is not None:
-        import shutil
 
         args.save.mkdir(parents=True, exist_ok=True)
         for file in sorted((path.parent / "detectors").glob("*.pt")):
@@ -87,7 +89,6 @@ def _study(args: argparse.Namespace) -> int:
 
 
 def _score(args: argparse.Namespace) -> int:
-    from facerobust.detectors.photos import score_images
 
     if not args.images:
         raise ValueError("--load needs image files to score")

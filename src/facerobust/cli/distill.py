@@ -5,8 +5,14 @@ identities outside the evaluation pairs; saved with a model card and loadable as
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
+
+from facerobust.data import resolve_dataset
+from facerobust.eval.distillation import DistillOptions, distill_study
+from facerobust.models.student import card_path, default_student_path
+from facerobust.report.kinds import render_study
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -31,12 +37,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
 
-    from facerobust.data import resolve_dataset
-    from facerobust.eval.distillation import DistillOptions, distill_study
-    from facerobust.models.student import card_path, default_student_path
-    from facerobust.report.kinds import render_study
 
     try:
         widths = tuple(int(w) for w in args.widths.split(","))

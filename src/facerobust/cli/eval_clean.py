@@ -8,13 +8,19 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from facerobust import models
+from facerobust.cli.common import print_skipped
+from facerobust.data import resolve_dataset
+from facerobust.data.chips import DETECTORS
+from facerobust.data.sources import LAYOUTS
+from facerobust.eval.clean import evaluate_clean
+from facerobust.eval.store import write_json_atomic
+
 if TYPE_CHECKING:
     from facerobust.eval.clean import CleanEvaluation
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from facerobust.data.chips import DETECTORS
-    from facerobust.data.sources import LAYOUTS
 
     parser.add_argument("--model", default="dlib-resnet", help="registered model name")
     parser.add_argument("--dataset", default="lfw",
@@ -64,10 +70,6 @@ def format_table(res: CleanEvaluation) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from facerobust import models
-    from facerobust.data import resolve_dataset
-    from facerobust.eval.clean import evaluate_clean
-    from facerobust.eval.store import write_json_atomic
 
     out = args.out or Path(f"eval-clean-{args.model}-{args.dataset}.json")
     check_output_file(out)
@@ -83,7 +85,6 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(doc))
     else:
         print(format_table(res))
-        from facerobust.cli.common import print_skipped
 
         print_skipped(res.skipped)
         print(f"saved {out}", file=sys.stderr)

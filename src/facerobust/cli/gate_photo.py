@@ -10,9 +10,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from facerobust.attacks import parse_epsilons
+from facerobust.cli.common import add_gate_client_arguments
+from facerobust.report import load_result, render_report
+from facerobust.service.photo_study import describe, run_photo_study
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from facerobust.cli.common import add_gate_client_arguments
 
     add_gate_client_arguments(parser)
     parser.add_argument("--model", default="dlib-resnet",
@@ -32,8 +36,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from facerobust.attacks import parse_epsilons
-    from facerobust.service.photo_study import describe, run_photo_study
 
     if not args.key or not args.admin_key:
         raise ValueError("--key and --admin-key (or $FACEROBUST_GATE_KEY / "
@@ -45,7 +47,6 @@ def run(args: argparse.Namespace) -> int:
         epsilons=parse_epsilons(args.eps), n=args.n, out=args.out, steps=args.steps,
         eot=args.eot, jpeg=args.jpeg, formats=tuple(f for f in args.formats.split(",") if f),
         dataset=args.dataset, data=args.data, seed=args.seed, progress=not args.no_progress)
-    from facerobust.report import load_result, render_report
 
     print("\n".join(describe(load_result(path).result)))
     print(f"report:  {render_report(path)}")

@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 
+from facerobust.info import collect
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def run(args: argparse.Namespace) -> int:
-    from facerobust.info import collect
 
     facts = collect()
     if args.json:

@@ -11,6 +11,10 @@ import argparse
 import json
 import sys
 
+from facerobust.models import specs
+from facerobust.models.cards import card
+from facerobust.models.fetch_targets import fetch_targets
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="models_command", metavar="SUBCOMMAND")
@@ -27,7 +31,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _fetch(args: argparse.Namespace) -> int:
-    from facerobust.models.fetch_targets import fetch_targets
 
     for line in fetch_targets(args.names, registry=args.registry, no_npm=args.no_npm):
         print(line, file=sys.stderr if line.endswith("skipped") else sys.stdout)
@@ -35,8 +38,6 @@ def _fetch(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from facerobust.models import specs
-    from facerobust.models.cards import card
 
     command = getattr(args, "models_command", None)
     if command == "fetch":

@@ -8,6 +8,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from facerobust.report import render_report
+from facerobust.report.compare import compare_runs
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("results", type=Path, nargs="?", default=None,
@@ -25,8 +28,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from facerobust.report import render_report
-    from facerobust.report.compare import compare_runs
 
     if args.compare is not None:
         if args.results is not None:

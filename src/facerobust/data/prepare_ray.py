@@ -1,7 +1,7 @@
 """``facerobust data prepare DIR --executor ray [--address ADDR]``: alignment as Ray tasks.
 
 The files under ``DIR`` go to Ray tasks in batches of :data:`BATCH_FILES`; each task runs
-:func:`facerobust.data.prepare._work` -- the very function of the local executor -- on its
+:func:`facerobust.data.prepare_work.work` -- the very function of the local executor -- on its
 files and returns their short status tuples, never chips, so the driver's memory stays flat.
 At most two batches per cluster CPU are in flight. Chips land in the chip cache the driver
 names (content-addressed by the source file's hash), so the chips are identical to the local
@@ -14,7 +14,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from facerobust.data.prepare import Settings, Status, _work
+import cv2
+
+from facerobust.data.prepare_work import Settings, Status, work
 from facerobust.ray_cluster import connect, require_ray
 
 BATCH_FILES = 8
@@ -22,10 +24,9 @@ BATCH_FILES = 8
 
 def prepare_batch(paths: list[str], settings: Settings) -> list[Status]:
     """In a Ray worker: the status of each file (OpenCV on one thread, as the local pool)."""
-    import cv2
 
     cv2.setNumThreads(1)
-    return [_work(path, settings) for path in paths]
+    return [work(path, settings) for path in paths]
 
 
 def _batches(files: Iterator[str]) -> Iterator[list[str]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from facerobust import paths
+from facerobust.data.sources import detect_layout
 
 # name -> folder names tried in order (``lfw`` accepts the fetched copy or the gray copy).
 ALIASES: dict[str, tuple[str, ...]] = {"lfw": ("lfw", "lfw-gray"), "lfw-gray": ("lfw-gray",)}
@@ -16,7 +17,6 @@ def _is_lfw_root(folder: Path) -> bool:
 
 def _is_dataset(folder: Path) -> bool:
     """An identity-folder tree or a listed flat folder (not just a folder holding datasets)."""
-    from facerobust.data.sources import detect_layout
 
     try:
         detect_layout(folder)

@@ -28,7 +28,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from facerobust.data.lfw import IMAGE_SUFFIXES, LFWPairs, Pair
+from facerobust.data.lfw import IMAGE_SUFFIXES, LFWPairs, Pair, images_dir, parse_pairs
 
 LAYOUTS = ("auto", "lfw", "folders", "listing")
 LISTING_NAMES = ("identity_CelebA.txt", "identities.txt", "identities.csv", "listing.txt",
@@ -213,7 +213,6 @@ def open_dataset(root: Path | str, *, layout: str = "auto", listing: Path | str 
     if not people:
         raise ValueError(f"{root}: no identity with an image file ({layout} layout)")
     if pairs_file:
-        from facerobust.data.lfw import images_dir, parse_pairs
 
         pairs_path = Path(pairs_file).expanduser()
         pairs = parse_pairs(pairs_path, images_dir(root), root)

@@ -1,4 +1,5 @@
-"""Input-transformation defenses, always judged against adaptive (BPDA/EOT) attacks.
+"""Input-transformation defenses, always judged against adaptive (BPDA/EOT) attacks
+(the judging itself is :mod:`facerobust.eval.defense_eval`, one layer up).
 
 >>> from facerobust.defenses import DefendedModel, adaptive, parse_defense
 >>> defense = parse_defense("jpeg:q=75+median:k=3")
@@ -7,7 +8,6 @@
 from __future__ import annotations
 
 from facerobust.defenses.base import Compose, Defense, Identity
-from facerobust.defenses.evaluate import evaluate_defense, evaluate_defense_identification
 from facerobust.defenses.masking import MaskingFlags, masking_flags
 from facerobust.defenses.model import DefendedModel, adaptive
 from facerobust.defenses.spec import DEFENSES, known_defenses, parse_defense
@@ -31,8 +31,6 @@ __all__ = [
     "TrainingReport",
     "adaptive",
     "adversarial_finetune",
-    "evaluate_defense",
-    "evaluate_defense_identification",
     "known_defenses",
     "masking_flags",
     "parse_defense",

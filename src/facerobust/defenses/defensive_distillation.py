@@ -21,7 +21,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from facerobust.attacks.criteria import Misclassification
-from facerobust.eval.stats import Rate
+from facerobust.attacks.cw import CWOptions
+from facerobust.attacks.registry import build_attack
+from facerobust.attacks.threat import L2, LINF
+from facerobust.core.stats import Rate
 from facerobust.models.heads import make_head
 
 
@@ -72,9 +75,6 @@ def attack_rates(model: nn.Module, x: torch.Tensor, labels: torch.Tensor, *, eps
                  steps: int, cw_l2: float, cw_steps: int, seed: int = 0) -> dict[str, Any]:
     """Untargeted success of naive PGD (cross-entropy), PGD on the logit margin and CW-L2 on
     the logits, on probes ``x`` that ``model`` classifies correctly."""
-    from facerobust.attacks.cw import CWOptions
-    from facerobust.attacks.registry import build_attack
-    from facerobust.attacks.threat import L2, LINF
 
     with torch.no_grad():
         logits = model(x)

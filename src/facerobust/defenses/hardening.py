@@ -5,7 +5,7 @@ stronger adaptive PGD (many steps, random restarts, full budget) -- and (d) augm
 test images (rotations, zoom, brightness/contrast stronger than in training), clean and
 under the trained attack.
 
-Every figure is a :class:`~facerobust.eval.stats.Rate` (k/n, 95% Wilson CI). Attack rates
+Every figure is a :class:`~facerobust.core.stats.Rate` (k/n, 95% Wilson CI). Attack rates
 count dodging successes among the genuine pairs the model accepts (its threshold).
 
 >>> rows = hardening_evaluation(tuned, chips, labels, eps=2/255, steps=3)   # doctest: +SKIP
@@ -20,8 +20,14 @@ from typing import Any, cast
 import torch
 from torch import nn
 
+from facerobust.attacks.criteria import Dodging
+from facerobust.attacks.cw import CWOptions
+from facerobust.attacks.pgd import PGDOptions
+from facerobust.attacks.registry import build_attack
+from facerobust.attacks.threat import L2, LINF
+from facerobust.core.splits import label_pairs
+from facerobust.core.stats import Rate
 from facerobust.defenses.augment import AugmentSpec
-from facerobust.eval.stats import Rate
 from facerobust.models.base import FaceModel, accepts, pair_distance
 
 TEST_AUGMENT = AugmentSpec(rotation=20.0, zoom=0.2, flip=True, brightness=0.25, contrast=0.3)
@@ -39,7 +45,6 @@ def _accepts(model: nn.Module, x: torch.Tensor, ref: torch.Tensor) -> torch.Tens
 def _dodging(model: nn.Module, x: torch.Tensor, ref: torch.Tensor,
              attack: Any, eps: float, seed: int) -> Rate:
     """Dodging success of ``attack`` at ``eps`` among the pairs ``model`` accepts."""
-    from facerobust.attacks.criteria import Dodging
 
     ok = _accepts(model, x, ref)
     if not bool(ok.any()):
@@ -66,13 +71,8 @@ def hardening_evaluation(model: nn.Module, chips: torch.Tensor, labels: torch.Te
                          cw_steps: int = 30, adaptive_steps: int = 40, restarts: int = 2,
                          seed: int = 0) -> dict[str, Rate]:
     """Conditions (a)-(d) of :data:`CONDITIONS` on identity-labelled held-out ``chips``."""
-    from facerobust.attacks.cw import CWOptions
-    from facerobust.attacks.pgd import PGDOptions
-    from facerobust.attacks.registry import build_attack
-    from facerobust.attacks.threat import L2, LINF
-    from facerobust.defenses.training import _pairs
 
-    a, b, same = _pairs(labels)
+    a, b, same = label_pairs(labels)
     if not bool(same.any()):
         raise ValueError("held-out data needs >= 2 chips of at least one identity")
     face = cast(FaceModel, model)

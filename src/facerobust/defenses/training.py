@@ -31,6 +31,11 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from facerobust.attacks.criteria import Dodging, Impersonation
+from facerobust.attacks.pgd import PGDOptions
+from facerobust.attacks.registry import build_attack
+from facerobust.attacks.threat import LINF
+from facerobust.core.splits import label_pairs
 from facerobust.defenses.augment import AugmentSpec, augment_batch
 from facerobust.models.base import FaceModel, accepts, pair_distance
 
@@ -167,30 +172,12 @@ def _partners(labels: torch.Tensor, g: torch.Generator) -> tuple[torch.Tensor, t
     return pos_score.argmax(1), neg_score.argmax(1)
 
 
-def _pairs(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Genuine pairs (consecutive images of one identity) and as many impostor pairs."""
-    gen: list[tuple[int, int]] = []
-    for lab in labels.unique().tolist():
-        rows = (labels == lab).nonzero()[:, 0].tolist()
-        gen += list(zip(rows[:-1], rows[1:], strict=True))
-    order = torch.argsort(labels, stable=True).tolist()
-    shift = max(1, len(order) // 2)
-    imp = [(order[i], order[(i + shift) % len(order)]) for i in range(len(order))]
-    imp = [(a, b) for a, b in imp if labels[a] != labels[b]][: max(1, len(gen))]
-    a = torch.tensor([p[0] for p in gen + imp])
-    b = torch.tensor([p[1] for p in gen + imp])
-    return a, b, torch.arange(len(a)) < len(gen)
-
-
 def evaluate_robustness(model: nn.Module, chips: torch.Tensor, labels: torch.Tensor, *,
                         eps: float, steps: int, seed: int = 0) -> Robustness:
     """Clean pair accuracy at ``model.threshold`` and PGD dodging success (genuine pairs that
     were accepted) on ``chips``/``labels``."""
-    from facerobust.attacks.criteria import Dodging
-    from facerobust.attacks.registry import build_attack
-    from facerobust.attacks.threat import LINF
 
-    a, b, same = _pairs(labels)
+    a, b, same = label_pairs(labels)
     if not bool(same.any()):
         raise ValueError("held-out data needs >= 2 chips of at least one identity")
     with torch.no_grad():
@@ -227,7 +214,6 @@ def _batch_loss(tuned: nn.Module, original: nn.Module, x: torch.Tensor, y: torch
                 attack: Any, o: FinetuneOptions, g: torch.Generator) -> torch.Tensor:
     """Hinge losses around the threshold on the batch and on its adversarial share, plus the
     distillation term keeping clean embeddings near the original model's."""
-    from facerobust.attacks.criteria import Dodging, Impersonation
 
     face = cast(FaceModel, tuned)  # duck-typed: any module with .metric and .threshold
     thr, metric = float(face.threshold), face.metric
@@ -286,9 +272,6 @@ def adversarial_finetune(
     ``labels`` -- is evaluated before and after (clean accuracy at the model threshold, PGD
     dodging success at ``eps``).
     """
-    from facerobust.attacks.pgd import PGDOptions
-    from facerobust.attacks.registry import build_attack
-    from facerobust.attacks.threat import LINF
 
     o = (options or FinetuneOptions()).replace(**changes)
     epochs, eps, steps, layers, goal, seed = o.epochs, o.eps, o.steps, o.layers, o.goal, o.seed

@@ -8,7 +8,7 @@ import math
 import numpy as np
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from facerobust.eval.stats import Rate
+from facerobust.core.stats import Rate
 
 
 def auroc(clean: np.ndarray, adversarial: np.ndarray) -> float:

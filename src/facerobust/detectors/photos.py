@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from facerobust import models
 from facerobust.data.chips import MAX_BYTES, load_chips, read_image
 from facerobust.detectors.registry import load_detector
 
@@ -30,7 +31,6 @@ def _read_chip(path: Path) -> torch.Tensor | str:
 def score_images(detector_file: Path, images: Sequence[Path], *, model_name: str,
                  chips: bool = False) -> list[dict[str, Any]]:
     """One row per file: its score, the threshold and whether it is flagged (or an error)."""
-    from facerobust import models
 
     detector = load_detector(detector_file, models.load(model_name), model_name=model_name)
     rows: list[dict[str, Any]] = []

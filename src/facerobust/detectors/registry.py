@@ -18,16 +18,17 @@ from torch import nn
 
 from facerobust.detectors.base import Detector, model_sha256
 from facerobust.detectors.embedding import embedder_of
+from facerobust.detectors.gallery import GalleryDistance
+from facerobust.detectors.iforest import IsolationForestDetector
+from facerobust.detectors.ocsvm import OneClassSVMDetector
+from facerobust.detectors.squeeze import FeatureSqueezing
+from facerobust.detectors.trajectory import TrajectoryDetector
+from facerobust.models.heads import CosineHead, IdentificationModel, make_head
 
 DETECTOR_FORMAT = 1
 
 
 def _classes() -> dict[str, type[Detector]]:
-    from facerobust.detectors.gallery import GalleryDistance
-    from facerobust.detectors.iforest import IsolationForestDetector
-    from facerobust.detectors.ocsvm import OneClassSVMDetector
-    from facerobust.detectors.squeeze import FeatureSqueezing
-    from facerobust.detectors.trajectory import TrajectoryDetector
 
     return {cls.name: cls for cls in (TrajectoryDetector, FeatureSqueezing, OneClassSVMDetector,
                                       IsolationForestDetector, GalleryDistance)}
@@ -79,7 +80,6 @@ def save_detector(detector: Detector, path: str | Path, *, model_name: str) -> P
 
 
 def _head_record(model: nn.Module) -> dict[str, Any] | None:
-    from facerobust.models.heads import CosineHead
 
     head = getattr(model, "head", None)
     if not isinstance(head, nn.Module) or embedder_of(model) is model:
@@ -90,7 +90,6 @@ def _head_record(model: nn.Module) -> dict[str, Any] | None:
 
 def _with_head(model: nn.Module, record: dict[str, Any] | None) -> nn.Module:
     """The face model with the saved identification head on top (when the file has one)."""
-    from facerobust.models.heads import IdentificationModel, make_head
 
     if not record:
         return model

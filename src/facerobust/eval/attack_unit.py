@@ -29,12 +29,12 @@ from facerobust.attacks.registry import (
     full_budget,
     resolve_steps_queries,
 )
+from facerobust.core.stats import Rate
 from facerobust.eval.config import AttackConfig
 from facerobust.eval.examples import save_example_grid
 from facerobust.eval.experiment import Experiment, GoalRows, GoalSetup
 from facerobust.eval.results import AttackUnit, ModelOutcome
 from facerobust.eval.shards import Part, shard_bounds, shard_seed
-from facerobust.eval.stats import Rate
 from facerobust.eval.tasks import (
     VERIFICATION_GOALS,
     attack_in_batches,

@@ -26,10 +26,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from facerobust.eval import audit_summary as summary
 from facerobust.eval import units as U
 from facerobust.eval.config import AuditConfig
 from facerobust.eval.dataset_info import describe_dataset
 from facerobust.eval.experiment import Experiment
+from facerobust.eval.ray_executor import require_ray, run_on_ray
 from facerobust.eval.results import (
     AttackUnit,
     CleanUnit,
@@ -43,6 +45,7 @@ from facerobust.eval.results_detection import DetectorUnit
 from facerobust.eval.results_file import write_result_file
 from facerobust.eval.shards import ShardedUnit, ShardParts, run_here
 from facerobust.eval.store import RunLock, RunStore, prepare_output_folder
+from facerobust.info import collect
 
 log = logging.getLogger("facerobust.audit")
 # (key, fingerprint, the function computing it: a plain one or a ShardedUnit)
@@ -129,8 +132,6 @@ class Audit:
         started = datetime.now(timezone.utc).isoformat(timespec="seconds")
         try:
             if self.cfg.run.executor == "ray":
-                from facerobust.eval.ray_executor import require_ray
-
                 require_ray()
             store = RunStore(self.out)
             torch.manual_seed(self.cfg.run.seed)
@@ -148,18 +149,13 @@ class Audit:
             bar = tqdm(total=len(units), initial=done, desc=self.command, unit="unit",
                        disable=not self.progress)
             if self.cfg.run.executor == "ray" and todo:
-                from facerobust.eval.ray_executor import run_on_ray
-
-                run_on_ray(exp, todo, store, bar, address=self.address)
+                run_on_ray(exp, todo, store, bar, plan=plan_units, address=self.address)
             elif todo:
                 self._run_here(todo, store, bar)
             bar.close()
             results = self.assemble(exp, store, [k for k, _, _ in units], started)
             results_path = write_result_file(self.out / "results.json", results)
-            from facerobust.report import render_report
-
-            render_report(results_path)
-            log.info("wrote %s and report.html", results_path)
+            log.info("wrote %s", results_path)
             return results_path
         finally:
             log.removeHandler(handler)
@@ -186,8 +182,6 @@ class Audit:
 
     def assemble(self, exp: Experiment, store: RunStore, keys: list[str], started: str
                  ) -> Results:
-        from facerobust.eval import audit_summary as summary
-        from facerobust.info import collect
 
         units = {k: store.load(k) for k in keys}
         victim = self.cfg.models.victim

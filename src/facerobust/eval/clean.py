@@ -23,8 +23,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from facerobust import models
+from facerobust.core.stats import Rate
+from facerobust.data.sources import open_dataset
+from facerobust.eval.metrics import roc_points, verification_metrics
+from facerobust.eval.protocol import FOLDS, generate_pairs
 from facerobust.eval.results import CleanUnit, Unit
-from facerobust.eval.stats import Rate
 from facerobust.eval.tasks import embed_paths, select_pairs
 from facerobust.models.base import accepts
 
@@ -35,7 +39,6 @@ def clean_figures(name: str, model: nn.Module, distances: np.ndarray, same: np.n
                   folds: np.ndarray, *, far: float = 1e-3,
                   identification_top1: Rate | None = None) -> CleanUnit:
     """Every clean verification figure of ``model`` from its pair ``distances``."""
-    from facerobust.eval.metrics import roc_points, verification_metrics
 
     m = verification_metrics(distances, same, folds, far=far)
     roc = roc_points(distances, same, max_points=ROC_POINTS)
@@ -78,7 +81,6 @@ def protocol_pairs(dataset: Any, limit_pairs: int | None, seed: int) -> tuple[li
     generated 10-fold protocol when it has none."""
     if dataset.pairs is not None:
         return select_pairs(dataset.pairs, limit_pairs), Path(dataset.pairs_file).name
-    from facerobust.eval.protocol import FOLDS, generate_pairs
 
     per_fold = 300 if limit_pairs is None else max(1, -(-limit_pairs // (2 * FOLDS)))
     return generate_pairs(dataset.people, per_fold=per_fold, seed=seed), "generated"
@@ -93,10 +95,8 @@ def evaluate_clean(model: Any, dataset_root: Path | str, *, batch_size: int = 32
     """Clean verification figures of ``model`` (a FaceModel or a registered model name) on
     the dataset at ``dataset_root`` (any layout; a 10-fold protocol is generated with
     ``seed`` when it has no pairs file); ``name`` labels the figures."""
-    from facerobust.data.sources import open_dataset
 
     if isinstance(model, str):
-        from facerobust import models
 
         name = name or model
         model = models.load(model, device=None if device is None else str(device))

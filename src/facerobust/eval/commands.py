@@ -10,6 +10,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from facerobust.data import resolve_dataset
 from facerobust.eval.audit import run_audit
 from facerobust.eval.config import (
     AttackConfig,
@@ -22,6 +23,7 @@ from facerobust.eval.config import (
     parse_config,
     tomllib,
 )
+from facerobust.eval.detector_config import DetectorConfig
 from facerobust.eval.store import prepare_output_folder
 from facerobust.eval.tasks import IDENTIFICATION_GOALS
 
@@ -71,7 +73,6 @@ def _root(dataset: str, data: Path | None) -> str:
     """``--data DIR``: the dataset itself or a folder holding ``<dataset>/``."""
     if data is None:
         return ""
-    from facerobust.data import resolve_dataset
 
     return str(resolve_dataset(dataset, data))
 
@@ -142,7 +143,6 @@ def run_detect(*, model: str, detectors: list[str], out: Path, n: int = 120,
                adaptive_samples: int = 24, head: str = "", batch_size: int = 16,
                seed: int = 0, progress: bool = True, force: bool = False) -> Path:
     """Fit, calibrate and attack each named detector on ``model``'s identification task."""
-    from facerobust.eval.detector_config import DetectorConfig
 
     entries = tuple(DetectorConfig(name=d, variants=variants if d == "trajectory" else (),
                                    samples=n, fpr=fpr, adaptive_epsilons=adaptive_epsilons,

@@ -18,6 +18,7 @@ Everything reuses the experiment core (:func:`facerobust.eval.tasks.select_pairs
 
 from __future__ import annotations
 
+import io
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -29,8 +30,16 @@ import numpy as np
 import torch
 from torch import nn
 
+from facerobust import models as zoo
+from facerobust.attacks import LINF, Dodging, Impersonation
+from facerobust.attacks.registry import build_attack
+from facerobust.core.stats import Rate
+from facerobust.data.chips import load_chips
+from facerobust.data.sources import open_dataset
+from facerobust.eval.clean import protocol_pairs
+from facerobust.eval.metrics import best_threshold, verification_metrics
 from facerobust.eval.results import Unit
-from facerobust.eval.stats import Rate
+from facerobust.eval.tasks import embed, pairs_to_indices, spread
 
 COMPARE_SCHEMA = 1
 STUDY_EPSILONS = (0.01, 0.015, 0.02)  # the founding study's budgets, [0, 1] units
@@ -77,7 +86,6 @@ def fold_thresholds(distances: np.ndarray, same: np.ndarray, folds: np.ndarray
                     ) -> dict[int, float]:
     """Per fold, the accuracy-maximising threshold on the *other* folds (training folds); with
     a single fold, the best threshold on it (no held-out data exists)."""
-    from facerobust.eval.metrics import best_threshold
 
     ids = sorted(int(f) for f in np.unique(folds))
     out = {}
@@ -94,8 +102,6 @@ def fgsm_errors(model: nn.Module, xa: torch.Tensor, ref: torch.Tensor, same: np.
                 ) -> tuple[np.ndarray, np.ndarray]:
     """Clean error flags (N,) and error flags after FGSM (n_eps, N): dodging on genuine pairs,
     impersonation on impostor pairs, each pair at its own threshold."""
-    from facerobust.attacks import LINF, Dodging, Impersonation
-    from facerobust.attacks.registry import build_attack
 
     metric = str(getattr(model, "metric", "euclidean"))
     clean = np.zeros(len(xa), dtype=bool)
@@ -119,8 +125,6 @@ def compare_one(name: str, model: nn.Module, chips: torch.Tensor, pairs: Any,
                 attacked: np.ndarray, epsilons: Sequence[float], batch_size: int
                 ) -> ModelComparison:
     """Every comparison figure of one model on the shared pair sample."""
-    from facerobust.eval.metrics import verification_metrics
-    from facerobust.eval.tasks import embed
 
     t0 = time.perf_counter()
     model.eval().requires_grad_(False)
@@ -152,11 +156,6 @@ def compare_models(models: Sequence[str] | Mapping[str, nn.Module], dataset_root
                    batch_size: int = 32, seed: int = 0, progress: bool = True) -> Comparison:
     """Compare ``models`` (registered names, zoo student paths, or name -> module) on the same
     pairs of the dataset at ``dataset_root``; FGSM on ``n_attack`` pairs spread over folds."""
-    from facerobust import models as zoo
-    from facerobust.data.chips import load_chips
-    from facerobust.data.sources import open_dataset
-    from facerobust.eval.clean import protocol_pairs
-    from facerobust.eval.tasks import pairs_to_indices, spread
 
     if len(models) < 1:
         raise ValueError("compare needs at least one model")
@@ -239,7 +238,6 @@ def comparison_figure(res: Comparison, path: Path | None = None) -> bytes:
     ax2.set(xlabel="FGSM epsilon (x/255, Linf)", ylabel="error rate (%)", ylim=(0, 100),
             title=f"FGSM error rate ({res.n_attacked} pairs, 95% CI)")
     ax2.legend(fontsize=8)
-    import io
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")

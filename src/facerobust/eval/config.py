@@ -13,6 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from facerobust.attacks.registry import attack_entry
+from facerobust.data.chips import DETECTORS
+from facerobust.data.sources import LAYOUTS
+from facerobust.defenses import parse_defense
+from facerobust.eval.config_values import parse_fraction
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -20,6 +26,7 @@ else:  # pragma: no cover
 
 from facerobust.attacks.threat import Threat, threat_for, threat_names
 from facerobust.eval.detector_config import DetectorConfig, parse_detector
+from facerobust.eval.results_file import SCHEMA_VERSION
 from facerobust.eval.tasks import GOALS, IDENTIFICATION_GOALS, VERIFICATION_GOALS
 from facerobust.system.spec import parse_system
 
@@ -191,25 +198,9 @@ class AuditConfig:
 
 def settings_hash(value: Any) -> str:
     """Short sha256 of ``value`` as canonical JSON, tied to the results schema version."""
-    from facerobust.eval.results_file import SCHEMA_VERSION
 
     blob = json.dumps([SCHEMA_VERSION, value], sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
-
-
-def parse_fraction(value: Any, key: str) -> float:
-    """``"2/255"``, ``0.01`` or ``"0.01"`` -> finite float >= 0 (errors name ``key``)."""
-    from facerobust.attacks.epsilons import parse_epsilon
-
-    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise ValueError(f"{key}: cannot read {value!r} as a number or fraction")
-    try:
-        number = parse_epsilon(str(value))
-    except ValueError as err:
-        raise ValueError(f"{key}: cannot read {value!r} as a number or fraction ({err})") from err
-    if number == float("inf"):
-        raise ValueError(f"{key}: must be finite, got {value!r}")
-    return number
 
 
 def _check_keys(table: dict[str, Any], cls: type, where: str) -> None:
@@ -330,7 +321,6 @@ def fold_system(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def _check_attack(name: str, norm: str, where: str, *, white_box: bool = False) -> None:
-    from facerobust.attacks.registry import attack_entry
 
     entry = attack_entry(name, norm, where=where)
     if white_box and entry.kind != "white-box":
@@ -390,8 +380,6 @@ def _check_fusions(cfg: AuditConfig) -> None:
 
 
 def _check_data(data: DataConfig) -> None:
-    from facerobust.data.chips import DETECTORS
-    from facerobust.data.sources import LAYOUTS
 
     _check_choice(data.layout, LAYOUTS, "data.layout")
     _check_choice(data.detector, DETECTORS, "data.detector")
@@ -445,7 +433,6 @@ def _validate(cfg: AuditConfig) -> None:
         raise ValueError("detector[0]: detectors are studied on the identification task; "
                          "enable [identification]")
     for i, d in enumerate(cfg.defenses):
-        from facerobust.defenses import parse_defense
 
         try:
             parse_defense(d.spec)

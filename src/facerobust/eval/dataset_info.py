@@ -3,36 +3,13 @@ experiment did with it (layout, protocol, identification split, detectors, skipp
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from facerobust.data.sources import Dataset
 from facerobust.eval.config import AuditConfig, DataConfig
-
-if TYPE_CHECKING:
-    from facerobust.eval.experiment import Experiment
-
-log = logging.getLogger("facerobust.audit")
-
-
-def open_configured_dataset(cfg: AuditConfig, data: Path | None = None) -> Dataset:
-    """The dataset of ``cfg.data``: ``root`` when set, else the name looked up under ``data``,
-    ``FACEROBUST_DATA`` or the cache; warnings go to the log."""
-    from facerobust.data import resolve_dataset
-    from facerobust.data.sources import open_dataset
-
-    d = cfg.data
-    root = Path(d.root).expanduser() if d.root else resolve_dataset(d.dataset, data)
-    dataset = open_dataset(root, layout=d.layout, listing=d.listing or None,
-                           pairs_file=d.pairs or None)
-    for warning in dataset.warnings:
-        log.warning("%s", warning)
-    for path in dataset.missing:
-        log.warning("listed but missing: %s", path)
-    return dataset
+from facerobust.eval.experiment import Experiment
 
 
 def describe_dataset(exp: Experiment) -> dict[str, Any]:

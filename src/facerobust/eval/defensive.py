@@ -13,8 +13,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from facerobust import models
+from facerobust.core.stats import Rate
+from facerobust.data.chips import load_chips
+from facerobust.data.sources import open_dataset
+from facerobust.defenses.defensive_distillation import attack_rates, distill_head
 from facerobust.eval.results_study import DEFENSIVE_SCHEMA, DefensiveHead, DefensiveResult
-from facerobust.eval.stats import Rate
+from facerobust.eval.tasks import embed, identity_split, rows_for, spread
+from facerobust.models.heads import IdentificationModel, train_head
 
 
 @dataclass(frozen=True)
@@ -53,12 +59,6 @@ def defensive_distillation_study(*, model: str | nn.Module, root: Path,
     identities, images, gallery, temperature = o.identities, o.images, o.gallery, o.temperature
     eps, steps, cw_l2, cw_steps, probes = o.eps, o.steps, o.cw_l2, o.cw_steps, o.probes
     head_epochs, seed = o.head_epochs, o.seed
-    from facerobust import models
-    from facerobust.data.chips import load_chips
-    from facerobust.data.sources import open_dataset
-    from facerobust.defenses.defensive_distillation import attack_rates, distill_head
-    from facerobust.eval.tasks import embed, identity_split, rows_for, spread
-    from facerobust.models.heads import IdentificationModel, train_head
 
     split = identity_split(open_dataset(root).people, identities=identities, images=images,
                            gallery=gallery, min_images=images, seed=seed)

@@ -9,12 +9,12 @@ import torch
 
 from facerobust.attacks.registry import build_attack, full_budget
 from facerobust.attacks.threat import LINF
+from facerobust.core.stats import Rate
 from facerobust.detectors.adaptive import EvadeDetector, GuardedModel
 from facerobust.detectors.base import Detector
 from facerobust.eval.detection_data import DetectionSet
 from facerobust.eval.detector_config import DetectorConfig
 from facerobust.eval.results_detection import AdaptiveRow
-from facerobust.eval.stats import Rate
 from facerobust.eval.tasks import attack_in_batches, make_criterion, score_goal
 
 

@@ -21,10 +21,10 @@ from tqdm import tqdm
 
 from facerobust.attacks.registry import build_attack, full_budget
 from facerobust.attacks.threat import L2, LINF
+from facerobust.core.stats import Rate
 from facerobust.eval.detector_config import DetectorConfig
 from facerobust.eval.experiment import Experiment
 from facerobust.eval.results_detection import DetectionData
-from facerobust.eval.stats import Rate
 from facerobust.eval.tasks import attack_in_batches, make_criterion, rows_for
 
 log = logging.getLogger("facerobust.audit")

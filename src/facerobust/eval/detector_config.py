@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from facerobust.detectors.registry import DETECTORS, detector_options
+from facerobust.eval.config_values import parse_fraction
+
 DETECTION_ATTACKS = ("bim", "cw", "mifgsm")
 TRAJECTORY_VARIANTS = ("C-l2", "C-cosine", "M-l2", "M-cosine")
 
@@ -60,8 +63,6 @@ def _int(raw: Any, key: str, least: int) -> int:
 
 
 def _fractions(raw: Any, key: str) -> tuple[float, ...]:
-    from facerobust.eval.config import parse_fraction
-
     if not isinstance(raw, list) or not raw:
         raise ValueError(f"{key}: must be a non-empty list like [\"2/255\", \"4/255\"]")
     return tuple(parse_fraction(v, f"{key}[{i}]") for i, v in enumerate(raw))
@@ -69,8 +70,6 @@ def _fractions(raw: Any, key: str) -> tuple[float, ...]:
 
 def parse_detector(table: Any, where: str) -> DetectorConfig:
     """Validate one ``[[detector]]`` table; every error names ``where.key``."""
-    from facerobust.eval.config import parse_fraction
-
     if not isinstance(table, dict):
         raise ValueError(f"{where} must be a table, got {type(table).__name__}")
     allowed = {f.name for f in fields(DetectorConfig)}
@@ -106,7 +105,6 @@ def parse_detector(table: Any, where: str) -> DetectorConfig:
 
 
 def check_detector(cfg: DetectorConfig, where: str) -> None:
-    from facerobust.detectors.registry import DETECTORS, detector_options
 
     if cfg.name not in DETECTORS:
         raise ValueError(f"{where}.name: {cfg.name!r} is not one of {', '.join(DETECTORS)}")

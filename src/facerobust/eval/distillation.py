@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,17 @@ import numpy as np
 import torch
 from torch import nn
 
+from facerobust import models
+from facerobust.attacks import LINF, Dodging
+from facerobust.attacks.registry import build_attack, full_budget
+from facerobust.core.embedding import embed
+from facerobust.core.splits import label_pairs
+from facerobust.core.stats import Rate
+from facerobust.data.chips import load_chips
+from facerobust.data.sources import open_dataset
+from facerobust.eval.clean import protocol_pairs
+from facerobust.eval.compare import compare_models
+from facerobust.eval.metrics import best_threshold
 from facerobust.eval.results_study import (
     CARD_SCHEMA,
     Speed,
@@ -32,9 +43,13 @@ from facerobust.eval.results_study import (
     StudentLfw,
     StudentTraining,
     TransferPoint,
+    load_card,
 )
-from facerobust.eval.stats import Rate
+from facerobust.eval.store import write_json_atomic
+from facerobust.eval.tasks import pairs_to_indices, spread
 from facerobust.models.base import accepts
+from facerobust.models.distill import train_student
+from facerobust.models.student import StudentNet, card_path, save_student
 
 TRANSFER_EPS = (2 / 255, 4 / 255, 8 / 255)
 
@@ -67,13 +82,35 @@ def training_paths(people: dict[str, list[Path]], excluded: set[str], *, max_ima
     return [pool[k][0] for k in chosen], [pool[k][1] for k in chosen]
 
 
+def calibrate_threshold(model: nn.Module, chips: torch.Tensor, labels: torch.Tensor
+                        ) -> tuple[float, float]:
+    """Accuracy-maximising threshold (and its accuracy) on genuine / impostor pairs of the
+    training identities (never on evaluation pairs)."""
+    a, b, same = label_pairs(labels)
+    if not bool(same.any()) or bool(same.all()):
+        raise ValueError("calibration needs >= 2 images of some identity and >= 2 identities")
+    emb = embed(model, chips)
+    d = model.distance(emb[a], emb[b]).numpy().astype(np.float64)  # type: ignore[operator]
+    return best_threshold(d, same.numpy())
+
+
+def save_with_card(path: Path, model: StudentNet, card: StudentCard) -> StudentCard:
+    """Write the student ``path`` and its card (``card`` with the weights' file name, SHA-256
+    and the model's architecture filled in); returns the card as read back."""
+    sha = save_student(path, model)
+    cfg = model.config()
+    full = replace(card, weights_file=path.name, weights_sha256=sha,
+                   embedding_dim=int(cfg["embedding_dim"]), widths=list(cfg["widths"]),
+                   input_px=int(cfg["input_px"]), metric=str(cfg["metric"]),
+                   threshold=float(cfg["threshold"]))
+    write_json_atomic(card_path(path), full.to_dict())
+    return load_card(card_path(path))
+
+
 def transfer(teacher: nn.Module, student: nn.Module, chips: torch.Tensor, pairs: Any,
              n: int, *, steps: int = 10, seed: int = 0) -> list[TransferPoint]:
     """PGD dodging on genuine pairs both models accept, crafted on the teacher at each budget
     of :data:`TRANSFER_EPS`: success on the teacher (white-box) and on the student."""
-    from facerobust.attacks import LINF, Dodging
-    from facerobust.attacks.registry import build_attack, full_budget
-    from facerobust.eval.tasks import embed, spread
 
     a, b = torch.as_tensor(pairs.a), torch.as_tensor(pairs.b)
     refs = {}
@@ -126,14 +163,6 @@ def distill_study(teacher_name: str, dataset_root: Path | str, *, out: Path,
     o = options or DistillOptions()
     eval_pairs, max_images, epochs, widths = o.eval_pairs, o.max_images, o.epochs, o.widths
     input_px, n_attack, seed = o.input_px, o.n_attack, o.seed
-    from facerobust import models
-    from facerobust.data.chips import load_chips
-    from facerobust.data.sources import open_dataset
-    from facerobust.eval.clean import protocol_pairs
-    from facerobust.eval.compare import compare_models
-    from facerobust.models.distill import calibrate_threshold, train_student
-    from facerobust.models.student import StudentNet, card_path, read_card, save_student
-
     if out.suffix != ".pt":
         raise ValueError(f"--out {out}: the student file must end in .pt")
     if out.exists() or card_path(out).exists():
@@ -162,8 +191,6 @@ def distill_study(teacher_name: str, dataset_root: Path | str, *, out: Path,
                          limit_pairs=eval_pairs, n_attack=n_attack, seed=seed, progress=progress)
     eval_chips = load_chips(list(dict.fromkeys(p for pr in chosen
                                                for p in (pr.path_a, pr.path_b))), cache=True)
-    from facerobust.eval.tasks import pairs_to_indices
-
     pairs, _ = pairs_to_indices(chosen, eval_chips.index)
     t_ms, s_ms = ms_per_image(teacher), ms_per_image(student)
     card = StudentCard(
@@ -191,5 +218,4 @@ def distill_study(teacher_name: str, dataset_root: Path | str, *, out: Path,
         weights_file="", weights_sha256="", embedding_dim=student.embedding_dim,
         widths=list(widths), input_px=input_px, metric=str(student.metric),
         threshold=float(student.threshold))
-    save_student(out, student, card)
-    return read_card(out)
+    return save_with_card(out, student, card)

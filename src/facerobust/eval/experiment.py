@@ -8,6 +8,7 @@ same pairs, split identities the same way and score goals the same way.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,20 +18,39 @@ import numpy as np
 import torch
 from torch import nn
 
+from facerobust import models
+from facerobust.core.stats import Rate
+from facerobust.data import resolve_dataset
 from facerobust.data.capture import Capture
-from facerobust.data.sources import Dataset
+from facerobust.data.chips import load_chips
+from facerobust.data.sources import Dataset, open_dataset
 from facerobust.eval import tasks
+from facerobust.eval.clean import clean_figures
 from facerobust.eval.config import AuditConfig
-from facerobust.eval.dataset_info import open_configured_dataset
+from facerobust.eval.protocol import generate_pairs, write_pairs
 from facerobust.eval.results import CleanUnit
-from facerobust.eval.stats import Rate
 from facerobust.eval.store import RunStore
+from facerobust.models.heads import make_head, read_head_file, train_head
 from facerobust.system import FaceSystem
 
 if TYPE_CHECKING:
     from facerobust.models.heads import IdentificationModel
 
 log = logging.getLogger("facerobust.audit")
+
+
+def open_configured_dataset(cfg: AuditConfig, data: Path | None = None) -> Dataset:
+    """The dataset of ``cfg.data``: ``root`` when set, else the name looked up under ``data``,
+    ``FACEROBUST_DATA`` or the cache; warnings go to the log."""
+    d = cfg.data
+    root = Path(d.root).expanduser() if d.root else resolve_dataset(d.dataset, data)
+    dataset = open_dataset(root, layout=d.layout, listing=d.listing or None,
+                           pairs_file=d.pairs or None)
+    for warning in dataset.warnings:
+        log.warning("%s", warning)
+    for path in dataset.missing:
+        log.warning("listed but missing: %s", path)
+    return dataset
 
 
 @dataclass(frozen=True)
@@ -93,7 +113,6 @@ class Experiment:
                 store: RunStore | None = None, progress: bool = True) -> Experiment:
         """Open the dataset, sample (or generate) pairs, split identities, align chips, load
         models. Cheap checks (dataset, head file) run before alignment and model loading."""
-        from facerobust.data.chips import load_chips
 
         dataset = open_configured_dataset(cfg, data)
         protocol = dataset.pairs
@@ -101,7 +120,6 @@ class Experiment:
             limit = tasks.pairs_per_fold_limit(protocol, cfg.data.clean_pairs_per_fold)
             chosen = tasks.select_pairs(protocol, limit)
         else:
-            from facerobust.eval.protocol import generate_pairs
 
             chosen = generate_pairs(dataset.people, per_fold=cfg.data.clean_pairs_per_fold,
                                     seed=cfg.run.seed)
@@ -136,7 +154,6 @@ class Experiment:
         if not ident.enabled:
             return None, None
         if ident.head:
-            from facerobust.models.heads import read_head_file
 
             head = read_head_file(ident.head)
             head.check_compatible(model=cfg.models.victim, root=dataset.root)
@@ -155,9 +172,7 @@ class Experiment:
     def write_protocol(self, folder: Path) -> None:
         """The pairs and identification split actually used, beside the results: rerun with
         ``[data] pairs = ".../protocol/pairs.txt"`` and the same identification settings."""
-        import json
 
-        from facerobust.eval.protocol import write_pairs
 
         write_pairs(self.chosen_pairs, folder / "pairs.txt", self.root)
         if self.split is not None:
@@ -166,7 +181,6 @@ class Experiment:
 
     @staticmethod
     def _load_models(cfg: AuditConfig) -> tuple[dict[str, nn.Module], dict[str, str]]:
-        from facerobust import models
 
         victim = cfg.models.victim
         names = [victim, *[m for m in cfg.models.others if m != victim]]
@@ -234,7 +248,6 @@ class Experiment:
     def identification_model(self, name: str) -> IdentificationModel:
         """Model ``name`` + its head over the split's identities: the saved head for the victim
         when one is configured, otherwise a head trained on the enrolment images."""
-        from facerobust.models.heads import IdentificationModel, make_head, train_head
 
         if name in self._heads:
             return self._heads[name]
@@ -261,7 +274,6 @@ class Experiment:
 
     # --------------------------------------------------------------------------------- clean
     def clean_unit(self, name: str) -> CleanUnit:
-        from facerobust.eval.clean import clean_figures
 
         top1 = None
         if self.split is not None:

@@ -10,12 +10,17 @@ from typing import Any
 
 import torch
 
-from facerobust.defenses.training import FinetuneOptions
+from facerobust import models
+from facerobust.core.stats import Rate
+from facerobust.data import resolve_dataset
+from facerobust.data.chips import load_chips
+from facerobust.data.sources import open_dataset
+from facerobust.defenses.hardening import describe_conditions, hardening_evaluation
+from facerobust.defenses.training import FinetuneOptions, adversarial_finetune
 from facerobust.eval.results_study import JUDGED_SCHEMA, JudgedCondition, JudgedHardening
-from facerobust.eval.stats import Rate
 from facerobust.eval.store import write_json_atomic
 from facerobust.eval.tasks import choose_identities, embed_paths, identity_split
-from facerobust.models.heads import HeadKind
+from facerobust.models.heads import HeadKind, save_identification, train_head
 
 
 @dataclass(frozen=True)
@@ -55,10 +60,6 @@ def train_identification_head(*, model: str, dataset: str, data: Path | str | No
                               progress: bool = True) -> dict[str, Any]:
     """Split identities, embed, train the head, measure held-out top-1, save to ``out``
     (plus ``out`` with suffix ``.json``); returns the training report."""
-    from facerobust import models
-    from facerobust.data import resolve_dataset
-    from facerobust.data.sources import open_dataset
-    from facerobust.models.heads import save_identification, train_head
 
     o = options
     kind, epochs, seed, images, gallery = o.kind, o.epochs, o.seed, o.images, o.gallery
@@ -104,11 +105,6 @@ def adversarial_training_study(*, model: str, dataset: str, data: Path | str | N
     original and tuned models are both judged on conditions (a)-(d)
     (:func:`facerobust.defenses.hardening.hardening_evaluation`). Writes
     ``out/training.json`` and ``out/model.pt``; returns (training report, the JSON dict)."""
-    from facerobust import models
-    from facerobust.data import resolve_dataset
-    from facerobust.data.chips import load_chips
-    from facerobust.data.sources import open_dataset
-    from facerobust.defenses.training import adversarial_finetune
 
     people = open_dataset(resolve_dataset(dataset, data)).people
     train_identities, holdout_identities = groups.train_identities, groups.holdout_identities
@@ -150,7 +146,6 @@ def adversarial_training_study(*, model: str, dataset: str, data: Path | str | N
 def judge_hardening(original: Any, tuned: Any, holdout: tuple[torch.Tensor, torch.Tensor], *,
                     eps: float, steps: int, seed: int) -> JudgedHardening:
     """Conditions (a)-(d) before (original) and after (tuned) on the held-out identities."""
-    from facerobust.defenses.hardening import describe_conditions, hardening_evaluation
 
     settings = {"larger": 2.0, "cw_l2": 0.5, "adaptive_steps": 40, "restarts": 2}
     before = hardening_evaluation(original, *holdout, eps=eps, steps=steps, seed=seed,

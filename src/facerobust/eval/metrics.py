@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import numpy as np
+from sklearn.metrics import roc_auc_score, roc_curve
 
 from facerobust.models.base import accepts
 
@@ -106,7 +107,6 @@ def best_threshold(distances: np.ndarray, same: np.ndarray) -> tuple[float, floa
 
 
 def _roc(d: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    from sklearn.metrics import roc_curve
 
     fpr, tpr, thr = roc_curve(s.astype(int), -d, drop_intermediate=False)
     return fpr, tpr, -thr  # distance thresholds; the first is +inf (accept nothing)
@@ -170,7 +170,6 @@ def verification_metrics(distances: Any, same: Any, folds: Any, *,
     else:
         protocol, acc, acc_std = "best-threshold", g_acc, 0.0
         correct = int(round(g_acc * d.size))
-    from sklearn.metrics import roc_auc_score
 
     auc = float(roc_auc_score(s.astype(int), -d))
     fpr, tpr, thr = _roc(d, s)

@@ -27,6 +27,7 @@ import logging
 import pickle
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from facerobust.allocator import keep_freed_memory
 from facerobust.eval.experiment import Experiment
 from facerobust.eval.shards import Part, ShardedUnit, ShardParts, log_reuse
 from facerobust.eval.store import RunStore
@@ -43,6 +45,8 @@ __all__ = ["INSTALL_HINT", "compute_shard", "compute_unit", "connect", "require_
            "run_on_ray", "shippable"]
 
 log = logging.getLogger("facerobust.audit")
+# the audit's plan_units: (config, experiment, out folder) -> [(key, fingerprint, unit fn)]
+Planner = Callable[[Any, Experiment, Path], list[tuple[str, str, Any]]]
 _SHIPPED: dict[str, Experiment] = {}  # in a worker process: the experiment, by object id
 
 
@@ -62,7 +66,6 @@ def _shipped(box: list[Any]) -> Experiment:
     hands the ref itself), fetched and unpickled once per worker process."""
     import ray
 
-    from facerobust.allocator import keep_freed_memory
 
     torch.set_num_threads(1)
     keep_freed_memory()
@@ -76,11 +79,10 @@ def _shipped(box: list[Any]) -> Experiment:
     return exp
 
 
-def compute_unit(box: list[Any], key: str) -> tuple[dict[str, Any], dict[str, bytes]]:
+def compute_unit(box: list[Any], key: str, plan_units: Planner
+                 ) -> tuple[dict[str, Any], dict[str, bytes]]:
     """In a worker: unit ``key`` of the shipped experiment -> (result payload, the files it
     wrote, by path relative to the run folder)."""
-    from facerobust.eval.audit import plan_units
-
     exp = _shipped(box)
     with tempfile.TemporaryDirectory(prefix="facerobust-unit-") as tmp:
         out = Path(tmp)
@@ -94,11 +96,9 @@ def compute_unit(box: list[Any], key: str) -> tuple[dict[str, Any], dict[str, by
     return payload, files
 
 
-def compute_shard(box: list[Any], key: str, index: int) -> Part:
+def compute_shard(box: list[Any], key: str, index: int, plan_units: Planner) -> Part:
     """In a worker: shard ``index`` of the sharded unit ``key`` -> its part (the driver
     merges the parts and writes the unit's files)."""
-    from facerobust.eval.audit import plan_units
-
     exp = _shipped(box)
     with tempfile.TemporaryDirectory(prefix="facerobust-shard-") as tmp:
         fn = {k: f for k, _, f in plan_units(exp.cfg, exp, Path(tmp))}[key]
@@ -170,10 +170,12 @@ def _result(ray: Any, ref: Any, what: str) -> Any:
 
 
 def run_on_ray(exp: Experiment, todo: list[tuple[str, str, Any]], store: RunStore, bar: tqdm,
-               *, address: str | None = None, num_cpus: int | None = None) -> None:
+               *, plan: Planner, address: str | None = None, num_cpus: int | None = None
+               ) -> None:
     """Compute the units ``todo`` ((key, fingerprint, planned function) triples) as Ray tasks
     -- one per unit, or one per shard not yet saved of a sharded unit -- saving each result
-    into ``store`` as it completes."""
+    into ``store`` as it completes. Workers rebuild each unit with ``plan`` (the audit's
+    :func:`~facerobust.eval.audit.plan_units`, passed in: the executor sits below the audit)."""
     ray = require_ray()
     started = connect(ray, address, num_cpus)
     pending: dict[Any, tuple[str, str, int | None]] = {}
@@ -185,9 +187,9 @@ def run_on_ray(exp: Experiment, todo: list[tuple[str, str, Any]], store: RunStor
         for key, fp, fn in todo:
             if isinstance(fn, ShardedUnit):
                 for i in collect.plan(key, fp, fn):
-                    pending[shard_task.remote(box, key, i)] = (key, fp, i)
+                    pending[shard_task.remote(box, key, i, plan)] = (key, fp, i)
             else:
-                pending[unit_task.remote(box, key)] = (key, fp, None)
+                pending[unit_task.remote(box, key, plan)] = (key, fp, None)
         log.info("ray: %d tasks submitted to %s", len(pending), address or "a local cluster")
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)

@@ -21,8 +21,8 @@ from facerobust.eval.compare import COMPARE_SCHEMA, Comparison
 from facerobust.eval.results import Unit
 from facerobust.eval.stats import Rate
 from facerobust.eval.versioned import from_versioned, load_versioned, read_json
+from facerobust.models.student import CARD_SCHEMA
 
-CARD_SCHEMA = 1
 DEFENSIVE_SCHEMA = 1
 JUDGED_SCHEMA = 1
 

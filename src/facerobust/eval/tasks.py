@@ -21,8 +21,24 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from tqdm import tqdm
 
+from facerobust.attacks import (
+    Dodging,
+    Impersonation,
+    Misclassification,
+    TargetedMisclassification,
+)
+from facerobust.core.embedding import embed, model_device
+from facerobust.core.splits import IdentitySplit, choose_identities, identity_split
+from facerobust.data.chips import load_chips
 from facerobust.data.lfw import Pair
+
+__all__ = ["CHUNK_IMAGES", "GOALS", "IDENTIFICATION_GOALS", "VERIFICATION_GOALS", "IdentitySplit",
+           "PairSample", "attack_in_batches", "choose_identities", "decided_correctly", "embed",
+           "embed_paths", "identity_split", "make_criterion", "model_device",
+           "pairs_per_fold_limit", "pairs_to_indices", "rows_for", "score_goal",
+           "select_pairs", "spread", "targets_for"]
 
 VERIFICATION_GOALS = ("dodging", "impersonation")
 IDENTIFICATION_GOALS = ("untargeted", "targeted")
@@ -89,68 +105,7 @@ def spread(rows: np.ndarray, n: int) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- identities
-def choose_identities(people: dict[str, list[Path]], *, count: int, min_images: int,
-                      seed: int) -> list[str]:
-    """``count`` identities with >= ``min_images`` images, drawn at random (seeded), in draw
-    order (fewer when fewer qualify; raises when fewer than 2 do)."""
-    eligible = sorted(name for name, files in people.items() if len(files) >= min_images)
-    if len(eligible) < 2:
-        raise ValueError(f"need >= 2 identities with >= {min_images} images; the dataset has "
-                         f"{len(eligible)}")
-    rng = np.random.default_rng(seed)
-    return [str(n) for n in rng.choice(eligible, size=min(count, len(eligible)), replace=False)]
-
-
-@dataclass(frozen=True)
-class IdentitySplit:
-    """Closed-set identification split: enrolment (head training / gallery) and probe images;
-    label ``i`` is ``names[i]``."""
-
-    names: list[str]
-    train_paths: list[Path]
-    train_labels: list[int]
-    probe_paths: list[Path]
-    probe_labels: list[int]
-
-    def to_dict(self, root: Path) -> dict[str, Any]:
-        """JSON form with paths relative to the dataset ``root`` (portable across machines)."""
-        def rel(paths: list[Path]) -> list[str]:
-            return [Path(p).relative_to(root).as_posix() for p in paths]
-
-        return {"names": self.names, "train": rel(self.train_paths),
-                "train_labels": self.train_labels, "probe": rel(self.probe_paths),
-                "probe_labels": self.probe_labels}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], root: Path) -> IdentitySplit:
-        try:
-            return cls(list(data["names"]), [root / p for p in data["train"]],
-                       [int(v) for v in data["train_labels"]],
-                       [root / p for p in data["probe"]], [int(v) for v in data["probe_labels"]])
-        except (KeyError, TypeError) as err:
-            raise ValueError(f"identification split is missing or malformed: {err}") from err
-
-
-def identity_split(people: dict[str, list[Path]], *, identities: int, images: int,
-                   gallery: int, min_images: int, seed: int) -> IdentitySplit:
-    """Up to ``identities`` people (seeded draw) with >= ``max(min_images, gallery + 1)``
-    images; of each person's first ``images`` files (sorted), ``gallery`` enrol and the rest
-    probe. The one identification split of every command."""
-    if not 1 <= gallery < images:
-        raise ValueError(f"gallery_per_identity must be >= 1 and smaller than "
-                         f"images_per_identity, got {gallery} and {images}")
-    need = max(min_images, gallery + 1)
-    chosen = sorted(choose_identities(people, count=identities, min_images=need, seed=seed))
-    split = IdentitySplit(chosen, [], [], [], [])
-    for label, name in enumerate(chosen):
-        files = sorted(people[name])[:images]
-        split.train_paths.extend(files[:gallery])
-        split.train_labels.extend([label] * gallery)
-        split.probe_paths.extend(files[gallery:])
-        split.probe_labels.extend([label] * len(files[gallery:]))
-    return split
-
-
+# (choose_identities, IdentitySplit and identity_split live in facerobust.core.splits)
 def rows_for(paths: Sequence[Path], labels: Sequence[int], index: dict[Path, int]
              ) -> tuple[np.ndarray, np.ndarray]:
     """Chip rows and labels of the ``paths`` that were aligned (skipped images dropped)."""
@@ -166,39 +121,12 @@ def targets_for(labels: np.ndarray, n_classes: int, seed: int) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------ embedding
-def model_device(model: nn.Module) -> torch.device:
-    return next((p.device for p in model.parameters()), torch.device("cpu"))
-
-
-@torch.no_grad()
-def embed(model: nn.Module, chips: torch.Tensor, batch_size: int = 32) -> torch.Tensor:
-    """``model(chips)`` in batches on the model's device, returned on the CPU. The one batched
-    forward pass of the project. ``chips`` may be a ChipRows (read batch by batch).
-
-    The result is allocated once, after the first batch: keeping each batch's small output
-    alive between the large, freed activations fragments the heap, and peak memory then grows
-    with the number of chips (~12 KB per chip for dlib-resnet, measured)."""
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    dev = model_device(model)
-    result: torch.Tensor | None = None
-    for i in range(0, len(chips), batch_size):
-        out = model(chips[i:i + batch_size].to(dev)).detach().float().cpu()
-        if result is None:
-            result = torch.empty((len(chips), *out.shape[1:]), dtype=out.dtype)
-        result[i:i + len(out)] = out
-    return result if result is not None else torch.empty(0)
-
-
+# (embed and model_device live in facerobust.core.embedding)
 def embed_paths(model: nn.Module, paths: Sequence[Path], *, batch_size: int = 32,
                 progress: bool = True, detector: str = "hog+cnn"
                 ) -> tuple[dict[Path, torch.Tensor], list[dict[str, str]]]:
     """Descriptors of every alignable file, streamed :data:`CHUNK_IMAGES` chips at a time
     (memory flat in the number of files), plus the skipped files with reasons."""
-    from tqdm import tqdm
-
-    from facerobust.data.chips import load_chips
-
     out: dict[Path, torch.Tensor] = {}
     skipped: list[dict[str, str]] = []
     bar = tqdm(total=len(paths), desc="aligning + embedding", unit="img", file=sys.stderr,
@@ -242,13 +170,6 @@ def attack_in_batches(make_attack: Any, model: nn.Module, x: torch.Tensor, crite
 def make_criterion(goal: str, model: nn.Module, reference: torch.Tensor) -> Any:
     """The success criterion of ``goal`` on ``model``: ``reference`` holds the enrolled
     descriptors (verification) or the true / target labels (identification)."""
-    from facerobust.attacks import (
-        Dodging,
-        Impersonation,
-        Misclassification,
-        TargetedMisclassification,
-    )
-
     if goal == "dodging":
         return Dodging.for_model(model, reference)
     if goal == "impersonation":

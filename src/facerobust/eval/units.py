@@ -14,16 +14,21 @@ from typing import Any
 import numpy as np
 import torch
 
+from facerobust.attacks.minimal import minimal_epsilon
 from facerobust.attacks.registry import build_attack
+from facerobust.core.stats import Rate
 from facerobust.data.chip_rows import take_rows
+from facerobust.defenses import parse_defense
 from facerobust.eval.attack_unit import AttackShards
 from facerobust.eval.config import DefenseConfig, FusionConfig
+from facerobust.eval.defense_eval import evaluate_defense, evaluate_defense_identification
+from facerobust.eval.detection import detector_unit as run
 from facerobust.eval.detector_config import DetectorConfig
 from facerobust.eval.experiment import Experiment, GoalRows
+from facerobust.eval.fusion_eval import evaluate_fusion
 from facerobust.eval.results import DefenseUnit, FusionUnit, MinimalUnit
 from facerobust.eval.results_detection import DetectorUnit
 from facerobust.eval.shards import Part, shard_bounds, shard_seed
-from facerobust.eval.stats import Rate
 from facerobust.eval.tasks import VERIFICATION_GOALS, make_criterion, targets_for
 
 __all__ = ["AttackShards", "MinimalShards", "defense_unit", "detector_unit", "fusion_unit"]
@@ -45,7 +50,6 @@ class MinimalShards:
         return shard_bounds(len(self.samples), self.exp.cfg.run.shard_size)
 
     def run(self, index: int) -> Part:
-        from facerobust.attacks.minimal import minimal_epsilon
 
         m = self.exp.cfg.minimal
         tic = time.perf_counter()
@@ -76,8 +80,6 @@ class MinimalShards:
 def defense_unit(exp: Experiment, dcfg: DefenseConfig, seed: int) -> DefenseUnit:
     """One defense judged under naive, direct, adaptive (BPDA + EOT) and optional black-box
     attacks, on verification pairs or on the identification probes."""
-    from facerobust.defenses import parse_defense
-    from facerobust.defenses.evaluate import evaluate_defense, evaluate_defense_identification
 
     attack = build_attack(dcfg.attack, dcfg.threat, steps=dcfg.steps)
     blackbox = (build_attack("square", dcfg.threat, queries=dcfg.blackbox_queries)
@@ -103,8 +105,7 @@ def defense_unit(exp: Experiment, dcfg: DefenseConfig, seed: int) -> DefenseUnit
 
 def fusion_unit(exp: Experiment, fcfg: FusionConfig, seed: int) -> FusionUnit:
     """Score-level fusion of ``fcfg.models`` as a verifier, under the white-box attack on the
-    fusion and chips crafted on each single member (:mod:`facerobust.defenses.fusion`)."""
-    from facerobust.defenses.fusion import evaluate_fusion
+    fusion and chips crafted on each single member (:mod:`facerobust.eval.fusion_eval`)."""
 
     chips = exp.chips.chips
     a, b = torch.as_tensor(exp.pairs.a), torch.as_tensor(exp.pairs.b)
@@ -121,6 +122,5 @@ def detector_unit(exp: Experiment, dcfg: DetectorConfig, key: str, seed: int, ou
                   ) -> DetectorUnit:
     """One ``[[detector]]``: fitted, calibrated, scored and adaptively attacked
     (:mod:`facerobust.eval.detection`)."""
-    from facerobust.eval.detection import detector_unit as run
 
     return run(exp, dcfg, key, seed, out)

@@ -21,10 +21,14 @@ from facerobust.models.fetch import (
     FACE_API,
     HUMAN_MODELS,
     PACKAGES,
+    RECORD,
     WeightsIntegrityError,
     fetch_record,
     sha256_file,
+    verified_file,
 )
+from facerobust.models.registry import get_spec, weights_path
+from facerobust.models.student import read_card_document
 
 CARDS_FILE = Path(__file__).with_name("cards.json")
 
@@ -116,14 +120,12 @@ def measured_threshold(name: str) -> float | None:
 
 
 def _weight_path(name: str) -> Path | None:
-    from facerobust.models.registry import weights_path
 
     path = weights_path(name)
     if path is None:
         return None
     src = SOURCES.get(name)
     if src is not None and src.registry == "npm":
-        from facerobust.models.fetch import RECORD, verified_file
 
         folder = next((p for p in path.parents if (p / RECORD).is_file()), None)
         if folder is not None and (folder / src.weight_file).is_file():
@@ -146,7 +148,6 @@ def _sha(name: str, path: Path | None) -> str | None:
 
 def card(name: str) -> ModelCard:
     """The card of registered model ``name`` (no weights are loaded or downloaded)."""
-    from facerobust.models.registry import get_spec
 
     spec = get_spec(name)
     dims = {"dlib-resnet": (128, "euclidean"), "dlib-resnet-q8": (128, "euclidean"),
@@ -164,7 +165,7 @@ def card(name: str) -> ModelCard:
         source=asdict(src) if src else {}, weight_sha256=_sha(name, path),
         weights_available=path is not None, input_size=[3, 150, 150],
         network_input=GEOMETRY.get(name, "canonical 150x150 chip"), embedding_dim=dim,
-        metric=metric, measured=measured_cards().get(name) or _student_measured(name, path),
+        metric=metric, measured=measured_cards().get(name) or student_measured(name, path),
         weights_problem=problem,
         architecture=ARCHITECTURE.get(name, ""), lfw_accuracy=_all_pairs_accuracy(name),
         note=NOTES.get(name, ""),
@@ -178,18 +179,17 @@ def _all_pairs_accuracy(name: str) -> float | None:
     return float(entry["accuracy"])
 
 
-def _student_measured(name: str, path: Path | None) -> dict[str, Any] | None:
+def student_measured(name: str, path: Path | None) -> dict[str, Any] | None:
     """A distilled student's measured figures live in the card ``facerobust distill`` wrote
     beside its weights."""
     if name != "dlib-student" or path is None:
         return None
-    from facerobust.models.student import read_card
-
     try:
-        card = read_card(path)
-    except (OSError, ValueError):
+        card = read_card_document(path)
+        lfw, data = card["lfw"], card["data"]
+        return {"accuracy": lfw["student_accuracy"], "pairs": lfw["n_pairs"],
+                "pairs_file": lfw["pairs_file"], "dataset": data["dataset"],
+                "teacher": card["teacher"], "teacher_accuracy": lfw["teacher_accuracy"],
+                "ms_per_image_batch32": dict(card["ms_per_image_batch32"])}
+    except (OSError, ValueError, KeyError, TypeError):
         return None
-    return {"accuracy": card.lfw.student_accuracy, "pairs": card.lfw.n_pairs,
-            "pairs_file": card.lfw.pairs_file, "dataset": card.data.dataset,
-            "teacher": card.teacher, "teacher_accuracy": card.lfw.teacher_accuracy,
-            "ms_per_image_batch32": card.ms_per_image_batch32.to_dict()}

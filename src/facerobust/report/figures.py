@@ -24,14 +24,14 @@ if TYPE_CHECKING:
 Figure = bytes  # PNG bytes
 
 
-def _png(fig: Any) -> Figure:
+def png(fig: Any) -> Figure:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
     return buf.getvalue()
 
 
-def _rate_bars(ax: Any, xs: list[float], rates: Sequence[Any], **style: Any) -> None:
+def rate_bars(ax: Any, xs: list[float], rates: Sequence[Any], **style: Any) -> None:
     """Success in % with asymmetric 95% CI error bars (rates or their JSON objects)."""
     rates = [r if isinstance(r, Rate) else Rate.from_dict(r) for r in rates]
     mid = [100 * r.rate for r in rates]
@@ -61,7 +61,7 @@ def accuracy_vs_epsilon(curves: list[AccuracyCurve]) -> Figure | None:
         ax.set_title(f"{task}: accuracy vs epsilon (band: 95% CI)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    return _png(fig)
+    return png(fig)
 
 
 def success_vs_epsilon(attack: AttackUnit) -> Figure:
@@ -69,10 +69,10 @@ def success_vs_epsilon(attack: AttackUnit) -> Figure:
     fig, ax = plt.subplots(figsize=(5.2, 3.8))
     scale, label = threat_for(attack.norm).axis()
     xs = [e * scale for e in attack.epsilons]
-    _rate_bars(ax, xs, attack.success, marker="o",
+    rate_bars(ax, xs, attack.success, marker="o",
                label=f"{attack.victim} (white-box, n={attack.n})")
     for target, row in attack.transfer.items():
-        _rate_bars(ax, xs, row.success, marker="s", linestyle="--",
+        rate_bars(ax, xs, row.success, marker="s", linestyle="--",
                    label=f"{target} (transfer)")
     ax.set_xlabel(label)
     ax.set_ylabel("attack success (%), 95% CI")
@@ -80,7 +80,7 @@ def success_vs_epsilon(attack: AttackUnit) -> Figure:
     ax.set_title(f"{attack.attack.upper()} {attack.norm} - {attack.goal}")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    return _png(fig)
+    return png(fig)
 
 
 def roc_curves(clean: CleanUnit, attacked: list[AttackedRoc], model: str) -> Figure:
@@ -98,7 +98,7 @@ def roc_curves(clean: CleanUnit, attacked: list[AttackedRoc], model: str) -> Fig
     ax.set_title(f"ROC of {model}: clean vs attacked")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
-    return _png(fig)
+    return png(fig)
 
 
 def transfer_heatmap(matrix: RateMatrix | None) -> Figure | None:
@@ -121,7 +121,7 @@ def transfer_heatmap(matrix: RateMatrix | None) -> Figure | None:
     ax.set_title(matrix.title or
                  f"Transfer: chips made on {matrix.source} (or the source a row names); "
                  "n excludes each target's clean failures", fontsize=9)
-    return _png(fig)
+    return png(fig)
 
 
 def minimal_histogram(minimal: MinimalUnit) -> Figure | None:
@@ -139,7 +139,7 @@ def minimal_histogram(minimal: MinimalUnit) -> Figure | None:
     ax.set_ylabel("samples")
     ax.set_title(f"Minimal perturbation ({minimal.attack} {minimal.norm}, "
                  f"{minimal.goal}, n={minimal.n})")
-    return _png(fig)
+    return png(fig)
 
 
 DEFENSE_COLUMNS = (("undefended", "no defense", "grey"), ("naive", "naive attack", None),
@@ -156,14 +156,14 @@ def defense_curves(defense: DefenseUnit) -> Figure:
             style: dict[str, Any] = {"marker": "o", "label": text}
             if color:
                 style["color"] = color
-            _rate_bars(ax, xs, getattr(defense, key), **style)
+            rate_bars(ax, xs, getattr(defense, key), **style)
     ax.set_xlabel(label)
     ax.set_ylabel("attack success (%), 95% CI")
     ax.set_ylim(-2, 102)
     ax.set_title(f"Defense {defense.name} ({defense.goal}, n={defense.n_attacked})")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    return _png(fig)
+    return png(fig)
 
 
 def detector_rocs(unit: DetectorUnit) -> Figure | None:
@@ -185,4 +185,4 @@ def detector_rocs(unit: DetectorUnit) -> Figure | None:
                      else res.label, fontsize=9)
         ax.legend(fontsize=6, loc="lower right")
         ax.grid(alpha=0.3)
-    return _png(fig)
+    return png(fig)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from facerobust.report.figures import Figure, _png, _rate_bars, plt
+from facerobust.report.figures import Figure, plt, png, rate_bars
 
 
 def _err(rates: list[dict[str, Any]]) -> tuple[list[float], list[list[float]]]:
@@ -32,7 +32,7 @@ def _paired_bars(labels: list[str], groups: dict[str, list[dict[str, Any]]], tit
     ax.set_title(title, fontsize=10)
     ax.grid(axis="x", alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
-    return _png(fig)
+    return png(fig)
 
 
 def hardening_bars(judged: dict[str, Any]) -> Figure:
@@ -66,15 +66,15 @@ def transfer_lines(card: dict[str, Any]) -> Figure | None:
         return None
     fig, ax = plt.subplots(figsize=(5.2, 3.6))
     xs = [255 * r["eps"] for r in rows]
-    _rate_bars(ax, xs, [r["teacher"] for r in rows], marker="o",
+    rate_bars(ax, xs, [r["teacher"] for r in rows], marker="o",
                label=f"{card['teacher']} (white-box)")
-    _rate_bars(ax, xs, [r["student"] for r in rows], marker="s", linestyle="--",
+    rate_bars(ax, xs, [r["student"] for r in rows], marker="s", linestyle="--",
                label=f"{card['name']} (transfer)")
     ax.set(xlabel="epsilon (x/255, Linf)", ylabel="dodging success (%), 95% CI",
            ylim=(-2, 102), title="Transfer: teacher -> student")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    return _png(fig)
+    return png(fig)
 
 
 def loss_curves(card: dict[str, Any]) -> Figure:
@@ -87,4 +87,4 @@ def loss_curves(card: dict[str, Any]) -> Figure:
            title=f"Distillation loss ({training['n_train']} train / {training['n_val']} val)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    return _png(fig)
+    return png(fig)

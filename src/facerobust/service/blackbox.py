@@ -15,12 +15,20 @@ first; a live run against a limited gate records the 429s, the time waited and l
 from __future__ import annotations
 
 import random
+import time
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import torch
+from tqdm import tqdm
 
+from facerobust.attacks.criteria import Impersonation
+from facerobust.attacks.registry import attack_entry, build_attack
 from facerobust.attacks.threat import Threat, threat_for
+from facerobust.data.chips import read_image
+from facerobust.data.lfw import LFWPairs
+from facerobust.data.resolve import resolve_dataset
 from facerobust.eval.results_file import write_result_file
 from facerobust.eval.results_gate import GateAttackResults, Sample
 from facerobust.service.client import GateClient, GateLockedOut, RemoteVerifier
@@ -30,7 +38,6 @@ from facerobust.service.summary import budget_time, summarise
 
 def impostor_pairs(root: Path, n: int, seed: int) -> list[tuple[Path, Path]]:
     """``n`` impostor pairs (attacker photo, victim photo) of the dataset's LFW protocol."""
-    from facerobust.data.lfw import LFWPairs
 
     pairs = [(p.path_a, p.path_b) for p in LFWPairs(root).pairs if not p.same]
     if not pairs:
@@ -40,7 +47,6 @@ def impostor_pairs(root: Path, n: int, seed: int) -> list[tuple[Path, Path]]:
 
 
 def load_photo(path: Path) -> torch.Tensor:
-    from facerobust.data.chips import read_image
 
     rgb, reason = read_image(Path(path).read_bytes())
     if rgb is None:
@@ -49,7 +55,6 @@ def load_photo(path: Path) -> torch.Tensor:
 
 
 def _attack(name: str, threat: Threat, queries: int, start: torch.Tensor | None) -> Any:
-    from facerobust.attacks.registry import build_attack
 
     return build_attack(name, threat, queries=queries, starting_points=start,
                         where="attack-gate")
@@ -59,9 +64,7 @@ def attack_one(client: GateClient, photo: Path, victim_photo: Path, victim: str,
                attack: str, threat: Threat, epsilons: list[float], queries: int,
                scores: bool, seed: int) -> Sample:
     """Attack one pair; Square runs once per budget, HopSkipJump once for all budgets."""
-    import time
 
-    from facerobust.attacks.criteria import Impersonation
 
     x = load_photo(photo)[None]
     start = None
@@ -132,7 +135,6 @@ def run_gate_attack(url: str, *, key: str, admin_key: str, attack: str, norm: st
                     progress: bool = True) -> Path:
     """Attack ``n`` impostor pairs through the gate at ``url``; writes ``out/results.json``
     (kind ``gate-attack``; ``facerobust report`` renders it)."""
-    from facerobust.attacks.registry import attack_entry
 
     threat = threat_for(norm)
     entry = attack_entry(attack, threat, where="attack-gate")
@@ -144,7 +146,7 @@ def run_gate_attack(url: str, *, key: str, admin_key: str, attack: str, norm: st
     target = out / "results.json"
     if target.exists():
         raise ValueError(f"{target} exists: choose another --out (results are not overwritten)")
-    root = _dataset_root(dataset, data)
+    root = dataset_root(dataset, data)
     pairs = impostor_pairs(root, 3 * n, seed)
     skipped: list[dict[str, str]] = []
     client = GateClient(url, key, wait=wait, max_wait_s=max_wait_s)
@@ -157,8 +159,6 @@ def run_gate_attack(url: str, *, key: str, admin_key: str, attack: str, norm: st
         samples = []
         iterator: Any = pairs
         if progress:
-            from tqdm import tqdm
-
             iterator = tqdm(pairs, desc=f"{attack} via HTTP", unit="pair")
         for i, (photo, victim_photo) in enumerate(iterator):
             samples.append(attack_one(client, photo, victim_photo, victim_photo.parent.name,
@@ -177,11 +177,9 @@ def run_gate_attack(url: str, *, key: str, admin_key: str, attack: str, norm: st
     return write_result_file(target, result)
 
 
-def _dataset_root(dataset: str, data: Path | None) -> Path:
+def dataset_root(dataset: str, data: Path | None) -> Path:
     if dataset == "lfw-demo" and data is None:
-        from importlib import resources
 
         return Path(str(resources.files("facerobust.data").joinpath("demo/lfw-demo")))
-    from facerobust.data.resolve import resolve_dataset
 
     return resolve_dataset(dataset, data)

@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import cv2
+import httpx
 import numpy as np
 import torch
 from torch import nn
@@ -50,7 +52,6 @@ class GateClient:
 
     def __init__(self, url: str, key: str, *, wait: bool = True, max_wait_s: float = 600.0,
                  timeout: float = 60.0) -> None:
-        import httpx
 
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"gate URL must start with http:// or https://, got {url!r}")
@@ -108,7 +109,6 @@ class GateClient:
 
 def encode_png(x: torch.Tensor) -> bytes:
     """A (3, H, W) float photo in [0, 1] -> PNG bytes (rounded to uint8)."""
-    import cv2
 
     arr = (x.detach().clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
     ok, buf = cv2.imencode(".png", np.ascontiguousarray(arr[:, :, ::-1]),

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from facerobust.defenses import parse_defense
 from facerobust.system.spec import SYSTEM_KEYS, SystemSpec, parse_system
 
 if sys.version_info >= (3, 11):
@@ -151,7 +152,6 @@ def parse_gate_config(data: dict[str, Any]) -> GateConfig:
 
 
 def _check(cfg: GateConfig) -> None:
-    from facerobust.defenses import parse_defense
 
     _ = cfg.system  # validates the model name, detector chain and threshold
     try:

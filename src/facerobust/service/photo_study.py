@@ -20,9 +20,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
+from tqdm import tqdm
 
+from facerobust.attacks.criteria import Impersonation
+from facerobust.attacks.registry import build_attack, full_budget
 from facerobust.attacks.threat import LINF
 from facerobust.data.align import WarpPlan
 from facerobust.data.capture import CaptureError
@@ -30,7 +34,7 @@ from facerobust.data.warp import ChipWarp, paste_chip_delta
 from facerobust.eval.results_file import write_result_file
 from facerobust.eval.results_gate import Cell, PhotoStudyResults
 from facerobust.eval.stats import Rate
-from facerobust.service.blackbox import impostor_pairs, load_photo, usable_pairs
+from facerobust.service.blackbox import dataset_root, impostor_pairs, load_photo, usable_pairs
 from facerobust.service.client import GateClient
 from facerobust.system import FaceSystem, PhotoOptions, SystemSpec
 
@@ -46,7 +50,6 @@ def quantise(adv: torch.Tensor, photo: torch.Tensor, eps: float) -> torch.Tensor
 
 
 def encode(x: torch.Tensor, fmt: str) -> tuple[bytes, str]:
-    import cv2
 
     arr = (x[0].clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
     bgr = np.ascontiguousarray(arr[:, :, ::-1])
@@ -61,8 +64,6 @@ def craft(system: FaceSystem, photo: torch.Tensor, target: torch.Tensor, method:
           plan: WarpPlan, seed: int) -> tuple[list[torch.Tensor], list[bool], list[bool]]:
     """Adversarial photos (one per eps), the attacker's in-memory success (its alignment of
     the final uint8 photo) and PGD's own success on what it attacked."""
-    from facerobust.attacks.criteria import Impersonation
-    from facerobust.attacks.registry import build_attack, full_budget
 
     model = system.model
     metric = str(getattr(model, "metric", "euclidean"))
@@ -93,7 +94,6 @@ def run_photo_study(url: str, *, key: str, admin_key: str, model_name: str,
                     progress: bool = True) -> Path:
     """Run the study on ``n`` impostor pairs; writes ``out/results.json`` (kind
     ``gate-photo``; ``facerobust report`` renders it)."""
-    from facerobust.service.blackbox import _dataset_root
 
     target_file = Path(out) / "results.json"
     if target_file.exists():
@@ -109,12 +109,11 @@ def run_photo_study(url: str, *, key: str, admin_key: str, model_name: str,
     system = FaceSystem.from_spec(replica, scorers={})  # the attacker's white-box replica
     threshold = system.threshold
     skipped: list[dict[str, str]] = []
-    pairs = usable_pairs(client, impostor_pairs(_dataset_root(dataset, data), 3 * n, seed),
+    pairs = usable_pairs(client, impostor_pairs(dataset_root(dataset, data), 3 * n, seed),
                          admin_key, n, skipped)
     samples: list[dict[str, Any]] = []
     iterator: Any = pairs
     if progress:
-        from tqdm import tqdm
 
         iterator = tqdm(pairs, desc="photo-space study", unit="pair")
     for i, (a_path, b_path) in enumerate(iterator):

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 
-from facerobust.service.app import REJECT, Gate, GateError, Photo, Photos, Text, check_identity
+from facerobust.service.gate import REJECT, Gate, GateError, Photo, Photos, Text, check_identity
 from facerobust.system import Gallery
 
 

@@ -5,7 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import torch
+
+from facerobust.service.app import create_app
 from facerobust.service.config import GateConfig, load_gate_config
+from facerobust.service.gate import Gate
+from facerobust.service.pipeline import gate_system
+from facerobust.service.storage import Store
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -13,11 +19,7 @@ if TYPE_CHECKING:
 
 def build_app(config: GateConfig) -> FastAPI:
     """The FastAPI app for ``config`` (model loaded, database opened, admin key stored)."""
-    import torch
 
-    from facerobust.service.app import Gate, create_app
-    from facerobust.service.pipeline import gate_system
-    from facerobust.service.storage import Store
 
     admin_key = config.admin_key  # validated before the model is loaded
     torch.set_num_threads(config.gate.torch_threads)

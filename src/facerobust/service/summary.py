@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from facerobust.attacks.threat import Threat, threat_for
-from facerobust.eval.results_gate import BudgetSummary
+from facerobust.eval.results_gate import BudgetSummary, GateAttackResults, Sample
 from facerobust.eval.stats import Rate
 from facerobust.service.config import LimitsSection
 from facerobust.service.limits import time_at_rate

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from facerobust.models.fetch import RECORD, verified_file
+
 _DTYPES: dict[str, np.dtype[Any]] = {
     "float32": np.dtype("<f4"),
     "int32": np.dtype("<i4"),
@@ -60,7 +62,6 @@ def entry_nbytes(entry: dict[str, Any]) -> int:
 
 def _shard(folder: Path, name: str) -> Path:
     """A weight shard; inside a fetched npm package it is checked against ``fetch.json``."""
-    from facerobust.models.fetch import RECORD, verified_file
 
     path = folder / name
     for root in (folder, *folder.parents):

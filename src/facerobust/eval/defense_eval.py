@@ -36,11 +36,12 @@ from tqdm import tqdm
 
 from facerobust.attacks.registry import full_budget
 from facerobust.attacks.threat import LINF, Threat
+from facerobust.core.stats import Rate
 from facerobust.defenses.base import Defense
 from facerobust.defenses.masking import MaskingFlags, masking_flags
 from facerobust.defenses.model import DefendedModel, adaptive
+from facerobust.eval.metrics import tar_at_far
 from facerobust.eval.results import DefenseUnit
-from facerobust.eval.stats import Rate
 from facerobust.eval.tasks import embed, make_criterion
 from facerobust.models.base import accepts
 
@@ -53,7 +54,6 @@ def accuracy_at_threshold(distances: torch.Tensor, same: torch.Tensor, threshold
 
 
 def _tar(distances: torch.Tensor, same: torch.Tensor, far: float) -> Rate:
-    from facerobust.eval.metrics import tar_at_far
 
     _, _, accepted = tar_at_far(distances.numpy(), same.numpy(), far)
     return Rate(accepted, int(same.sum()))

@@ -25,8 +25,8 @@ from torch import nn
 from facerobust.attacks.ensemble import Ensemble, FusedCriterion
 from facerobust.attacks.registry import full_budget
 from facerobust.attacks.threat import LINF, Threat
+from facerobust.core.stats import Rate
 from facerobust.eval.results import FusionUnit
-from facerobust.eval.stats import Rate
 from facerobust.eval.tasks import embed, make_criterion
 from facerobust.models.base import FaceModel
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from facerobust.eval.stats import Rate, wilson_interval
+from facerobust.core.stats import Rate, wilson_interval
 
 
 def test_wilson_matches_published_values() -> None:
