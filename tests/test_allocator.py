@@ -38,7 +38,9 @@ def test_keep_freed_memory_removes_the_page_faults_of_repeated_large_blocks() ->
     assert default["applied"] is False and kept["applied"] is True
     pages = 20 * 64 * 2**20 // 4096
     assert int(default["faults"]) > pages // 2  # glibc mmaps + unmaps each 64 MiB block
-    assert int(kept["faults"]) < pages // 20
+    # kept: the blocks are reused; a proactive kernel reclaim (DAMON, seen on CI-like boxes) may
+    # still evict the idle heap once and fault one 128 MiB working set back in (32768 faults)
+    assert int(kept["faults"]) < pages // 8
 
 
 def test_a_bad_switch_value_is_named(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,7 +12,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -30,11 +30,8 @@ from facerobust.eval.config import AuditConfig
 from facerobust.eval.protocol import generate_pairs, write_pairs
 from facerobust.eval.results import CleanUnit
 from facerobust.eval.store import RunStore
-from facerobust.models.heads import make_head, read_head_file, train_head
+from facerobust.models.heads import IdentificationModel, make_head, read_head_file, train_head
 from facerobust.system import FaceSystem
-
-if TYPE_CHECKING:
-    from facerobust.models.heads import IdentificationModel
 
 log = logging.getLogger("facerobust.audit")
 
