@@ -10,6 +10,7 @@ CLI's own parser and the configs, scripts and make targets it names must exist a
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 import os
 import re
@@ -18,12 +19,16 @@ import signal
 import socket
 import subprocess
 import sys
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -132,6 +137,8 @@ def sandbox_env(sandbox: Path) -> dict[str, str]:
         paths.append(env["PYTHONPATH"])
     env["PYTHONPATH"] = os.pathsep.join(paths)
     env["PATH"] = os.pathsep.join([str(sandbox / ".venv" / "bin"), env.get("PATH", "")])
+    # torch on 1 thread: on a busy 2-core box 2 threads make the examples ~5x slower
+    env.setdefault("OMP_NUM_THREADS", "1")
     return env
 
 
@@ -150,17 +157,22 @@ def run_bash(code: str, sandbox: Path) -> None:
     try:
         out, _ = proc.communicate(timeout=BLOCK_TIMEOUT_S)
     finally:  # also a server the block left running in the background
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
     if proc.returncode != 0:
         pytest.fail(f"exit status {proc.returncode}; output:\n{out[-4000:]}")
 
 
 def run_python(code: str, name: str, sandbox: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
     monkeypatch.chdir(sandbox)
-    exec(compile(code, name, "exec"), {"__name__": "__main__"})
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as for the bash blocks (OMP_NUM_THREADS=1)
+    try:
+        exec(compile(code, name, "exec"), {"__name__": "__main__"})
+    finally:
+        torch.set_num_threads(threads)
 
 
 # ---------------------------------------------------------------- checks without running
