@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from facerobust.data import align, chips
+from facerobust.data import align, capture, chips
 from facerobust.data.chips import DETECTORS, NO_FACE, chip_for_file, decode_rgb, load_chips
 from facerobust.data.lfw import LFWPairs
 
@@ -152,7 +152,7 @@ def test_large_photo_is_detected_downscaled_with_landmarks_mapped_back(
 def test_read_image_refuses_over_the_pixel_limit_before_decoding(
         monkeypatch: pytest.MonkeyPatch) -> None:
     ok, enc = cv2.imencode(".png", np.zeros((30, 40, 3), np.uint8))
-    monkeypatch.setattr(chips, "decode_rgb", lambda _d: pytest.fail("decoded"))
+    monkeypatch.setattr(capture, "decode_rgb", lambda _d: pytest.fail("decoded"))
     rgb, reason = chips.read_image(enc.tobytes(), max_pixels=1000)
     assert rgb is None and reason.startswith("too large: 40x30 = ")
     assert reason.endswith("(limit 0.001 megapixels)")

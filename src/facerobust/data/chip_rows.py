@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -31,15 +31,34 @@ import torch
 from facerobust.data import align
 
 
+class ReadResult(Protocol):
+    """What a chip reader returns (:class:`facerobust.data.chips.ChipResult`)."""
+
+    @property
+    def chip(self) -> np.ndarray | None: ...
+    @property
+    def detector(self) -> str: ...
+    @property
+    def reason(self) -> str: ...
+
+
+class ChipReader(Protocol):
+    """Reads one file's chip from the cache (:func:`facerobust.data.chips.chip_for_file`); a
+    module-level function, so a pickled ChipRows stays a reference to it."""
+
+    def __call__(self, path: Path, cache_root: Path | None, detector: str) -> ReadResult: ...
+
+
 class ChipRows:
     """Read-only, cache-backed stand-in for a float chip tensor (see the module docstring)."""
 
     def __init__(self, paths: Sequence[Path], cache_root: Path | None,
-                 detectors: dict[Path, str], detector: str) -> None:
+                 detectors: dict[Path, str], detector: str, reader: ChipReader) -> None:
         self.paths = [Path(p) for p in paths]
         self.cache_root = cache_root
         self.detector = detector
         self.detectors = {p: detectors[p] for p in self.paths}
+        self.reader = reader
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -63,7 +82,7 @@ class ChipRows:
         if single:
             raise TypeError("ChipRows.select needs several rows (a slice or an index), not one")
         return ChipRows([self.paths[r] for r in picked], self.cache_root, self.detectors,
-                        self.detector)
+                        self.detector, self.reader)
 
     def _rows(self, item: Any) -> tuple[list[int], bool]:
         if isinstance(item, (int, np.integer)) and not isinstance(item, bool):
@@ -89,9 +108,7 @@ class ChipRows:
         return out[0] if single else out
 
     def _read(self, path: Path) -> np.ndarray:
-        from facerobust.data.chips import chip_for_file
-
-        res = chip_for_file(path, self.cache_root, self.detector)
+        res = self.reader(path, self.cache_root, self.detector)
         if res.chip is None or res.detector != self.detectors[path]:
             why = res.reason or "the file changed since it was aligned"
             raise OSError(f"{path}: its aligned chip cannot be read back ({why}); chips are "

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 
 import numpy as np
 
+from facerobust import paths as fr_paths
 from facerobust.data import align
 from facerobust.data import chip_cache as cc
 from facerobust.data.capture import (  # noqa: F401  (re-exported: the chip cache's limits)
@@ -53,11 +54,10 @@ from facerobust.data.capture import (  # noqa: F401  (re-exported: the chip cach
     header_size,
     read_image,
 )
+from facerobust.data.chip_rows import ChipRows
 
 if TYPE_CHECKING:
     import torch
-
-    from facerobust.data.chip_rows import ChipRows
 
 # SkippedImage.kind values
 NO_FACE_KIND, UNREADABLE, TOO_LARGE = "no_face", "unreadable", "too_large"
@@ -188,8 +188,6 @@ def chip_for_file(path: Path, cache_root: Path | None, detector: str = "hog+cnn"
 
 def chip_cache_root() -> Path:
     """The chip cache folder for the current alignment settings."""
-    from facerobust import paths as fr_paths
-
     return fr_paths.cache_subdir("chips") / settings_key()
 
 
@@ -245,9 +243,7 @@ def load_chips(paths: Sequence[Path], *, cache: bool = True, progress: bool = Fa
         detectors[path] = res.detector
         faces_found[path] = res.faces
     if lazy:
-        from facerobust.data.chip_rows import ChipRows
-
-        chips: Any = ChipRows(ok_paths, cache_root, detectors, detector)
+        chips: Any = ChipRows(ok_paths, cache_root, detectors, detector, chip_for_file)
     elif arrays:
         stacked = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)
         chips = stacked.to(torch.float32).div_(255.0).contiguous()
