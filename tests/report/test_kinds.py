@@ -83,3 +83,36 @@ def test_an_unknown_kind_is_named(tmp_path: Path) -> None:
     path.write_text(json.dumps({"schema_version": 3, "kind": "nope"}))
     with pytest.raises(ValueError, match="unknown result kind 'nope'"):
         render_report(path)
+
+
+def test_derived_curves_equal_the_ones_schema2_code_wrote(tmp_path: Path) -> None:
+    """The typed summary recomputes the accuracy curves exactly as the dict-based code did
+    (a goal that was not attacked adds no uncertainty to the band)."""
+    from facerobust.eval.audit_summary import accuracy_curves
+
+    path = _copy("results-schema2.json", tmp_path)
+    stored = json.loads(path.read_text())["accuracy_curves"]
+    curves = accuracy_curves(load_results(path))
+    assert len(curves) == len(stored) > 0
+    for ours, old in zip(curves, stored, strict=True):
+        assert (ours.task, ours.label, ours.norm) == (old["task"], old["label"], old["norm"])
+        for key in ("epsilons", "accuracy", "low", "high"):
+            assert getattr(ours, key) == pytest.approx(old[key], abs=1e-12), key
+
+
+def test_a_goal_not_attacked_adds_no_uncertainty(tmp_path: Path) -> None:
+    from facerobust.eval.audit_summary import accuracy_curves
+
+    path = _copy("results-schema2.json", tmp_path)
+    doc = json.loads(path.read_text())
+    doc["attacks"] = [a for a in doc["attacks"] if a["goal"] == "dodging"]
+    path.write_text(json.dumps(doc))
+    results = load_results(path)
+    clean = results.victim_clean
+    assert clean is not None
+    dodging = results.attacks[0].success
+    (curve,) = accuracy_curves(results)
+    genuine, impostor = clean.genuine_accept.rate, clean.impostor_reject.rate
+    for i, s in enumerate(dodging, start=1):  # impostors, never attacked, stay at their rate
+        assert curve.low[i] == pytest.approx((genuine * (1 - s.ci95[1]) + impostor) / 2)
+        assert curve.high[i] == pytest.approx((genuine * (1 - s.ci95[0]) + impostor) / 2)

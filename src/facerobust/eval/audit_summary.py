@@ -44,9 +44,10 @@ def _still_right(clean_rates: list[float], successes: list[list[Rate]],
     mid, low, high = [], [], []
     for clean, column in zip(clean_rates, successes, strict=True):
         s = column[i]
+        lo, hi = s.ci95 if s.n else (0.0, 0.0)  # a goal not attacked adds no uncertainty
         mid.append(clean * (1 - s.rate))
-        low.append(clean * (1 - s.ci95[1]))
-        high.append(clean * (1 - s.ci95[0]))
+        low.append(clean * (1 - hi))
+        high.append(clean * (1 - lo))
     return float(np.mean(mid)), float(np.mean(low)), float(np.mean(high))
 
 
