@@ -42,7 +42,7 @@ import numpy as np
 from facerobust import paths as fr_paths
 from facerobust.data import align
 from facerobust.data import chip_cache as cc
-from facerobust.data.capture import (  # noqa: F401  (re-exported: the chip cache's limits)
+from facerobust.data.capture import (
     DETECTORS,
     MAX_BYTES,
     MAX_PIXELS,
@@ -252,3 +252,28 @@ def load_chips(paths: Sequence[Path], *, cache: bool = True, progress: bool = Fa
     index = {p: i for i, p in enumerate(ok_paths)}
     return ChipSet(chips=chips, paths=ok_paths, skipped=skipped, index=index,
                    detectors=detectors, faces_found=faces_found)
+
+
+# the capture's limits and decoder are re-exported: the chip cache reads files through them
+__all__ = [
+    "Capture",
+    "ChipResult",
+    "ChipSet",
+    "DETECTORS",
+    "MAX_BYTES",
+    "MAX_PIXELS",
+    "NOT_DECODABLE",
+    "NO_FACE",
+    "NO_FACE_KIND",
+    "SkippedImage",
+    "TOO_LARGE",
+    "UNREADABLE",
+    "check_detector",
+    "chip_cache_root",
+    "chip_for_file",
+    "decode_rgb",
+    "header_size",
+    "load_chips",
+    "read_image",
+    "settings_key",
+]
