@@ -12,13 +12,9 @@ one. ``facerobust attack`` and ``facerobust defend`` are one-unit audits on this
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import asdict, replace
 from datetime import datetime, timezone
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,33 +23,19 @@ import torch
 from tqdm import tqdm
 
 from facerobust.eval import audit_summary as summary
-from facerobust.eval import units as U
 from facerobust.eval.config import AuditConfig
 from facerobust.eval.dataset_info import describe_dataset
 from facerobust.eval.experiment import Experiment
+from facerobust.eval.kinds import UNIT_KINDS
 from facerobust.eval.ray_executor import require_ray, run_on_ray
-from facerobust.eval.results import (
-    AttackUnit,
-    CleanUnit,
-    DefenseUnit,
-    FusionUnit,
-    MinimalUnit,
-    Unit,
-)
 from facerobust.eval.results_audit import DatasetFacts, Models, Results
-from facerobust.eval.results_detection import DetectorUnit
 from facerobust.eval.results_file import write_result_file
 from facerobust.eval.shards import ShardedUnit, ShardParts, run_here
 from facerobust.eval.store import RunLock, RunStore, prepare_output_folder
+from facerobust.eval.unit_kind import PlannedUnit
 from facerobust.info import collect
 
 log = logging.getLogger("facerobust.audit")
-# (key, fingerprint, the function computing it: a plain one or a ShardedUnit)
-PlannedUnit = tuple[str, str, Callable[[], Unit]]
-
-
-def unit_seed(seed: int, key: str) -> int:
-    return int(hashlib.sha256(f"{seed}:{key}".encode()).hexdigest()[:8], 16)
 
 
 def model_details(model: torch.nn.Module) -> dict[str, Any]:
@@ -64,41 +46,9 @@ def model_details(model: torch.nn.Module) -> dict[str, Any]:
 
 
 def plan_units(cfg: AuditConfig, exp: Experiment, out: Path) -> list[PlannedUnit]:
-    """Every unit of ``cfg``: (key, fingerprint of its own settings, the function computing
-    it; files it writes go under ``out``)."""
-    victim = cfg.models.victim
-    units: list[PlannedUnit] = []
-    for name in exp.models:
-        units.append((f"clean-{name}", exp.fingerprint("clean", name),
-                      partial(exp.clean_unit, name)))
-    for atk in cfg.attacks:
-        for sources in atk.sources(victim, cfg.models.others):
-            one = replace(atk, surrogates=sources, all_sources=False)
-            for goal in atk.goals:
-                key = f"attack-{victim}-{one.key}-{goal}"
-                own = {**asdict(one), "goals": None}
-                shards = U.AttackShards(exp, one, goal, key, unit_seed(cfg.run.seed, key), out)
-                units.append((key, exp.fingerprint("attack", own, goal),
-                              ShardedUnit(shards.bounds, shards.run, shards.merge)))
-    if cfg.minimal.enabled:
-        key = f"minimal-{victim}"
-        minimal = U.MinimalShards(exp, unit_seed(cfg.run.seed, key))
-        units.append((key, exp.fingerprint("minimal", asdict(cfg.minimal)),
-                       ShardedUnit(minimal.bounds, minimal.run, minimal.merge)))
-    for i, dcfg in enumerate(cfg.defenses):
-        key = f"defense-{i}-{victim}"
-        units.append((key, exp.fingerprint("defense", asdict(dcfg)),
-                      partial(U.defense_unit, exp, dcfg, unit_seed(cfg.run.seed, key))))
-    for i, fcfg in enumerate(cfg.fusions):
-        key = f"fusion-{i}"
-        units.append((key, exp.fingerprint("fusion", asdict(fcfg)),
-                      partial(U.fusion_unit, exp, fcfg, unit_seed(cfg.run.seed, key))))
-    for i, det in enumerate(cfg.detectors):
-        key = f"detector-{i}-{det.name}"
-        units.append((key, exp.fingerprint("detector", asdict(det)),
-                      partial(U.detector_unit, exp, det, key,
-                              unit_seed(cfg.run.seed, key), out)))
-    return units
+    """Every unit of ``cfg``, kind by kind (:data:`facerobust.eval.kinds.UNIT_KINDS`): (key,
+    fingerprint of its own settings, the function computing it; files go under ``out``)."""
+    return [unit for kind in UNIT_KINDS for unit in kind.plan(cfg, exp, out)]
 
 
 class Audit:
@@ -185,11 +135,7 @@ class Audit:
 
         units = {k: store.load(k) for k in keys}
         victim = self.cfg.models.victim
-
-        def typed(prefix: str, cls: type[Any]) -> list[Any]:
-            return [cls.from_dict(v, where=k) for k, v in units.items() if k.startswith(prefix)]
-
-        minimal = units.get(f"minimal-{victim}")
+        fields = {kind.field: kind.collect(self.cfg, kind.stored(units)) for kind in UNIT_KINDS}
         results = Results(
             command=self.command, config=self.cfg.to_dict(), config_text=self.config_text,
             config_fingerprint=self.cfg.fingerprint(), environment=collect(),
@@ -199,12 +145,7 @@ class Audit:
             models=Models(victim=victim, others=[m for m in exp.models if m != victim],
                           missing=exp.missing_models,
                           details={n: model_details(m) for n, m in exp.models.items()}),
-            clean={k.removeprefix("clean-"): CleanUnit.from_dict(v, where=k)
-                   for k, v in units.items() if k.startswith("clean-")},
-            attacks=typed("attack-", AttackUnit),
-            minimal=None if minimal is None else MinimalUnit.from_dict(minimal, where="minimal"),
-            defenses=typed("defense-", DefenseUnit), fusions=typed("fusion-", FusionUnit),
-            detectors=typed("detector-", DetectorUnit))
+            **fields)
         return summary.add_derived(results)
 
 

@@ -10,8 +10,9 @@ import dataclasses
 import numpy as np
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from facerobust.attacks.threat import format_epsilon, threat_for
-from facerobust.eval.results import AttackUnit, DefenseUnit, FusionUnit
+from facerobust.eval.kinds import UNIT_KINDS
+from facerobust.eval.kinds.attack import PHRASES, pick
+from facerobust.eval.results import AttackUnit
 from facerobust.eval.results_audit import (
     AccuracyCurve,
     AttackedRoc,
@@ -21,8 +22,7 @@ from facerobust.eval.results_audit import (
     Results,
     Summary,
 )
-from facerobust.eval.results_detection import DetectorUnit
-from facerobust.eval.results_file import Verdict, verdict
+from facerobust.eval.results_file import Verdict
 from facerobust.eval.stats import Rate
 
 NO_ATTACK = Rate(0, 0)
@@ -155,114 +155,22 @@ def source_target_matrices(results: Results) -> list[RateMatrix]:
     return matrices
 
 
-def _pick(attacks: list[AttackUnit], goal: str) -> tuple[AttackUnit, int] | None:
-    """Most successful attack for ``goal`` at its threat's headline budget (or nearest below;
-    Linf 2/255; threats without a headline budget, such as L2, are not quoted)."""
-    best = None
-    for atk in attacks:
-        headline = threat_for(atk.norm).headline_epsilon
-        if atk.goal != goal or headline is None or atk.n == 0 or atk.surrogates:
-            continue
-        idx = [i for i, e in enumerate(atk.epsilons) if e <= headline + 1e-12]
-        i = idx[-1] if idx else 0
-        if best is None or atk.success[i].rate > best[0].success[best[1]].rate:
-            best = (atk, i)
-    return best
-
-
-PHRASES = {"dodging": "evades recognition (dodging)",
-           "impersonation": "impersonates an enrolled person",
-           "untargeted": "is misidentified (untargeted)",
-           "targeted": "is identified as a chosen person"}
-
-
-def _attack_sentences(atk: AttackUnit, i: int, goal: str) -> list[str]:
-    out = [f"At {atk.epsilon_labels[i]} per pixel, {atk.attack.upper()} {PHRASES[goal]} in "
-           f"{atk.success[i].text()} of attempts."]
-    if atk.transfer:
-        target, row = max(atk.transfer.items(), key=lambda kv: kv[1].success[i].rate)
-        out.append(f"The same images fool {target} in {row.success[i].text()}.")
-    return out
-
-
-def _defense_sentence(d: DefenseUnit) -> str:
-    return (f"Defense {d.name}: the worst attack at {d.epsilon_labels[-1]} succeeds in "
-            f"{d.worst_case[-1].text()} (undefended {100 * d.undefended[-1].rate:.0f}%).")
-
-
-def _fusion_sentence(f: FusionUnit) -> str:
-    return (f"Fusion {' + '.join(f.models)}: the white-box attack at {f.epsilon_labels[-1]} "
-            f"succeeds in {f.adaptive[-1].text()}.")
-
-
-def _detector_sentences(unit: DetectorUnit) -> list[str]:
-    out = []
-    for d in unit.results:
-        if d.macro_auc is None:
-            continue
-        out.append(f"Detector {d.label}: Macro-AUC {d.macro_auc:.3f}, clean false alarms "
-                   f"{d.clean_fpr.text()}.")
-        worst = max(d.adaptive, key=lambda a: (a.epsilon, a.adaptive_evades.rate), default=None)
-        if worst is not None:
-            out.append(f"An adaptive attack at {worst.epsilon_label} slips past it in "
-                       f"{worst.adaptive_evades.text()}.")
-    return out
-
-
 def verdicts(results: Results) -> list[Verdict]:
-    """One row per threat at its largest budget: victim attacks, defenses (worst case),
-    fusions (white-box) and detectors (adaptive, unflagged)."""
-    rows = []
-    for atk in results.attacks:
-        if atk.n == 0:
-            continue
-        source = f", crafted on {'+'.join(atk.surrogates)}" if atk.surrogates else ""
-        rows.append(verdict(f"{atk.attack.upper()} {atk.norm} {atk.goal} on {atk.victim}"
-                            f"{source}", atk.epsilon_labels[-1], atk.success[-1]))
-    for d in results.defenses:
-        rows.append(verdict(f"{d.attack} {d.norm} {d.goal} through defense {d.name}",
-                            d.epsilon_labels[-1], d.worst_case[-1], "worst of all attacks"))
-    for f in results.fusions:
-        rows.append(verdict(f"{f.attack} {f.norm} {f.goal} on fusion {'+'.join(f.models)}",
-                            f.epsilon_labels[-1], f.adaptive[-1], "white-box on the fusion"))
-    for unit in results.detectors:
-        for det in unit.results:
-            if det.adaptive:
-                row = max(det.adaptive, key=lambda r: (r.epsilon, r.adaptive_evades.rate))
-                rows.append(verdict(f"{det.adaptive_attack} {row.goal} past detector "
-                                    f"{det.label}", row.epsilon_label, row.adaptive_evades,
-                                    "fools the model and is not flagged"))
-    return rows
+    """One row per threat at its largest budget, kind by kind: victim attacks, defenses
+    (worst case), fusions (white-box) and detectors (adaptive, unflagged)."""
+    return [row for kind in UNIT_KINDS for row in kind.verdicts(results)]
 
 
 def executive_summary(results: Results) -> Summary:
-    victim = results.models.victim
-    sentences = []
-    clean = results.victim_clean
-    if clean is not None:
-        sentences += [
-            f"{victim} verifies {clean.n_pairs} pairs of {results.dataset.name} with "
-            f"{100 * clean.accuracy:.1f}% accuracy.",
-            f"At {100 * clean.far:g}% false accepts it accepts {clean.tar_at_far.text()} of "
-            "genuine users."]
+    """Short sentences, kind by kind, and the headline pick per goal."""
+    sentences = [s for kind in UNIT_KINDS for s in kind.sentences(results)]
     headline: dict[str, HeadlinePick] = {}
     for goal in PHRASES:
-        picked = _pick(results.attacks, goal)
-        if picked is None:
-            continue
-        atk, i = picked
-        sentences += _attack_sentences(atk, i, goal)
-        headline[goal] = HeadlinePick(atk.attack, atk.epsilons[i], atk.success[i],
-                                      {t: row.success[i] for t, row in atk.transfer.items()})
-    minimal = results.minimal
-    if minimal is not None and minimal.median is not None:
-        sentences.append(f"Half of {minimal.n} samples fall to {minimal.attack.upper()} at "
-                         f"{format_epsilon(minimal.median, minimal.norm)} ({minimal.norm}) or "
-                         "less.")
-    sentences += [_defense_sentence(d) for d in results.defenses]
-    sentences += [_fusion_sentence(f) for f in results.fusions]
-    for unit in results.detectors:
-        sentences += _detector_sentences(unit)
+        picked = pick(results.attacks, goal)
+        if picked is not None:
+            atk, i = picked
+            headline[goal] = HeadlinePick(atk.attack, atk.epsilons[i], atk.success[i],
+                                          {t: row.success[i] for t, row in atk.transfer.items()})
     return Summary(verdicts=verdicts(results), sentences=sentences, headline=headline)
 
 
