@@ -92,3 +92,16 @@ def test_dlib_resnet_clean_accuracy_on_40_lfw_pairs(lfw_root: Path, cache: Path)
     assert f.n_pairs >= 36
     assert f.accuracy >= 0.9 and f.auc >= 0.95
     assert f.correct_at_operating_threshold.rate >= 0.9
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"limit_pairs": 0}, "limit_pairs must be an integer >= 1 or None"),
+    ({"layout": "flat"}, "layout must be one of auto, lfw, folders, listing"),
+    ({"detector": "mtcnn"}, "unknown detector 'mtcnn'"),
+    ({"far": 1.0}, r"far must be in \(0, 1\)"),
+    ({"batch_size": 0}, "batch_size must be an integer >= 1"),
+    ({"pairs_file": ""}, "pairs_file is empty"),
+])
+def test_clean_options_name_the_bad_field(changes: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        CleanOptions(**changes)
