@@ -57,7 +57,7 @@ def main() -> int:
 
     from facerobust import models
     from facerobust.data import resolve_dataset
-    from facerobust.eval.clean import evaluate_clean
+    from facerobust.eval.clean import CleanOptions, evaluate_clean
     from facerobust.eval.distillation import ms_per_image
     from facerobust.eval.results_study import load_card
     from facerobust.models.student import card_path
@@ -70,7 +70,8 @@ def main() -> int:
         limit = card.lfw.pairs_requested or card.lfw.n_pairs
         ms = {"teacher": ms_per_image(teacher, repeats=args.repeats),
               "student": ms_per_image(student, repeats=args.repeats)}
-        acc = {name: evaluate_clean(m, root, limit_pairs=limit, progress=False).figures
+        acc = {name: evaluate_clean(m, root, CleanOptions(limit_pairs=limit),
+                                    progress=False).figures
                for name, m in (("student", student), ("teacher", teacher))}
     result = {"student": str(path), "teacher": card.teacher, "pairs": limit,
               "threads": args.threads, "ms_per_image_batch32": ms,

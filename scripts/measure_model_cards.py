@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
 
     from facerobust import models
-    from facerobust.eval.clean import evaluate_clean
+    from facerobust.eval.clean import CleanOptions, evaluate_clean
     from facerobust.models.cards import CARDS_FILE
 
     out = Path(args.out) if args.out else CARDS_FILE
@@ -43,8 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         model = models.load(name)
         t0 = time.perf_counter()
-        res = evaluate_clean(model, Path(args.data), batch_size=args.batch_size,
-                             limit_pairs=args.pairs, far=1e-3, progress=True)
+        options = CleanOptions(limit_pairs=args.pairs, far=1e-3, batch_size=args.batch_size)
+        res = evaluate_clean(model, Path(args.data), options, progress=True)
         f = res.figures
         entry = {
             "dataset": Path(args.data).name, "pairs_file": res.pairs_file,

@@ -9,6 +9,7 @@ from torch import nn
 from facerobust.attacks.pgd import PGD
 from facerobust.defenses import parse_defense
 from facerobust.eval.defense_eval import (
+    DefenseEvalOptions,
     accuracy_at_threshold,
     evaluate_defense,
     evaluate_defense_identification,
@@ -17,6 +18,7 @@ from facerobust.eval.metrics import tar_at_far
 from facerobust.eval.results import DefenseUnit
 
 EPS = [2 / 255, 8 / 255]
+DODGE = DefenseEvalOptions(epsilons=EPS, goal="dodging")
 
 
 def rates(column: list) -> list[float]:
@@ -26,8 +28,7 @@ def rates(column: list) -> list[float]:
 @pytest.mark.parametrize("spec", ["jpeg:q=60", "bitdepth:bits=3"])
 def test_adaptive_attack_does_at_least_as_well_as_naive(tiny, pairs, spec) -> None:
     x1, x2, same = pairs
-    r = evaluate_defense(tiny, parse_defense(spec), x1, x2, same, attack=PGD(steps=5),
-                         epsilons=EPS)
+    r = evaluate_defense(tiny, parse_defense(spec), x1, x2, same, PGD(steps=5), DODGE)
     assert r.n_attacked == int(same.sum()) and r.clean.rate == 1.0
     assert r.adaptive_mode == "bpda"
     assert all(a.k >= n.k for a, n in zip(r.adaptive, r.naive, strict=True))
@@ -41,8 +42,8 @@ def test_adaptive_attack_does_at_least_as_well_as_naive(tiny, pairs, spec) -> No
 
 def test_undefended_baseline_and_json_round_trip(tiny, pairs) -> None:
     x1, x2, same = pairs
-    r = evaluate_defense(tiny, parse_defense("none"), x1, x2, same, attack=PGD(steps=5),
-                         epsilons=EPS, direct=False)
+    r = evaluate_defense(tiny, parse_defense("none"), x1, x2, same, PGD(steps=5),
+                         DefenseEvalOptions(epsilons=EPS, goal="dodging", direct=False))
     assert r.naive == r.undefended == r.adaptive
     assert r.direct is None and r.flags == []
     data = json.loads(json.dumps(r.to_dict()))
@@ -54,9 +55,10 @@ def test_undefended_baseline_and_json_round_trip(tiny, pairs) -> None:
 def test_randomised_defense_uses_eot_and_impersonation_goal(tiny, pairs) -> None:
     x1, x2, same = pairs
     tiny.threshold *= 3  # resize-and-pad moves embeddings: widen the accept region
-    r = evaluate_defense(tiny, parse_defense("rp:scale=0.1"), x1, x2, same,
-                         attack=PGD(steps=3), epsilons=[8 / 255], goal="impersonation",
-                         eot_samples=2, direct=False, n_attack=3)
+    options = DefenseEvalOptions(epsilons=[8 / 255], goal="impersonation", eot_samples=2,
+                                 direct=False, n_attack=3)
+    r = evaluate_defense(tiny, parse_defense("rp:scale=0.1"), x1, x2, same, PGD(steps=3),
+                         options)
     assert r.adaptive_mode == "bpda+eot2" and r.goal == "impersonation"
     assert r.n_attacked <= 3 and r.masking.get("random_outputs", True)
 
@@ -81,18 +83,21 @@ def test_identification_goals_are_judged_too(tiny, pairs) -> None:
         labels = clf(x).argmax(1)  # every probe correctly identified when clean
     big = [8 / 255, 64 / 255]  # the random head has wide margins
     r = evaluate_defense_identification(clf, parse_defense("bitdepth:bits=4"), x, labels,
-                                        attack=PGD(steps=10), epsilons=big)
+                                        PGD(steps=10),
+                                        DefenseEvalOptions(epsilons=big, goal="untargeted"))
     assert r.clean_measure == "identification top-1" and r.clean_undefended.rate == 1.0
     assert r.tar_at_far is None and r.n_attacked == r.clean.k
     assert r.adaptive[-1].k >= r.naive[-1].k and r.adaptive[-1].rate > 0.5
     targets = (labels + 1) % 4
-    t = evaluate_defense_identification(clf, parse_defense("none"), x, labels,
-                                        attack=PGD(steps=10), epsilons=big, goal="targeted",
-                                        targets=targets, direct=False)
+    targeted = DefenseEvalOptions(epsilons=big, goal="targeted", direct=False)
+    t = evaluate_defense_identification(clf, parse_defense("none"), x, labels, PGD(steps=10),
+                                        targeted, targets=targets)
     assert t.goal == "targeted" and t.undefended[-1].k >= t.undefended[0].k
     with pytest.raises(ValueError, match="needs one target label per probe"):
-        evaluate_defense_identification(clf, parse_defense("none"), x, labels,
-                                        attack=PGD(), epsilons=EPS, goal="targeted")
+        evaluate_defense_identification(clf, parse_defense("none"), x, labels, PGD(),
+                                        DefenseEvalOptions(epsilons=EPS, goal="targeted"))
+    with pytest.raises(ValueError, match="goal must be 'untargeted' or 'targeted'"):
+        evaluate_defense_identification(clf, parse_defense("none"), x, labels, PGD(), DODGE)
 
 
 def test_metrics_helpers() -> None:
@@ -107,12 +112,29 @@ def test_metrics_helpers() -> None:
 
 def test_evaluate_validation(tiny, pairs) -> None:
     x1, x2, same = pairs
-    with pytest.raises(ValueError, match="goal must be"):
-        evaluate_defense(tiny, parse_defense("none"), x1, x2, same, attack=PGD(),
-                         epsilons=EPS, goal="dodge")
+    with pytest.raises(ValueError, match="goal must be 'dodging' or 'impersonation'"):
+        evaluate_defense(tiny, parse_defense("none"), x1, x2, same, PGD(),
+                         DefenseEvalOptions(epsilons=EPS, goal="untargeted"))
     with pytest.raises(ValueError, match="same must be a bool tensor"):
-        evaluate_defense(tiny, parse_defense("none"), x1, x2, same.long(), attack=PGD(),
-                         epsilons=EPS)
+        evaluate_defense(tiny, parse_defense("none"), x1, x2, same.long(), PGD(), DODGE)
     with pytest.raises(ValueError, match="x1 and x2 must be equal"):
-        evaluate_defense(tiny, parse_defense("none"), x1, x2[:3], same, attack=PGD(),
-                         epsilons=EPS)
+        evaluate_defense(tiny, parse_defense("none"), x1, x2[:3], same, PGD(), DODGE)
+    with pytest.raises(TypeError, match="defense must be a Defense"):
+        evaluate_defense(tiny, "jpeg", x1, x2, same, PGD(), DODGE)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"goal": "dodge"}, "goal must be one of dodging, impersonation"),
+    ({"epsilons": []}, "epsilons is empty"),
+    ({"epsilons": [-1.0]}, "epsilons must be >= 0"),
+    ({"n_attack": 0}, "n_attack must be an integer >= 1"),
+    ({"eot_samples": 0}, "eot_samples must be an integer >= 1"),
+    ({"batch_size": 0}, "batch_size must be an integer >= 1"),
+    ({"far": 0.0}, r"far must be in \(0, 1\)"),
+    ({"seed": 1.5}, "seed must be an integer"),
+])
+def test_options_name_the_bad_field(changes: dict, message: str) -> None:
+    settings = {"epsilons": EPS, "goal": "dodging", **changes}
+    with pytest.raises(ValueError, match=message):
+        DefenseEvalOptions(**settings)
+    assert DODGE.epsilons == tuple(EPS)

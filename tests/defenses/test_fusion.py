@@ -7,7 +7,7 @@ import torch
 
 from facerobust.attacks import PGD, Dodging
 from facerobust.attacks.ensemble import FusedCriterion
-from facerobust.eval.fusion_eval import evaluate_fusion
+from facerobust.eval.fusion_eval import FusionOptions, evaluate_fusion
 
 
 def _members(make_tiny, pairs):  # noqa: ANN001, ANN202
@@ -43,8 +43,8 @@ def test_adaptive_attack_on_the_fusion_beats_transfer_from_a_member(make_tiny, p
     members = _members(make_tiny, pairs)
     x1, x2, same = pairs
     eps = [4 / 255, 16 / 255]
-    unit = evaluate_fusion(members, x1, x2, same, attack=PGD(steps=10), epsilons=eps,
-                           n_attack=8, batch_size=8)
+    unit = evaluate_fusion(members, x1, x2, same, PGD(steps=10),
+                           FusionOptions(epsilons=eps, n_attack=8, batch_size=8))
     assert unit.clean.n == len(x1) and set(unit.clean_members) == set(members)
     assert unit.n_attacked > 0 and all(r.n == unit.n_attacked for r in unit.adaptive)
     assert unit.adaptive[-1].k >= unit.adaptive[0].k and unit.adaptive[-1].rate > 0.5
@@ -53,4 +53,10 @@ def test_adaptive_attack_on_the_fusion_beats_transfer_from_a_member(make_tiny, p
     best_transfer = max(col[-1].k for col in unit.from_member.values())
     assert unit.adaptive[-1].k >= best_transfer
     with pytest.raises(ValueError, match="fusion needs >= 2 models"):
-        evaluate_fusion({"one": members["tiny0"]}, x1, x2, same, attack=PGD(), epsilons=eps)
+        evaluate_fusion({"one": members["tiny0"]}, x1, x2, same, PGD(), FusionOptions(eps))
+    with pytest.raises(ValueError, match="goal must be 'dodging' or 'impersonation'"):
+        FusionOptions(eps, goal="untargeted")
+    with pytest.raises(ValueError, match="n_attack must be an integer >= 1"):
+        FusionOptions(eps, n_attack=0)
+    with pytest.raises(ValueError, match="epsilons must be a non-empty list"):
+        FusionOptions(())

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from facerobust.defenses.augment import AugmentSpec
-from facerobust.defenses.hardening import CONDITIONS, hardening_evaluation
+from facerobust.defenses.hardening import CONDITIONS, HardeningOptions, hardening_evaluation
 from facerobust.defenses.training import adversarial_finetune
 from tests.defenses.test_defense_training import _identities, _pretrained
 
@@ -65,8 +65,9 @@ def test_validation_keeps_best_epoch_and_mixing(make_tiny) -> None:  # type: ign
 def test_hardening_evaluation_reports_every_condition(make_tiny) -> None:  # type: ignore[no-untyped-def]
     chips, labels = _identities(ids=8, per=4)
     model = _pretrained(make_tiny, chips, labels)
-    rows = hardening_evaluation(model, chips, labels, eps=4 / 255, steps=2, cw_steps=5,
-                                adaptive_steps=4, restarts=2, seed=0)
+    options = HardeningOptions(eps=4 / 255, steps=2, cw_steps=5, adaptive_steps=4, restarts=2,
+                               seed=0)
+    rows = hardening_evaluation(model, chips, labels, options)
     assert tuple(rows) == CONDITIONS
     assert rows["a_clean"].n == 2 * 8 * 3  # 24 genuine + 24 impostor pairs
     assert rows["a_genuine_accept"].n == rows["a_impostor_reject"].n == 24
@@ -76,3 +77,16 @@ def test_hardening_evaluation_reports_every_condition(make_tiny) -> None:  # typ
     # a larger budget and a stronger attack never do worse than the trained attack
     assert rows["c_larger_budget"].k >= rows["b_trained_attack"].k
     assert rows["c_adaptive_pgd"].k >= rows["b_trained_attack"].k
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"eps": 0.0}, "eps must be > 0"),
+    ({"steps": 0}, "steps must be an integer >= 1"),
+    ({"restarts": 1.5}, "restarts must be an integer >= 1"),
+    ({"cw_l2": -1.0}, "cw_l2 must be > 0"),
+    ({"seed": "0"}, "seed must be an integer"),
+])
+def test_hardening_options_name_the_bad_field(changes: dict, message: str) -> None:
+    settings = {"eps": 2 / 255, "steps": 3, **changes}
+    with pytest.raises(ValueError, match=message):
+        HardeningOptions(**settings)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from facerobust.data.lfw import LFWPairs, Pair
-from facerobust.eval.clean import CleanEvaluation, evaluate_clean
+from facerobust.eval.clean import CleanEvaluation, CleanOptions, evaluate_clean
 from facerobust.eval.tasks import select_pairs
 from tests.helpers.models import PooledPixels
 
@@ -54,7 +54,7 @@ def test_evaluate_clean_on_real_pairs_excludes_unalignable(lfw_root: Path, tmp_p
     cv2.imwrite(str(blank_pair.path_a), np.zeros((250, 250), np.uint8))  # no face now
     n_with_blank = sum(blank_pair.path_a in (p.path_a, p.path_b) for p in LFWPairs(root).pairs)
 
-    res = evaluate_clean(PooledPixels(), root, batch_size=8, progress=False)
+    res = evaluate_clean(PooledPixels(), root, CleanOptions(batch_size=8), progress=False)
     f = res.figures
     assert f.n_pairs + res.n_pairs_excluded == 24
     assert res.n_pairs_excluded == n_with_blank >= 1
@@ -72,10 +72,10 @@ def test_evaluate_clean_on_real_pairs_excludes_unalignable(lfw_root: Path, tmp_p
 
 @pytest.mark.data
 def test_evaluate_clean_limit_pairs_on_lfw(lfw_root: Path, cache: Path) -> None:
-    res = evaluate_clean(PooledPixels(), lfw_root, limit_pairs=20, progress=False)
+    res = evaluate_clean(PooledPixels(), lfw_root, CleanOptions(limit_pairs=20), progress=False)
     assert res.figures.n_pairs + res.n_pairs_excluded == 20
     assert res.n_images <= 40
-    again = evaluate_clean(PooledPixels(), lfw_root, limit_pairs=20, progress=False)
+    again = evaluate_clean(PooledPixels(), lfw_root, CleanOptions(limit_pairs=20), progress=False)
     assert again.figures.accuracy == res.figures.accuracy  # deterministic, cached
     assert again.figures.auc == res.figures.auc
 
@@ -85,9 +85,23 @@ def test_evaluate_clean_limit_pairs_on_lfw(lfw_root: Path, cache: Path) -> None:
 def test_dlib_resnet_clean_accuracy_on_40_lfw_pairs(lfw_root: Path, cache: Path) -> None:
     from facerobust import models
 
-    res = evaluate_clean(models.load("dlib-resnet"), lfw_root, limit_pairs=40, progress=False)
+    res = evaluate_clean(models.load("dlib-resnet"), lfw_root, CleanOptions(limit_pairs=40),
+                         progress=False)
     f = res.figures
     assert f.model == "dlib-resnet" and f.operating_threshold == 0.6
     assert f.n_pairs >= 36
     assert f.accuracy >= 0.9 and f.auc >= 0.95
     assert f.correct_at_operating_threshold.rate >= 0.9
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"limit_pairs": 0}, "limit_pairs must be an integer >= 1 or None"),
+    ({"layout": "flat"}, "layout must be one of auto, lfw, folders, listing"),
+    ({"detector": "mtcnn"}, "unknown detector 'mtcnn'"),
+    ({"far": 1.0}, r"far must be in \(0, 1\)"),
+    ({"batch_size": 0}, "batch_size must be an integer >= 1"),
+    ({"pairs_file": ""}, "pairs_file is empty"),
+])
+def test_clean_options_name_the_bad_field(changes: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        CleanOptions(**changes)

@@ -14,7 +14,7 @@ from facerobust.cli import main
 from facerobust.eval.distillation import calibrate_threshold, save_with_card
 from facerobust.eval.results_study import load_card
 from facerobust.models.cards import student_measured
-from facerobust.models.distill import train_student
+from facerobust.models.distill import TrainStudentOptions, train_student
 from facerobust.models.student import (
     StudentNet,
     card_path,
@@ -84,8 +84,8 @@ def test_train_student_keeps_best_validation_and_calibrates() -> None:
     student = StudentNet(embedding_dim=64, widths=(8, 16), input_px=32)
     with torch.no_grad():
         before = float(((student(chips) - teacher(chips)) ** 2).mean())
-    student, hist = train_student(teacher, chips, epochs=6, batch_size=8, student=student,
-                                  seed=0)
+    student, hist = train_student(teacher, chips, TrainStudentOptions(epochs=6, batch_size=8),
+                                  student=student)
     assert len(hist.train_loss) == len(hist.val_loss) == 6
     assert hist.val_loss[hist.best_epoch] == min(hist.val_loss)
     assert hist.n_train + hist.n_val == len(chips)
@@ -95,7 +95,11 @@ def test_train_student_keeps_best_validation_and_calibrates() -> None:
     thr, acc = calibrate_threshold(student, chips, labels)
     assert thr > 0 and 0.5 <= acc <= 1
     with pytest.raises(ValueError, match="epochs must be an int >= 1"):
-        train_student(teacher, chips, epochs=0)
+        TrainStudentOptions(epochs=0)
+    with pytest.raises(ValueError, match=r"val_fraction must be in \(0, 0.5\)"):
+        TrainStudentOptions(val_fraction=0.5)
+    with pytest.raises(ValueError, match="need >= 10 chips"):
+        train_student(teacher, chips[:9])
 
 
 @pytest.mark.slow

@@ -16,8 +16,8 @@ from facerobust.attacks import parse_epsilons
 from facerobust.attacks.registry import ATTACKS
 from facerobust.attacks.threat import LINF, threat_names
 from facerobust.cli.audit import print_outcome
-from facerobust.cli.common import add_run_arguments
-from facerobust.eval.commands import run_attack
+from facerobust.cli.common import add_run_arguments, command_run
+from facerobust.eval.commands import AttackCommand, run_attack
 from facerobust.eval.tasks import GOALS
 
 
@@ -50,13 +50,11 @@ def run(args: argparse.Namespace) -> int:
 
     if args.n < 1:
         raise ValueError(f"--n must be >= 1, got {args.n}")
-    path = run_attack(
-        model=args.model, attack=args.attack, norm=args.norm, epsilons=parse_epsilons(args.eps),
-        goal=args.goal, n=args.n, out=args.out, dataset=args.dataset, data=args.data,
-        steps=args.steps, queries=args.queries,
-        others=tuple(m for m in args.others.split(",") if m), head=args.head,
-        surrogates=tuple(m for m in args.surrogates.split(",") if m),
-        batch_size=args.batch_size, seed=args.seed, progress=not args.no_progress,
-        force=args.force)
+    command = AttackCommand(
+        attack=args.attack, norm=args.norm, epsilons=tuple(parse_epsilons(args.eps)),
+        goal=args.goal, n=args.n, steps=args.steps, queries=args.queries,
+        others=tuple(m for m in args.others.split(",") if m),
+        surrogates=tuple(m for m in args.surrogates.split(",") if m))
+    path = run_attack(command, command_run(args))
     print_outcome(path)
     return 0

@@ -7,6 +7,8 @@ import os
 import sys
 from pathlib import Path
 
+from facerobust.eval.commands import CommandRun
+
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     """``--head``, ``--batch-size``, ``--seed``, ``--out`` and ``--no-progress``."""
@@ -20,6 +22,14 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
                              "re-running into it resumes")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_force_argument(parser)
+
+
+def command_run(args: argparse.Namespace) -> CommandRun:
+    """The shared run settings of a one-unit audit command (``--model``, ``--dataset``,
+    ``--data`` and the arguments of :func:`add_run_arguments`)."""
+    return CommandRun(model=args.model, out=args.out, dataset=args.dataset, data=args.data,
+                      head=args.head, batch_size=args.batch_size, seed=args.seed,
+                      progress=not args.no_progress, force=args.force)
 
 
 def add_force_argument(parser: argparse.ArgumentParser) -> None:

@@ -17,8 +17,8 @@ from facerobust.attacks import parse_epsilons
 from facerobust.attacks.registry import attack_names
 from facerobust.attacks.threat import LINF, threat_names
 from facerobust.cli.audit import print_outcome
-from facerobust.cli.common import add_run_arguments
-from facerobust.eval.commands import run_defend
+from facerobust.cli.common import add_run_arguments, command_run
+from facerobust.eval.commands import DefendCommand, run_defend
 from facerobust.eval.tasks import GOALS
 
 
@@ -56,12 +56,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.n < 1:
         raise ValueError(f"--n must be >= 1, got {args.n}")
-    path = run_defend(
-        model=args.model, specs=args.defense, attack=args.attack, norm=args.norm,
-        epsilons=parse_epsilons(args.eps), goal=args.goal, n=args.n, out=args.out,
-        dataset=args.dataset, data=args.data, steps=args.steps, eot=args.eot,
-        direct=not args.no_direct, blackbox_queries=args.blackbox, head=args.head,
-        batch_size=args.batch_size, seed=args.seed, progress=not args.no_progress,
-        force=args.force)
+    command = DefendCommand(
+        specs=tuple(args.defense), attack=args.attack, norm=args.norm,
+        epsilons=tuple(parse_epsilons(args.eps)), goal=args.goal, n=args.n, steps=args.steps,
+        eot=args.eot, direct=not args.no_direct, blackbox_queries=args.blackbox)
+    path = run_defend(command, command_run(args))
     print_outcome(path)
     return 0

@@ -21,10 +21,10 @@ from pathlib import Path
 
 from facerobust.attacks import parse_epsilons
 from facerobust.cli.audit import print_outcome
-from facerobust.cli.common import add_run_arguments
+from facerobust.cli.common import add_run_arguments, command_run
 from facerobust.detectors.photos import score_images
 from facerobust.detectors.registry import DETECTORS
-from facerobust.eval.commands import run_detect
+from facerobust.eval.commands import DetectCommand, run_detect
 from facerobust.eval.detector_config import TRAJECTORY_VARIANTS
 
 
@@ -71,13 +71,12 @@ def _study(args: argparse.Namespace) -> int:
     if args.save is not None and args.save.exists() and any(args.save.iterdir()):
         raise ValueError(f"--save {args.save}: folder exists and is not empty; nothing there "
                          "is overwritten, choose a new folder")
-    path = run_detect(
-        model=args.model, detectors=list(dict.fromkeys(args.detector)), out=args.out,
-        n=args.n, dataset=args.dataset, data=args.data, identities=args.identities,
+    command = DetectCommand(
+        detectors=tuple(dict.fromkeys(args.detector)), n=args.n, identities=args.identities,
         variants=tuple(args.variant or ()), fpr=args.fpr,
         adaptive_epsilons=tuple(parse_epsilons(args.adaptive_eps)),
-        adaptive_samples=args.adaptive_n, head=args.head, batch_size=args.batch_size,
-        seed=args.seed, progress=not args.no_progress, force=args.force)
+        adaptive_samples=args.adaptive_n)
+    path = run_detect(command, command_run(args))
     print_outcome(path)
     if args.save is not None:
 

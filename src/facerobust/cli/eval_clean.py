@@ -13,7 +13,7 @@ from facerobust.cli.common import print_skipped
 from facerobust.data import resolve_dataset
 from facerobust.data.chips import DETECTORS
 from facerobust.data.sources import LAYOUTS
-from facerobust.eval.clean import evaluate_clean
+from facerobust.eval.clean import CleanOptions, evaluate_clean
 from facerobust.eval.store import write_json_atomic
 
 if TYPE_CHECKING:
@@ -75,10 +75,10 @@ def run(args: argparse.Namespace) -> int:
     check_output_file(out)
     root = resolve_dataset(args.dataset, args.data)
     model = models.load(args.model, device=args.device)
-    res = evaluate_clean(model, root, batch_size=args.batch_size,
-                         progress=not args.no_progress, limit_pairs=args.limit_pairs,
-                         pairs_file=args.pairs_file, far=args.far, name=args.model,
-                         layout=args.layout, detector=args.detector, seed=args.seed)
+    options = CleanOptions(limit_pairs=args.limit_pairs, pairs_file=args.pairs_file,
+                           layout=args.layout, detector=args.detector, far=args.far,
+                           batch_size=args.batch_size, seed=args.seed)
+    res = evaluate_clean(model, root, options, name=args.model, progress=not args.no_progress)
     doc = {**res.summary(), "skipped_files": res.skipped, "result": res.to_dict()}
     write_json_atomic(out, doc)
     if args.json:

@@ -8,18 +8,21 @@ under the trained attack.
 Every figure is a :class:`~facerobust.core.stats.Rate` (k/n, 95% Wilson CI). Attack rates
 count dodging successes among the genuine pairs the model accepts (its threshold).
 
->>> rows = hardening_evaluation(tuned, chips, labels, eps=2/255, steps=3)   # doctest: +SKIP
+>>> options = HardeningOptions(eps=2/255, steps=3)
+>>> rows = hardening_evaluation(tuned, chips, labels, options)              # doctest: +SKIP
 >>> rows["b_trained_attack"].text()                                           # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, cast
 
 import torch
 from torch import nn
 
+from facerobust.attacks.base import check_int, check_positive
 from facerobust.attacks.criteria import Dodging
 from facerobust.attacks.cw import CWOptions
 from facerobust.attacks.pgd import PGDOptions
@@ -66,12 +69,36 @@ def _restarts(attack: Any, restarts: int) -> Callable[..., Any]:
     return run
 
 
-def hardening_evaluation(model: nn.Module, chips: torch.Tensor, labels: torch.Tensor, *,
-                         eps: float, steps: int, larger: float = 2.0, cw_l2: float = 0.5,
-                         cw_steps: int = 30, adaptive_steps: int = 40, restarts: int = 2,
-                         seed: int = 0) -> dict[str, Rate]:
+@dataclass(frozen=True)
+class HardeningOptions:
+    """The attacks of conditions (b)-(d): PGD-``steps`` at ``eps`` (the training attack), at
+    ``larger * eps``, PGD-``adaptive_steps`` with ``restarts`` seeded tries, and CW-L2
+    (``cw_steps``) at L2 budget ``cw_l2``; ``seed`` draws every start and augmentation."""
+
+    eps: float
+    steps: int
+    larger: float = 2.0
+    cw_l2: float = 0.5
+    cw_steps: int = 30
+    adaptive_steps: int = 40
+    restarts: int = 2
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("eps", "larger", "cw_l2"):
+            check_positive(name, getattr(self, name))
+        for name in ("steps", "cw_steps", "adaptive_steps", "restarts"):
+            check_int(name, getattr(self, name))
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise ValueError(f"seed must be an integer, got {self.seed!r}")
+
+
+def hardening_evaluation(model: nn.Module, chips: torch.Tensor, labels: torch.Tensor,
+                         options: HardeningOptions) -> dict[str, Rate]:
     """Conditions (a)-(d) of :data:`CONDITIONS` on identity-labelled held-out ``chips``."""
 
+    o = options
+    eps, steps, seed = o.eps, o.steps, o.seed
     a, b, same = label_pairs(labels)
     if not bool(same.any()):
         raise ValueError("held-out data needs >= 2 chips of at least one identity")
@@ -83,10 +110,10 @@ def hardening_evaluation(model: nn.Module, chips: torch.Tensor, labels: torch.Te
     xa, ref = chips[a[same]], emb[b[same]]
     trained = build_attack("pgd", LINF, PGDOptions(steps=steps, rel_stepsize=2.5 / steps,
                                                    early_stop=False))
-    adaptive = _restarts(build_attack("pgd", LINF, PGDOptions(steps=adaptive_steps,
-                                                              early_stop=False)), restarts)
+    adaptive = _restarts(build_attack("pgd", LINF, PGDOptions(steps=o.adaptive_steps,
+                                                              early_stop=False)), o.restarts)
     # 3 rounds over c (the registry's cw uses 5): the hardening figures were measured so
-    cw = build_attack("cw", L2, CWOptions(steps=cw_steps, binary_search_steps=3,
+    cw = build_attack("cw", L2, CWOptions(steps=o.cw_steps, binary_search_steps=3,
                                           initial_const=1.0))
     g = torch.Generator().manual_seed(seed + 1)
     aug = TEST_AUGMENT.apply(chips, g)
@@ -98,8 +125,8 @@ def hardening_evaluation(model: nn.Module, chips: torch.Tensor, labels: torch.Te
         "a_genuine_accept": Rate.of(accept[same]),
         "a_impostor_reject": Rate.of(~accept[~same]),
         "b_trained_attack": _dodging(model, xa, ref, trained, eps, seed),
-        "c_cw_l2": _dodging(model, xa, ref, cw, cw_l2, seed),
-        "c_larger_budget": _dodging(model, xa, ref, trained, larger * eps, seed),
+        "c_cw_l2": _dodging(model, xa, ref, cw, o.cw_l2, seed),
+        "c_larger_budget": _dodging(model, xa, ref, trained, o.larger * eps, seed),
         "c_adaptive_pgd": _dodging(model, xa, ref, adaptive, eps, seed),
         "d_augmented_clean": Rate.of((d_aug <= float(face.threshold)) == same),
         "d_augmented_attack": _dodging(model, aug[a[same]], ref, trained, eps, seed),

@@ -7,8 +7,9 @@ Pipeline: pairs (:func:`facerobust.eval.tasks.select_pairs`) -> aligned chips ->
 image that could not be aligned are excluded and counted.
 
 >>> from facerobust import models
->>> from facerobust.eval.clean import evaluate_clean
->>> res = evaluate_clean(models.load("dlib-resnet"), "/data/lfw-gray")   # doctest: +SKIP
+>>> from facerobust.eval.clean import CleanOptions, evaluate_clean
+>>> res = evaluate_clean(models.load("dlib-resnet"), "/data/lfw-gray",
+...                      CleanOptions(limit_pairs=600))                     # doctest: +SKIP
 >>> res.figures.accuracy, res.figures.correct.text()                     # doctest: +SKIP
 """
 
@@ -25,7 +26,8 @@ from torch import nn
 
 from facerobust import models
 from facerobust.core.stats import Rate
-from facerobust.data.sources import open_dataset
+from facerobust.data.capture import check_detector
+from facerobust.data.sources import LAYOUTS, open_dataset
 from facerobust.eval.metrics import roc_points, verification_metrics
 from facerobust.eval.protocol import FOLDS, generate_pairs
 from facerobust.eval.results import CleanUnit, Unit
@@ -86,28 +88,60 @@ def protocol_pairs(dataset: Any, limit_pairs: int | None, seed: int) -> tuple[li
     return generate_pairs(dataset.people, per_fold=per_fold, seed=seed), "generated"
 
 
-def evaluate_clean(model: Any, dataset_root: Path | str, *, batch_size: int = 32,
-                   progress: bool = True, limit_pairs: int | None = None,
-                   pairs_file: str = "pairs.txt", far: float = 1e-3,
-                   device: str | torch.device | None = None,
-                   name: str | None = None, layout: str = "auto", detector: str = "hog+cnn",
-                   seed: int = 0) -> CleanEvaluation:
-    """Clean verification figures of ``model`` (a FaceModel or a registered model name) on
-    the dataset at ``dataset_root`` (any layout; a 10-fold protocol is generated with
-    ``seed`` when it has no pairs file); ``name`` labels the figures."""
+@dataclass(frozen=True)
+class CleanOptions:
+    """Which pairs and how they are measured: at most ``limit_pairs`` of the dataset's own
+    pairs (``pairs_file`` beside it; a ``seed``-ed 10-fold protocol when it has none), read
+    with ``layout``, faces found by ``detector``, TAR at ``far``, ``batch_size`` chips per
+    forward pass."""
 
+    limit_pairs: int | None = None
+    pairs_file: str = "pairs.txt"
+    layout: str = "auto"
+    detector: str = "hog+cnn"
+    far: float = 1e-3
+    batch_size: int = 32
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        lim = self.limit_pairs
+        if lim is not None and (isinstance(lim, bool) or not isinstance(lim, int) or lim < 1):
+            raise ValueError(f"limit_pairs must be an integer >= 1 or None, got {lim!r}")
+        if not self.pairs_file:
+            raise ValueError("pairs_file is empty")
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got "
+                             f"{self.layout!r}")
+        check_detector(self.detector)
+        if not 0 < self.far < 1:
+            raise ValueError(f"far must be in (0, 1), got {self.far!r}")
+        b = self.batch_size
+        if isinstance(b, bool) or not isinstance(b, int) or b < 1:
+            raise ValueError(f"batch_size must be an integer >= 1, got {b!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise ValueError(f"seed must be an integer, got {self.seed!r}")
+
+
+def evaluate_clean(model: Any, dataset_root: Path | str, options: CleanOptions | None = None,
+                   *, name: str | None = None, device: str | torch.device | None = None,
+                   progress: bool = True) -> CleanEvaluation:
+    """Clean verification figures of ``model`` (a FaceModel or a registered model name, loaded
+    on ``device``) on the dataset at ``dataset_root`` (any layout; a 10-fold protocol is
+    generated when it has no pairs file); ``name`` labels the figures."""
+
+    o = options or CleanOptions()
     if isinstance(model, str):
 
         name = name or model
         model = models.load(model, device=None if device is None else str(device))
     t0 = time.perf_counter()
     root = Path(dataset_root)
-    own = root / pairs_file if pairs_file != "pairs.txt" else None
-    dataset = open_dataset(root, layout=layout, pairs_file=own)
-    chosen, source = protocol_pairs(dataset, limit_pairs, seed)
+    own = root / o.pairs_file if o.pairs_file != "pairs.txt" else None
+    dataset = open_dataset(root, layout=o.layout, pairs_file=own)
+    chosen, source = protocol_pairs(dataset, o.limit_pairs, o.seed)
     paths = list(dict.fromkeys(p for pair in chosen for p in (pair.path_a, pair.path_b)))
-    desc, skipped = embed_paths(model, paths, batch_size=batch_size, progress=progress,
-                                detector=detector)
+    desc, skipped = embed_paths(model, paths, batch_size=o.batch_size, progress=progress,
+                                detector=o.detector)
     kept = [p for p in chosen if p.path_a in desc and p.path_b in desc]
     if not kept:
         raise ValueError(f"no pair of {root} ({source}) could be evaluated: all "
@@ -117,7 +151,7 @@ def evaluate_clean(model: Any, dataset_root: Path | str, *, batch_size: int = 32
     dist = model.distance(a, b).numpy().astype(np.float64)
     name = name or str(getattr(model, "name", type(model).__name__))
     figures = clean_figures(name, model, dist, np.array([p.same for p in kept]),
-                            np.array([p.fold for p in kept]), far=far)
+                            np.array([p.fold for p in kept]), far=o.far)
     seconds = time.perf_counter() - t0
     return CleanEvaluation(figures=replace(figures, seconds=seconds),
                            dataset=str(root), layout=dataset.layout, pairs_file=source,

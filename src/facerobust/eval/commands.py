@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from facerobust.eval.config import (
 )
 from facerobust.eval.detector_config import DetectorConfig
 from facerobust.eval.store import prepare_output_folder
-from facerobust.eval.tasks import IDENTIFICATION_GOALS
+from facerobust.eval.tasks import GOALS, IDENTIFICATION_GOALS
 
 
 def pairs_per_fold(n: int) -> int:
@@ -69,91 +70,183 @@ def config_to_toml(cfg: AuditConfig) -> str:
     return "\n".join(lines)
 
 
-def _root(dataset: str, data: Path | None) -> str:
-    """``--data DIR``: the dataset itself or a folder holding ``<dataset>/``."""
-    if data is None:
-        return ""
-
-    return str(resolve_dataset(dataset, data))
+def _data(run: CommandRun, *, clean_pairs_per_fold: int, attack_pairs: int) -> DataConfig:
+    """``run.dataset`` (``--data DIR``: the dataset itself or a folder holding it) with the
+    pair counts of a command."""
+    root = "" if run.data is None else str(resolve_dataset(run.dataset, run.data))
+    return DataConfig(dataset=run.dataset, root=root,
+                      clean_pairs_per_fold=clean_pairs_per_fold, attack_pairs=attack_pairs)
 
 
 def _identification_for(goal: str, head: str) -> IdentificationConfig:
     return IdentificationConfig(enabled=goal in IDENTIFICATION_GOALS or bool(head), head=head)
 
 
-def _finish(cfg: AuditConfig, out: Path, progress: bool, command: str, force: bool) -> Path:
+def _finish(cfg: AuditConfig, run: CommandRun, command: str) -> Path:
     text = config_to_toml(cfg)
     cfg = parse_config(tomllib.loads(text))  # the same validation as an audit config
-    prepare_output_folder(out, force=force)
-    (out / "config.toml").write_text(text, encoding="utf-8")
-    return run_audit(cfg, out, progress=progress, config_text=text, command=command,
-                     force=force)  # ``data`` is resolved into cfg.data.root already
+    prepare_output_folder(run.out, force=run.force)
+    (run.out / "config.toml").write_text(text, encoding="utf-8")
+    return run_audit(cfg, run.out, progress=run.progress, config_text=text, command=command,
+                     force=run.force)  # ``data`` is resolved into cfg.data.root already
 
 
-def run_attack(*, model: str, attack: str, norm: str, epsilons: list[float], goal: str, n: int,
-               out: Path, dataset: str = "lfw-gray", data: Path | None = None,
-               steps: int | None = None, queries: int | None = None,
-               others: tuple[str, ...] = (), head: str = "", batch_size: int = 16,
-               surrogates: tuple[str, ...] = (),
-               seed: int = 0, progress: bool = True, force: bool = False) -> Path:
-    """One attack with one goal on ``model`` (plus transfer to ``others``); with
+def _positive(name: str, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+
+
+def _check_budget(epsilons: tuple[float, ...], goal: str, n: int) -> None:
+    if not epsilons:
+        raise ValueError("epsilons is empty")
+    if goal not in GOALS:
+        raise ValueError(f"goal must be one of {', '.join(GOALS)}, got {goal!r}")
+    _positive("n", n)
+
+
+@dataclass(frozen=True)
+class CommandRun:
+    """What every one-unit audit command shares (``--model``, ``--dataset``, ``--data``,
+    ``--head``, ``--batch-size``, ``--seed``, ``--out``, ``--no-progress``, ``--force``).
+    Sizes are validated by the audit config it becomes (same messages as ``audit``)."""
+
+    model: str
+    out: Path
+    dataset: str = "lfw-gray"
+    data: Path | None = None  # the dataset itself or a folder holding ``<dataset>/``
+    head: str = ""  # identification head saved by ``train-head``
+    batch_size: int = 16
+    seed: int = 0
+    progress: bool = True
+    force: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("model", "dataset"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name):
+                raise ValueError(f"{name} must be a non-empty name, got "
+                                 f"{getattr(self, name)!r}")
+        if not isinstance(self.out, Path):
+            raise TypeError(f"out must be a Path, got {type(self.out).__name__}")
+
+
+@dataclass(frozen=True)
+class AttackCommand:
+    """``facerobust attack``: one attack with one goal on ``n`` samples (plus transfer to
+    ``others``); with ``surrogates`` it is crafted on that ensemble instead."""
+
+    attack: str
+    norm: str
+    epsilons: tuple[float, ...]
+    goal: str
+    n: int
+    steps: int | None = None
+    queries: int | None = None
+    others: tuple[str, ...] = ()
+    surrogates: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "epsilons", tuple(float(e) for e in self.epsilons))
+        _check_budget(self.epsilons, self.goal, self.n)
+
+
+@dataclass(frozen=True)
+class DefendCommand:
+    """``facerobust defend``: each defense in ``specs`` judged under the naive, direct
+    (unless ``direct`` is off), adaptive (``eot`` samples) and optional black-box columns."""
+
+    specs: tuple[str, ...]
+    attack: str
+    norm: str
+    epsilons: tuple[float, ...]
+    goal: str
+    n: int
+    steps: int | None = None
+    eot: int | None = None
+    direct: bool = True
+    blackbox_queries: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "specs", tuple(self.specs))
+        object.__setattr__(self, "epsilons", tuple(float(e) for e in self.epsilons))
+        if not self.specs:
+            raise ValueError("specs is empty: name at least one defense")
+        _check_budget(self.epsilons, self.goal, self.n)
+
+
+@dataclass(frozen=True)
+class DetectCommand:
+    """``facerobust detect`` (study mode): fit, calibrate and attack each detector on the
+    victim's identification task with ``identities`` enrolled people and ``n`` probes."""
+
+    detectors: tuple[str, ...]
+    n: int = 120
+    identities: int = 40
+    variants: tuple[str, ...] = ()  # trajectory variants (default: all four)
+    fpr: float = 0.05
+    adaptive_epsilons: tuple[float, ...] = (2 / 255, 4 / 255, 8 / 255)
+    adaptive_samples: int = 24
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "detectors", tuple(self.detectors))
+        object.__setattr__(self, "adaptive_epsilons",
+                           tuple(float(e) for e in self.adaptive_epsilons))
+        if not self.detectors:
+            raise ValueError("detectors is empty: name at least one detector")
+        _positive("n", self.n)
+
+
+def run_attack(command: AttackCommand, run: CommandRun) -> Path:
+    """One attack with one goal on ``run.model`` (plus transfer to ``command.others``); with
     ``surrogates`` it is crafted on that ensemble instead (they join the loaded models)."""
-    ident = _identification_for(goal, head)
-    if goal in IDENTIFICATION_GOALS:
-        ident = dataclasses.replace(ident, probes=n)
+    c = command
+    ident = _identification_for(c.goal, run.head)
+    if c.goal in IDENTIFICATION_GOALS:
+        ident = dataclasses.replace(ident, probes=c.n)
     cfg = AuditConfig(
-        run=RunConfig(name=f"facerobust attack: {attack}-{norm} {goal} on {model}", seed=seed,
-                      batch_size=batch_size),
-        data=DataConfig(dataset=dataset, root=_root(dataset, data),
-                        clean_pairs_per_fold=pairs_per_fold(n), attack_pairs=n),
+        run=RunConfig(name=f"facerobust attack: {c.attack}-{c.norm} {c.goal} on {run.model}",
+                      seed=run.seed, batch_size=run.batch_size),
+        data=_data(run, clean_pairs_per_fold=pairs_per_fold(c.n), attack_pairs=c.n),
         identification=ident,
-        models=ModelsConfig(victim=model, others=tuple(dict.fromkeys(
-            [*others, *[m for m in surrogates if m != model]]))),
-        attacks=(AttackConfig(name=attack, epsilons=tuple(epsilons), norm=norm, steps=steps,
-                              goals=(goal,), queries=queries,
-                              surrogates=tuple(surrogates)),))
-    return _finish(cfg, out, progress, "attack", force)
+        models=ModelsConfig(victim=run.model, others=tuple(dict.fromkeys(
+            [*c.others, *[m for m in c.surrogates if m != run.model]]))),
+        attacks=(AttackConfig(name=c.attack, epsilons=c.epsilons, norm=c.norm, steps=c.steps,
+                              goals=(c.goal,), queries=c.queries,
+                              surrogates=c.surrogates),))
+    return _finish(cfg, run, "attack")
 
 
-def run_defend(*, model: str, specs: list[str], attack: str, norm: str, epsilons: list[float],
-               goal: str, n: int, out: Path, dataset: str = "lfw-gray",
-               data: Path | None = None, steps: int | None = None, eot: int | None = None,
-               direct: bool = True, blackbox_queries: int = 0, head: str = "",
-               batch_size: int = 16, seed: int = 0, progress: bool = True,
-               force: bool = False) -> Path:
-    """Each defense in ``specs`` in front of ``model``, judged under every attack column."""
-    ident = _identification_for(goal, head)
-    defenses = tuple(DefenseConfig(spec=s, attack=attack, norm=norm, epsilons=tuple(epsilons),
-                                   steps=steps, goal=goal, eot=eot, samples=n, direct=direct,
-                                   blackbox_queries=blackbox_queries) for s in specs)
+def run_defend(command: DefendCommand, run: CommandRun) -> Path:
+    """Each defense in ``command.specs`` in front of ``run.model``, judged under every attack
+    column."""
+    c = command
+    ident = _identification_for(c.goal, run.head)
+    defenses = tuple(DefenseConfig(spec=s, attack=c.attack, norm=c.norm, epsilons=c.epsilons,
+                                   steps=c.steps, goal=c.goal, eot=c.eot, samples=c.n,
+                                   direct=c.direct, blackbox_queries=c.blackbox_queries)
+                     for s in c.specs)
     cfg = AuditConfig(
-        run=RunConfig(name=f"facerobust defend: {', '.join(specs)} on {model} ({goal})",
-                      seed=seed, batch_size=batch_size),
-        data=DataConfig(dataset=dataset, root=_root(dataset, data),
-                        clean_pairs_per_fold=pairs_per_fold(n), attack_pairs=n),
-        identification=dataclasses.replace(ident, probes=n), models=ModelsConfig(victim=model),
-        defenses=defenses)
-    return _finish(cfg, out, progress, "defend", force)
+        run=RunConfig(name=f"facerobust defend: {', '.join(c.specs)} on {run.model} ({c.goal})",
+                      seed=run.seed, batch_size=run.batch_size),
+        data=_data(run, clean_pairs_per_fold=pairs_per_fold(c.n), attack_pairs=c.n),
+        identification=dataclasses.replace(ident, probes=c.n),
+        models=ModelsConfig(victim=run.model), defenses=defenses)
+    return _finish(cfg, run, "defend")
 
 
-def run_detect(*, model: str, detectors: list[str], out: Path, n: int = 120,
-               dataset: str = "lfw-gray", data: Path | None = None, identities: int = 40,
-               variants: tuple[str, ...] = (), fpr: float = 0.05,
-               adaptive_epsilons: tuple[float, ...] = (2 / 255, 4 / 255, 8 / 255),
-               adaptive_samples: int = 24, head: str = "", batch_size: int = 16,
-               seed: int = 0, progress: bool = True, force: bool = False) -> Path:
-    """Fit, calibrate and attack each named detector on ``model``'s identification task."""
-
-    entries = tuple(DetectorConfig(name=d, variants=variants if d == "trajectory" else (),
-                                   samples=n, fpr=fpr, adaptive_epsilons=adaptive_epsilons,
-                                   adaptive_samples=adaptive_samples) for d in detectors)
-    ident = IdentificationConfig(enabled=True, head=head, identities=identities,
+def run_detect(command: DetectCommand, run: CommandRun) -> Path:
+    """Fit, calibrate and attack each named detector on ``run.model``'s identification
+    task."""
+    c = command
+    entries = tuple(DetectorConfig(name=d, variants=c.variants if d == "trajectory" else (),
+                                   samples=c.n, fpr=c.fpr,
+                                   adaptive_epsilons=c.adaptive_epsilons,
+                                   adaptive_samples=c.adaptive_samples) for d in c.detectors)
+    ident = IdentificationConfig(enabled=True, head=run.head, identities=c.identities,
                                  images_per_identity=20, gallery_per_identity=10, min_images=15,
-                                 probes=n)
+                                 probes=c.n)
     cfg = AuditConfig(
-        run=RunConfig(name=f"facerobust detect: {', '.join(detectors)} on {model}", seed=seed,
-                      batch_size=batch_size),
-        data=DataConfig(dataset=dataset, root=_root(dataset, data), clean_pairs_per_fold=5,
-                        attack_pairs=4),
-        identification=ident, models=ModelsConfig(victim=model), detectors=entries)
-    return _finish(cfg, out, progress, "detect", force)
+        run=RunConfig(name=f"facerobust detect: {', '.join(c.detectors)} on {run.model}",
+                      seed=run.seed, batch_size=run.batch_size),
+        data=_data(run, clean_pairs_per_fold=5, attack_pairs=4),
+        identification=ident, models=ModelsConfig(victim=run.model), detectors=entries)
+    return _finish(cfg, run, "detect")

@@ -26,14 +26,14 @@ off), so a larger budget never reuses a smaller one's barely-successful adversar
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
 from torch import nn
 from tqdm import tqdm
 
+from facerobust.attacks.base import check_int
 from facerobust.attacks.registry import full_budget
 from facerobust.attacks.threat import LINF, Threat
 from facerobust.core.stats import Rate
@@ -42,7 +42,13 @@ from facerobust.defenses.masking import MaskingFlags, masking_flags
 from facerobust.defenses.model import DefendedModel, adaptive
 from facerobust.eval.metrics import tar_at_far
 from facerobust.eval.results import DefenseUnit
-from facerobust.eval.tasks import embed, make_criterion
+from facerobust.eval.tasks import (
+    GOALS,
+    IDENTIFICATION_GOALS,
+    VERIFICATION_GOALS,
+    embed,
+    make_criterion,
+)
 from facerobust.models.base import accepts
 
 SEED = 0
@@ -96,6 +102,45 @@ def flag_sentences(flags: MaskingFlags | None) -> list[str]:
 
 
 @dataclass(frozen=True)
+class DefenseEvalOptions:
+    """How a defense is judged: the budgets ``epsilons`` (each column runs each at full
+    strength), the ``goal``, EOT samples of the adaptive attack (default 8 for randomised
+    defenses; deterministic ones always use 1), at most ``n_attack`` attacked samples, the
+    ``direct`` column on or off, an optional ``blackbox`` attack (e.g.
+    ``build_attack("square", LINF)``), the FAR of the clean TAR (verification), the batch
+    size, the seed of every draw and progress bars."""
+
+    epsilons: tuple[float, ...]
+    goal: str
+    eot_samples: int | None = None
+    n_attack: int | None = None
+    direct: bool = True
+    blackbox: Any | None = None
+    far: float = 1e-3
+    batch_size: int = 32
+    seed: int = SEED
+    progress: bool = False
+
+    def __post_init__(self) -> None:
+        eps = tuple(float(e) for e in self.epsilons)
+        if not eps:
+            raise ValueError("epsilons is empty")
+        if any(not e >= 0 for e in eps):
+            raise ValueError(f"epsilons must be >= 0, got {list(eps)}")
+        object.__setattr__(self, "epsilons", eps)
+        if self.goal not in GOALS:
+            raise ValueError(f"goal must be one of {', '.join(GOALS)}, got {self.goal!r}")
+        for name in ("eot_samples", "n_attack"):
+            if getattr(self, name) is not None:
+                check_int(name, getattr(self, name))
+        check_int("batch_size", self.batch_size)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise ValueError(f"seed must be an integer, got {self.seed!r}")
+        if not 0 < self.far < 1:
+            raise ValueError(f"far must be in (0, 1), got {self.far!r}")
+
+
+@dataclass(frozen=True)
 class _Columns:
     tables: dict[str, list[Rate] | None]
     worst: list[Rate]
@@ -116,27 +161,35 @@ def _sweep(attack: Any, target: nn.Module, x: torch.Tensor, crit: Any, eps: list
     return advs, torch.stack(wins)
 
 
+def _eot(defense: Defense, options: DefenseEvalOptions) -> int:
+    """EOT samples of the adaptive attack: 1 for deterministic defenses."""
+    return (options.eot_samples or 8) if defense.randomized else 1
+
+
 def _attack_columns(bare: nn.Module, defended: DefendedModel, xs: torch.Tensor,
-                    crit_bare: Any, crit_def: Any, *, attack: Any, eps: list[float],
-                    eot_samples: int, direct: bool, blackbox: Any | None, seed: int,
-                    batch_size: int, progress: bool) -> _Columns:
-    defense = defended.defense
+                    crits: tuple[Any, Any], attack: Any, options: DefenseEvalOptions
+                    ) -> _Columns:
+    """Every attack column on the samples ``xs``; ``crits`` judge the bare and the defended
+    model."""
+    defense, o = defended.defense, options
+    crit_bare, crit_def = crits
+    eps, seed = list(o.epsilons), o.seed
 
     def judge(advs: list[torch.Tensor]) -> torch.Tensor:
         _seeded(defense, seed)
-        return torch.stack([crit_def.is_adversarial(embed(defended, a, batch_size)).cpu()
+        return torch.stack([crit_def.is_adversarial(embed(defended, a, o.batch_size)).cpu()
                             for a in advs])
 
     runs: list[tuple[str, nn.Module, Any, Any]] = [
         ("naive", bare, attack, crit_bare),
-        ("adaptive", adaptive(defended, eot_samples=eot_samples), attack, crit_def)]
-    if direct:
+        ("adaptive", adaptive(defended, eot_samples=_eot(defense, o)), attack, crit_def)]
+    if o.direct:
         runs.append(("direct", defended, attack, crit_def))
-    if blackbox is not None:
-        runs.append(("blackbox", defended, blackbox, crit_def))
+    if o.blackbox is not None:
+        runs.append(("blackbox", defended, o.blackbox, crit_def))
     tables: dict[str, list[Rate] | None] = {"direct": None, "blackbox": None}
     fooled: dict[str, torch.Tensor] = {}
-    bar = tqdm(runs, desc=f"{defense.spec} attacks", disable=not progress, leave=False)
+    bar = tqdm(runs, desc=f"{defense.spec} attacks", disable=not o.progress, leave=False)
     for label, target, atk, crit in bar:
         bar.set_postfix_str(label)
         advs, wins = _sweep(full_budget(atk), target, xs, crit, eps, seed, defense)
@@ -156,24 +209,28 @@ def _attack_columns(bare: nn.Module, defended: DefendedModel, xs: torch.Tensor,
     return _Columns(tables, worst, flags)
 
 
-def _check_common(defense: Defense, epsilons: Sequence[float], n_attack: int | None
-                  ) -> list[float]:
+def _check_defense(defense: Defense) -> None:
     if not isinstance(defense, Defense):
         raise TypeError(f"defense must be a Defense, got {type(defense).__name__}")
-    if n_attack is not None and n_attack < 1:
-        raise ValueError(f"n_attack must be >= 1, got {n_attack}")
-    eps = [float(e) for e in epsilons]
-    if not eps:
-        raise ValueError("epsilons is empty")
-    return eps
 
 
-def _unit(*, model: nn.Module, defense: Defense, goal: str, attack: Any, eps: list[float],
-          eot_samples: int, clean_measure: str, clean: Rate, clean_undefended: Rate,
-          tars: tuple[Rate | None, Rate | None], far: float, idx: torch.Tensor,
-          columns: _Columns | None, cost_x: torch.Tensor, start: float) -> DefenseUnit:
+@dataclass(frozen=True)
+class _Clean:
+    """The clean figures of a defense unit, defended and undefended."""
+
+    measure: str
+    defended: Rate
+    undefended: Rate
+    tars: tuple[Rate | None, Rate | None] = (None, None)
+    far: float = 0.0
+
+
+def _unit(model: nn.Module, defense: Defense, attack: Any, options: DefenseEvalOptions,
+          clean: _Clean, idx: torch.Tensor, columns: _Columns | None, cost_x: torch.Tensor
+          ) -> DefenseUnit:
+    """The typed result; ``seconds`` is left 0 for the caller to set."""
     threat: Threat = getattr(attack, "threat", LINF)
-    norm = threat.name
+    eps, goal = list(options.epsilons), options.goal
     notes = [] if columns is not None else [
         f"no sample qualifies for {goal} under the defense; nothing attacked"]
     zero = [Rate(0, 0) for _ in eps]
@@ -181,103 +238,91 @@ def _unit(*, model: nn.Module, defense: Defense, goal: str, attack: Any, eps: li
     return DefenseUnit(
         name=defense.spec, slug="".join(c if c.isalnum() else "-" for c in defense.spec),
         params=defense.params(), model=str(getattr(model, "name", type(model).__name__)),
-        goal=goal, attack=type(attack).__name__, norm=norm, epsilons=eps,
+        goal=goal, attack=type(attack).__name__, norm=threat.name, epsilons=eps,
         epsilon_labels=[threat.format_epsilon(e) for e in eps],
-        adaptive_mode=adaptive(DefendedModel(model, defense), eot_samples=eot_samples).mode,
-        clean_measure=clean_measure, clean=clean, clean_undefended=clean_undefended, far=far,
-        tar_at_far=tars[0], tar_at_far_undefended=tars[1], n_attacked=len(idx),
+        adaptive_mode=adaptive(DefendedModel(model, defense),
+                               eot_samples=_eot(defense, options)).mode,
+        clean_measure=clean.measure, clean=clean.defended, clean_undefended=clean.undefended,
+        far=clean.far, tar_at_far=clean.tars[0], tar_at_far_undefended=clean.tars[1],
+        n_attacked=len(idx),
         undefended=tables.get("undefended") or zero, naive=tables.get("naive") or zero,
         adaptive=tables.get("adaptive") or zero, direct=tables.get("direct"),
         blackbox=tables.get("blackbox"), worst_case=columns.worst if columns else zero,
         ms_per_image=_cost_ms(defense, cost_x[: min(len(cost_x), 16)]),
         masking=columns.flags.to_dict() if columns and columns.flags else {},
-        flags=flag_sentences(columns.flags if columns else None), notes=notes,
-        seconds=time.perf_counter() - start)
+        flags=flag_sentences(columns.flags if columns else None), notes=notes, seconds=0.0)
 
 
-def evaluate_defense(
-    model: nn.Module, defense: Defense, x1: torch.Tensor, x2: torch.Tensor, same: torch.Tensor,
-    *, attack: Any, epsilons: Sequence[float], goal: str = "dodging",
-    eot_samples: int | None = None, n_attack: int | None = None, direct: bool = True,
-    blackbox: Any | None = None, far: float = 1e-3, batch_size: int = 32, seed: int = SEED,
-    progress: bool = False,
-) -> DefenseUnit:
+def evaluate_defense(model: nn.Module, defense: Defense, x1: torch.Tensor, x2: torch.Tensor,
+                     same: torch.Tensor, attack: Any, options: DefenseEvalOptions
+                     ) -> DefenseUnit:
     """Evaluate ``defense`` in front of the FaceModel ``model`` on verification pairs.
 
     ``x1``/``x2`` are (N, 3, H, W) chips in [0, 1], ``same`` a bool (N,) tensor (True =
     genuine pair). ``attack`` is a facerobust attack (e.g. ``build_attack("pgd", LINF,
-    steps=10)``), ``blackbox`` an optional one (e.g. ``build_attack("square", LINF)``).
-    ``eot_samples`` defaults to 8 for randomised defenses; deterministic defenses always use
-    1. ``n_attack`` caps the attacked samples. Clean figures use all pairs at ``model.threshold``.
+    steps=10)``); ``options`` hold the budgets, the goal and the rest. Clean figures use all
+    pairs at ``model.threshold``.
     """
-    if goal not in ("dodging", "impersonation"):
-        raise ValueError(f"goal must be 'dodging' or 'impersonation', got {goal!r}")
+    o = options
+    if o.goal not in VERIFICATION_GOALS:
+        raise ValueError(f"goal must be 'dodging' or 'impersonation', got {o.goal!r}")
     if x1.shape != x2.shape or x1.ndim != 4:
         raise ValueError(f"x1 and x2 must be equal (N, C, H, W) batches, got "
                          f"{tuple(x1.shape)} and {tuple(x2.shape)}")
     if same.dtype != torch.bool or same.shape != (len(x1),):
         raise ValueError(f"same must be a bool tensor of shape ({len(x1)},), got "
                          f"{same.dtype} {tuple(same.shape)}")
-    eps = _check_common(defense, epsilons, n_attack)
+    _check_defense(defense)
     start = time.perf_counter()
     defended = DefendedModel(model, defense)
-    eot = (eot_samples or 8) if defense.randomized else 1
     threshold = float(defended.threshold)
-    bare1, bare2 = embed(model, x1, batch_size), embed(model, x2, batch_size)
-    _seeded(defense, seed)
-    def1, def2 = embed(defended, x1, batch_size), embed(defended, x2, batch_size)
+    bare1, bare2 = embed(model, x1, o.batch_size), embed(model, x2, o.batch_size)
+    _seeded(defense, o.seed)
+    def1, def2 = embed(defended, x1, o.batch_size), embed(defended, x2, o.batch_size)
     d_bare, d_def = model.distance(bare1, bare2), defended.distance(def1, def2)  # type: ignore[operator]
     accepted = accepts(d_def, threshold)
-    wanted = same & accepted if goal == "dodging" else ~same & ~accepted
-    idx = wanted.nonzero()[:, 0][:n_attack]
+    wanted = same & accepted if o.goal == "dodging" else ~same & ~accepted
+    idx = wanted.nonzero()[:, 0][:o.n_attack]
     columns = None
     if len(idx):
-        columns = _attack_columns(
-            model, defended, x1[idx], make_criterion(goal, model, bare2[idx]),
-            make_criterion(goal, defended, def2[idx]), attack=attack, eps=eps,
-            eot_samples=eot, direct=direct, blackbox=blackbox, seed=seed,
-            batch_size=batch_size, progress=progress)
-    return _unit(model=model, defense=defense, goal=goal, attack=attack, eps=eps,
-                 eot_samples=eot, clean_measure="verification decisions at the operating "
-                 "threshold", clean=accuracy_at_threshold(d_def, same, threshold),
-                 clean_undefended=accuracy_at_threshold(d_bare, same, threshold),
-                 tars=(_tar(d_def, same, far), _tar(d_bare, same, far)), far=far, idx=idx,
-                 columns=columns, cost_x=x1, start=start)
+        crits = (make_criterion(o.goal, model, bare2[idx]),
+                 make_criterion(o.goal, defended, def2[idx]))
+        columns = _attack_columns(model, defended, x1[idx], crits, attack, o)
+    clean = _Clean("verification decisions at the operating threshold",
+                   accuracy_at_threshold(d_def, same, threshold),
+                   accuracy_at_threshold(d_bare, same, threshold),
+                   (_tar(d_def, same, o.far), _tar(d_bare, same, o.far)), o.far)
+    unit = _unit(model, defense, attack, o, clean, idx, columns, x1)
+    return replace(unit, seconds=time.perf_counter() - start)
 
 
 def evaluate_defense_identification(
-    classifier: nn.Module, defense: Defense, x: torch.Tensor, labels: torch.Tensor, *,
-    attack: Any, epsilons: Sequence[float], goal: str = "untargeted",
-    targets: torch.Tensor | None = None, eot_samples: int | None = None,
-    n_attack: int | None = None, direct: bool = True, blackbox: Any | None = None,
-    batch_size: int = 32, seed: int = SEED, progress: bool = False,
+    classifier: nn.Module, defense: Defense, x: torch.Tensor, labels: torch.Tensor,
+    attack: Any, options: DefenseEvalOptions, targets: torch.Tensor | None = None,
 ) -> DefenseUnit:
     """Evaluate ``defense`` in front of a closed-set ``classifier`` (chips -> logits) on
-    probes ``x`` with true ``labels``; ``targets`` (one per probe) for ``goal="targeted"``."""
-    if goal not in ("untargeted", "targeted"):
-        raise ValueError(f"goal must be 'untargeted' or 'targeted', got {goal!r}")
+    probes ``x`` with true ``labels``; ``targets`` (one per probe) for goal ``targeted``."""
+    o = options
+    if o.goal not in IDENTIFICATION_GOALS:
+        raise ValueError(f"goal must be 'untargeted' or 'targeted', got {o.goal!r}")
     if x.ndim != 4 or labels.shape != (len(x),):
         raise ValueError(f"need (N, C, H, W) probes and N labels, got {tuple(x.shape)} and "
                          f"{tuple(labels.shape)}")
-    if goal == "targeted" and (targets is None or targets.shape != labels.shape):
+    if o.goal == "targeted" and (targets is None or targets.shape != labels.shape):
         raise ValueError("goal 'targeted' needs one target label per probe")
-    eps = _check_common(defense, epsilons, n_attack)
+    _check_defense(defense)
     start = time.perf_counter()
     defended = DefendedModel(classifier, defense)
-    eot = (eot_samples or 8) if defense.randomized else 1
-    bare_pred = embed(classifier, x, batch_size).argmax(1)
-    _seeded(defense, seed)
-    def_pred = embed(defended, x, batch_size).argmax(1)
-    idx = (def_pred == labels).nonzero()[:, 0][:n_attack]
+    bare_pred = embed(classifier, x, o.batch_size).argmax(1)
+    _seeded(defense, o.seed)
+    def_pred = embed(defended, x, o.batch_size).argmax(1)
+    idx = (def_pred == labels).nonzero()[:, 0][:o.n_attack]
     columns = None
     if len(idx):
-        ref = (targets if goal == "targeted" else labels)[idx]  # type: ignore[index]
-        columns = _attack_columns(
-            classifier, defended, x[idx], make_criterion(goal, classifier, ref),
-            make_criterion(goal, defended, ref), attack=attack, eps=eps, eot_samples=eot,
-            direct=direct, blackbox=blackbox, seed=seed, batch_size=batch_size,
-            progress=progress)
-    return _unit(model=classifier, defense=defense, goal=goal, attack=attack, eps=eps,
-                 eot_samples=eot, clean_measure="identification top-1",
-                 clean=Rate.of(def_pred == labels), clean_undefended=Rate.of(bare_pred == labels),
-                 tars=(None, None), far=0.0, idx=idx, columns=columns, cost_x=x, start=start)
+        ref = (targets if o.goal == "targeted" else labels)[idx]  # type: ignore[index]
+        crits = (make_criterion(o.goal, classifier, ref), make_criterion(o.goal, defended, ref))
+        columns = _attack_columns(classifier, defended, x[idx], crits, attack, o)
+    clean = _Clean("identification top-1", Rate.of(def_pred == labels),
+                   Rate.of(bare_pred == labels))
+    unit = _unit(classifier, defense, attack, o, clean, idx, columns, x)
+    return replace(unit, seconds=time.perf_counter() - start)

@@ -12,6 +12,7 @@ fooling the model and staying under the real detector's threshold.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +40,8 @@ def detector_unit(exp: Experiment, dcfg: DetectorConfig, key: str, seed: int, ou
         det = make_detector(dcfg, variant, model, exp.cfg.run.batch_size, seed)
         name = f"{key}-{variant}" if variant else key
         fresh = make_detector(dcfg, variant, model, exp.cfg.run.batch_size, seed)
-        results.append(evaluate_detector(det, dcfg, data, cache, seed=seed, out=out,
-                                         file=f"detectors/{name}.pt", model_name=exp.victim,
+        saved = SavedDetector(out=out, file=f"detectors/{name}.pt", model_name=exp.victim)
+        results.append(evaluate_detector(det, dcfg, data, cache, seed=seed, saved=saved,
                                          fresh=fresh))
     return DetectorUnit(key=key, name=dcfg.name, model=exp.victim, data=data.summary,
                         results=results, seconds=time.perf_counter() - tic)
@@ -74,18 +75,33 @@ def _cat(a: Features, b: Features) -> Features:
     return [torch.cat([x, y]) for x, y in zip(a, b, strict=True)]
 
 
+@dataclass(frozen=True)
+class SavedDetector:
+    """Where a fitted detector is saved: ``file`` relative to the run folder ``out``, tagged
+    with the victim ``model_name`` it was fitted on."""
+
+    out: Path
+    file: str
+    model_name: str
+
+    def __post_init__(self) -> None:
+        if not self.file or Path(self.file).is_absolute():
+            raise ValueError(f"file must be a path relative to out, got {self.file!r}")
+        if not self.model_name:
+            raise ValueError("model_name is empty")
+
+
 def evaluate_detector(det: Detector, dcfg: DetectorConfig, data: DetectionSet,
-                      cache: dict[str, dict[str, Features]], *, seed: int, out: Path,
-                      file: str, model_name: str, fresh: Detector | None = None
-                      ) -> DetectorResult:
-    """``det`` on held-out probes (then attacked adaptively and saved); ``fresh``, an unfitted
-    twin, on held-out identities."""
+                      cache: dict[str, dict[str, Features]], *, seed: int,
+                      saved: SavedDetector, fresh: Detector | None = None) -> DetectorResult:
+    """``det`` on held-out probes (then attacked adaptively and saved as ``saved``);
+    ``fresh``, an unfitted twin, on held-out identities."""
     f = _features(det, data, cache)
     threshold, clean_test, per_attack = _fit_and_judge(det, dcfg, data, f, "")
     heldout: list[AttackDetection] = []
     if fresh is not None and "adv/id-train" in f:
         heldout = _fit_and_judge(fresh, dcfg, data, f, "id-")[2]
-    save_detector(det, out / file, model_name=model_name)
+    save_detector(det, saved.out / saved.file, model_name=saved.model_name)
     return DetectorResult(
         detector=det.name, label=getattr(det, "label", det.name), options=det.options(),
         adaptive_kind=det.adaptive_kind,
@@ -97,7 +113,7 @@ def evaluate_detector(det: Detector, dcfg: DetectorConfig, data: DetectionSet,
         clean_fpr=detected(clean_test, threshold), ms_per_image=_cost(det, data),
         adaptive_attack="pgd-linf", adaptive_steps=dcfg.adaptive_steps,
         adaptive=adaptive_rows(det, dcfg, data, seed), validation_history=list(
-            getattr(det, "history", [])), file=file, notes=_notes(det, data))
+            getattr(det, "history", [])), file=saved.file, notes=_notes(det, data))
 
 
 def _fit_and_judge(det: Detector, dcfg: DetectorConfig, data: DetectionSet,

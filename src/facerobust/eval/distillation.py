@@ -48,7 +48,7 @@ from facerobust.eval.results_study import (
 from facerobust.eval.store import write_json_atomic
 from facerobust.eval.tasks import pairs_to_indices, spread
 from facerobust.models.base import accepts
-from facerobust.models.distill import train_student
+from facerobust.models.distill import TrainStudentOptions, train_student
 from facerobust.models.student import StudentNet, card_path, save_student
 
 TRANSFER_EPS = (2 / 255, 4 / 255, 8 / 255)
@@ -181,8 +181,9 @@ def distill_study(teacher_name: str, dataset_root: Path | str, *, out: Path,
                          widths=widths, input_px=input_px,
                          metric=getattr(teacher, "metric", "euclidean"),
                          name=out.stem)
-    student, hist = train_student(teacher, chipset.chips, epochs=epochs, student=student,
-                                  seed=seed, progress=progress)
+    student, hist = train_student(teacher, chipset.chips,
+                                  TrainStudentOptions(epochs=epochs, seed=seed),
+                                  student=student, progress=progress)
     student.threshold, calib_acc = calibrate_threshold(student, chipset.chips, y)
     if progress:
         print(f"distill: student threshold {student.threshold:.4f} (training-pair accuracy "

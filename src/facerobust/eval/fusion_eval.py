@@ -16,12 +16,13 @@ for dodging, impostor rejected for impersonation).
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 import torch
 from torch import nn
 
+from facerobust.attacks.base import check_int
 from facerobust.attacks.ensemble import Ensemble, FusedCriterion
 from facerobust.attacks.registry import full_budget
 from facerobust.attacks.threat import LINF, Threat
@@ -52,16 +53,40 @@ def _sweep(attack: Any, model: nn.Module, x: torch.Tensor, crit: Any, eps: list[
             for e in eps]
 
 
+@dataclass(frozen=True)
+class FusionOptions:
+    """How the fusion is judged: the budgets ``epsilons`` (each at full strength), the
+    verification ``goal``, at most ``n_attack`` attacked pairs, the batch size and the seed."""
+
+    epsilons: tuple[float, ...]
+    goal: str = "dodging"
+    n_attack: int = 16
+    batch_size: int = 32
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        eps = tuple(float(e) for e in self.epsilons)
+        if not eps or any(not e >= 0 for e in eps):
+            raise ValueError(f"epsilons must be a non-empty list of budgets >= 0, got "
+                             f"{list(eps)}")
+        object.__setattr__(self, "epsilons", eps)
+        if self.goal not in ("dodging", "impersonation"):
+            raise ValueError(f"goal must be 'dodging' or 'impersonation', got {self.goal!r}")
+        check_int("n_attack", self.n_attack)
+        check_int("batch_size", self.batch_size)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise ValueError(f"seed must be an integer, got {self.seed!r}")
+
+
 def evaluate_fusion(members: dict[str, nn.Module], x1: torch.Tensor, x2: torch.Tensor,
-                    same: torch.Tensor, *, attack: Any, epsilons: Sequence[float],
-                    goal: str = "dodging", n_attack: int = 16, batch_size: int = 32,
-                    seed: int = 0) -> FusionUnit:
-    """Judge the score-level fusion of ``members`` (>= 2 FaceModels) on pairs ``x1``/``x2``."""
+                    same: torch.Tensor, attack: Any, options: FusionOptions) -> FusionUnit:
+    """Judge the score-level fusion of ``members`` (>= 2 FaceModels) on pairs ``x1``/``x2``
+    under ``attack``."""
     if len(members) < 2:
         raise ValueError(f"fusion needs >= 2 models, got {list(members)}")
-    if goal not in ("dodging", "impersonation"):
-        raise ValueError(f"goal must be 'dodging' or 'impersonation', got {goal!r}")
-    start, eps = time.perf_counter(), [float(e) for e in epsilons]
+    goal, n_attack, batch_size, seed = (options.goal, options.n_attack, options.batch_size,
+                                        options.seed)
+    start, eps = time.perf_counter(), list(options.epsilons)
     e1 = {n: embed(m, x1, batch_size) for n, m in members.items()}
     e2 = {n: embed(m, x2, batch_size) for n, m in members.items()}
     norm_d = {n: _normalised_distance(m, e1[n], e2[n]) for n, m in members.items()}

@@ -15,7 +15,11 @@ from facerobust.core.stats import Rate
 from facerobust.data import resolve_dataset
 from facerobust.data.chips import load_chips
 from facerobust.data.sources import open_dataset
-from facerobust.defenses.hardening import describe_conditions, hardening_evaluation
+from facerobust.defenses.hardening import (
+    HardeningOptions,
+    describe_conditions,
+    hardening_evaluation,
+)
 from facerobust.defenses.training import FinetuneOptions, adversarial_finetune
 from facerobust.eval.results_study import JUDGED_SCHEMA, JudgedCondition, JudgedHardening
 from facerobust.eval.store import write_json_atomic
@@ -148,10 +152,9 @@ def judge_hardening(original: Any, tuned: Any, holdout: tuple[torch.Tensor, torc
     """Conditions (a)-(d) before (original) and after (tuned) on the held-out identities."""
 
     settings = {"larger": 2.0, "cw_l2": 0.5, "adaptive_steps": 40, "restarts": 2}
-    before = hardening_evaluation(original, *holdout, eps=eps, steps=steps, seed=seed,
-                                  **settings)  # type: ignore[arg-type]
-    after = hardening_evaluation(tuned, *holdout, eps=eps, steps=steps, seed=seed,
-                                 **settings)  # type: ignore[arg-type]
+    options = HardeningOptions(eps=eps, steps=steps, seed=seed, **settings)  # type: ignore[arg-type]
+    before = hardening_evaluation(original, *holdout, options)
+    after = hardening_evaluation(tuned, *holdout, options)
     labels = describe_conditions(eps, steps, **settings)  # type: ignore[arg-type]
     return JudgedHardening(
         schema_version=JUDGED_SCHEMA, eps=eps, steps=steps, settings=settings,

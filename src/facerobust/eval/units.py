@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 from functools import cached_property
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -21,11 +20,15 @@ from facerobust.data.chip_rows import take_rows
 from facerobust.defenses import parse_defense
 from facerobust.eval.attack_unit import AttackShards
 from facerobust.eval.config import DefenseConfig, FusionConfig
-from facerobust.eval.defense_eval import evaluate_defense, evaluate_defense_identification
+from facerobust.eval.defense_eval import (
+    DefenseEvalOptions,
+    evaluate_defense,
+    evaluate_defense_identification,
+)
 from facerobust.eval.detection import detector_unit as run
 from facerobust.eval.detector_config import DetectorConfig
 from facerobust.eval.experiment import Experiment, GoalRows
-from facerobust.eval.fusion_eval import evaluate_fusion
+from facerobust.eval.fusion_eval import FusionOptions, evaluate_fusion
 from facerobust.eval.results import DefenseUnit, FusionUnit, MinimalUnit
 from facerobust.eval.results_detection import DetectorUnit
 from facerobust.eval.shards import Part, shard_bounds, shard_seed
@@ -84,23 +87,23 @@ def defense_unit(exp: Experiment, dcfg: DefenseConfig, seed: int) -> DefenseUnit
     attack = build_attack(dcfg.attack, dcfg.threat, steps=dcfg.steps)
     blackbox = (build_attack("square", dcfg.threat, queries=dcfg.blackbox_queries)
                 if dcfg.blackbox_queries else None)
-    common: dict[str, Any] = dict(
-        attack=attack, epsilons=list(dcfg.epsilons), goal=dcfg.goal, eot_samples=dcfg.eot,
-        n_attack=dcfg.samples, direct=dcfg.direct, blackbox=blackbox,
-        batch_size=exp.cfg.run.batch_size, seed=seed, progress=exp.progress)
+    options = DefenseEvalOptions(
+        epsilons=dcfg.epsilons, goal=dcfg.goal, eot_samples=dcfg.eot, n_attack=dcfg.samples,
+        direct=dcfg.direct, blackbox=blackbox, batch_size=exp.cfg.run.batch_size, seed=seed,
+        progress=exp.progress)
     chips = exp.chips.chips
     if dcfg.goal in VERIFICATION_GOALS:
         a, b = torch.as_tensor(exp.pairs.a), torch.as_tensor(exp.pairs.b)
         return evaluate_defense(exp.models[exp.victim], parse_defense(dcfg.spec),
                                 take_rows(chips, a), take_rows(chips, b),
-                                torch.as_tensor(exp.pairs.same), **common)
+                                torch.as_tensor(exp.pairs.same), attack, options)
     rows, labels = exp.probe_rows()
     n_classes = len(exp.split.names) if exp.split is not None else 0
     targets = torch.as_tensor(targets_for(labels, n_classes, seed))
     return evaluate_defense_identification(
         exp.identification_model(exp.victim), parse_defense(dcfg.spec),
-        take_rows(chips, torch.as_tensor(rows)), torch.as_tensor(labels), targets=targets,
-        **common)
+        take_rows(chips, torch.as_tensor(rows)), torch.as_tensor(labels), attack, options,
+        targets=targets)
 
 
 def fusion_unit(exp: Experiment, fcfg: FusionConfig, seed: int) -> FusionUnit:
@@ -112,10 +115,9 @@ def fusion_unit(exp: Experiment, fcfg: FusionConfig, seed: int) -> FusionUnit:
     return evaluate_fusion(
         {name: exp.models[name] for name in fcfg.models}, take_rows(chips, a),
         take_rows(chips, b),
-        torch.as_tensor(exp.pairs.same),
-        attack=build_attack(fcfg.attack, fcfg.threat, steps=fcfg.steps),
-        epsilons=list(fcfg.epsilons), goal=fcfg.goal, n_attack=fcfg.samples,
-        batch_size=exp.cfg.run.batch_size, seed=seed)
+        torch.as_tensor(exp.pairs.same), build_attack(fcfg.attack, fcfg.threat, steps=fcfg.steps),
+        FusionOptions(epsilons=fcfg.epsilons, goal=fcfg.goal, n_attack=fcfg.samples,
+                      batch_size=exp.cfg.run.batch_size, seed=seed))
 
 
 def detector_unit(exp: Experiment, dcfg: DetectorConfig, key: str, seed: int, out: Path

@@ -6,7 +6,7 @@ split and the best checkpoint kept (the threshold is calibrated on the training 
 The teacher's descriptors of the chips and of their mirror images are computed once
 (:func:`facerobust.core.embedding.embed`); each epoch sees every chip, flipped or not (seeded).
 
->>> student, hist = train_student(teacher, chips, epochs=10, seed=0)    # doctest: +SKIP
+>>> student, hist = train_student(teacher, chips, TrainStudentOptions(epochs=10))  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -53,16 +53,38 @@ def _val_loss(student: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     return float(distill_loss(embed(student, x), y))
 
 
-def train_student(teacher: nn.Module, chips: torch.Tensor, *, epochs: int = 15,
-                  batch_size: int = 32, lr: float = 2e-3, val_fraction: float = 0.1,
-                  student: StudentNet | None = None, seed: int = 0,
+@dataclass(frozen=True)
+class TrainStudentOptions:
+    """Distillation training: ``epochs`` of Adam at ``lr`` (cosine schedule) in batches of
+    ``batch_size``, ``val_fraction`` of the chips held out to pick the best epoch, ``seed``."""
+
+    epochs: int = 15
+    batch_size: int = 32
+    lr: float = 2e-3
+    val_fraction: float = 0.1
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr!r}")
+        if not 0 < self.val_fraction < 0.5:
+            raise ValueError(f"val_fraction must be in (0, 0.5), got {self.val_fraction}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise ValueError(f"seed must be an int, got {self.seed!r}")
+
+
+def train_student(teacher: nn.Module, chips: torch.Tensor,
+                  options: TrainStudentOptions | None = None, *,
+                  student: StudentNet | None = None,
                   progress: bool = False) -> tuple[StudentNet, DistillHistory]:
     """Distil ``teacher`` into ``student`` (a default :class:`StudentNet` with the teacher's
     embedding size and metric) on ``chips``; returns the best-validation student."""
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be an int >= 1, got {epochs!r}")
-    if not 0 < val_fraction < 0.5:
-        raise ValueError(f"val_fraction must be in (0, 0.5), got {val_fraction}")
+    o = options or TrainStudentOptions()
+    epochs, batch_size, seed = o.epochs, o.batch_size, o.seed
     if chips.ndim != 4 or len(chips) < 10:
         raise ValueError(f"need >= 10 chips (N, 3, H, W) to distil, got {tuple(chips.shape)}")
     torch.manual_seed(seed)
@@ -74,9 +96,9 @@ def train_student(teacher: nn.Module, chips: torch.Tensor, *, epochs: int = 15,
                              metric=getattr(teacher, "metric", "euclidean"),
                              threshold=float(getattr(teacher, "threshold", 0.6)))
     order = torch.randperm(len(chips), generator=g)
-    n_val = max(1, int(round(val_fraction * len(chips))))
+    n_val = max(1, int(round(o.val_fraction * len(chips))))
     val, train = order[:n_val], order[n_val:]
-    opt = torch.optim.Adam(student.parameters(), lr=lr)
+    opt = torch.optim.Adam(student.parameters(), lr=o.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
     hist = DistillHistory(n_train=len(train), n_val=n_val)
     best, best_loss = copy.deepcopy(student.state_dict()), math.inf
