@@ -47,9 +47,9 @@ from facerobust.eval.results_study import (
     load_card,
 )
 from facerobust.eval.tasks import spread
-from facerobust.models.base import accepts
 from facerobust.models.distill import train_student
 from facerobust.models.student import StudentNet, save_student
+from facerobust.system import FaceSystem
 
 TRANSFER_EPS = (2 / 255, 4 / 255, 8 / 255)
 
@@ -112,7 +112,8 @@ def save_with_card(path: Path, model: StudentNet, card: StudentCard,
 
 def transfer(teacher: nn.Module, student: nn.Module, chips: torch.Tensor, pairs: Any,
              n: int, *, steps: int = 10, seed: int = 0) -> list[TransferPoint]:
-    """PGD dodging on genuine pairs both models accept, crafted on the teacher at each budget
+    """PGD dodging on genuine pairs both models accept (each as a
+    :class:`~facerobust.system.FaceSystem` at its threshold), crafted on the teacher at each budget
     of :data:`TRANSFER_EPS`: success on the teacher (white-box) and on the student."""
 
     a, b = torch.as_tensor(pairs.a), torch.as_tensor(pairs.b)
@@ -121,7 +122,8 @@ def transfer(teacher: nn.Module, student: nn.Module, chips: torch.Tensor, pairs:
     for key, m in (("teacher", teacher), ("student", student)):
         emb = embed(m, chips)
         refs[key] = emb[b]
-        ok &= accepts(m.distance(emb[a], emb[b]), float(m.threshold)).numpy()  # type: ignore[operator,arg-type]
+        system = FaceSystem(m, threshold=float(m.threshold), name=key)  # type: ignore[arg-type]
+        ok &= system.accepts(m.distance(emb[a], emb[b]).numpy())  # type: ignore[operator]
     rows = torch.as_tensor(spread(np.flatnonzero(ok), n))
     if not len(rows):
         return []
