@@ -16,7 +16,8 @@ def test_adv_train_cli_reports_holdout_figures(lfw_root: Path, tmp_path: Path) -
                  "--holdout-identities", "3", "--images", "3", "--steps", "1",
                  "--layers", "1", "--max-seconds", "30", "--out", str(out)])
     assert code == 0
-    result = json.loads((out / "training.json").read_text())
+    result = json.loads((out / "results.json").read_text())
+    assert result["kind"] == "adv-train"
     assert not set(result["train_identities"]) & set(result["holdout_identities"])
     assert result["before"] is not None and result["after"] is not None
     assert 0.0 <= result["after"]["clean_accuracy"] <= 1.0

@@ -26,13 +26,14 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.mark.data
 def test_eval_clean_json_stdout_is_one_object(env: Path, lfw_root: Path, capsys) -> None:
-    out = env / "res" / "clean.json"
+    out = env / "res" / "clean.json"  # the old --out FILE.json form still works
     code = main(["eval-clean", "--model", "dlib-resnet", "--dataset", "lfw-gray", "--data",
                  str(lfw_root), "--limit-pairs", "20", "--out", str(out), "--json"])
     assert code == 0
     captured = capsys.readouterr()
     doc = json.loads(captured.out)  # exactly one JSON document
     assert doc["model"] == "dlib-resnet" and doc["layout"] == "lfw"
+    assert doc["kind"] == "eval-clean" and doc["schema_version"] == 3
     assert doc["n_pairs"] + doc["n_pairs_excluded"] == 20
     assert doc["skipped"] == len(doc["skipped_files"])
     figures = doc["result"]["figures"]
@@ -49,8 +50,9 @@ def test_eval_clean_table_and_default_out(env: Path, lfw_root: Path, capsys) -> 
     captured = capsys.readouterr()
     assert "accuracy (k-fold)" in captured.out and "TAR @ FAR=0.001" in captured.out
     assert "95% CI" in captured.out
-    assert captured.err.startswith("saved eval-clean-dlib-resnet-lfw.json")
-    assert (env / "eval-clean-dlib-resnet-lfw.json").is_file()
+    assert captured.err.startswith("saved eval-clean-dlib-resnet-lfw/results.json")
+    run = env / "eval-clean-dlib-resnet-lfw"  # the default run folder
+    assert (run / "results.json").is_file() and "95% CI" in (run / "report.html").read_text()
 
 
 def test_eval_clean_missing_dataset_is_a_clean_error(env: Path, capsys,
@@ -61,7 +63,11 @@ def test_eval_clean_missing_dataset_is_a_clean_error(env: Path, capsys,
     assert "facerobust eval-clean: error:" in err and "facerobust data fetch lfw" in err
 
 
-def test_eval_clean_refuses_a_folder_as_out_before_any_work(env: Path, capsys) -> None:
+def test_eval_clean_refuses_a_finished_run_before_any_work(env: Path, capsys) -> None:
     (env / "folder").mkdir()
+    (env / "folder" / "results.json").write_text("{}")
     assert main(["eval-clean", "--dataset", "lfw", "--out", str(env / "folder")]) == 2
-    assert "is a folder" in capsys.readouterr().err
+    assert "results.json exists: pass --force" in capsys.readouterr().err
+    (env / "file").write_text("")
+    assert main(["eval-clean", "--dataset", "lfw", "--out", str(env / "file")]) == 2
+    assert "is a file; give a folder" in capsys.readouterr().err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -58,13 +59,17 @@ def test_compare_cli_writes_table_json_and_figure(synthetic_lfw: Path, tmp_path:
     assert main(argv) == 0
     text = capsys.readouterr().out
     assert "FGSM error rate" in text and "/6, 95% CI" in text
-    doc = json.loads((out / "comparison.json").read_text())
-    assert [m["model"] for m in doc["models"]] == ["a", "b"]
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["kind"] == "comparison" and [m["model"] for m in doc["models"]] == ["a", "b"]
     assert (out / "comparison.png").read_bytes()[:4] == b"\x89PNG"
-    html = (out / "report.html").read_text()  # rendered from comparison.json
-    loaded = load_comparison(out / "comparison.json")
+    html = (out / "report.html").read_text()  # rendered from results.json
+    loaded = load_comparison(out / "results.json")
     assert all(p.error.text() in html for m in loaded.models for p in m.fgsm)
     assert "data:image/png;base64," in html
-    assert main(argv) == 2  # nothing the user gave is silently overwritten
-    assert "exists; pass --force" in capsys.readouterr().err
+    assert main(argv) == 2  # nothing finished is silently overwritten ...
+    assert "results.json exists: pass --force" in capsys.readouterr().err
+    assert main([*argv, "--force"]) == 0  # ... unless asked
+    again = load_comparison(out / "results.json")  # the same figures again (not timings)
+    assert [replace(m, seconds=0) for m in again.models] == \
+        [replace(m, seconds=0) for m in loaded.models]
     assert main(["compare", "--models", "a,a", "--out", str(tmp_path / "x")]) == 2

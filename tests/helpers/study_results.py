@@ -6,11 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from facerobust.eval.compare import COMPARE_SCHEMA, Comparison, FgsmPoint, ModelComparison
+from facerobust.eval.compare import Comparison, FgsmPoint, ModelComparison
 from facerobust.eval.results_study import (
-    CARD_SCHEMA,
-    DEFENSIVE_SCHEMA,
-    JUDGED_SCHEMA,
     DefensiveHead,
     DefensiveResult,
     JudgedCondition,
@@ -36,7 +33,7 @@ def model_row(name: str, metric: str, correct: int, errors: list[int]) -> ModelC
 
 
 def comparison() -> Comparison:
-    return Comparison(schema=COMPARE_SCHEMA, dataset="/data/lfw", pairs_file="pairs.txt",
+    return Comparison(dataset="/data/lfw", pairs_file="pairs.txt",
                       n_pairs=60, n_pairs_excluded=0, n_attacked=40, seed=0,
                       models=[model_row("teacher-x", "euclidean", 57, [1, 27, 39]),
                               model_row("student-y", "cosine", 49, [6, 21, 33])])
@@ -44,7 +41,7 @@ def comparison() -> Comparison:
 
 def student_card() -> StudentCard:
     return StudentCard(
-        schema_version=CARD_SCHEMA, name="student-y", architecture="2 conv blocks [4, 8]",
+        name="student-y", architecture="2 conv blocks [4, 8]",
         parameters=1234, teacher="teacher-x", threshold_source="training-identity pairs",
         data=StudentData(dataset="/data/lfw", images=80, identities=20, skipped=0,
                          excluded_identities=12, note="disjoint"),
@@ -70,7 +67,7 @@ def _head(top1: int, naive: int, logit: int, cw: int) -> DefensiveHead:
 
 
 def defensive() -> DefensiveResult:
-    return DefensiveResult(schema_version=DEFENSIVE_SCHEMA, model="teacher-x",
+    return DefensiveResult(model="teacher-x",
                            dataset="/data/lfw", identities=10, n_train=50, n_probe=50,
                            temperature=100.0, eps=2 / 255, pgd_steps=10, cw_l2_budget=1.0,
                            cw_steps=30, seed=0, head_epochs=200,
@@ -84,13 +81,19 @@ def judged() -> JudgedHardening:
             "c_cw_l2": ("another family", Rate(18, 47), Rate(0, 48)),
             "d_augmented_attack": ("augmented probes", Rate(9, 9), Rate(7, 9))}
     return JudgedHardening(
-        schema_version=JUDGED_SCHEMA, eps=2 / 255, steps=3,
+        eps=2 / 255, steps=3,
         settings={"larger": 2.0, "cw_l2": 0.5, "adaptive_steps": 40, "restarts": 2},
         conditions={k: JudgedCondition(c, b, a) for k, (c, b, a) in rows.items()})
 
 
+def legacy(doc: dict[str, Any], key: str = "schema_version") -> dict[str, Any]:
+    """``doc`` as a study wrote it before the result wrapper (its own version 1)."""
+    out = {k: v for k, v in doc.items() if k not in ("schema_version", "kind")}
+    return {key: 1, **out}
+
+
 def training_doc() -> dict[str, Any]:
-    """A training.json as adv-train writes it, with a judged block."""
+    """A training.json as adv-train wrote it before the wrapper, with a judged block."""
     robust = {"clean_accuracy": 0.9, "attack_success": 0.8, "n_genuine": 48, "n_impostor": 48}
     return {"model": "teacher-x", "train_identities": ["A", "B"], "holdout_identities": ["C"],
             "validation_identities": [], "epochs": 2, "eps": 2 / 255, "steps": 3,
@@ -99,4 +102,5 @@ def training_doc() -> dict[str, Any]:
             "stopped_early": False, "loss_history": [1.0, 0.8], "before": robust,
             "after": {**robust, "attack_success": 0.6}, "adv_fraction": 0.5,
             "augmentation": {"rotation": 10.0}, "val_history": [], "best_epoch": None,
-            "clean_accuracy_cost": 0.0, "robustness_gain": 0.2, "judged": judged().to_dict()}
+            "clean_accuracy_cost": 0.0, "robustness_gain": 0.2,
+            "judged": {"schema_version": 1, **judged().to_dict()}}

@@ -70,7 +70,9 @@ def test_save_load_verifies_weights_and_loads_as_zoo_model(tmp_path: Path) -> No
     path.write_bytes(bytes(blob))
     with pytest.raises(ValueError, match="do not match the SHA-256"):
         load_student(path)
-    old = {**card, "schema_version": 0}
+    assert card["kind"] == "student-card" and card["schema_version"] == 3  # the one wrapper
+    old = {k: v for k, v in card.items() if k != "kind"}
+    old["schema_version"] = 0  # a card from before the wrapper, of an unknown version
     card_path(path).write_text(json.dumps(old))
     with pytest.raises(ValueError, match=r"s\.card\.json: student card schema version 0"):
         load_student(path)
@@ -110,13 +112,16 @@ def test_distill_cli_end_to_end(synthetic_lfw: Path, tmp_path: Path,  # noqa: F8
     real_load = models.load
     monkeypatch.setattr(models, "load", lambda name, device=None: PooledPixels()
                         if not str(name).endswith(".pt") else real_load(name))
-    out = tmp_path / "student.pt"
-    argv = ["distill", "--teacher", "pooled", "--data", str(root), "--out", str(out),
+    run = tmp_path / "student"
+    argv = ["distill", "--teacher", "pooled", "--data", str(root), "--out", str(run),
             "--eval-pairs", "20", "--epochs", "2", "--widths", "4,8", "--input-px", "16",
             "--attack-pairs", "4", "--no-progress"]
     assert main(argv) == 0
     assert "ms/image" in capsys.readouterr().out
+    out = run / "student.pt"  # the run folder holds the student, its card and the report
+    assert card_path(out) == run / "results.json" and (run / "report.html").is_file()
     card = json.loads(card_path(out).read_text())
+    assert card["kind"] == "student-card"
     data = card["data"]
     assert card["teacher"] == "pooled" and data["excluded_identities"] + data["identities"] == 24
     assert data["identities"] >= 12 and data["images"] == 4 * data["identities"]
@@ -124,7 +129,11 @@ def test_distill_cli_end_to_end(synthetic_lfw: Path, tmp_path: Path,  # noqa: F8
     assert card["ms_per_image_batch32"]["speedup"] > 0
     assert isinstance(models.load(str(out)), StudentNet)
     assert main(argv) == 2  # refuses to overwrite
-    assert "exists" in capsys.readouterr().err
+    assert "exists: pass --force" in capsys.readouterr().err
+    old_form = tmp_path / "s.pt"  # the old --out FILE.pt still works, with a note
+    assert main([*argv[:5], "--out", str(old_form), *argv[7:]]) == 0
+    assert "old form" in capsys.readouterr().err and card_path(old_form).name == "s.card.json"
+    assert isinstance(models.load(str(old_form)), StudentNet)
 
 
 def test_default_student_is_listed_with_its_measured_accuracy(

@@ -11,13 +11,15 @@ from typing import Any
 import pytest
 
 from facerobust.cli import main
+from facerobust.eval.results_file import wrap
 from facerobust.eval.stats import Rate
-from facerobust.report.kinds import render_study
+from facerobust.report.kinds import load_result, render_study
 from facerobust.report.study import study_html_path
 from tests.helpers import study_results as fake
 
 
 def _write(path: Path, doc: Any) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(doc, indent=2))
     return path
 
@@ -28,8 +30,10 @@ def _images(html: str) -> int:
 
 def test_comparison_page_shows_every_rate_and_the_figure(tmp_path: Path) -> None:
     res = fake.comparison()
-    html_path = render_study(_write(tmp_path / "comparison.json", res.to_dict()))
+    html_path = render_study(_write(tmp_path / "results.json", wrap(res)))
     assert html_path == tmp_path / "report.html"
+    old = _write(tmp_path / "old" / "comparison.json", fake.legacy(res.to_dict(), "schema"))
+    assert load_result(old).result == res  # a comparison.json from before the wrapper
     html = html_path.read_text()
     assert _images(html) == 1 and "http" not in html.split("<body>")[1]  # self-contained
     for m in res.models:
@@ -39,7 +43,7 @@ def test_comparison_page_shows_every_rate_and_the_figure(tmp_path: Path) -> None
 
 
 def test_training_page_shows_before_after_and_small_samples(tmp_path: Path) -> None:
-    doc = fake.training_doc()
+    doc = fake.training_doc()  # adv-train's training.json from before the wrapper
     html = render_study(_write(tmp_path / "training.json", doc)).read_text()
     for key, row in fake.judged().conditions.items():
         assert key in html and row.before.text() in html and row.after.text() in html
@@ -52,7 +56,7 @@ def test_training_page_shows_before_after_and_small_samples(tmp_path: Path) -> N
 
 def test_student_card_page(tmp_path: Path) -> None:
     card = fake.student_card()
-    html_path = render_study(_write(tmp_path / "student-y.card.json", card.to_dict()))
+    html_path = render_study(_write(tmp_path / "student-y.card.json", wrap(card)))
     assert html_path == tmp_path / "student-y.card.html"
     html = html_path.read_text()
     assert _images(html) == 3  # comparison, transfer, loss
@@ -63,7 +67,7 @@ def test_student_card_page(tmp_path: Path) -> None:
 
 def test_defensive_page_says_what_to_expect(tmp_path: Path) -> None:
     res = fake.defensive()
-    html_path = render_study(_write(tmp_path / "dd.json", res.to_dict()))
+    html_path = render_study(_write(tmp_path / "dd.json", fake.legacy(res.to_dict())))
     assert html_path == study_html_path(tmp_path / "dd.json") == tmp_path / "dd.html"
     html = html_path.read_text()
     for head in res.heads.values():
@@ -75,11 +79,11 @@ def test_defensive_page_says_what_to_expect(tmp_path: Path) -> None:
 def test_report_cli_renders_study_files_and_refuses_others(tmp_path: Path,
                                                            capsys: pytest.CaptureFixture[str]
                                                            ) -> None:
-    path = _write(tmp_path / "dd.json", fake.defensive().to_dict())
+    path = _write(tmp_path / "dd.json", wrap(fake.defensive()))
     out = tmp_path / "elsewhere.html"
     assert main(["report", str(path), "--out", str(out)]) == 0
     assert "11/40" in out.read_text() and str(out) in capsys.readouterr().out
-    doc = fake.defensive().to_dict()
+    doc = fake.legacy(fake.defensive().to_dict())
     doc["schema_version"] = 2
     assert main(["report", str(_write(path, doc))]) == 2
     assert "schema version 2 cannot be read by this facerobust (it reads schema version 3; it " \

@@ -1,27 +1,29 @@
-"""``facerobust adv-train``: PGD adversarial fine-tuning on LFW identities, judged on
-identities NOT used for training (clean accuracy cost and robustness gain)."""
+"""``facerobust adv-train``: PGD adversarial fine-tuning on the identities of any dataset
+layout, judged on identities NOT used for training (clean accuracy cost and robustness
+gain). Writes ``--out DIR/results.json`` (kind ``adv-train``), ``DIR/model.pt`` (the tuned
+weights) and ``DIR/report.html``."""
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
-from typing import TYPE_CHECKING
+
+import torch
 
 from facerobust.attacks import parse_epsilons
+from facerobust.cli.common import add_data_arguments, add_out_argument, data_source, run_output
 from facerobust.defenses.augment import AugmentSpec
 from facerobust.defenses.training import FinetuneOptions
 from facerobust.eval.identification import TrainingGroups, adversarial_training_study
-from facerobust.eval.results_study import judged_from_training
-from facerobust.report.kinds import render_study
+from facerobust.eval.results_file import write_result_file
+from facerobust.eval.results_study import JudgedHardening
+from facerobust.report import render_report
 
-if TYPE_CHECKING:
-    from facerobust.eval.results_study import JudgedHardening
+WEIGHTS = "model.pt"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="dlib-resnet", help="model to fine-tune")
-    parser.add_argument("--dataset", default="lfw-gray", help="dataset name or folder")
-    parser.add_argument("--data", type=Path, default=None, help="dataset folder")
+    add_data_arguments(parser)
     parser.add_argument("--train-identities", type=int, default=24,
                         help="identities used for training (default 24)")
     parser.add_argument("--holdout-identities", type=int, default=16,
@@ -50,8 +52,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-seconds", type=float, default=600.0,
                         help="stop training after this many seconds (default 600)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, required=True,
-                        help="folder for training.json and the tuned weights (model.pt)")
+    add_out_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -59,8 +60,6 @@ def run(args: argparse.Namespace) -> int:
     (eps,) = parse_epsilons(args.eps)
     if args.train_identities < 2 or args.holdout_identities < 2 or args.images < 2:
         raise ValueError("--train-identities, --holdout-identities and --images must be >= 2")
-    if args.out.exists() and not args.out.is_dir():
-        raise ValueError(f"--out {args.out} is a file; give a folder")
     layers: str | int = int(args.layers) if args.layers.isdigit() else args.layers
     if layers not in ("last", "all") and not isinstance(layers, int):
         raise ValueError(f"--layers must be 'last', 'all' or a number, got {args.layers!r}")
@@ -81,17 +80,20 @@ def run(args: argparse.Namespace) -> int:
                                augment=augment, goal=args.goal, lr=args.lr,
                                adv_fraction=args.adv_fraction, max_seconds=args.max_seconds,
                                seed=args.seed, progress=True)
-    report, result = adversarial_training_study(
-        model=args.model, dataset=args.dataset, data=args.data, groups=groups,
-        training=training, out=args.out, judge=args.judge)
+    out = run_output(args.out, force=args.force, also=(WEIGHTS,))
+    report, result, tuned = adversarial_training_study(
+        model=args.model, source=data_source(args), groups=groups, training=training,
+        judge=args.judge)
+    write_result_file(out.results, result)
+    torch.save(tuned.state_dict(), out.file(WEIGHTS))
     print(f"clean accuracy cost {report.clean_accuracy_cost}, robustness gain "
-          f"{report.robustness_gain} (held-out identities); wrote {args.out / 'training.json'}")
+          f"{report.robustness_gain} (held-out identities); wrote {out.results} and "
+          f"{out.file(WEIGHTS)}")
     if report.best_epoch is not None:
         print(f"kept epoch {report.best_epoch} by validation (-1 = the original weights)")
-    judged = judged_from_training(result, str(args.out / "training.json"))
-    if judged is not None:
-        print_judged(judged)
-    print(f"report: {render_study(args.out / 'training.json')}")
+    if result.judged is not None:
+        print_judged(result.judged)
+    print(f"report: {render_report(out.results)}")
     return 0
 
 

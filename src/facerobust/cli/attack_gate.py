@@ -1,10 +1,11 @@
 """``facerobust attack-gate URL``: black-box impersonation of a running gate over HTTP.
 
 Square (needs ``expose_scores``) or HopSkipJump (decision only) perturb attacker photos of the
-dataset's impostor pairs until ``/verify`` accepts the claimed victim; the victims are enrolled
-first with the admin key. ``--gate-config`` (the gate's TOML) adds, for each budget, the time
-the attack needs at the gate's allowed rate and its success before the lock-out. Writes
-``--out/results.json``.
+dataset's impostor pairs (any layout: its protocol, or a generated one) until ``/verify``
+accepts the claimed victim; the victims are enrolled first with the admin key.
+``--gate-config`` (the gate's TOML) adds, for each budget, the time the attack needs at the
+gate's allowed rate and its success before the lock-out. Writes ``--out DIR/results.json``
+(kind ``gate-attack``) and ``DIR/report.html``.
 """
 
 from __future__ import annotations
@@ -14,9 +15,16 @@ from pathlib import Path
 
 from facerobust.attacks import parse_epsilons
 from facerobust.attacks.threat import LINF, threat_names
-from facerobust.cli.common import add_gate_client_arguments
+from facerobust.cli.common import (
+    add_data_arguments,
+    add_gate_client_arguments,
+    add_out_argument,
+    data_source,
+    gate_access,
+    run_output,
+)
 from facerobust.report import load_result, render_report
-from facerobust.service.blackbox import run_gate_attack
+from facerobust.service.blackbox import GateAttackOptions, run_gate_attack
 from facerobust.service.config import load_gate_config
 from facerobust.service.summary import describe
 
@@ -29,9 +37,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--eps", default="8/255", help="comma-separated budgets, e.g. 4/255,8/255")
     parser.add_argument("--queries", type=int, default=500, help="query budget per pair")
     parser.add_argument("--n", type=int, default=10, help="impostor pairs to attack")
-    parser.add_argument("--dataset", default="lfw-demo",
-                        help="dataset with an LFW pairs.txt (default: the embedded demo)")
-    parser.add_argument("--data", type=Path, default=None, help="dataset folder")
+    add_data_arguments(parser)
     parser.add_argument("--gate-config", type=Path, default=None,
                         help="the gate's TOML: report time at its rate limits and lock-out")
     parser.add_argument("--no-wait", action="store_true",
@@ -39,22 +45,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-wait", type=float, default=600.0,
                         help="seconds of Retry-After waiting allowed in total")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, required=True, help="output folder (results.json)")
+    add_out_argument(parser)
     parser.add_argument("--no-progress", action="store_true")
 
 
 def run(args: argparse.Namespace) -> int:
 
-    if not args.key or not args.admin_key:
-        raise ValueError("--key and --admin-key (or $FACEROBUST_GATE_KEY / "
-                         "$FACEROBUST_GATE_ADMIN_KEY) are required")
+    gate = gate_access(args)
     limits = load_gate_config(args.gate_config).limits if args.gate_config else None
-    path = run_gate_attack(
-        args.url, key=args.key, admin_key=args.admin_key, attack=args.attack, norm=args.norm,
-        epsilons=parse_epsilons(args.eps), queries=args.queries, n=args.n, out=args.out,
-        dataset=args.dataset, data=args.data, seed=args.seed, limits=limits,
+    options = GateAttackOptions(
+        attack=args.attack, norm=args.norm, epsilons=tuple(parse_epsilons(args.eps)),
+        queries=args.queries, n=args.n, seed=args.seed, limits=limits,
         wait=not args.no_wait, max_wait_s=args.max_wait, progress=not args.no_progress)
-
+    out = run_output(args.out, force=args.force)
+    path = run_gate_attack(gate, options, source=data_source(args), out=out.results)
     print("\n".join(describe(load_result(path).result)))
     print(f"report:  {render_report(path)}")
     print(f"results: {path}")

@@ -1,13 +1,22 @@
-"""Arguments shared by the one-unit audit commands (``attack``, ``defend``)."""
+"""Arguments shared by the commands: the one-unit audits' run arguments, the one dataset
+default and data arguments, the one ``--out`` policy of the study commands
+(:func:`run_output`) and the gate clients' URL and keys."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
+from facerobust.data.resolve import default_dataset
+from facerobust.data.sources import LAYOUTS
 from facerobust.eval.commands import CommandRun
+from facerobust.eval.datasource import DataSource
+from facerobust.service.blackbox import GateAccess
+
+RESULTS = "results.json"
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,10 +41,84 @@ def command_run(args: argparse.Namespace) -> CommandRun:
                       progress=not args.no_progress, force=args.force)
 
 
-def add_force_argument(parser: argparse.ArgumentParser) -> None:
+def add_force_argument(parser: argparse.ArgumentParser, text: str = "") -> None:
     parser.add_argument("--force", action="store_true",
-                        help="write into --out even when it holds a results.json that is not "
-                             "from a facerobust run")
+                        help=text or "write into --out even when it holds a results.json that "
+                                     "is not from a facerobust run")
+
+
+def add_data_arguments(parser: argparse.ArgumentParser, *, listing: bool = True) -> None:
+    """``--dataset`` (default :func:`default_dataset`), ``--data``, ``--layout`` and (with
+    ``listing``) ``--listing``: what :class:`DataSource` opens (any layout)."""
+    parser.add_argument("--dataset", default=default_dataset(),
+                        help="dataset name (default: lfw when FACEROBUST_DATA or the cache "
+                             "holds an LFW copy, else the embedded lfw-demo)")
+    parser.add_argument("--data", type=Path, default=None,
+                        help="dataset folder, or a folder containing it (any layout)")
+    parser.add_argument("--layout", default="auto", choices=LAYOUTS,
+                        help="dataset layout (default: detected)")
+    if listing:
+        parser.add_argument("--listing", default="",
+                            help="listing file of a flat folder (layout 'listing')")
+
+
+def data_source(args: argparse.Namespace) -> DataSource:
+    """The :class:`DataSource` of :func:`add_data_arguments`."""
+    return DataSource(dataset=args.dataset, data=Path(args.data) if args.data else None,
+                      layout=getattr(args, "layout", "auto"),
+                      listing=getattr(args, "listing", ""))
+
+
+@dataclass(frozen=True)
+class RunOutput:
+    """Where a study command writes: ``results`` (the typed result file, rendered beside it by
+    ``facerobust report``) inside ``folder``; ``legacy`` for the old ``--out FILE`` form."""
+
+    folder: Path
+    results: Path
+    legacy: bool = False
+
+    def file(self, name: str) -> Path:
+        """An output file of the run (a model's weights, a figure) inside its folder."""
+        return self.folder / name
+
+
+def run_output(out: Path, *, force: bool, legacy_suffix: str = "", new_form: str = "",
+               also: tuple[str, ...] = ()) -> RunOutput:
+    """The one ``--out`` policy: ``--out DIR`` is a run folder holding ``DIR/results.json``
+    (and ``also``, e.g. the model file); a finished result there is not overwritten without
+    ``--force``. ``--out FILE<legacy_suffix>`` (the command's old form) still works, with a
+    note naming ``new_form``."""
+    out = Path(out)
+    if legacy_suffix and out.suffix == legacy_suffix:
+        print(f"note: --out {out} is the old form; the new one is --out DIR, {new_form}",
+              file=sys.stderr)
+        taken = [out]
+        plan = RunOutput(out.parent if str(out.parent) else Path("."), out, legacy=True)
+    else:
+        if out.exists() and not out.is_dir():
+            raise ValueError(f"--out {out} is a file; give a folder (the run folder holding "
+                             f"{RESULTS})")
+        plan = RunOutput(out, out / RESULTS)
+        taken = [plan.results, *(out / name for name in also)]
+    done = [p for p in taken if p.exists()]
+    if done and not force:
+        raise ValueError(f"{done[0]} exists: pass --force to overwrite it, or choose another "
+                         "--out")
+    if plan.folder.exists() and not plan.folder.is_dir():
+        raise ValueError(f"--out {out}: {plan.folder} is not a folder")
+    plan.folder.mkdir(parents=True, exist_ok=True)
+    return plan
+
+
+def add_out_argument(parser: argparse.ArgumentParser, *, required: bool = True,
+                     old: str = "") -> None:
+    """``--out DIR`` (the run folder) and ``--force``."""
+    extra = f"; the old form {old} still works" if old else ""
+    parser.add_argument("--out", type=Path, required=required, default=None,
+                        help=f"run folder: {RESULTS} (typed, `facerobust report` renders it) "
+                             f"and report.html{extra}")
+    add_force_argument(parser, "overwrite a finished result in --out")
 
 
 def print_skipped(skipped: list[dict[str, str]], shown: int = 10) -> None:
@@ -58,3 +141,11 @@ def add_gate_client_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--admin-key", default=os.environ.get("FACEROBUST_GATE_ADMIN_KEY", ""),
                         help="admin key to enroll the victims (default "
                              "$FACEROBUST_GATE_ADMIN_KEY)")
+
+
+def gate_access(args: argparse.Namespace) -> GateAccess:
+    """The gate of :func:`add_gate_client_arguments`; both keys are required."""
+    if not args.key or not args.admin_key:
+        raise ValueError("--key and --admin-key (or $FACEROBUST_GATE_KEY / "
+                         "$FACEROBUST_GATE_ADMIN_KEY) are required")
+    return GateAccess(args.url, args.key, args.admin_key)

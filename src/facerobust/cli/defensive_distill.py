@@ -1,28 +1,27 @@
 """``facerobust defensive-distill``: a plain and a defensively distilled identification head
-on one face model, attacked by naive PGD, PGD on the logits and CW-L2 on the logits."""
+on one face model (any dataset layout), attacked by naive PGD, PGD on the logits and CW-L2 on
+the logits. Writes ``--out DIR/results.json`` (kind ``defensive-distill``) and
+``DIR/report.html``; the old ``--out FILE.json`` (page in ``FILE.html``) still works."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from facerobust.attacks import parse_epsilons
-from facerobust.data import resolve_dataset
+from facerobust.cli.common import add_data_arguments, add_out_argument, data_source, run_output
 from facerobust.eval.defensive import (
     DefensiveOptions,
     defensive_distillation_study,
     format_defensive,
 )
-from facerobust.eval.store import write_json_atomic
-from facerobust.report.kinds import render_study
-from facerobust.report.study import study_html_path
+from facerobust.eval.results_file import write_result_file
+from facerobust.report import render_report
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="dlib-resnet", help="embedder (zoo name or student)")
-    parser.add_argument("--dataset", default="lfw", help="dataset name (default lfw)")
-    parser.add_argument("--data", type=Path, default=None, help="dataset folder")
+    add_data_arguments(parser)
     parser.add_argument("--identities", type=int, default=20)
     parser.add_argument("--images-per-identity", type=int, default=10)
     parser.add_argument("--gallery-per-identity", type=int, default=5)
@@ -35,34 +34,29 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--head-epochs", type=int, default=1000,
                         help="full-batch epochs of each distillation head (default 1000)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, required=True,
-                        help="JSON result file; report.html-style page beside it (.html)")
+    add_out_argument(parser, old="--out FILE.json (page in FILE.html)")
     parser.add_argument("--no-progress", action="store_true")
 
 
 def run(args: argparse.Namespace) -> int:
 
     (eps,) = parse_epsilons(args.eps)
-    if args.out.suffix != ".json":
-        raise ValueError(f"--out {args.out} must be a .json file")
-    for path in (args.out, study_html_path(args.out)):
-        if path.exists():
-            raise ValueError(f"--out: {path} exists; choose another file")
     for key in ("identities", "steps", "cw_steps", "probes", "head_epochs"):
         if getattr(args, key) < 1:
             raise ValueError(f"--{key.replace('_', '-')} must be >= 1")
     if args.temperature < 1 or args.cw_l2 <= 0:
         raise ValueError("--temperature must be >= 1 and --cw-l2 > 0")
-    root = resolve_dataset(args.dataset, args.data)
+    out = run_output(args.out, force=args.force, legacy_suffix=".json",
+                     new_form="which writes DIR/results.json and DIR/report.html")
     options = DefensiveOptions(
         identities=args.identities, images=args.images_per_identity,
         gallery=args.gallery_per_identity, temperature=args.temperature, eps=eps,
         steps=args.steps, cw_l2=args.cw_l2, cw_steps=args.cw_steps, probes=args.probes,
         head_epochs=args.head_epochs, seed=args.seed)
-    report = defensive_distillation_study(model=args.model, root=root, options=options,
-                                          progress=not args.no_progress)
-    write_json_atomic(args.out, report.to_dict())
-    html = render_study(args.out)
+    report = defensive_distillation_study(model=args.model, root=data_source(args),
+                                          options=options, progress=not args.no_progress)
+    write_result_file(out.results, report)
+    html = render_report(out.results)
     print(format_defensive(report))
-    print(f"saved {args.out} and {html}", file=sys.stderr)
+    print(f"saved {out.results} and {html}", file=sys.stderr)
     return 0

@@ -1,6 +1,11 @@
 """``facerobust distill``: train a small CNN student to reproduce a teacher's descriptors on
-identities outside the evaluation pairs; saved with a model card and loadable as a zoo model
-(``models.load(PATH)``; ``dlib-student`` is the default location)."""
+identities outside the evaluation pairs (any dataset layout); saved with a model card and
+loadable as a zoo model (``models.load(PATH)``).
+
+``--out DIR`` writes ``DIR/<DIR name>.pt`` (the student), ``DIR/results.json`` (its card,
+kind ``student-card``) and ``DIR/report.html``. Without ``--out`` (or with the old
+``--out FILE.pt``) the student goes to the cache's ``dlib-student.pt`` (what
+``models.load("dlib-student")`` reads) or ``FILE.pt``, its card beside it."""
 
 from __future__ import annotations
 
@@ -9,18 +14,26 @@ import json
 import sys
 from pathlib import Path
 
-from facerobust.data import resolve_dataset
+from facerobust.cli.common import (
+    RunOutput,
+    add_data_arguments,
+    add_force_argument,
+    data_source,
+    run_output,
+)
 from facerobust.eval.distillation import DistillOptions, distill_study
-from facerobust.models.student import card_path, default_student_path
-from facerobust.report.kinds import render_study
+from facerobust.models.student import default_student_path
+from facerobust.report import render_report
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--teacher", default="dlib-resnet", help="registered teacher model")
-    parser.add_argument("--dataset", default="lfw", help="dataset name (default lfw)")
-    parser.add_argument("--data", type=Path, default=None, help="dataset folder")
+    add_data_arguments(parser)
     parser.add_argument("--out", type=Path, default=None,
-                        help="student file (.pt; default: the cache's dlib-student.pt)")
+                        help="run folder: <name>.pt, results.json (the card), report.html "
+                             "(default: the cache's dlib-student.pt; the old form --out "
+                             "FILE.pt still works)")
+    add_force_argument(parser, "overwrite a finished student in --out")
     parser.add_argument("--eval-pairs", type=int, default=600,
                         help="evaluation pairs (their identities are kept out of training)")
     parser.add_argument("--max-images", type=int, default=10000,
@@ -48,20 +61,41 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--widths must be positive, --epochs >= 1, --max-images >= 10")
     if args.eval_pairs < 20 or args.attack_pairs < 1:
         raise ValueError("--eval-pairs must be >= 20 and --attack-pairs >= 1")
-    out = args.out or default_student_path()
-    root = resolve_dataset(args.dataset, args.data)
+    out, weights = student_output(args.out, args.force)
     options = DistillOptions(eval_pairs=args.eval_pairs, max_images=args.max_images,
                              epochs=args.epochs, widths=widths, input_px=args.input_px,
                              n_attack=args.attack_pairs, seed=args.seed)
-    card = distill_study(args.teacher, root, out=out, options=options,
-                         progress=not args.no_progress)
+    card = distill_study(args.teacher, data_source(args), out=weights, options=options,
+                         progress=not args.no_progress, card_file=out.results)
     lfw, ms = card.lfw, card.ms_per_image_batch32
-    print(f"student {out}: LFW accuracy {100 * lfw.student_accuracy:.2f}% vs teacher "
+    print(f"student {weights}: LFW accuracy {100 * lfw.student_accuracy:.2f}% vs teacher "
           f"{100 * lfw.teacher_accuracy:.2f}% on {lfw.n_pairs} pairs; "
           f"{ms.student:.3f} vs {ms.teacher:.3f} ms/image (x{ms.speedup:.1f})")
     for row in card.transfer_teacher_to_student:
         print(f"transfer PGD eps {255 * row.eps:.0f}/255: teacher {row.teacher.text()}, "
               f"student {row.student.text()}")
-    html = render_study(card_path(out))
-    print(json.dumps({"card": str(card_path(out)), "report": str(html)}), file=sys.stderr)
+    html = render_report(out.results)
+    print(json.dumps({"card": str(out.results), "report": str(html)}), file=sys.stderr)
     return 0
+
+
+def student_output(out: Path | None, force: bool) -> tuple[RunOutput, Path]:
+    """The run output (its result file is the card) and the student's weights file: a run
+    folder ``DIR`` holds ``DIR/<DIR name>.pt``; ``FILE.pt`` (or none: the default student)
+    keeps the card beside the weights as ``FILE.card.json``."""
+    weights = out or default_student_path()
+    if weights.suffix == ".pt":
+        if out is not None:
+            print(f"note: --out {out} is the old form; the new one is --out DIR, which writes "
+                  "DIR/<DIR name>.pt, DIR/results.json (the card) and DIR/report.html",
+                  file=sys.stderr)
+        card = weights.with_name(weights.stem + ".card.json")
+        taken = [p for p in (weights, card) if p.exists()]
+        if taken and not force:
+            raise ValueError(f"{taken[0]} exists: pass --force to overwrite it, or choose "
+                             "another --out")
+        weights.parent.mkdir(parents=True, exist_ok=True)
+        return RunOutput(weights.parent, card, legacy=True), weights
+    name = weights.resolve().name
+    plan = run_output(weights, force=force, also=(f"{name}.pt",))
+    return plan, plan.file(f"{name}.pt")

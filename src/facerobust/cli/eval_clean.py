@@ -1,4 +1,6 @@
-"""``facerobust eval-clean``: clean LFW verification accuracy of one model."""
+"""``facerobust eval-clean``: clean verification accuracy of one model on any dataset layout.
+Writes ``--out DIR/results.json`` (kind ``eval-clean``) and ``DIR/report.html``; the old
+``--out FILE.json`` still works."""
 
 from __future__ import annotations
 
@@ -6,33 +8,29 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from facerobust import models
-from facerobust.cli.common import print_skipped
-from facerobust.data import resolve_dataset
+from facerobust.cli.common import (
+    add_data_arguments,
+    add_out_argument,
+    data_source,
+    print_skipped,
+    run_output,
+)
 from facerobust.data.chips import DETECTORS
-from facerobust.data.sources import LAYOUTS
-from facerobust.eval.clean import CleanOptions, evaluate_clean
-from facerobust.eval.store import write_json_atomic
-
-if TYPE_CHECKING:
-    from facerobust.eval.clean import CleanEvaluation
+from facerobust.eval.clean import CleanEvaluation, CleanOptions, evaluate_clean
+from facerobust.eval.results_file import wrap, write_result_file
+from facerobust.eval.results_study import CleanEvalResult
+from facerobust.report import render_report
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("--model", default="dlib-resnet", help="registered model name")
-    parser.add_argument("--dataset", default="lfw",
-                        help="dataset name: lfw (fetched copy or lfw-gray) or lfw-gray")
-    parser.add_argument("--data", type=Path, default=None,
-                        help="dataset folder, or a folder containing it "
-                        "(default: $FACEROBUST_DATA, then the cache)")
+    add_data_arguments(parser, listing=False)  # a listing file is found by the layout
     parser.add_argument("--pairs-file", default="pairs.txt",
                         help="protocol file: pairs.txt (10 folds), pairsDevTest.txt, ...; "
                              "datasets without one get a generated 10-fold protocol")
-    parser.add_argument("--layout", default="auto", choices=LAYOUTS,
-                        help="dataset layout (default: detected)")
     parser.add_argument("--detector", default="hog+cnn", choices=DETECTORS,
                         help="face detector (default: HOG, CNN when HOG finds none)")
     parser.add_argument("--seed", type=int, default=0, help="seed of a generated protocol")
@@ -41,8 +39,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--far", type=float, default=1e-3, help="FAR for TAR@FAR")
     parser.add_argument("--device", default=None, help="torch device (default: cpu)")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="JSON result file (default: eval-clean-<model>-<dataset>.json)")
+    add_out_argument(parser, required=False,
+                     old="--out FILE.json; default: the folder eval-clean-<model>-<dataset>")
     parser.add_argument("--json", action="store_true",
                         help="print exactly one JSON object on stdout")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -71,31 +69,23 @@ def format_table(res: CleanEvaluation) -> str:
 
 def run(args: argparse.Namespace) -> int:
 
-    out = args.out or Path(f"eval-clean-{args.model}-{args.dataset}.json")
-    check_output_file(out)
-    root = resolve_dataset(args.dataset, args.data)
+    out = run_output(args.out or Path(f"eval-clean-{args.model}-{args.dataset}"),
+                     force=args.force, legacy_suffix=".json",
+                     new_form="which writes DIR/results.json and DIR/report.html")
+    root = data_source(args).root()
     model = models.load(args.model, device=args.device)
     options = CleanOptions(limit_pairs=args.limit_pairs, pairs_file=args.pairs_file,
                            layout=args.layout, detector=args.detector, far=args.far,
                            batch_size=args.batch_size, seed=args.seed)
     res = evaluate_clean(model, root, options, name=args.model, progress=not args.no_progress)
-    doc = {**res.summary(), "skipped_files": res.skipped, "result": res.to_dict()}
-    write_json_atomic(out, doc)
+    result = CleanEvalResult(res)
+    write_result_file(out.results, result)
+    html = render_report(out.results)
     if args.json:
-        print(json.dumps(doc))
+        print(json.dumps(wrap(result)))
     else:
         print(format_table(res))
-
         print_skipped(res.skipped)
-        print(f"saved {out}", file=sys.stderr)
+        print(f"saved {out.results} and {html}", file=sys.stderr)
     return 0
-
-
-def check_output_file(path: Path) -> None:
-    """Fail before any work when ``path`` cannot be written."""
-    parent = path.parent if str(path.parent) else Path(".")
-    if path.is_dir():
-        raise ValueError(f"--out {path} is a folder; give a file name")
-    if parent.exists() and not parent.is_dir():
-        raise ValueError(f"--out {path}: {parent} is not a folder")
 

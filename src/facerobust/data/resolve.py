@@ -1,7 +1,9 @@
-"""Find a dataset folder by name."""
+"""Find a dataset folder by name, and the one default dataset of every command
+(:func:`default_dataset`)."""
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 
 from facerobust import paths
@@ -9,6 +11,23 @@ from facerobust.data.sources import detect_layout
 
 # name -> folder names tried in order (``lfw`` accepts the fetched copy or the gray copy).
 ALIASES: dict[str, tuple[str, ...]] = {"lfw": ("lfw", "lfw-gray"), "lfw-gray": ("lfw-gray",)}
+
+
+EMBEDDED = "lfw-demo"  # the LFW subset shipped inside the package (data/demo/lfw-demo)
+FULL_LFW = "lfw"  # a fetched LFW copy or lfw-gray (see ALIASES)
+
+
+def embedded_dataset() -> Path:
+    """The LFW subset shipped inside the package (see its README.md)."""
+    return Path(str(resources.files("facerobust.data").joinpath(f"demo/{EMBEDDED}")))
+
+
+def default_dataset() -> str:
+    """The dataset every command uses when ``--dataset`` is not given: ``lfw`` when an LFW
+    copy is found (``$FACEROBUST_DATA`` or the cache holds ``lfw/`` or ``lfw-gray/``), else
+    the embedded ``lfw-demo`` (as ``make demo`` and the README do)."""
+    found = any(paths.find_dataset(cand) is not None for cand in ALIASES[FULL_LFW])
+    return FULL_LFW if found else EMBEDDED
 
 
 def _is_lfw_root(folder: Path) -> bool:
@@ -31,7 +50,7 @@ def resolve_dataset(name: str, data: Path | str | None = None) -> Path:
     ``data`` may be the dataset folder itself (one holding ``pairs.txt``, identity
     sub-folders or a listing file) or a folder containing ``<name>/``; without it,
     ``$FACEROBUST_DATA/<name>`` then ``$FACEROBUST_CACHE/datasets/<name>`` are searched
-    (:func:`facerobust.paths.find_dataset`).
+    (:func:`facerobust.paths.find_dataset`); ``lfw-demo`` falls back to the embedded subset.
     """
     if not isinstance(name, str) or not name or "/" in name or name in (".", ".."):
         raise ValueError(f"dataset name must be a plain name like 'lfw', got {name!r}")
@@ -52,6 +71,8 @@ def resolve_dataset(name: str, data: Path | str | None = None) -> Path:
         found = paths.find_dataset(cand)
         if found is not None:
             return found
+    if name == EMBEDDED:
+        return embedded_dataset()
     where = ", ".join(str(r) for r in paths.data_roots())
     hint = ("run `facerobust data fetch lfw` (downloads LFW into the cache), or "
             if name in ALIASES else "")

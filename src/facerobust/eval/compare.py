@@ -8,8 +8,9 @@ fold's training-fold threshold: FGSM perturbs the first image to push a genuine 
 model then decides wrongly (pairs already wrong before the attack count as errors, as in the
 founding study's table).
 
-Everything reuses the experiment core (:func:`facerobust.eval.tasks.select_pairs`,
-:func:`~facerobust.eval.tasks.pairs_to_indices`, :func:`~facerobust.eval.tasks.embed`).
+Everything reuses the experiment core: the one study dataset opener and pair sample
+(:mod:`facerobust.eval.datasource`: any layout, the dataset's pairs or a generated protocol),
+:func:`~facerobust.eval.tasks.embed`, the attack registry.
 
 >>> res = compare_models(["dlib-resnet", "faceres", "mobileface"], "/data/lfw-gray",
 ...                      limit_pairs=600, n_attack=200)             # doctest: +SKIP
@@ -21,10 +22,10 @@ from __future__ import annotations
 import io
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Sized
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -34,14 +35,18 @@ from facerobust import models as zoo
 from facerobust.attacks import LINF, Dodging, Impersonation
 from facerobust.attacks.registry import build_attack
 from facerobust.core.stats import Rate
-from facerobust.data.chips import load_chips
-from facerobust.data.sources import open_dataset
-from facerobust.eval.clean import protocol_pairs
+from facerobust.data.sources import Dataset
+from facerobust.eval.datasource import (
+    DataSource,
+    VerificationSample,
+    as_dataset,
+    verification_sample,
+)
 from facerobust.eval.metrics import best_threshold, verification_metrics
 from facerobust.eval.results import Unit
-from facerobust.eval.tasks import embed, pairs_to_indices, spread
+from facerobust.eval.results_file import KindUnit
+from facerobust.eval.tasks import embed, spread
 
-COMPARE_SCHEMA = 1
 STUDY_EPSILONS = (0.01, 0.015, 0.02)  # the founding study's budgets, [0, 1] units
 GRID_EPSILONS = (1 / 255, 2 / 255, 4 / 255, 8 / 255)
 
@@ -71,8 +76,11 @@ class ModelComparison(Unit):
 
 
 @dataclass(frozen=True)
-class Comparison(Unit):
-    schema: int
+class Comparison(KindUnit):
+    """``facerobust compare``'s result (kind ``comparison``)."""
+
+    KIND: ClassVar[str] = "comparison"
+
     dataset: str
     pairs_file: str
     n_pairs: int
@@ -150,40 +158,54 @@ def compare_one(name: str, model: nn.Module, chips: torch.Tensor, pairs: Any,
         seconds=time.perf_counter() - t0)
 
 
-def compare_models(models: Sequence[str] | Mapping[str, nn.Module], dataset_root: Path | str,
-                   *, limit_pairs: int | None = 600, n_attack: int = 200,
+def compare_models(models: Sequence[str] | Mapping[str, nn.Module],
+                   dataset: Dataset | DataSource | Path | str, *,
+                   limit_pairs: int | None = 600, n_attack: int = 200,
                    epsilons: Sequence[float] = STUDY_EPSILONS + GRID_EPSILONS,
                    batch_size: int = 32, seed: int = 0, progress: bool = True) -> Comparison:
     """Compare ``models`` (registered names, zoo student paths, or name -> module) on the same
-    pairs of the dataset at ``dataset_root``; FGSM on ``n_attack`` pairs spread over folds."""
+    pairs of ``dataset`` (any layout; a folder is opened with its layout detected); FGSM on
+    ``n_attack`` pairs spread over folds."""
 
+    check_compare(models, n_attack, epsilons)
+    # cheap checks (dataset, model names and weights) before alignment
+    opened = as_dataset(dataset)
+    chosen_models = dict(models) if isinstance(models, Mapping) \
+        else {n: zoo.load(n) for n in models}
+    sample = verification_sample(opened, limit_pairs=limit_pairs, seed=seed,
+                                 progress=progress)
+    return compare_on(chosen_models, sample, n_attack=n_attack, epsilons=epsilons,
+                      batch_size=batch_size, seed=seed, progress=progress)
+
+
+def check_compare(models: Sized, n_attack: int, epsilons: Sequence[float]) -> None:
     if len(models) < 1:
         raise ValueError("compare needs at least one model")
     if n_attack < 1:
         raise ValueError(f"n_attack must be >= 1, got {n_attack}")
     if not epsilons or any(not 0 < e <= 1 for e in epsilons):
         raise ValueError(f"epsilons must be in (0, 1], got {list(epsilons)}")
-    # cheap checks (dataset, model names and weights) before alignment
-    dataset = open_dataset(Path(dataset_root))
-    chosen, source = protocol_pairs(dataset, limit_pairs, seed)
-    loaded = dict(models) if isinstance(models, Mapping) else {n: zoo.load(n) for n in models}
-    paths = list(dict.fromkeys(p for pair in chosen for p in (pair.path_a, pair.path_b)))
-    chipset = load_chips(paths, cache=True, progress=progress)
-    pairs, dropped = pairs_to_indices(chosen, chipset.index)
-    if len(pairs) == 0 or pairs.same.all() or not pairs.same.any():
-        raise ValueError(f"{dataset.root}: the usable pairs lack matched or mismatched pairs")
-    epsilons = sorted(set(epsilons))
+
+
+def compare_on(loaded: Mapping[str, nn.Module], sample: VerificationSample, *, n_attack: int,
+               epsilons: Sequence[float] = STUDY_EPSILONS + GRID_EPSILONS,
+               batch_size: int = 32, seed: int = 0, progress: bool = True) -> Comparison:
+    """:func:`compare_models` on an already loaded verification sample (its chips shared
+    with the caller, e.g. the distill study's transfer attack)."""
+    check_compare(loaded, n_attack, epsilons)
+    pairs = sample.pairs
+    eps = sorted(set(epsilons))
     attacked = spread(np.arange(len(pairs)), n_attack)
     rows = []
     for name, model in loaded.items():
         if progress:
             print(f"compare: {name} ({len(pairs)} pairs, FGSM on {len(attacked)})",
                   file=sys.stderr)
-        rows.append(compare_one(name, model, chipset.chips, pairs, attacked, epsilons,
+        rows.append(compare_one(name, model, sample.chipset.chips, pairs, attacked, eps,
                                 batch_size))
-    return Comparison(schema=COMPARE_SCHEMA, dataset=str(dataset.root), pairs_file=source,
-                      n_pairs=len(pairs), n_pairs_excluded=dropped, n_attacked=len(attacked),
-                      seed=seed, models=rows)
+    return Comparison(dataset=str(sample.dataset.root), pairs_file=sample.source,
+                      n_pairs=len(pairs), n_pairs_excluded=sample.dropped,
+                      n_attacked=len(attacked), seed=seed, models=rows)
 
 
 def format_comparison(res: Comparison) -> str:

@@ -1,5 +1,6 @@
 """Defensive-distillation study for identification: a plain linear head and a defensively
-distilled one over the same embedder and split (:func:`facerobust.eval.tasks.identity_split`),
+distilled one over the same embedder and split (:func:`facerobust.core.splits.identity_split`,
+any dataset layout),
 each attacked by naive PGD, PGD on the logits and Carlini-Wagner L2 on the logits.
 
 >>> report = defensive_distillation_study(model="dlib-resnet", root=root)   # doctest: +SKIP
@@ -14,12 +15,15 @@ import torch
 from torch import nn
 
 from facerobust import models
+from facerobust.core.embedding import embed
+from facerobust.core.splits import identity_split
 from facerobust.core.stats import Rate
 from facerobust.data.chips import load_chips
-from facerobust.data.sources import open_dataset
+from facerobust.data.sources import Dataset
 from facerobust.defenses.defensive_distillation import attack_rates, distill_head
-from facerobust.eval.results_study import DEFENSIVE_SCHEMA, DefensiveHead, DefensiveResult
-from facerobust.eval.tasks import embed, identity_split, rows_for, spread
+from facerobust.eval.datasource import DataSource, as_dataset
+from facerobust.eval.results_study import DefensiveHead, DefensiveResult
+from facerobust.eval.tasks import rows_for, spread
 from facerobust.models.heads import IdentificationModel, train_head
 
 
@@ -50,17 +54,20 @@ class DefensiveOptions:
                              f"{self.temperature} and {self.cw_l2}")
 
 
-def defensive_distillation_study(*, model: str | nn.Module, root: Path,
+def defensive_distillation_study(*, model: str | nn.Module,
+                                 root: Dataset | DataSource | Path | str,
                                  options: DefensiveOptions | None = None,
                                  progress: bool = True) -> DefensiveResult:
-    """Train both heads on the enrolment images, attack ``probes`` held-out probe images each
-    head classifies correctly; every rate with k/n and a 95% CI."""
+    """Train both heads on the enrolment images of the dataset ``root`` (any layout), attack
+    ``probes`` held-out probe images each head classifies correctly; every rate with k/n and a
+    95% CI."""
     o = options or DefensiveOptions()
     identities, images, gallery, temperature = o.identities, o.images, o.gallery, o.temperature
     eps, steps, cw_l2, cw_steps, probes = o.eps, o.steps, o.cw_l2, o.cw_steps, o.probes
     head_epochs, seed = o.head_epochs, o.seed
 
-    split = identity_split(open_dataset(root).people, identities=identities, images=images,
+    dataset = as_dataset(root)
+    split = identity_split(dataset.people, identities=identities, images=images,
                            gallery=gallery, min_images=images, seed=seed)
     net = models.load(model) if isinstance(model, str) else model
     net.eval().requires_grad_(False)
@@ -86,8 +93,8 @@ def defensive_distillation_study(*, model: str | nn.Module, root: Path,
                              cw_steps=cw_steps, seed=seed)
         heads[name] = DefensiveHead(probe_top1=Rate.of(top1), **rates)
     return DefensiveResult(
-        schema_version=DEFENSIVE_SCHEMA,
-        model=model if isinstance(model, str) else type(model).__name__, dataset=str(root),
+        model=model if isinstance(model, str) else type(model).__name__,
+        dataset=str(dataset.root),
         identities=n_classes, n_train=len(tr), n_probe=len(pr), temperature=temperature,
         eps=eps, pgd_steps=steps, cw_l2_budget=cw_l2, cw_steps=cw_steps,
         head_epochs=head_epochs, seed=seed, heads=heads)

@@ -1,14 +1,15 @@
 """``facerobust distill``: distil a small student from a teacher, measure it, save it with a
 model card.
 
-Data: images of identities that appear in *no* evaluation pair (the first ``eval_pairs`` of
-the dataset's protocol, :func:`facerobust.eval.clean.protocol_pairs`), a seeded draw of at
-most ``max_images``. Measured on the evaluation pairs for teacher and student side by side
-(:func:`facerobust.eval.compare.compare_models`: k-fold accuracy, genuine / impostor
-distance statistics, FGSM error rates), ms/image at batch 32 on this CPU, and transfer:
-PGD dodging crafted on the teacher, judged on the student.
+Data (any layout, :mod:`facerobust.eval.datasource`): images of identities that appear in
+*no* evaluation pair (the first ``eval_pairs`` of the dataset's protocol, or a generated
+one), a seeded draw of at most ``max_images``. Measured on the evaluation pairs, their chips
+loaded once, for teacher and student side by side (:func:`facerobust.eval.compare.compare_on`:
+k-fold accuracy, genuine / impostor distance statistics, FGSM error rates), ms/image at batch
+32 on this CPU, and transfer: PGD dodging crafted on the teacher, judged on the student.
 
->>> report = distill_study("dlib-resnet", "/data/lfw-gray", out=Path("s.pt"))  # doctest: +SKIP
+>>> card = distill_study("dlib-resnet", "/data/lfw-gray",
+...                      out=Path("runs/student/student.pt"))           # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -31,12 +32,12 @@ from facerobust.core.embedding import embed
 from facerobust.core.splits import label_pairs
 from facerobust.core.stats import Rate
 from facerobust.data.chips import load_chips
-from facerobust.data.sources import open_dataset
-from facerobust.eval.clean import protocol_pairs
-from facerobust.eval.compare import compare_models
+from facerobust.data.sources import Dataset
+from facerobust.eval.compare import compare_on
+from facerobust.eval.datasource import DataSource, as_dataset, identity_of, verification_sample
 from facerobust.eval.metrics import best_threshold
+from facerobust.eval.results_file import write_result_file
 from facerobust.eval.results_study import (
-    CARD_SCHEMA,
     Speed,
     StudentCard,
     StudentData,
@@ -45,11 +46,10 @@ from facerobust.eval.results_study import (
     TransferPoint,
     load_card,
 )
-from facerobust.eval.store import write_json_atomic
-from facerobust.eval.tasks import pairs_to_indices, spread
-from facerobust.models.base import accepts
+from facerobust.eval.tasks import spread
 from facerobust.models.distill import TrainStudentOptions, train_student
-from facerobust.models.student import StudentNet, card_path, save_student
+from facerobust.models.student import StudentNet, save_student
+from facerobust.system import FaceSystem
 
 TRANSFER_EPS = (2 / 255, 4 / 255, 8 / 255)
 
@@ -94,22 +94,26 @@ def calibrate_threshold(model: nn.Module, chips: torch.Tensor, labels: torch.Ten
     return best_threshold(d, same.numpy())
 
 
-def save_with_card(path: Path, model: StudentNet, card: StudentCard) -> StudentCard:
+def save_with_card(path: Path, model: StudentNet, card: StudentCard,
+                   card_file: Path | None = None) -> StudentCard:
     """Write the student ``path`` and its card (``card`` with the weights' file name, SHA-256
-    and the model's architecture filled in); returns the card as read back."""
+    and the model's architecture filled in) to ``card_file`` (default: ``<stem>.card.json``
+    beside it; a run folder's ``results.json``); returns the card as read back."""
     sha = save_student(path, model)
+    target = card_file or path.with_name(path.stem + ".card.json")
     cfg = model.config()
     full = replace(card, weights_file=path.name, weights_sha256=sha,
                    embedding_dim=int(cfg["embedding_dim"]), widths=list(cfg["widths"]),
                    input_px=int(cfg["input_px"]), metric=str(cfg["metric"]),
                    threshold=float(cfg["threshold"]))
-    write_json_atomic(card_path(path), full.to_dict())
-    return load_card(card_path(path))
+    write_result_file(target, full)
+    return load_card(target)
 
 
 def transfer(teacher: nn.Module, student: nn.Module, chips: torch.Tensor, pairs: Any,
              n: int, *, steps: int = 10, seed: int = 0) -> list[TransferPoint]:
-    """PGD dodging on genuine pairs both models accept, crafted on the teacher at each budget
+    """PGD dodging on genuine pairs both models accept (each as a
+    :class:`~facerobust.system.FaceSystem` at its threshold), crafted on the teacher at each budget
     of :data:`TRANSFER_EPS`: success on the teacher (white-box) and on the student."""
 
     a, b = torch.as_tensor(pairs.a), torch.as_tensor(pairs.b)
@@ -118,7 +122,8 @@ def transfer(teacher: nn.Module, student: nn.Module, chips: torch.Tensor, pairs:
     for key, m in (("teacher", teacher), ("student", student)):
         emb = embed(m, chips)
         refs[key] = emb[b]
-        ok &= accepts(m.distance(emb[a], emb[b]), float(m.threshold)).numpy()  # type: ignore[operator,arg-type]
+        system = FaceSystem(m, threshold=float(m.threshold), name=key)  # type: ignore[arg-type]
+        ok &= system.accepts(m.distance(emb[a], emb[b]).numpy())  # type: ignore[operator]
     rows = torch.as_tensor(spread(np.flatnonzero(ok), n))
     if not len(rows):
         return []
@@ -156,24 +161,24 @@ class DistillOptions:
                              f"{self.widths}, {self.epochs}, {self.n_attack}")
 
 
-def distill_study(teacher_name: str, dataset_root: Path | str, *, out: Path,
-                  options: DistillOptions | None = None, progress: bool = True
-                  ) -> StudentCard:
-    """Distil, measure and save; returns the typed card written beside ``out``."""
+def distill_study(teacher_name: str, dataset: Dataset | DataSource | Path | str, *, out: Path,
+                  options: DistillOptions | None = None, progress: bool = True,
+                  card_file: Path | None = None) -> StudentCard:
+    """Distil, measure and save the student ``out`` (.pt) and its card ``card_file``
+    (default ``<stem>.card.json`` beside it); returns the typed card."""
     o = options or DistillOptions()
-    eval_pairs, max_images, epochs, widths = o.eval_pairs, o.max_images, o.epochs, o.widths
+    max_images, epochs, widths = o.max_images, o.epochs, o.widths
     input_px, n_attack, seed = o.input_px, o.n_attack, o.seed
     if out.suffix != ".pt":
         raise ValueError(f"--out {out}: the student file must end in .pt")
-    if out.exists() or card_path(out).exists():
-        raise ValueError(f"{out} (or its card) exists; choose another --out or remove it")
     t0 = time.perf_counter()
-    dataset = open_dataset(Path(dataset_root))
+    opened = as_dataset(dataset)
     teacher = models.load(teacher_name).requires_grad_(False)
-    chosen, source = protocol_pairs(dataset, eval_pairs, seed)
-    owner = {p: name for name, files in dataset.people.items() for p in files}
-    excluded = {owner.get(p, "") for pair in chosen for p in (pair.path_a, pair.path_b)}
-    paths, labels = training_paths(dataset.people, excluded, max_images=max_images, seed=seed)
+    sample = verification_sample(opened, limit_pairs=o.eval_pairs, seed=seed,
+                                 progress=progress)
+    owner = identity_of(opened)
+    excluded = {owner.get(p, "") for pair in sample.chosen for p in (pair.path_a, pair.path_b)}
+    paths, labels = training_paths(opened.people, excluded, max_images=max_images, seed=seed)
     chipset = load_chips(paths, cache=True, progress=progress)
     label_of = dict(zip(paths, labels, strict=True))
     y = torch.tensor([label_of[p] for p in chipset.paths])
@@ -187,36 +192,34 @@ def distill_study(teacher_name: str, dataset_root: Path | str, *, out: Path,
     student.threshold, calib_acc = calibrate_threshold(student, chipset.chips, y)
     if progress:
         print(f"distill: student threshold {student.threshold:.4f} (training-pair accuracy "
-              f"{calib_acc:.3f}); measuring on {len(chosen)} evaluation pairs", file=sys.stderr)
-    cmp = compare_models({teacher_name: teacher, out.stem: student}, dataset.root,
-                         limit_pairs=eval_pairs, n_attack=n_attack, seed=seed, progress=progress)
-    eval_chips = load_chips(list(dict.fromkeys(p for pr in chosen
-                                               for p in (pr.path_a, pr.path_b))), cache=True)
-    pairs, _ = pairs_to_indices(chosen, eval_chips.index)
+              f"{calib_acc:.3f}); measuring on {len(sample.chosen)} evaluation pairs",
+              file=sys.stderr)
+    cmp = compare_on({teacher_name: teacher, out.stem: student}, sample, n_attack=n_attack,
+                     seed=seed, progress=progress)
     t_ms, s_ms = ms_per_image(teacher), ms_per_image(student)
     card = StudentCard(
-        schema_version=CARD_SCHEMA, name=out.stem,
+        name=out.stem,
         architecture=f"{len(widths)} conv blocks {list(widths)}, {input_px}px input, linear "
         f"to {student.embedding_dim}-d",
         parameters=sum(p.numel() for p in student.parameters()), teacher=teacher_name,
         threshold_source="best threshold on training-identity pairs",
-        data=StudentData(dataset=str(dataset.root), images=len(chipset.paths),
+        data=StudentData(dataset=str(opened.root), images=len(chipset.paths),
                          identities=int(y.unique().numel()), skipped=len(chipset.skipped),
                          excluded_identities=len(excluded),
                          note="no identity of the evaluation pairs is in the training data"),
         training=StudentTraining(epochs=epochs, seed=seed, **hist.to_dict(),
                                  calibration_accuracy=calib_acc),
-        lfw=StudentLfw(pairs_file=source, pairs_requested=eval_pairs, n_pairs=cmp.n_pairs,
+        lfw=StudentLfw(pairs_file=sample.source, pairs_requested=o.eval_pairs, n_pairs=cmp.n_pairs,
                        student_accuracy=cmp.models[1].accuracy,
                        teacher_accuracy=cmp.models[0].accuracy),
         comparison=cmp,
         ms_per_image_batch32=Speed(student=s_ms, teacher=t_ms, speedup=t_ms / s_ms,
                                    torch_threads=torch.get_num_threads()),
-        transfer_teacher_to_student=transfer(teacher, student, eval_chips.chips, pairs,
-                                             n_attack, seed=seed),
+        transfer_teacher_to_student=transfer(teacher, student, sample.chipset.chips,
+                                             sample.pairs, n_attack, seed=seed),
         measured_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         seconds=time.perf_counter() - t0,
         weights_file="", weights_sha256="", embedding_dim=student.embedding_dim,
         widths=list(widths), input_px=input_px, metric=str(student.metric),
         threshold=float(student.threshold))
-    return save_with_card(out, student, card)
+    return save_with_card(out, student, card, card_file)

@@ -1,29 +1,35 @@
-"""Train and save a closed-set identification head over the shared identification split
-(:func:`facerobust.eval.tasks.identity_split`), as ``facerobust train-head`` does."""
+"""The identification studies on the core: ``train-head`` (a closed-set head over the shared
+split, :func:`facerobust.core.splits.identity_split`) and ``adv-train`` (identity-disjoint
+groups drawn by :func:`facerobust.core.splits.choose_identities`), over any dataset layout
+(:class:`facerobust.eval.datasource.DataSource`)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from facerobust import models
+from facerobust.core.splits import choose_identities, identity_split
 from facerobust.core.stats import Rate
-from facerobust.data import resolve_dataset
 from facerobust.data.chips import load_chips
-from facerobust.data.sources import open_dataset
 from facerobust.defenses.hardening import (
     HardeningOptions,
     describe_conditions,
     hardening_evaluation,
 )
-from facerobust.defenses.training import FinetuneOptions, adversarial_finetune
-from facerobust.eval.results_study import JUDGED_SCHEMA, JudgedCondition, JudgedHardening
-from facerobust.eval.store import write_json_atomic
-from facerobust.eval.tasks import choose_identities, embed_paths, identity_split
+from facerobust.defenses.training import FinetuneOptions, TrainingReport, adversarial_finetune
+from facerobust.eval.datasource import DataSource, identity_of
+from facerobust.eval.results_study import (
+    AdvTrainResult,
+    HeadTrainingResult,
+    JudgedCondition,
+    JudgedHardening,
+)
+from facerobust.eval.tasks import embed_paths
 from facerobust.models.heads import HeadKind, save_identification, train_head
 
 
@@ -58,20 +64,22 @@ class TrainingGroups:
     def total(self) -> int:
         return self.train_identities + self.holdout_identities + self.validation_identities
 
+    def assign(self, names: list[str]) -> dict[str, list[str]]:
+        """The drawn ``names`` cut into the train, holdout and validation groups."""
+        t, h = self.train_identities, self.holdout_identities
+        return {"train": names[:t], "holdout": names[t:t + h], "validation": names[t + h:]}
 
-def train_identification_head(*, model: str, dataset: str, data: Path | str | None,
-                              options: HeadOptions, out: Path,
-                              progress: bool = True) -> dict[str, Any]:
-    """Split identities, embed, train the head, measure held-out top-1, save to ``out``
-    (plus ``out`` with suffix ``.json``); returns the training report."""
+
+def train_identification_head(*, model: str, source: DataSource, options: HeadOptions,
+                              out: Path, progress: bool = True) -> HeadTrainingResult:
+    """Split identities (any dataset layout), embed, train the head, measure held-out top-1,
+    save the head to ``out`` (its report and split inside); returns the typed result."""
 
     o = options
-    kind, epochs, seed, images, gallery = o.kind, o.epochs, o.seed, o.images, o.gallery
-    min_images = o.min_images
-    name = "lfw-gray" if dataset == "lfw" else dataset
-    root = resolve_dataset(name, data)
-    split = identity_split(open_dataset(root).people, identities=o.identities, images=images,
-                           gallery=gallery, min_images=min_images, seed=seed)
+    dataset = source.open()
+    root = dataset.root
+    split = identity_split(dataset.people, identities=o.identities, images=o.images,
+                           gallery=o.gallery, min_images=o.min_images, seed=o.seed)
     net = models.load(model)
     emb, skipped = embed_paths(net, [*split.train_paths, *split.probe_paths], progress=progress)
 
@@ -82,69 +90,74 @@ def train_identification_head(*, model: str, dataset: str, data: Path | str | No
 
     xt, yt = stack(split.train_paths, split.train_labels)
     xp, yp = stack(split.probe_paths, split.probe_labels)
-    head = train_head(xt, yt, n_classes=len(split.names), kind=kind, epochs=epochs, seed=seed)
+    head = train_head(xt, yt, n_classes=len(split.names), kind=o.kind, epochs=o.epochs,
+                      seed=o.seed)
     with torch.no_grad():
         train_acc = Rate.of(head(xt).argmax(1) == yt)
         top1 = Rate.of(head(xp).argmax(1) == yp)
-    report = {"model": model, "dataset": str(root), "kind": kind, "epochs": epochs,
-              "seed": seed, "identities": len(split.names), "images_per_identity": images,
-              "gallery_per_identity": gallery, "min_images": min_images,
-              "n_train": len(yt), "n_probe": len(yp), "train_accuracy": train_acc.to_dict(),
-              "probe_top1": top1.to_dict(), "skipped_count": len(skipped),
-              "skipped": skipped}
+    result = HeadTrainingResult(
+        model=model, dataset=str(root), head=o.kind, head_file=out.name, epochs=o.epochs,
+        seed=o.seed, identities=len(split.names), images_per_identity=o.images,
+        gallery_per_identity=o.gallery, min_images=o.min_images, n_train=len(yt),
+        n_probe=len(yp), train_accuracy=train_acc, probe_top1=top1, skipped=skipped)
     out.parent.mkdir(parents=True, exist_ok=True)
-    save_identification(out, model_name=model, kind=kind, head=head, names=split.names,
-                        split=split.to_dict(root), report=report)
-    out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    return report
+    save_identification(out, model_name=model, kind=o.kind, head=head, names=split.names,
+                        split=split.to_dict(root), report=head_report(result))
+    return result
 
 
-def adversarial_training_study(*, model: str, dataset: str, data: Path | str | None,
-                               groups: TrainingGroups, training: FinetuneOptions, out: Path,
-                               judge: bool = False) -> Any:
+def head_report(result: HeadTrainingResult) -> dict[str, Any]:
+    """The training report as train-head printed and saved it before the result wrapper
+    (``kind`` is the head's kind there)."""
+    doc = result.to_dict()
+    doc["kind"] = doc.pop("head")
+    doc.pop("head_file")
+    doc["skipped_count"] = len(result.skipped)
+    return doc
+
+
+def adversarial_training_study(*, model: str, source: DataSource, groups: TrainingGroups,
+                               training: FinetuneOptions, judge: bool = False
+                               ) -> tuple[TrainingReport, AdvTrainResult, nn.Module]:
     """PGD adversarial fine-tuning (``training``; its seed also draws the groups) on
-    ``train_identities`` people, judged on
+    ``train_identities`` people of the dataset (any layout), judged on
     ``holdout_identities`` others (identity-disjoint, seeded draw); with
     ``validation_identities`` a third disjoint group picks the best epoch; with ``judge`` the
     original and tuned models are both judged on conditions (a)-(d)
-    (:func:`facerobust.defenses.hardening.hardening_evaluation`). Writes
-    ``out/training.json`` and ``out/model.pt``; returns (training report, the JSON dict)."""
+    (:func:`facerobust.defenses.hardening.hardening_evaluation`). Returns the training
+    report, the typed result (kind ``adv-train``) and the tuned model."""
 
-    people = open_dataset(resolve_dataset(dataset, data)).people
-    train_identities, holdout_identities = groups.train_identities, groups.holdout_identities
-    validation_identities, images = groups.validation_identities, groups.images
-    eps, steps, seed = training.eps, training.steps, training.seed
+    dataset = source.open()
+    people, owner = dataset.people, identity_of(dataset)
+    images, seed = groups.images, training.seed
     names = choose_identities(people, count=groups.total, min_images=images, seed=seed)
     if len(names) < groups.total:
         raise ValueError(f"only {len(names)} identities have >= {images} images; asked for "
-                         f"{train_identities} + {holdout_identities} + {validation_identities}")
-    chosen = {"train": names[:train_identities],
-              "holdout": names[train_identities:train_identities + holdout_identities],
-              "validation": names[train_identities + holdout_identities:]}
+                         f"{groups.train_identities} + {groups.holdout_identities} + "
+                         f"{groups.validation_identities}")
+    chosen = groups.assign(names)
 
-    def chips_for(chosen: list[str], offset: int) -> tuple[torch.Tensor, torch.Tensor]:
-        paths = [p for n in chosen for p in sorted(people[n])[:images]]
+    def chips_for(group: list[str], offset: int) -> tuple[torch.Tensor, torch.Tensor]:
+        paths = [p for n in group for p in sorted(people[n])[:images]]
         chipset = load_chips(paths, progress=True)
-        labels = [offset + chosen.index(p.parent.name) for p in chipset.paths]
+        labels = [offset + group.index(owner[p]) for p in chipset.paths]
         return chipset.chips, torch.as_tensor(labels)
 
     train = chips_for(chosen["train"], 0)
-    holdout = chips_for(chosen["holdout"], train_identities)
-    validation = chips_for(chosen["validation"], train_identities + holdout_identities) \
-        if validation_identities else None
+    holdout = chips_for(chosen["holdout"], groups.train_identities)
+    validation = chips_for(chosen["validation"],
+                           groups.train_identities + groups.holdout_identities) \
+        if groups.validation_identities else None
     original = models.load(model)
     tuned, report = adversarial_finetune(original, *train, training, holdout=holdout,
                                          validation=validation)
-    out.mkdir(parents=True, exist_ok=True)
-    result = {"model": model, "train_identities": chosen["train"],
-              "holdout_identities": chosen["holdout"],
-              "validation_identities": chosen["validation"], **report.to_dict()}
-    if judge:
-        result["judged"] = judge_hardening(original, tuned, holdout, eps=eps, steps=steps,
-                                           seed=seed).to_dict()
-    write_json_atomic(out / "training.json", result)
-    torch.save(tuned.state_dict(), out / "model.pt")
-    return report, result
+    judged = judge_hardening(original, tuned, holdout, eps=training.eps, steps=training.steps,
+                             seed=seed) if judge else None
+    result = AdvTrainResult(model=model, train_identities=chosen["train"],
+                            holdout_identities=chosen["holdout"],
+                            validation_identities=chosen["validation"],
+                            training=report.to_dict(), judged=judged)
+    return report, result, tuned
 
 
 def judge_hardening(original: Any, tuned: Any, holdout: tuple[torch.Tensor, torch.Tensor], *,
@@ -157,6 +170,6 @@ def judge_hardening(original: Any, tuned: Any, holdout: tuple[torch.Tensor, torc
     after = hardening_evaluation(tuned, *holdout, options)
     labels = describe_conditions(eps, steps, **settings)  # type: ignore[arg-type]
     return JudgedHardening(
-        schema_version=JUDGED_SCHEMA, eps=eps, steps=steps, settings=settings,
+        eps=eps, steps=steps, settings=settings,
         conditions={key: JudgedCondition(condition=labels[key], before=before[key],
                                          after=after[key]) for key in before})

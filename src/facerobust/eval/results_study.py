@@ -1,30 +1,37 @@
-"""Typed results of the face-similarity study (issue 15), each under its own schema version.
+"""Typed results of the study commands, each a kind of the one versioned wrapper
+(:mod:`facerobust.eval.results_file`, ``schema_version`` + ``kind``):
 
-* :class:`StudentCard` -- ``<student>.card.json`` written by ``facerobust distill``
-  (:data:`CARD_SCHEMA`); :func:`load_card`.
-* :class:`DefensiveResult` -- the JSON of ``facerobust defensive-distill``
-  (:data:`DEFENSIVE_SCHEMA`); :func:`load_defensive`.
-* :class:`JudgedHardening` -- the ``judged`` block of adv-train's ``training.json``
-  (:data:`JUDGED_SCHEMA`); :func:`load_judged`.
+* :class:`StudentCard` (``student-card``) -- ``facerobust distill``; :func:`load_card`.
+* :class:`DefensiveResult` (``defensive-distill``) -- ``facerobust defensive-distill``;
+  :func:`load_defensive`.
+* :class:`AdvTrainResult` (``adv-train``) with its :class:`JudgedHardening` block --
+  ``facerobust adv-train``; :func:`load_training`.
+* :class:`CleanEvalResult` (``eval-clean``) and :class:`HeadTrainingResult` (``train-head``).
 
-Every rate is a :class:`~facerobust.eval.stats.Rate` (``{"k", "n", "rate", "ci95"}``).
-The comparison (:class:`facerobust.eval.compare.Comparison`) is read by :func:`load_comparison`.
+The comparison (:class:`facerobust.eval.compare.Comparison`, ``comparison``) is read by
+:func:`load_comparison`. Files written before the wrapper (each study's own schema 1) are
+still read (:func:`from_study_document`). Every rate is a
+:class:`~facerobust.eval.stats.Rate` (``{"k", "n", "rate", "ci95"}``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
-from facerobust.eval.compare import COMPARE_SCHEMA, Comparison
+from facerobust.eval.clean import CleanEvaluation
+from facerobust.eval.compare import Comparison
 from facerobust.eval.results import Unit
+from facerobust.eval.results_file import (
+    SCHEMA_VERSION,
+    KindUnit,
+    read_document,
+    version_error,
+)
 from facerobust.eval.stats import Rate
-from facerobust.eval.versioned import from_versioned, load_versioned, read_json
-from facerobust.models.student import CARD_SCHEMA
 
-DEFENSIVE_SCHEMA = 1
-JUDGED_SCHEMA = 1
+K = TypeVar("K", bound=KindUnit)
 
 
 @dataclass(frozen=True)
@@ -74,11 +81,12 @@ class TransferPoint(Unit):
 
 
 @dataclass(frozen=True)
-class StudentCard(Unit):
+class StudentCard(KindUnit):
     """A distilled student: what it is, what it was trained on, how well and how fast it
     does, and the SHA-256 of its weights (checked on load)."""
 
-    schema_version: int
+    KIND: ClassVar[str] = "student-card"
+
     name: str
     architecture: str
     parameters: int
@@ -119,8 +127,9 @@ class DefensiveHead(Unit):
 
 
 @dataclass(frozen=True)
-class DefensiveResult(Unit):
-    schema_version: int
+class DefensiveResult(KindUnit):
+    KIND: ClassVar[str] = "defensive-distill"
+
     model: str
     dataset: str
     identities: int
@@ -147,7 +156,6 @@ class JudgedCondition(Unit):
 class JudgedHardening(Unit):
     """Conditions (a)-(d) before and after retraining, on held-out identities."""
 
-    schema_version: int
     eps: float
     steps: int
     settings: dict[str, float]
@@ -155,36 +163,133 @@ class JudgedHardening(Unit):
     notes: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class AdvTrainResult(KindUnit):
+    """adv-train's result: the identity groups, the training report's figures (flat in the
+    file, as ``training.json`` had them) and the judged block."""
+
+    KIND: ClassVar[str] = "adv-train"
+
+    model: str
+    train_identities: list[str]
+    holdout_identities: list[str]
+    validation_identities: list[str]
+    training: dict[str, Any]  # TrainingReport.to_dict()
+    judged: JudgedHardening | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.model, "train_identities": self.train_identities,
+                "holdout_identities": self.holdout_identities,
+                "validation_identities": self.validation_identities, **self.training,
+                "judged": None if self.judged is None else self.judged.to_dict()}
+
+
+@dataclass(frozen=True)
+class HeadTrainingResult(KindUnit):
+    """train-head's result: the split, the head's training and its held-out top-1."""
+
+    KIND: ClassVar[str] = "train-head"
+
+    model: str
+    dataset: str
+    head: str  # head kind: cosine | linear
+    head_file: str  # the saved head, relative to the run folder
+    epochs: int
+    seed: int
+    identities: int
+    images_per_identity: int
+    gallery_per_identity: int
+    min_images: int
+    n_train: int
+    n_probe: int
+    train_accuracy: Rate
+    probe_top1: Rate
+    skipped: list[dict[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CleanEvalResult(KindUnit):
+    """eval-clean's result: the flat figures scripts read (``accuracy``, ``n_pairs``, ...),
+    the skipped files and the whole typed evaluation under ``result``."""
+
+    KIND: ClassVar[str] = "eval-clean"
+
+    result: CleanEvaluation
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.result.summary(), "skipped_files": self.result.skipped,
+                "result": self.result.to_dict()}
+
+
+LEGACY_KEYS = {"comparison": "schema"}  # where a pre-wrapper file kept its version
+
+
+def from_study_document(cls: type[K], doc: Any, source: str, *, what: str) -> K:
+    """``doc`` as a ``cls``: a wrapper file of ``cls.KIND``, or a file written before the
+    wrapper (the studies' own version 1, under ``schema`` for a comparison, else
+    ``schema_version``); any other version is refused naming both."""
+    if not isinstance(doc, dict):
+        raise ValueError(f"{source}: not a {what} (top level is not an object)")
+    if "kind" in doc or doc.get("schema_version") == SCHEMA_VERSION:
+        if doc.get("schema_version") != SCHEMA_VERSION:
+            raise version_error(source, doc.get("schema_version"))
+        if doc.get("kind") != cls.KIND:
+            raise ValueError(f"{source}: a {doc.get('kind')!r} result, not a {what} "
+                             f"({cls.KIND!r})")
+        return cls.from_dict(doc, where=source)
+    key = LEGACY_KEYS.get(cls.KIND, "schema_version")
+    if doc.get(key) != 1:
+        raise version_error(source, doc.get(key), legacy=f"{what} schema 1 ({key!r})")
+    return cls.from_dict(doc, where=source)
+
+
 def load_comparison(path: str | Path) -> Comparison:
-    return load_versioned(Comparison, path, what="comparison", expected=COMPARE_SCHEMA,
-                          key="schema")
+    return from_study_document(Comparison, read_document(path, "comparison"), str(path),
+                               what="comparison")
 
 
 def load_card(path: str | Path) -> StudentCard:
-    return load_versioned(StudentCard, path, what="student card", expected=CARD_SCHEMA)
+    return from_study_document(StudentCard, read_document(path, "student card"), str(path),
+                               what="student card")
 
 
 def load_defensive(path: str | Path) -> DefensiveResult:
-    return load_versioned(DefensiveResult, path, what="defensive-distillation result",
-                          expected=DEFENSIVE_SCHEMA)
+    return from_study_document(DefensiveResult,
+                               read_document(path, "defensive-distillation result"),
+                               str(path), what="defensive-distillation result")
 
 
 def judged_from_training(doc: Any, source: str) -> JudgedHardening | None:
-    """The typed ``judged`` block of a ``training.json`` document (None when not judged)."""
+    """The typed ``judged`` block of an adv-train result (None when not judged); in a file
+    written before the wrapper the block carried its own version 1."""
     if not isinstance(doc, dict):
-        raise ValueError(f"{source}: not an adv-train training.json (top level is not an "
-                         "object)")
-    if doc.get("judged") is None:
+        raise ValueError(f"{source}: not an adv-train result (top level is not an object)")
+    block = doc.get("judged")
+    if block is None:
         return None
-    return from_versioned(JudgedHardening, doc["judged"], f"{source}: judged",
-                          what="judged hardening", expected=JUDGED_SCHEMA)
+    if "kind" not in doc and isinstance(block, dict) and block.get("schema_version") != 1:
+        raise version_error(f"{source}: judged", block.get("schema_version"),
+                            legacy="judged hardening schema 1")
+    return JudgedHardening.from_dict(block, where=f"{source}: judged")
+
+
+TRAINING_KEYS = ("model", "epochs", "eps", "before", "after")
+
+
+def training_document(doc: Any, source: str) -> dict[str, Any]:
+    """An adv-train result (``results.json``, or ``training.json`` before the wrapper) as its
+    flat document, its judged block and required keys checked."""
+    judged_from_training(doc, source)
+    if "kind" in doc and (doc.get("kind") != AdvTrainResult.KIND
+                          or doc.get("schema_version") != SCHEMA_VERSION):
+        raise ValueError(f"{source}: not an adv-train result of schema {SCHEMA_VERSION}")
+    for key in TRAINING_KEYS:
+        if key not in doc:
+            raise ValueError(f"{source}: missing key {key!r} (not an adv-train result)")
+    return dict(doc)
 
 
 def load_training(path: str | Path) -> tuple[dict[str, Any], JudgedHardening | None]:
-    """adv-train's ``training.json``: the document and its typed ``judged`` block."""
-    doc = read_json(path, "adv-train training.json")
-    judged = judged_from_training(doc, str(path))
-    for key in ("model", "epochs", "eps", "before", "after"):
-        if key not in doc:
-            raise ValueError(f"{path}: missing key {key!r} (not an adv-train training.json)")
-    return doc, judged
+    """adv-train's result: the document and its typed ``judged`` block."""
+    doc = training_document(read_document(path, "adv-train result"), str(path))
+    return doc, judged_from_training(doc, str(path))

@@ -28,12 +28,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from facerobust.core.versioned import check_version, read_json
+from facerobust.core.versioned import read_json
 from facerobust.models.base import FaceModel, Metric
 from facerobust.paths import cache_subdir
 
 STUDENT_FORMAT = 1
-CARD_SCHEMA = 1  # schema version of <student>.card.json
+CARD_KIND = "student-card"  # the card's kind in the versioned result wrapper
 DEFAULT_NAME = "dlib-student"
 
 
@@ -43,8 +43,11 @@ def default_student_path() -> Path:
 
 
 def card_path(path: Path) -> Path:
-    """The card file beside student weights ``path``."""
-    return path.with_name(path.stem + ".card.json")
+    """The card of student weights ``path``: ``<stem>.card.json`` beside it, or the run
+    folder's ``results.json`` when ``facerobust distill --out DIR`` wrote it there."""
+    named = path.with_name(path.stem + ".card.json")
+    in_run = path.with_name("results.json")
+    return in_run if not named.is_file() and in_run.is_file() else named
 
 
 class StudentNet(FaceModel):
@@ -97,13 +100,21 @@ def save_student(path: Path, model: StudentNet) -> str:
 
 
 def read_card_document(path: Path) -> dict[str, Any]:
-    """The card beside student weights ``path`` as a JSON object, its schema version checked
-    (typed: :func:`facerobust.eval.results_study.load_card`)."""
+    """The card of student weights ``path`` as a JSON object: a result file of kind
+    ``student-card`` (or a card written before the result wrapper); its version is checked
+    by the typed reader, :func:`facerobust.eval.results_study.load_card`."""
     cp = card_path(Path(path))
     if not cp.is_file():
         raise FileNotFoundError(f"student card not found: {cp} (written by facerobust distill)")
     doc = read_json(cp, "student card")
-    check_version(doc, str(cp), what="student card", expected=CARD_SCHEMA)
+    if not isinstance(doc, dict) or doc.get("kind", CARD_KIND) != CARD_KIND \
+            or not isinstance(doc.get("weights_sha256"), str):
+        raise ValueError(f"{cp}: not a student card (no kind {CARD_KIND!r} with a "
+                         "weights_sha256)")
+    if "kind" not in doc and doc.get("schema_version") != 1:  # a card from before the wrapper
+        raise ValueError(f"{cp}: student card schema version {doc.get('schema_version')!r} "
+                         "cannot be read by this facerobust (it reads result files with a "
+                         "kind and the cards of schema 1); re-run facerobust distill")
     return dict(doc)
 
 

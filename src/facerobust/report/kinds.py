@@ -72,6 +72,6 @@ def render_study(json_path: str | Path, out_html: str | Path | None = None) -> P
     """Render one study JSON file to HTML (default: its kind's page path)."""
     json_path = Path(json_path)
     if study_kind(read_document(json_path, "result file")) is None:
-        raise ValueError(f"{json_path}: not a comparison, adv-train training.json, student card "
-                         "or defensive-distillation result")
+        raise ValueError(f"{json_path}: not a comparison, adv-train, student card, "
+                         "defensive-distillation, eval-clean or train-head result")
     return render(json_path, out_html)

@@ -1,11 +1,12 @@
-"""The face-similarity studies' kinds, rendered into self-contained HTML pages.
+"""The study commands' kinds, rendered into self-contained HTML pages.
 
-``comparison.json`` (``facerobust compare``), adv-train's ``training.json`` (its judged
-before/after on (a)-(d)), a student card ``<name>.card.json`` (``facerobust distill``) and a
-defensive-distillation result (``facerobust defensive-distill``). Each is recognised by its
-shape and read through its typed loader (:mod:`facerobust.eval.results_study`, its own
-version checked); the page shows only what the file holds, every rate with k/n and its 95%
-interval.
+``comparison`` (``facerobust compare``), ``adv-train`` (its judged before/after on (a)-(d)),
+``student-card`` (``facerobust distill``), ``defensive-distill``, ``eval-clean`` and
+``train-head``: each a kind of the one versioned wrapper, read through its typed loader
+(:mod:`facerobust.eval.results_study`); files written before the wrapper (``comparison.json``,
+``training.json``, ``<name>.card.json``, a defensive-distillation JSON, each under its own
+schema 1) are recognised by their shape and converted. The page shows only what the file
+holds, every rate with k/n and its 95% interval.
 """
 
 from __future__ import annotations
@@ -13,27 +14,38 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from facerobust.eval.compare import COMPARE_SCHEMA, Comparison, comparison_figure
+from facerobust.eval.compare import Comparison, comparison_figure
+from facerobust.eval.results_file import SCHEMA_VERSION, KindUnit
 from facerobust.eval.results_study import (
-    CARD_SCHEMA,
-    DEFENSIVE_SCHEMA,
+    AdvTrainResult,
+    CleanEvalResult,
     DefensiveResult,
+    HeadTrainingResult,
     StudentCard,
+    from_study_document,
     judged_from_training,
+    training_document,
 )
 from facerobust.eval.stats import Rate
-from facerobust.eval.versioned import from_versioned
 from facerobust.report import figures_study
 from facerobust.report.kind_base import Legacy, Loaded, ReportKind
 from facerobust.report.page import data_uri, environment
 
-FOLDER_FILES = {"comparison.json", "training.json"}  # a command's own output folder
+# a command's own output folder (results.json; before the wrapper: the other two)
+FOLDER_FILES = {"results.json", "comparison.json", "training.json"}
+
+
+WRAPPED = {"comparison": "comparison", "student-card": "card", "adv-train": "training",
+           "defensive-distill": "defensive", "eval-clean": "clean", "train-head": "head"}
 
 
 def study_kind(doc: Any) -> str | None:
-    """``comparison``, ``training``, ``card`` or ``defensive`` (None: not a study file)."""
+    """``comparison``, ``training``, ``card``, ``defensive``, ``clean`` or ``head`` (None: not
+    a study file)."""
     if not isinstance(doc, dict):
         return None
+    if "kind" in doc:
+        return WRAPPED.get(str(doc["kind"]))
     if "heads" in doc and "temperature" in doc:
         return "defensive"
     if "transfer_teacher_to_student" in doc or "weights_sha256" in doc:
@@ -56,7 +68,7 @@ def study_html_path(json_path: Path) -> Path:
 
 def _page(name: str, loaded: Loaded, **context: Any) -> str:
     return environment().get_template(f"study_{name}.html.j2").render(
-        source=loaded.source.name, **context)
+        source=loaded.source.name, schema=SCHEMA_VERSION, **context)
 
 
 def _comparison(loaded: Loaded, json_path: Path, html_path: Path) -> str:
@@ -88,12 +100,12 @@ def _defensive(loaded: Loaded, json_path: Path, html_path: Path) -> str:
                  fig={"bars": data_uri(figures_study.defensive_bars(doc))})
 
 
-def _read_training(doc: dict[str, Any], source: str) -> dict[str, Any]:
-    judged_from_training(doc, source)  # checks the judged block's version and shape
-    for key in ("model", "epochs", "eps", "before", "after"):
-        if key not in doc:
-            raise ValueError(f"{source}: missing key {key!r} (not an adv-train training.json)")
-    return doc
+def _clean(loaded: Loaded, json_path: Path, html_path: Path) -> str:
+    return _page("clean", loaded, r=loaded.result.result)
+
+
+def _head(loaded: Loaded, json_path: Path, html_path: Path) -> str:
+    return _page("head", loaded, r=loaded.result)
 
 
 def _comparison_rates(res: Comparison) -> dict[str, Rate]:
@@ -115,38 +127,33 @@ def _defensive_rates(res: DefensiveResult) -> dict[str, Rate]:
     return out
 
 
-def _versioned(cls: Any, what: str, expected: int, key: str) -> Any:
-    return lambda doc, source: from_versioned(cls, doc, source, what=what, expected=expected,
-                                              key=key)
+def _reader(cls: type[KindUnit], what: str) -> Any:
+    return lambda doc, source: from_study_document(cls, doc, source, what=what)
 
 
 def _shape(name: str) -> Any:
-    return lambda doc: study_kind(doc) == name
+    return lambda doc: "kind" not in doc and study_kind(doc) == name
+
+
+def _kind(cls: type[KindUnit], title: str, what: str, render: Any, *, shape: str = "",
+          key: str = "schema_version", **more: Any) -> ReportKind:
+    """A study kind; ``shape`` names how a file from before the wrapper is recognised."""
+    read = _reader(cls, what)
+    legacy = Legacy(_shape(shape), 1, key, read, f"a {what}'s") if shape else None
+    return ReportKind(name=cls.KIND, title=title, read=read, render=render,
+                      html_path=study_html_path, legacy=legacy, **more)
 
 
 STUDY_KINDS = (
-    ReportKind(name="comparison", title="Face-similarity comparison",
-               read=_versioned(Comparison, "comparison", COMPARE_SCHEMA, "schema"),
-               render=_comparison, rates=_comparison_rates, html_path=study_html_path,
-               legacy=Legacy(_shape("comparison"), COMPARE_SCHEMA, "schema",
-                             _versioned(Comparison, "comparison", COMPARE_SCHEMA, "schema"),
-                             "a comparison's")),
-    ReportKind(name="student-card", title="Distilled student card",
-               read=_versioned(StudentCard, "student card", CARD_SCHEMA, "schema_version"),
-               render=_card, html_path=study_html_path,
-               legacy=Legacy(_shape("card"), CARD_SCHEMA, "schema_version",
-                             _versioned(StudentCard, "student card", CARD_SCHEMA,
-                                        "schema_version"), "a student card's")),
-    ReportKind(name="adv-train", title="Adversarial training", read=_read_training,
+    _kind(Comparison, "Face-similarity comparison", "comparison", _comparison,
+          shape="comparison", key="schema", rates=_comparison_rates),
+    _kind(StudentCard, "Distilled student card", "student card", _card, shape="card"),
+    ReportKind(name=AdvTrainResult.KIND, title="Adversarial training", read=training_document,
                render=_training, html_path=study_html_path,
-               legacy=Legacy(_shape("training"), None, "schema_version", _read_training,
+               legacy=Legacy(_shape("training"), None, "schema_version", training_document,
                              "adv-train's")),
-    ReportKind(name="defensive-distill", title="Defensive distillation",
-               read=_versioned(DefensiveResult, "defensive-distillation result",
-                               DEFENSIVE_SCHEMA, "schema_version"),
-               render=_defensive, rates=_defensive_rates, html_path=study_html_path,
-               legacy=Legacy(_shape("defensive"), DEFENSIVE_SCHEMA, "schema_version",
-                             _versioned(DefensiveResult, "defensive-distillation result",
-                                        DEFENSIVE_SCHEMA, "schema_version"),
-                             "a defensive-distillation result's")),
+    _kind(DefensiveResult, "Defensive distillation", "defensive-distillation result",
+          _defensive, shape="defensive", rates=_defensive_rates),
+    _kind(CleanEvalResult, "Clean verification", "eval-clean result", _clean),
+    _kind(HeadTrainingResult, "Identification head", "train-head result", _head),
 )
