@@ -10,7 +10,7 @@ from pathlib import Path
 from facerobust.cli.audit import print_outcome
 from facerobust.cli.common import add_force_argument
 from facerobust.eval.audit import run_audit
-from facerobust.eval.config import parse_config, tomllib
+from facerobust.eval.config import parse_config, parse_toml
 
 
 def demo_config_text() -> str:
@@ -36,7 +36,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
 
     text = demo_config_text()
-    doc = tomllib.loads(text)
+    doc = parse_toml(text)
     data = args.data or embedded_dataset()
     if not (data / "pairs.txt").is_file():
         raise FileNotFoundError(f"{data}: not an LFW copy (no pairs.txt); the demo needs LFW")

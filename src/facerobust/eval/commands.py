@@ -22,7 +22,7 @@ from facerobust.eval.config import (
     ModelsConfig,
     RunConfig,
     parse_config,
-    tomllib,
+    parse_toml,
 )
 from facerobust.eval.detector_config import DetectorConfig
 from facerobust.eval.store import prepare_output_folder
@@ -84,7 +84,7 @@ def _identification_for(goal: str, head: str) -> IdentificationConfig:
 
 def _finish(cfg: AuditConfig, run: CommandRun, command: str) -> Path:
     text = config_to_toml(cfg)
-    cfg = parse_config(tomllib.loads(text))  # the same validation as an audit config
+    cfg = parse_config(parse_toml(text))  # the same validation as an audit config
     prepare_output_folder(run.out, force=run.force)
     (run.out / "config.toml").write_text(text, encoding="utf-8")
     return run_audit(cfg, run.out, progress=run.progress, config_text=text, command=command,

@@ -258,6 +258,11 @@ def _check_choice(value: str, choices: tuple[str, ...], key: str) -> None:
         raise ValueError(f"{key}: {value!r} is not one of {', '.join(choices)}")
 
 
+def parse_toml(text: str) -> dict[str, Any]:
+    """The TOML parser every config goes through (tomllib; tomli before Python 3.11)."""
+    return tomllib.loads(text)
+
+
 def parse_config(doc: dict[str, Any]) -> AuditConfig:
     """Validate a parsed TOML document into an :class:`AuditConfig`."""
     sections = {"run", "system", "data", "identification", "models", "attack", "minimal",

@@ -5,7 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from facerobust.report.figures import Figure, plt, png, rate_bars
+import matplotlib
+
+from facerobust.report.figures import Figure, png, rate_bars
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
 
 
 def _err(rates: list[dict[str, Any]]) -> tuple[list[float], list[list[float]]]:
