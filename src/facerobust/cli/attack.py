@@ -17,6 +17,7 @@ from facerobust.attacks.registry import ATTACKS
 from facerobust.attacks.threat import LINF, threat_names
 from facerobust.cli.audit import print_outcome
 from facerobust.cli.common import add_run_arguments, command_run
+from facerobust.data.resolve import default_dataset
 from facerobust.eval.commands import AttackCommand, run_attack
 from facerobust.eval.tasks import GOALS
 
@@ -29,7 +30,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--surrogates", default="", metavar="NAMES",
                         help="craft on this comma-separated ensemble of models (e.g. "
                              "dlib-resnet,faceres) and measure transfer to the rest")
-    parser.add_argument("--dataset", default="lfw-gray", help="dataset name (lfw or lfw-gray)")
+    parser.add_argument("--dataset", default=default_dataset(),
+                        help="dataset name (default: lfw when an LFW copy is found, else the "
+                             "embedded lfw-demo)")
     parser.add_argument("--data", type=Path, default=None,
                         help="dataset folder or a folder containing it "
                         "(default: $FACEROBUST_DATA, then the cache)")

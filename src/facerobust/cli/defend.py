@@ -18,6 +18,7 @@ from facerobust.attacks.registry import attack_names
 from facerobust.attacks.threat import LINF, threat_names
 from facerobust.cli.audit import print_outcome
 from facerobust.cli.common import add_run_arguments, command_run
+from facerobust.data.resolve import default_dataset
 from facerobust.eval.commands import DefendCommand, run_defend
 from facerobust.eval.tasks import GOALS
 
@@ -25,7 +26,9 @@ from facerobust.eval.tasks import GOALS
 def configure(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("--model", default="dlib-resnet", help="registered model name")
-    parser.add_argument("--dataset", default="lfw-gray", help="dataset name (LFW with pairs.txt)")
+    parser.add_argument("--dataset", default=default_dataset(),
+                        help="dataset name (default: lfw when an LFW copy is found, else the "
+                             "embedded lfw-demo)")
     parser.add_argument("--data", type=Path, default=None,
                         help="dataset folder (default: looked up under $FACEROBUST_DATA)")
     parser.add_argument("--defense", action="append", required=True, metavar="SPEC",

@@ -22,6 +22,7 @@ from pathlib import Path
 from facerobust.attacks import parse_epsilons
 from facerobust.cli.audit import print_outcome
 from facerobust.cli.common import add_run_arguments, command_run
+from facerobust.data.resolve import default_dataset
 from facerobust.detectors.photos import score_images
 from facerobust.detectors.registry import DETECTORS
 from facerobust.eval.commands import DetectCommand, run_detect
@@ -37,7 +38,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="study mode: a detector to fit and judge (repeat for several)")
     parser.add_argument("--variant", action="append", choices=TRAJECTORY_VARIANTS,
                         default=None, help="trajectory variants (default: all four)")
-    parser.add_argument("--dataset", default="lfw-gray", help="dataset name")
+    parser.add_argument("--dataset", default=default_dataset(),
+                        help="dataset name (default: lfw when an LFW copy is found, else the "
+                             "embedded lfw-demo)")
     parser.add_argument("--data", type=Path, default=None,
                         help="dataset folder (default: looked up under $FACEROBUST_DATA)")
     parser.add_argument("--identities", type=int, default=40, help="enrolled identities")
