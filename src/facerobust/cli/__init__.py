@@ -41,7 +41,9 @@ COMMANDS: list[tuple[str, str, str]] = [
 ]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with ``only``, just that subcommand's module is imported and
+    configured (the others are listed by name and help), so start-up stays fast."""
     parser = argparse.ArgumentParser(
         prog="facerobust",
         description="Audit how easily a face-recognition system is fooled by adversarial "
@@ -50,15 +52,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"facerobust {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module_name, help_text in COMMANDS:
-        module = importlib.import_module(f"facerobust.cli.{module_name}")
         cmd = sub.add_parser(name, help=help_text, description=help_text)
-        module.configure(cmd)
-        cmd.set_defaults(_run=module.run)
+        if only is None or name == only:
+            module = importlib.import_module(f"facerobust.cli.{module_name}")
+            module.configure(cmd)
+            cmd.set_defaults(_run=module.run)
     return parser
 
 
+def _command_of(argv: Sequence[str]) -> str:
+    """The subcommand named on the command line ("" when none is)."""
+    return next((a for a in argv if not a.startswith("-")), "")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(only=_command_of(argv))
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):
         parser.print_help()
