@@ -39,14 +39,15 @@ class DataSource:
     def root(self) -> Path:
         return resolve_dataset(self.dataset, self.data)
 
-    def open(self) -> Dataset:
-        """The dataset, its warnings and missing listed files logged."""
-        dataset = open_dataset(self.root(), layout=self.layout, listing=self.listing or None,
-                               pairs_file=self.pairs or None)
+    def open(self, root: Path | None = None, logger: logging.Logger = log) -> Dataset:
+        """The dataset (at ``root`` when given, else :meth:`root`), its warnings and missing
+        listed files logged to ``logger`` (the audit passes its own: they land in audit.log)."""
+        dataset = open_dataset(root or self.root(), layout=self.layout,
+                               listing=self.listing or None, pairs_file=self.pairs or None)
         for warning in dataset.warnings:
-            log.warning("%s", warning)
+            logger.warning("%s", warning)
         for path in dataset.missing:
-            log.warning("listed but missing: %s", path)
+            logger.warning("listed but missing: %s", path)
         return dataset
 
 

@@ -20,13 +20,13 @@ from torch import nn
 
 from facerobust import models
 from facerobust.core.stats import Rate
-from facerobust.data import resolve_dataset
 from facerobust.data.capture import Capture
 from facerobust.data.chips import load_chips
-from facerobust.data.sources import Dataset, open_dataset
+from facerobust.data.sources import Dataset
 from facerobust.eval import tasks
 from facerobust.eval.clean import clean_figures
 from facerobust.eval.config import AuditConfig
+from facerobust.eval.datasource import DataSource
 from facerobust.eval.protocol import generate_pairs, write_pairs
 from facerobust.eval.results import CleanUnit
 from facerobust.eval.store import RunStore
@@ -40,14 +40,9 @@ def open_configured_dataset(cfg: AuditConfig, data: Path | None = None) -> Datas
     """The dataset of ``cfg.data``: ``root`` when set, else the name looked up under ``data``,
     ``FACEROBUST_DATA`` or the cache; warnings go to the log."""
     d = cfg.data
-    root = Path(d.root).expanduser() if d.root else resolve_dataset(d.dataset, data)
-    dataset = open_dataset(root, layout=d.layout, listing=d.listing or None,
-                           pairs_file=d.pairs or None)
-    for warning in dataset.warnings:
-        log.warning("%s", warning)
-    for path in dataset.missing:
-        log.warning("listed but missing: %s", path)
-    return dataset
+    source = DataSource(dataset=d.dataset, data=data, layout=d.layout, listing=d.listing,
+                        pairs=d.pairs)
+    return source.open(Path(d.root).expanduser() if d.root else None, log)
 
 
 @dataclass(frozen=True)
