@@ -1,6 +1,6 @@
 """``facerobust report FILE.json``: re-render the HTML page of any result file facerobust
-writes (an audit's or a gate study's ``results.json``, ``comparison.json``, adv-train's
-``training.json``, a student ``.card.json``, a ``defensive-distill`` result);
+writes (every command's ``results.json``, whatever its ``kind``, and the older study files:
+``comparison.json``, ``training.json``, a student ``.card.json``, a defensive-distill JSON);
 ``facerobust report --compare RUN_A RUN_B``: two runs side by side."""
 
 from __future__ import annotations
@@ -14,9 +14,8 @@ from facerobust.report.compare import compare_runs
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("results", type=Path, nargs="?", default=None,
-                        help="results.json (audit/attack/defend/demo, attack-gate, "
-                             "gate-photo-attack), comparison.json, training.json, a student "
-                             ".card.json or a defensive-distill JSON")
+                        help="a results.json of any command (or an older comparison.json, "
+                             "training.json, student .card.json or defensive-distill JSON)")
     parser.add_argument("--compare", nargs=2, type=Path, metavar=("RUN_A", "RUN_B"),
                         default=None, help="compare two runs (result files or run folders): "
                                            "every shared rate, its difference and whether it "
