@@ -26,3 +26,10 @@ def test_stored_units_are_split_by_prefix() -> None:
     by_kind = {k.name: sorted(k.stored(units)) for k in UNIT_KINDS}
     assert by_kind["clean"] == ["clean-m"] and by_kind["attack"] == ["attack-m-pgd-dodging"]
     assert by_kind["defense"] == ["defense-0-m"] and by_kind["fusion"] == []
+
+
+def test_every_unit_kind_has_one_report_section() -> None:
+    from facerobust.report.unit_sections import UNIT_SECTIONS
+
+    assert sorted(s.kind for s in UNIT_SECTIONS) == sorted(k.name for k in UNIT_KINDS)
+    assert {s.place for s in UNIT_SECTIONS} <= {"overview", "detail"}

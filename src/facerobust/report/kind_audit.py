@@ -21,6 +21,7 @@ from facerobust.report.page import (
     rate_cells,
     write_csv,
 )
+from facerobust.report.unit_sections import sections_by_place
 
 
 def build_figures(results: Results, out_dir: Path) -> dict[str, Any]:
@@ -110,7 +111,8 @@ def render(loaded: Loaded, json_path: Path, html_path: Path) -> str:
     uris = build_figures(results, out_dir)
     write_tables(results, out_dir)
     return environment().get_template("report.html.j2").render(
-        r=results, fig=uris, overview=loaded.overview, verdict_rule=VERDICT_RULE)
+        r=results, fig=uris, overview=loaded.overview, verdict_rule=VERDICT_RULE,
+        sections=sections_by_place())
 
 
 def overview(results: Results) -> Overview:
