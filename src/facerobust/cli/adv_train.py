@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
                                augment=augment, goal=args.goal, lr=args.lr,
                                adv_fraction=args.adv_fraction, max_seconds=args.max_seconds,
                                seed=args.seed, progress=True)
-    out = run_output(args.out)
+    out = run_output(args.out, force=args.force)
     source = data_source(args)
     settings = {"model": args.model, "data": source_identity(source), "groups": groups,
                 "training": training, "judge": args.judge}

@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         attack=args.attack, norm=args.norm, epsilons=tuple(parse_epsilons(args.eps)),
         queries=args.queries, n=args.n, seed=args.seed, limits=limits,
         wait=not args.no_wait, max_wait_s=args.max_wait, progress=not args.no_progress)
-    out = run_output(args.out)
+    out = run_output(args.out, force=args.force)
     source = data_source(args)
     settings = {"gate": args.url, "data": source_identity(source),
                 "options": replace(options, progress=False),

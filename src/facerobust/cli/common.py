@@ -13,7 +13,7 @@ from facerobust.data.resolve import default_dataset
 from facerobust.data.sources import LAYOUTS
 from facerobust.eval.commands import CommandRun
 from facerobust.eval.datasource import DataSource
-from facerobust.eval.study_run import RunOutput
+from facerobust.eval.study_run import RunOutput, check_study_folder
 from facerobust.service.blackbox import GateAccess
 
 RESULTS = "results.json"
@@ -71,7 +71,8 @@ def data_source(args: argparse.Namespace) -> DataSource:
 
 def run_output(out: Path, *, legacy_suffix: str = "", new_form: str = "",
                force: bool = False) -> RunOutput:
-    """Where a study writes: ``--out DIR`` is its run folder (``DIR/results.json``;
+    """Where a study writes: ``--out DIR`` is its run folder (``DIR/results.json``, refused
+    at once when it is not from facerobust, unless ``force``;
     :func:`facerobust.eval.study_run.run_study` reuses a finished run there with the same
     settings and recomputes changed ones). ``--out FILE<legacy_suffix>`` (the command's old
     form) still works, with a note naming ``new_form``; an existing ``FILE`` is not
@@ -89,6 +90,7 @@ def run_output(out: Path, *, legacy_suffix: str = "", new_form: str = "",
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file; give a folder (the run folder holding "
                          f"{RESULTS})")
+    check_study_folder(out, force=force)
     return RunOutput(out, out / RESULTS)
 
 

@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     if not names or len(set(names)) != len(names):
         raise ValueError(f"--models needs distinct names, got {args.models!r}")
     eps = parse_epsilons(args.eps)
-    out = run_output(args.out)
+    out = run_output(args.out, force=args.force)
     source = data_source(args)
     settings = {"models": names, "data": source_identity(source),
                 "limit_pairs": args.limit_pairs, "attack_pairs": args.attack_pairs,

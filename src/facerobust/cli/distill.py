@@ -102,5 +102,5 @@ def student_output(out: Path | None, force: bool) -> tuple[RunOutput, Path]:
         weights.parent.mkdir(parents=True, exist_ok=True)
         return RunOutput(weights.parent, card, legacy=True), weights
     name = weights.resolve().name
-    plan = run_output(weights)
+    plan = run_output(weights, force=force)
     return plan, plan.file(f"{name}.pt")

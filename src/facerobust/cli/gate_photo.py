@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         steps=args.steps, eot=args.eot, jpeg=args.jpeg,
         formats=tuple(f for f in args.formats.split(",") if f), seed=args.seed,
         progress=not args.no_progress)
-    out = run_output(args.out)
+    out = run_output(args.out, force=args.force)
     source = data_source(args)
     settings = {"gate": args.url, "data": source_identity(source),
                 "options": replace(options, progress=False)}

@@ -72,16 +72,19 @@ def study_fingerprint(kind: str, settings: Mapping[str, Any]) -> str:
     return settings_hash([STUDY_KEY, kind, _plain(settings)])
 
 
-def _is_ours(folder: Path) -> bool:
-    """A folder facerobust wrote: its run marker, or a ``results.json`` in the wrapper."""
+def check_study_folder(folder: Path, *, force: bool = False) -> None:
+    """Refuse (unless ``force``) a folder whose ``results.json`` facerobust did not write
+    (no run marker and not in the result wrapper): the user's files are never overwritten."""
     results = folder / "results.json"
-    if (folder / RUN_MARKER).is_file() or not results.exists():
-        return True
+    if force or (folder / RUN_MARKER).is_file() or not results.exists():
+        return
     try:
         doc = read_document(results)
     except (OSError, ValueError):
-        return False
-    return "kind" in doc and "schema_version" in doc
+        doc = {}
+    if "kind" not in doc or "schema_version" not in doc:
+        raise ValueError(f"--out {folder} holds a results.json that is not from a facerobust "
+                         "run; choose another folder or pass --force to overwrite it")
 
 
 def run_study(out: RunOutput, cls: type[K], settings: Mapping[str, Any],
@@ -94,9 +97,7 @@ def run_study(out: RunOutput, cls: type[K], settings: Mapping[str, Any],
         result = compute()
         write_result_file(out.results, result)
         return StudyRun(result, out.results, reused=False)
-    if not force and not _is_ours(out.folder):
-        raise ValueError(f"--out {out.folder} holds a results.json that is not from a "
-                         "facerobust run; choose another folder or pass --force to overwrite it")
+    check_study_folder(out.folder, force=force)
     folder = prepare_output_folder(out.folder, force=True)
     lock = RunLock(folder)
     lock.acquire()
