@@ -67,7 +67,7 @@ def test_eval_clean_refuses_a_finished_run_before_any_work(env: Path, capsys) ->
     (env / "folder").mkdir()
     (env / "folder" / "results.json").write_text("{}")
     assert main(["eval-clean", "--dataset", "lfw", "--out", str(env / "folder")]) == 2
-    assert "results.json exists: pass --force" in capsys.readouterr().err
+    assert "not from a facerobust run" in capsys.readouterr().err
     (env / "file").write_text("")
     assert main(["eval-clean", "--dataset", "lfw", "--out", str(env / "file")]) == 2
     assert "is a file; give a folder" in capsys.readouterr().err

@@ -66,9 +66,9 @@ def test_compare_cli_writes_table_json_and_figure(synthetic_lfw: Path, tmp_path:
     loaded = load_comparison(out / "results.json")
     assert all(p.error.text() in html for m in loaded.models for p in m.fgsm)
     assert "data:image/png;base64," in html
-    assert main(argv) == 2  # nothing finished is silently overwritten ...
-    assert "results.json exists: pass --force" in capsys.readouterr().err
-    assert main([*argv, "--force"]) == 0  # ... unless asked
+    assert main(argv) == 0  # the finished run is reused, not recomputed ...
+    assert "reused the finished comparison run" in capsys.readouterr().err
+    assert main([*argv, "--force"]) == 0  # ... and --force does not recompute it either
     again = load_comparison(out / "results.json")  # the same figures again (not timings)
     assert [replace(m, seconds=0) for m in again.models] == \
         [replace(m, seconds=0) for m in loaded.models]

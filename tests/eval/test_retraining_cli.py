@@ -73,8 +73,8 @@ def test_defensive_distill_cli(synthetic_lfw: Path, tmp_path: Path,  # noqa: F81
     typed = load_defensive(out / "results.json")
     html = (out / "report.html").read_text()
     assert typed.heads["distilled"].probe_top1.text() in html and "data:image/png" in html
-    assert main(argv) == 2  # refuses to overwrite
-    assert "pass --force" in capsys.readouterr().err
+    assert main(argv) == 0  # the finished run is reused
+    assert "reused the finished defensive-distill run" in capsys.readouterr().err
     old = tmp_path / "dd.json"  # the old --out FILE.json: the same result, the page beside it
     assert main([*argv[:-3], "--out", str(old), "--no-progress"]) == 0
     assert "old form" in capsys.readouterr().err

@@ -90,7 +90,7 @@ def test_out_policy_refuses_a_finished_result_without_force(
                  ["gate-photo-attack", "http://127.0.0.1:9", "--key", "k", "--admin-key", "a"],
                  ["distill"]):
         assert main([*argv, "--data", str(folders), "--out", str(out)]) == 2, argv
-        assert "results.json exists: pass --force" in capsys.readouterr().err, argv
+        assert "not from a facerobust run" in capsys.readouterr().err, argv
     assert (out / "results.json").read_text() == "{}"  # untouched
     (tmp_path / "file").write_text("")
     assert main(["compare", "--models", "a", "--data", str(folders), "--out",

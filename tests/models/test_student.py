@@ -128,8 +128,8 @@ def test_distill_cli_end_to_end(synthetic_lfw: Path, tmp_path: Path,  # noqa: F8
     assert 0 <= card["lfw"]["student_accuracy"] <= 1
     assert card["ms_per_image_batch32"]["speedup"] > 0
     assert isinstance(models.load(str(out)), StudentNet)
-    assert main(argv) == 2  # refuses to overwrite
-    assert "exists: pass --force" in capsys.readouterr().err
+    assert main(argv) == 0  # the finished run is reused
+    assert "reused the finished student-card run" in capsys.readouterr().err
     old_form = tmp_path / "s.pt"  # the old --out FILE.pt still works, with a note
     assert main([*argv[:5], "--out", str(old_form), *argv[7:]]) == 0
     assert "old form" in capsys.readouterr().err and card_path(old_form).name == "s.card.json"

@@ -46,8 +46,11 @@ def test_square_and_hsj_over_http_and_the_lockout(tmp_path: Path) -> None:
         res = GateAttackResults.from_dict(json.loads((tmp_path / "hsj/results.json")
                                                      .read_text()))
         assert not res.scores_used and res.samples[0].locked_out
-        assert main(["attack-gate", *base, "--attack", "hsj", "--out",
-                     str(tmp_path / "hsj")]) == 2  # results are never overwritten
+        first = (tmp_path / "hsj/results.json").read_bytes()
+        # the same command again reuses the finished study: no query reaches the locked gate
+        assert main(["attack-gate", *base, "--attack", "hsj", "--queries", "40",
+                     "--out", str(tmp_path / "hsj")]) == 0
+        assert (tmp_path / "hsj/results.json").read_bytes() == first
 
 
 def test_photo_study_through_the_gate(tmp_path: Path) -> None:

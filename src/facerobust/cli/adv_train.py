@@ -14,8 +14,8 @@ from facerobust.cli.common import add_data_arguments, add_out_argument, data_sou
 from facerobust.defenses.augment import AugmentSpec
 from facerobust.defenses.training import FinetuneOptions
 from facerobust.eval.identification import TrainingGroups, adversarial_training_study
-from facerobust.eval.results_file import write_result_file
-from facerobust.eval.results_study import JudgedHardening
+from facerobust.eval.results_study import AdvTrainResult, JudgedHardening
+from facerobust.eval.study_run import run_study, source_identity
 from facerobust.report import render_report
 
 WEIGHTS = "model.pt"
@@ -80,17 +80,26 @@ def run(args: argparse.Namespace) -> int:
                                augment=augment, goal=args.goal, lr=args.lr,
                                adv_fraction=args.adv_fraction, max_seconds=args.max_seconds,
                                seed=args.seed, progress=True)
-    out = run_output(args.out, force=args.force, also=(WEIGHTS,))
-    report, result, tuned = adversarial_training_study(
-        model=args.model, source=data_source(args), groups=groups, training=training,
-        judge=args.judge)
-    write_result_file(out.results, result)
-    torch.save(tuned.state_dict(), out.file(WEIGHTS))
-    print(f"clean accuracy cost {report.clean_accuracy_cost}, robustness gain "
-          f"{report.robustness_gain} (held-out identities); wrote {out.results} and "
+    out = run_output(args.out, force=args.force)
+    source = data_source(args)
+    settings = {"model": args.model, "data": source_identity(source), "groups": groups,
+                "training": training, "judge": args.judge}
+
+    def compute() -> AdvTrainResult:
+        _, result, tuned = adversarial_training_study(
+            model=args.model, source=source, groups=groups, training=training,
+            judge=args.judge)
+        torch.save(tuned.state_dict(), out.file(WEIGHTS))
+        return result
+
+    result = run_study(out, AdvTrainResult, settings, compute, force=args.force,
+                       files=(out.file(WEIGHTS),)).result
+    figures = result.training
+    print(f"clean accuracy cost {figures.get('clean_accuracy_cost')}, robustness gain "
+          f"{figures.get('robustness_gain')} (held-out identities); wrote {out.results} and "
           f"{out.file(WEIGHTS)}")
-    if report.best_epoch is not None:
-        print(f"kept epoch {report.best_epoch} by validation (-1 = the original weights)")
+    if figures.get("best_epoch") is not None:
+        print(f"kept epoch {figures['best_epoch']} by validation (-1 = the original weights)")
     if result.judged is not None:
         print_judged(result.judged)
     print(f"report: {render_report(out.results)}")

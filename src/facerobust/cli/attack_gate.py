@@ -11,6 +11,7 @@ gate's allowed rate and its success before the lock-out. Writes ``--out DIR/resu
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 from facerobust.attacks import parse_epsilons
@@ -23,7 +24,10 @@ from facerobust.cli.common import (
     gate_access,
     run_output,
 )
-from facerobust.report import load_result, render_report
+from facerobust.eval.results_file import read_document
+from facerobust.eval.results_gate import GateAttackResults
+from facerobust.eval.study_run import run_study, source_identity
+from facerobust.report import render_report
 from facerobust.service.blackbox import GateAttackOptions, run_gate_attack
 from facerobust.service.config import load_gate_config
 from facerobust.service.summary import describe
@@ -58,8 +62,18 @@ def run(args: argparse.Namespace) -> int:
         queries=args.queries, n=args.n, seed=args.seed, limits=limits,
         wait=not args.no_wait, max_wait_s=args.max_wait, progress=not args.no_progress)
     out = run_output(args.out, force=args.force)
-    path = run_gate_attack(gate, options, source=data_source(args), out=out.results)
-    print("\n".join(describe(load_result(path).result)))
+    source = data_source(args)
+    settings = {"gate": args.url, "data": source_identity(source),
+                "options": replace(options, progress=False),
+                "gate_config": str(args.gate_config or "")}
+
+    def compute() -> GateAttackResults:
+        done = run_gate_attack(gate, options, source=source, out=out.results)
+        return GateAttackResults.from_dict(read_document(done), where=str(done))
+
+    res = run_study(out, GateAttackResults, settings, compute, force=args.force)
+    path = res.results
+    print("\n".join(describe(res.result)))
     print(f"report:  {render_report(path)}")
     print(f"results: {path}")
     return 0

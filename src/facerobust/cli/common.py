@@ -7,13 +7,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 from facerobust.data.resolve import default_dataset
 from facerobust.data.sources import LAYOUTS
 from facerobust.eval.commands import CommandRun
 from facerobust.eval.datasource import DataSource
+from facerobust.eval.study_run import RunOutput, check_study_folder
 from facerobust.service.blackbox import GateAccess
 
 RESULTS = "results.json"
@@ -69,46 +69,29 @@ def data_source(args: argparse.Namespace) -> DataSource:
                       listing=getattr(args, "listing", ""))
 
 
-@dataclass(frozen=True)
-class RunOutput:
-    """Where a study command writes: ``results`` (the typed result file, rendered beside it by
-    ``facerobust report``) inside ``folder``; ``legacy`` for the old ``--out FILE`` form."""
-
-    folder: Path
-    results: Path
-    legacy: bool = False
-
-    def file(self, name: str) -> Path:
-        """An output file of the run (a model's weights, a figure) inside its folder."""
-        return self.folder / name
-
-
-def run_output(out: Path, *, force: bool, legacy_suffix: str = "", new_form: str = "",
-               also: tuple[str, ...] = ()) -> RunOutput:
-    """The one ``--out`` policy: ``--out DIR`` is a run folder holding ``DIR/results.json``
-    (and ``also``, e.g. the model file); a finished result there is not overwritten without
-    ``--force``. ``--out FILE<legacy_suffix>`` (the command's old form) still works, with a
-    note naming ``new_form``."""
+def run_output(out: Path, *, legacy_suffix: str = "", new_form: str = "",
+               force: bool = False) -> RunOutput:
+    """Where a study writes: ``--out DIR`` is its run folder (``DIR/results.json``, refused
+    at once when it is not from facerobust, unless ``force``;
+    :func:`facerobust.eval.study_run.run_study` reuses a finished run there with the same
+    settings and recomputes changed ones). ``--out FILE<legacy_suffix>`` (the command's old
+    form) still works, with a note naming ``new_form``; an existing ``FILE`` is not
+    overwritten without ``--force``."""
     out = Path(out)
     if legacy_suffix and out.suffix == legacy_suffix:
         print(f"note: --out {out} is the old form; the new one is --out DIR, {new_form}",
               file=sys.stderr)
-        taken = [out]
-        plan = RunOutput(out.parent if str(out.parent) else Path("."), out, legacy=True)
-    else:
-        if out.exists() and not out.is_dir():
-            raise ValueError(f"--out {out} is a file; give a folder (the run folder holding "
-                             f"{RESULTS})")
-        plan = RunOutput(out, out / RESULTS)
-        taken = [plan.results, *(out / name for name in also)]
-    done = [p for p in taken if p.exists()]
-    if done and not force:
-        raise ValueError(f"{done[0]} exists: pass --force to overwrite it, or choose another "
-                         "--out")
-    if plan.folder.exists() and not plan.folder.is_dir():
-        raise ValueError(f"--out {out}: {plan.folder} is not a folder")
-    plan.folder.mkdir(parents=True, exist_ok=True)
-    return plan
+        if out.exists() and not force:
+            raise ValueError(f"{out} exists: pass --force to overwrite it, or choose another "
+                             "--out")
+        folder = out.parent if str(out.parent) else Path(".")
+        folder.mkdir(parents=True, exist_ok=True)
+        return RunOutput(folder, out, legacy=True)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file; give a folder (the run folder holding "
+                         f"{RESULTS})")
+    check_study_folder(out, force=force)
+    return RunOutput(out, out / RESULTS)
 
 
 def add_out_argument(parser: argparse.ArgumentParser, *, required: bool = True,
@@ -118,7 +101,9 @@ def add_out_argument(parser: argparse.ArgumentParser, *, required: bool = True,
     parser.add_argument("--out", type=Path, required=required, default=None,
                         help=f"run folder: {RESULTS} (typed, `facerobust report` renders it) "
                              f"and report.html{extra}")
-    add_force_argument(parser, "overwrite a finished result in --out")
+    add_force_argument(parser, "write into --out even when it holds a results.json that is "
+                               "not from facerobust (a finished run with the same settings "
+                               "is reused, changed settings recompute, without --force)")
 
 
 def print_skipped(skipped: list[dict[str, str]], shown: int = 10) -> None:

@@ -10,8 +10,8 @@ import sys
 
 from facerobust.attacks import parse_epsilons
 from facerobust.cli.common import add_data_arguments, add_out_argument, data_source, run_output
-from facerobust.eval.compare import compare_models, comparison_figure, format_comparison
-from facerobust.eval.results_file import write_result_file
+from facerobust.eval.compare import Comparison, compare_models, comparison_figure, format_comparison
+from facerobust.eval.study_run import run_study, source_identity
 from facerobust.report import render_report
 
 DEFAULT_MODELS = "dlib-resnet,faceres,mobileface"
@@ -41,11 +41,15 @@ def run(args: argparse.Namespace) -> int:
     if not names or len(set(names)) != len(names):
         raise ValueError(f"--models needs distinct names, got {args.models!r}")
     eps = parse_epsilons(args.eps)
-    out = run_output(args.out, force=args.force, also=("comparison.png",))
-    res = compare_models(names, data_source(args), limit_pairs=args.limit_pairs or None,
-                         n_attack=args.attack_pairs, epsilons=eps, batch_size=args.batch_size,
-                         seed=args.seed, progress=not args.no_progress)
-    write_result_file(out.results, res)
+    out = run_output(args.out, force=args.force)
+    source = data_source(args)
+    settings = {"models": names, "data": source_identity(source),
+                "limit_pairs": args.limit_pairs, "attack_pairs": args.attack_pairs,
+                "eps": eps, "batch_size": args.batch_size, "seed": args.seed}
+    res = run_study(out, Comparison, settings, lambda: compare_models(
+        names, source, limit_pairs=args.limit_pairs or None, n_attack=args.attack_pairs,
+        epsilons=eps, batch_size=args.batch_size, seed=args.seed,
+        progress=not args.no_progress), force=args.force).result
     comparison_figure(res, out.file("comparison.png"))
     html = render_report(out.results)
     print(format_comparison(res))

@@ -15,7 +15,8 @@ from facerobust.eval.defensive import (
     defensive_distillation_study,
     format_defensive,
 )
-from facerobust.eval.results_file import write_result_file
+from facerobust.eval.results_study import DefensiveResult
+from facerobust.eval.study_run import run_study, source_identity
 from facerobust.report import render_report
 
 
@@ -53,9 +54,11 @@ def run(args: argparse.Namespace) -> int:
         gallery=args.gallery_per_identity, temperature=args.temperature, eps=eps,
         steps=args.steps, cw_l2=args.cw_l2, cw_steps=args.cw_steps, probes=args.probes,
         head_epochs=args.head_epochs, seed=args.seed)
-    report = defensive_distillation_study(model=args.model, root=data_source(args),
-                                          options=options, progress=not args.no_progress)
-    write_result_file(out.results, report)
+    source = data_source(args)
+    settings = {"model": args.model, "data": source_identity(source), "options": options}
+    report = run_study(out, DefensiveResult, settings, lambda: defensive_distillation_study(
+        model=args.model, root=source, options=options, progress=not args.no_progress),
+        force=args.force).result
     html = render_report(out.results)
     print(format_defensive(report))
     print(f"saved {out.results} and {html}", file=sys.stderr)

@@ -15,13 +15,14 @@ import sys
 from pathlib import Path
 
 from facerobust.cli.common import (
-    RunOutput,
     add_data_arguments,
     add_force_argument,
     data_source,
     run_output,
 )
 from facerobust.eval.distillation import DistillOptions, distill_study
+from facerobust.eval.results_study import StudentCard
+from facerobust.eval.study_run import RunOutput, run_study, source_identity
 from facerobust.models.student import default_student_path
 from facerobust.report import render_report
 
@@ -65,8 +66,12 @@ def run(args: argparse.Namespace) -> int:
     options = DistillOptions(eval_pairs=args.eval_pairs, max_images=args.max_images,
                              epochs=args.epochs, widths=widths, input_px=args.input_px,
                              n_attack=args.attack_pairs, seed=args.seed)
-    card = distill_study(args.teacher, data_source(args), out=weights, options=options,
-                         progress=not args.no_progress, card_file=out.results)
+    source = data_source(args)
+    settings = {"teacher": args.teacher, "data": source_identity(source), "options": options,
+                "weights": weights.name}
+    card = run_study(out, StudentCard, settings, lambda: distill_study(
+        args.teacher, source, out=weights, options=options, progress=not args.no_progress,
+        card_file=out.results), force=args.force, files=(weights,)).result
     lfw, ms = card.lfw, card.ms_per_image_batch32
     print(f"student {weights}: LFW accuracy {100 * lfw.student_accuracy:.2f}% vs teacher "
           f"{100 * lfw.teacher_accuracy:.2f}% on {lfw.n_pairs} pairs; "
@@ -97,5 +102,5 @@ def student_output(out: Path | None, force: bool) -> tuple[RunOutput, Path]:
         weights.parent.mkdir(parents=True, exist_ok=True)
         return RunOutput(weights.parent, card, legacy=True), weights
     name = weights.resolve().name
-    plan = run_output(weights, force=force, also=(f"{name}.pt",))
+    plan = run_output(weights, force=force)
     return plan, plan.file(f"{name}.pt")

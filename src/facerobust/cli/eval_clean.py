@@ -19,8 +19,9 @@ from facerobust.cli.common import (
 )
 from facerobust.data.chips import DETECTORS
 from facerobust.eval.clean import CleanEvaluation, CleanOptions, evaluate_clean
-from facerobust.eval.results_file import wrap, write_result_file
+from facerobust.eval.results_file import wrap
 from facerobust.eval.results_study import CleanEvalResult
+from facerobust.eval.study_run import run_study, source_identity
 from facerobust.report import render_report
 
 
@@ -72,14 +73,19 @@ def run(args: argparse.Namespace) -> int:
     out = run_output(args.out or Path(f"eval-clean-{args.model}-{args.dataset}"),
                      force=args.force, legacy_suffix=".json",
                      new_form="which writes DIR/results.json and DIR/report.html")
-    root = data_source(args).root()
-    model = models.load(args.model, device=args.device)
+    source = data_source(args)
     options = CleanOptions(limit_pairs=args.limit_pairs, pairs_file=args.pairs_file,
                            layout=args.layout, detector=args.detector, far=args.far,
                            batch_size=args.batch_size, seed=args.seed)
-    res = evaluate_clean(model, root, options, name=args.model, progress=not args.no_progress)
-    result = CleanEvalResult(res)
-    write_result_file(out.results, result)
+    settings = {"model": args.model, "data": source_identity(source), "options": options}
+
+    def compute() -> CleanEvalResult:
+        model = models.load(args.model, device=args.device)
+        return CleanEvalResult(evaluate_clean(model, source.root(), options, name=args.model,
+                                              progress=not args.no_progress))
+
+    result = run_study(out, CleanEvalResult, settings, compute, force=args.force).result
+    res = result.result
     html = render_report(out.results)
     if args.json:
         print(json.dumps(wrap(result)))

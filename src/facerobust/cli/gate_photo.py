@@ -10,6 +10,7 @@ success (n, 95% CI), and ``DIR/report.html``.
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 
 from facerobust.attacks import parse_epsilons
 from facerobust.cli.common import (
@@ -20,7 +21,10 @@ from facerobust.cli.common import (
     gate_access,
     run_output,
 )
-from facerobust.report import load_result, render_report
+from facerobust.eval.results_file import read_document
+from facerobust.eval.results_gate import PhotoStudyResults
+from facerobust.eval.study_run import run_study, source_identity
+from facerobust.report import render_report
 from facerobust.service.photo_study import PhotoStudyOptions, describe, run_photo_study
 
 
@@ -51,8 +55,17 @@ def run(args: argparse.Namespace) -> int:
         formats=tuple(f for f in args.formats.split(",") if f), seed=args.seed,
         progress=not args.no_progress)
     out = run_output(args.out, force=args.force)
-    path = run_photo_study(gate, options, source=data_source(args), out=out.results)
-    print("\n".join(describe(load_result(path).result)))
+    source = data_source(args)
+    settings = {"gate": args.url, "data": source_identity(source),
+                "options": replace(options, progress=False)}
+
+    def compute() -> PhotoStudyResults:
+        done = run_photo_study(gate, options, source=source, out=out.results)
+        return PhotoStudyResults.from_dict(read_document(done), where=str(done))
+
+    res = run_study(out, PhotoStudyResults, settings, compute, force=args.force)
+    path = res.results
+    print("\n".join(describe(res.result)))
     print(f"report:  {render_report(path)}")
     print(f"results: {path}")
     return 0

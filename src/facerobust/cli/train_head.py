@@ -24,7 +24,8 @@ from facerobust.cli.common import (
 )
 from facerobust.eval.config import IdentificationConfig
 from facerobust.eval.identification import HeadOptions, head_report, train_identification_head
-from facerobust.eval.results_file import write_result_file
+from facerobust.eval.results_study import HeadTrainingResult
+from facerobust.eval.study_run import RunOutput, run_study, source_identity
 from facerobust.report import render_report
 
 HEAD = "head.pt"
@@ -50,17 +51,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
 
-    out = run_output(args.out, force=args.force, legacy_suffix=".pt", also=(HEAD,),
+    out = run_output(args.out, force=args.force, legacy_suffix=".pt",
                      new_form=f"which writes DIR/{HEAD} and DIR/results.json")
     head = out.results if out.legacy else out.file(HEAD)
     results = out.results.with_suffix(".json") if out.legacy else out.results
     options = HeadOptions(identities=args.identities, images=args.images_per_identity,
                           gallery=args.gallery_per_identity, min_images=args.min_images,
                           kind=args.head, epochs=args.epochs, seed=args.seed)
-    result = train_identification_head(model=args.model, source=data_source(args),
-                                       options=options, out=head,
-                                       progress=not args.no_progress)
-    write_result_file(results, result)
+    source = data_source(args)
+    settings = {"model": args.model, "data": source_identity(source), "options": options}
+    result = run_study(
+        RunOutput(out.folder, results, out.legacy), HeadTrainingResult, settings,
+        lambda: train_identification_head(model=args.model, source=source, options=options,
+                                          out=head, progress=not args.no_progress),
+        force=args.force, files=(head,)).result
     report = head_report(result)
     print(json.dumps({k: v for k, v in report.items() if k != "skipped"}, indent=2))
     print_skipped(result.skipped)

@@ -183,6 +183,27 @@ class AdvTrainResult(KindUnit):
                 "validation_identities": self.validation_identities, **self.training,
                 "judged": None if self.judged is None else self.judged.to_dict()}
 
+    @classmethod
+    def from_dict(cls, data: Any, *, where: str = "") -> AdvTrainResult:
+        """The inverse of :meth:`to_dict`: the flat training figures go back under
+        ``training`` (the wrapper's keys dropped)."""
+        name = where or cls.__name__
+        if not isinstance(data, dict):
+            raise ValueError(f"{name}: expected an object, got {type(data).__name__}")
+        own = ("model", "train_identities", "holdout_identities", "validation_identities")
+        missing = [k for k in own if k not in data]
+        if missing:
+            raise ValueError(f"{name}: missing key {missing[0]!r}")
+        judged = data.get("judged")
+        training = {k: v for k, v in data.items()
+                    if k not in (*own, "judged", "schema_version", "kind")}
+        return cls(model=str(data["model"]), train_identities=list(data["train_identities"]),
+                   holdout_identities=list(data["holdout_identities"]),
+                   validation_identities=list(data["validation_identities"]),
+                   training=training,
+                   judged=None if judged is None
+                   else JudgedHardening.from_dict(judged, where=f"{name}.judged"))
+
 
 @dataclass(frozen=True)
 class HeadTrainingResult(KindUnit):
