@@ -28,6 +28,7 @@ def test_example_config_is_valid() -> None:
     ({"gate": {"detectors": ["nocolon"]}}, r"gate\.detectors"),
     ({"limits": {"content_types": []}}, "content_types is empty"),
     ({"extra": {}}, r"unknown table \[extra\]"),
+    ({"limits": {"identify": "maybe"}}, r"limits\.identify must be one of on, off, admin"),
 ])
 def test_bad_configs_name_the_key(doc: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):

@@ -30,6 +30,7 @@ ADMIN_KEY_ENV = "FACEROBUST_GATE_ADMIN_KEY"
 DB_ENV = "FACEROBUST_GATE_DB"
 DEFAULT_DB = "sqlite:///gate.db"
 MIN_KEY_LENGTH = 16
+IDENTIFY_MODES = ("on", "off", "admin")
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ class LimitsSection:
     identity_burst: int = 10
     max_rejections: int = 0  # lock a key / claimed identity out after this many rejections
     lockout_window_s: float = 3600.0  # ... counted over this window; 0 rejections = off
+    identify: str = "on"  # /identify: "on" (any key, same budget), "off", "admin" (admin key)
 
 
 @dataclass(frozen=True)
@@ -171,6 +173,9 @@ def _check(cfg: GateConfig) -> None:
     for key in ("max_bytes", "max_pixels", "max_photos", "key_burst", "identity_burst"):
         if getattr(lim, key) < 1:
             raise ValueError(f"limits.{key} must be >= 1, got {getattr(lim, key)}")
+    if lim.identify not in IDENTIFY_MODES:
+        raise ValueError(f"limits.identify must be one of {', '.join(IDENTIFY_MODES)}, "
+                         f"got {lim.identify!r}")
     if not lim.content_types:
         raise ValueError("limits.content_types is empty: allow at least one image type")
 

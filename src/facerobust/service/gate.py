@@ -7,14 +7,16 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from typing import Annotated, Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
 
 from fastapi import File, Form, Request, UploadFile
 
 from facerobust.data.capture import CaptureError
 from facerobust.service.config import GateConfig
 from facerobust.service.limits import RateLimiter
-from facerobust.service.storage import REJECT, ApiKey, Store
+from facerobust.service.storage import REJECT, UNKNOWN, ApiKey, Budget, LogEntry, Store
 from facerobust.system import FaceSystem, Probe
 
 MAX_IDENTITY = 200
@@ -60,17 +62,50 @@ class Gate:
                             f"(burst {limiter.burst}) exceeded; retry in {wait:.2f} s",
                             {"Retry-After": str(max(1, math.ceil(wait)))})
 
-    def check_budget(self, key_id: str, claimed: str | None) -> None:
-        n = self.limits.max_rejections
-        if n <= 0:
-            return
-        since = time.time() - self.limits.lockout_window_s
-        if self.store.rejections_since(since, key_id=key_id) >= n:
-            raise GateError(403, "Authorization", f"locked out: this key had {n} rejections "
-                            f"in the last {self.limits.lockout_window_s:g} s")
-        if claimed is not None and self.store.rejections_since(since, claimed=claimed) >= n:
-            raise GateError(403, "claimed_identity", f"locked out: {n} rejections for this "
-                            f"identity in the last {self.limits.lockout_window_s:g} s")
+    def budget(self) -> Budget:
+        return Budget(self.limits.max_rejections, time.time() - self.limits.lockout_window_s)
+
+    @contextmanager
+    def budgeted(self, endpoint: str, key_id: str, claimed: str | None) -> Iterator[LogEntry]:
+        """Check the failure budget and count this request atomically (a ``pending`` log row,
+        403 when the key or the claimed identity is locked out), then log what the body puts
+        in the yielded entry; a 4xx refusal of the probe is logged as ``invalid``."""
+        row, over = self.store.reserve(endpoint=endpoint, key_id=key_id, claimed=claimed,
+                                       budget=self.budget())
+        if row is None:
+            raise self._locked_out(over)
+        entry = LogEntry(claimed=claimed)
+        try:
+            yield entry
+        except GateError as err:
+            entry.outcome, entry.flags = "invalid", {**entry.flags, "error": err.message}
+            raise
+        finally:
+            self.store.finish(row, entry)
+
+    def _locked_out(self, over: str | None) -> GateError:
+        n, window = self.limits.max_rejections, self.limits.lockout_window_s
+        if over == "key":
+            return GateError(403, "Authorization", f"locked out: this key had {n} failed "
+                             f"requests (rejections, unknown) in the last {window:g} s")
+        return GateError(403, "claimed_identity", f"locked out: {n} rejections for this "
+                         f"identity in the last {window:g} s")
+
+    def identity_locked(self, identity: str) -> bool:
+        """Is ``identity`` under lock-out (so /identify must not name it)?"""
+        budget = self.budget()
+        return budget.limit > 0 and self.store.rejections_since(
+            budget.since, claimed=identity) >= budget.limit
+
+    def check_identify(self, key: ApiKey) -> None:
+        """``limits.identify``: "off" -> 404, "admin" -> 403 without the admin key."""
+        mode = self.limits.identify
+        if mode == "off":
+            raise GateError(404, "identify", '/identify is disabled on this gate '
+                            '(limits.identify = "off")')
+        if mode == "admin" and not key.admin:
+            raise GateError(403, "Authorization", '/identify needs the admin key on this gate '
+                            '(limits.identify = "admin")')
 
     def read(self, upload: UploadFile, field: str) -> bytes:
         allowed = self.limits.content_types
@@ -86,17 +121,15 @@ class Gate:
             raise GateError(422, field, "empty file")
         return data
 
-    def probe(self, upload: UploadFile, field: str, *, log: dict[str, Any] | None = None
-              ) -> Probe:
-        """The probe of an upload; a photo the system refuses is logged (outcome
-        ``invalid``, when ``log`` gives the endpoint/key/claim) and answered 4xx."""
+    def probe(self, upload: UploadFile, field: str, entry: LogEntry | None = None) -> Probe:
+        """The probe of an upload (its sha256 noted in ``entry``); a photo the system
+        refuses is answered 4xx (and logged ``invalid`` by :meth:`budgeted`)."""
         data = self.read(upload, field)
+        if entry is not None:
+            entry.probe_sha256 = hashlib.sha256(data).hexdigest()
         try:
             return self.system.probe(data, field)
         except CaptureError as err:
-            if log is not None:
-                self.store.log(outcome="invalid", probe_sha256=hashlib.sha256(data).hexdigest(),
-                               flags={"error": str(err)}, **log)
             raise GateError(err.status, err.field, str(err)) from None
 
 
@@ -110,4 +143,5 @@ def check_identity(value: str, field: str) -> str:
 Photos = Annotated[list[UploadFile], File(description="one or more face photos")]
 Photo = Annotated[UploadFile, File(description="a face photo (JPEG or PNG)")]
 Text = Annotated[str, Form()]
-__all__ = ["REJECT", "Gate", "GateError", "Photo", "Photos", "Text", "check_identity"]
+__all__ = ["REJECT", "UNKNOWN", "Gate", "GateError", "LogEntry", "Photo", "Photos", "Text",
+           "check_identity"]

@@ -6,35 +6,45 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 
-from facerobust.service.gate import REJECT, Gate, GateError, Photo, Photos, Text, check_identity
+from facerobust.service.gate import (
+    REJECT,
+    UNKNOWN,
+    Gate,
+    GateError,
+    LogEntry,
+    Photo,
+    Photos,
+    Text,
+    check_identity,
+)
 from facerobust.system import Gallery
 
 
-def _verify(gate: Gate, key_id: str, claimed: str, photo: Photo) -> dict[str, Any]:
-    probe = gate.probe(photo, "photo", log={"endpoint": "verify", "key_id": key_id,
-                                            "claimed": claimed})
+def _verify(gate: Gate, entry: LogEntry, claimed: str, photo: Photo) -> dict[str, Any]:
+    probe = gate.probe(photo, "photo", entry)
     _, templates = gate.store.templates(claimed)
     decision = gate.system.verify(probe, claimed, templates)
     outcome = "accept" if decision.accepted else REJECT
-    gate.store.log(endpoint="verify", key_id=key_id, outcome=outcome, claimed=claimed,
-                   probe_sha256=probe.sha256, score=decision.distance, flags=decision.flags)
+    entry.outcome, entry.score, entry.flags = outcome, decision.distance, decision.flags
     out: dict[str, Any] = {"decision": outcome, "claimed_identity": claimed}
     if gate.config.gate.expose_scores:
         out.update(score=decision.distance, threshold=gate.system.threshold)
     return out
 
 
-def _identify(gate: Gate, key_id: str, photo: Photo) -> dict[str, Any]:
-    probe = gate.probe(photo, "photo", log={"endpoint": "identify", "key_id": key_id})
+def _identify(gate: Gate, entry: LogEntry, photo: Photo) -> dict[str, Any]:
+    probe = gate.probe(photo, "photo", entry)
     names, templates = gate.store.templates()
     decision = gate.system.identify(probe, Gallery(tuple(names), templates))
-    identity = decision.identity if decision.accepted else "unknown"
-    gate.store.log(endpoint="identify", key_id=key_id,
-                   outcome="match" if decision.accepted else "unknown",
-                   claimed=identity if decision.accepted else None,
-                   probe_sha256=probe.sha256, score=decision.distance, flags=probe.flags)
-    out: dict[str, Any] = {"identity": identity}
-    if gate.config.gate.expose_scores and decision.distance is not None:
+    entry.score, entry.flags = decision.distance, dict(probe.flags)
+    matched = decision.identity if decision.accepted else None
+    if matched is not None and gate.identity_locked(matched):
+        entry.flags.update(reason="matched identity is locked out", locked_identity=matched)
+        matched = None  # a locked-out identity is never named
+    entry.outcome, entry.claimed = ("match", matched) if matched else (UNKNOWN, None)
+    out: dict[str, Any] = {"identity": matched or UNKNOWN}
+    hidden = "reason" in entry.flags  # the score would betray the locked-out match
+    if gate.config.gate.expose_scores and decision.distance is not None and not hidden:
         out.update(score=decision.distance, threshold=gate.system.threshold)
     return out
 
@@ -64,15 +74,16 @@ def add_routes(app: FastAPI, gate: Gate) -> None:
         claimed = check_identity(claimed_identity, "claimed_identity")
         gate.throttle(gate.key_limiter, key.key_id, "Authorization")
         gate.throttle(gate.identity_limiter, claimed, "claimed_identity")
-        gate.check_budget(key.key_id, claimed)
-        return _verify(gate, key.key_id, claimed, photo)
+        with gate.budgeted("verify", key.key_id, claimed) as entry:
+            return _verify(gate, entry, claimed, photo)
 
     @app.post("/identify", summary="who is in the photo? (identity or 'unknown')")
     def identify(request: Request, photo: Photo) -> dict[str, Any]:
         key = gate.auth(request)
+        gate.check_identify(key)
         gate.throttle(gate.key_limiter, key.key_id, "Authorization")
-        gate.check_budget(key.key_id, None)
-        return _identify(gate, key.key_id, photo)
+        with gate.budgeted("identify", key.key_id, None) as entry:
+            return _identify(gate, entry, photo)
 
     @app.post("/keys", summary="create a client API key (admin key); shown once")
     def new_key(request: Request) -> dict[str, str]:

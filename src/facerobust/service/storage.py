@@ -16,8 +16,9 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -54,10 +55,35 @@ DECISIONS = sa.Table(
     sa.Column("outcome", sa.String(16), nullable=False),
 )
 REJECT = "reject"
+UNKNOWN = "unknown"  # /identify found no one: a failed query, counted like a rejection
+PENDING = "pending"  # a reserved, not yet decided request: counted as a failure until done
+KEY_FAILURES = (REJECT, UNKNOWN, PENDING)
+IDENTITY_FAILURES = (REJECT, PENDING)
+PG_BUDGET_LOCK = 0x6661636562  # advisory lock serialising budget reservations (PostgreSQL)
 
 
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class LogEntry:
+    """What the decision-log row of a reserved request says once it is decided."""
+
+    outcome: str = "error"
+    claimed: str | None = None
+    probe_sha256: str | None = None
+    score: float | None = None
+    flags: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """At most ``limit`` failures since ``since`` per key and per claimed identity
+    (``limit`` 0 = no budget)."""
+
+    limit: int
+    since: float
 
 
 @dataclass(frozen=True)
@@ -95,6 +121,8 @@ class Store:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
+        self.backend = self.engine.dialect.name
+        self._budget_lock = threading.Lock()
         META.create_all(self.engine)
 
     def close(self) -> None:
@@ -180,17 +208,55 @@ class Store:
                 probe_sha256=probe_sha256, score=score, flags=json.dumps(flags or {}),
                 outcome=outcome))
 
+    def reserve(self, *, endpoint: str, key_id: str, claimed: str | None,
+                budget: Budget) -> tuple[int | None, str | None]:
+        """Check the budget and count this request in one transaction: ``(row id, None)``
+        with a ``pending`` log row that counts as a failure until :meth:`finish`, or
+        ``(None, "key" | "identity")`` naming the exhausted budget. One process lock plus
+        ``BEGIN IMMEDIATE`` (SQLite) or an advisory lock (PostgreSQL) serialise reservations,
+        so parallel requests never evaluate more than the budget allows."""
+        with self._budget_lock, self.engine.connect() as conn:
+            if self.backend == "sqlite":
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            elif self.backend == "postgresql":
+                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(PG_BUDGET_LOCK)))
+            over = self._over_budget(conn, key_id, claimed, budget)
+            if over is not None:
+                conn.rollback()
+                return None, over
+            row = conn.execute(DECISIONS.insert().values(
+                time=time.time(), endpoint=endpoint, key_id=key_id, claimed_identity=claimed,
+                flags="{}", outcome=PENDING)).inserted_primary_key
+            conn.commit()
+        return int(row[0]), None
+
+    @staticmethod
+    def _over_budget(conn: sa.Connection, key_id: str, claimed: str | None,
+                     budget: Budget) -> str | None:
+        if budget.limit <= 0:
+            return None
+        if _failures(conn, budget.since, KEY_FAILURES, key_id=key_id) >= budget.limit:
+            return "key"
+        if claimed is not None and _failures(conn, budget.since, IDENTITY_FAILURES,
+                                             claimed=claimed) >= budget.limit:
+            return "identity"
+        return None
+
+    def finish(self, row_id: int, entry: LogEntry) -> None:
+        """Write the decision of a reserved request into its log row."""
+        with self.engine.begin() as conn:
+            conn.execute(DECISIONS.update().where(DECISIONS.c.id == row_id).values(
+                outcome=entry.outcome, claimed_identity=entry.claimed,
+                probe_sha256=entry.probe_sha256, score=entry.score,
+                flags=json.dumps(entry.flags)))
+
     def rejections_since(self, since: float, *, key_id: str | None = None,
                          claimed: str | None = None) -> int:
-        """Rejections logged after ``since`` for a key and/or a claimed identity."""
-        query = sa.select(sa.func.count()).select_from(DECISIONS).where(
-            DECISIONS.c.time >= since, DECISIONS.c.outcome == REJECT)
-        if key_id is not None:
-            query = query.where(DECISIONS.c.key_id == key_id)
-        if claimed is not None:
-            query = query.where(DECISIONS.c.claimed_identity == claimed)
+        """Failures logged after ``since`` for a key and/or a claimed identity (rejections
+        and pending requests; for a key also ``unknown`` identify answers)."""
+        outcomes = IDENTITY_FAILURES if key_id is None else KEY_FAILURES
         with self.engine.connect() as conn:
-            return int(conn.execute(query).scalar_one())
+            return _failures(conn, since, outcomes, key_id=key_id, claimed=claimed)
 
     def decisions(self, limit: int | None = None) -> list[dict[str, Any]]:
         query = sa.select(DECISIONS).order_by(DECISIONS.c.id)
@@ -199,3 +265,14 @@ class Store:
         with self.engine.connect() as conn:
             rows = conn.execute(query).mappings().all()
         return [{**dict(r), "flags": json.loads(r["flags"])} for r in rows]
+
+
+def _failures(conn: sa.Connection, since: float, outcomes: tuple[str, ...], *,
+              key_id: str | None = None, claimed: str | None = None) -> int:
+    query = sa.select(sa.func.count()).select_from(DECISIONS).where(
+        DECISIONS.c.time >= since, DECISIONS.c.outcome.in_(outcomes))
+    if key_id is not None:
+        query = query.where(DECISIONS.c.key_id == key_id)
+    if claimed is not None:
+        query = query.where(DECISIONS.c.claimed_identity == claimed)
+    return int(conn.execute(query).scalar_one())

@@ -1,0 +1,107 @@
+"""Attacker-style tests (issue 26): each replays one finding over HTTP against the real gate
+on 127.0.0.1 (stand-in model) and asserts that it is closed."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from facerobust.service.storage import Store
+from tests.helpers import gate as g
+
+ALICE = "Alejandro_Toledo"
+STRANGER = "Alvaro_Uribe"
+
+
+def enroll(url: str, name: str = ALICE) -> None:
+    r = httpx.post(f"{url}/enroll", headers=g.auth(), data={"identity": name},
+                   files=[("photos", ("a.jpg", g.demo_photo(name, 1), "image/jpeg"))])
+    assert r.status_code == 200, r.text
+
+
+def new_key(url: str) -> str:
+    return str(httpx.post(f"{url}/keys", headers=g.auth()).json()["key"])
+
+
+def verify(url: str, key: str, photo: bytes, claimed: str = ALICE) -> httpx.Response:
+    return httpx.post(f"{url}/verify", headers=g.auth(key), data={"claimed_identity": claimed},
+                      files={"photo": ("p.jpg", photo, "image/jpeg")}, timeout=60)
+
+
+def identify(url: str, key: str, photo: bytes) -> httpx.Response:
+    return httpx.post(f"{url}/identify", headers=g.auth(key),
+                      files={"photo": ("p.jpg", photo, "image/jpeg")}, timeout=60)
+
+
+def decisions(db_url: str) -> list[dict]:
+    store = Store(db_url)
+    try:
+        return store.decisions()
+    finally:
+        store.close()
+
+
+def test_identify_is_no_unlimited_oracle(tmp_path: Path) -> None:
+    """Finding 1: /identify never counted toward the lock-out and named locked-out
+    identities. Now an `unknown` answer counts like a rejection, and a locked-out identity
+    is answered `unknown` (logged with the reason)."""
+    db = f"sqlite:///{tmp_path / 'gate.db'}"
+    cfg = g.write_config(tmp_path / "gate.toml", db, limits="max_rejections = 3\n")
+    with g.running(cfg) as server:
+        enroll(server.url)
+        comber = new_key(server.url)  # combs a photo collection through /identify
+        stranger = g.demo_photo(STRANGER, 1)
+        answers = [identify(server.url, comber, stranger) for _ in range(4)]
+        assert [r.status_code for r in answers] == [200, 200, 200, 403]
+        assert answers[0].json()["identity"] == "unknown"
+        assert "locked out" in answers[3].json()["error"]
+        # an impostor campaign locks Alice out; /identify must not name her any more
+        impostor = new_key(server.url)
+        assert all(verify(server.url, impostor, stranger).json()["decision"] == "reject"
+                   for _ in range(3))
+        r = identify(server.url, new_key(server.url), g.demo_photo(ALICE, 1))
+        assert r.status_code == 200 and r.json() == {"identity": "unknown"}
+    last = decisions(db)[-1]
+    assert last["endpoint"] == "identify" and last["outcome"] == "unknown"
+    assert last["claimed_identity"] is None
+    assert last["flags"]["reason"] == "matched identity is locked out"
+
+
+@pytest.mark.parametrize(("mode", "client_status", "admin_status"), [
+    ("off", 404, 404), ("admin", 403, 200), ("on", 200, 200)])
+def test_identify_can_be_disabled_or_admin_only(tmp_path: Path, mode: str, client_status: int,
+                                                admin_status: int) -> None:
+    cfg = g.write_config(tmp_path / "gate.toml", f"sqlite:///{tmp_path / 'gate.db'}",
+                         limits=f'identify = "{mode}"\n')
+    with g.running(cfg) as server:
+        enroll(server.url)
+        photo = g.demo_photo(ALICE, 1)
+        client = identify(server.url, new_key(server.url), photo)
+        admin = identify(server.url, g.ADMIN, photo)
+    assert (client.status_code, admin.status_code) == (client_status, admin_status)
+    if client_status != 200:
+        assert 'limits.identify = "' + mode + '"' in client.json()["error"]
+    if admin_status == 200:
+        assert admin.json()["identity"] == ALICE
+
+
+def test_parallel_requests_never_exceed_the_budget(db_url: str, tmp_path: Path) -> None:
+    """Finding 4: at budget - 1 rejections, 10 parallel impostor requests were all evaluated
+    (29 rejections against a limit of 20). The check-and-count is now one transaction."""
+    budget = 5
+    cfg = g.write_config(tmp_path / "gate.toml", db_url,
+                         limits=f"max_rejections = {budget}\n")
+    with g.running(cfg) as server:
+        enroll(server.url)
+        key, impostor = new_key(server.url), g.demo_photo(STRANGER, 1)
+        assert all(verify(server.url, key, impostor).status_code == 200
+                   for _ in range(budget - 1))
+        with ThreadPoolExecutor(10) as pool:
+            codes = list(pool.map(lambda _: verify(server.url, key, impostor).status_code,
+                                  range(10)))
+    assert sorted(codes) == [200] + [403] * 9
+    rejections = [d for d in decisions(db_url) if d["outcome"] == "reject"]
+    assert len(rejections) == budget
