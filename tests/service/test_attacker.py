@@ -3,6 +3,7 @@ on 127.0.0.1 (stand-in model) and asserts that it is closed."""
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -105,3 +106,64 @@ def test_parallel_requests_never_exceed_the_budget(db_url: str, tmp_path: Path) 
     assert sorted(codes) == [200] + [403] * 9
     rejections = [d for d in decisions(db_url) if d["outcome"] == "reject"]
     assert len(rejections) == budget
+
+
+def new_key_with_id(url: str) -> tuple[str, str]:
+    body = httpx.post(f"{url}/keys", headers=g.auth()).json()
+    return str(body["key"]), str(body["key_id"])
+
+
+def test_no_key_can_lock_a_person_out_for_an_hour(tmp_path: Path) -> None:
+    """Finding 2: rejected claims from any keys locked the identity for an hour, even for
+    the admin key. Now: per (key, identity) and per key hard limits, per identity only an
+    escalating delay (capped), reset by a genuine success; POST /unlock (admin) clears."""
+    cfg = g.write_config(tmp_path / "gate.toml", f"sqlite:///{tmp_path / 'gate.db'}",
+                         limits="max_rejections = 3\npair_rejections = 2\n"
+                                "identity_delay_s = 0.5\nidentity_max_delay_s = 0.5\n")
+    with g.running(cfg) as server:
+        url = server.url
+        enroll(url)
+        enroll(url, STRANGER)
+        alice, stranger = g.demo_photo(ALICE, 1), g.demo_photo(STRANGER, 1)
+        (k1, k1_id), (k2, _), (k3, _) = (new_key_with_id(url) for _ in range(3))
+        assert [verify(url, k1, stranger).json()["decision"] for _ in range(2)] == ["reject"] * 2
+        pair = verify(url, k1, stranger)  # this key may not claim Alice any more
+        assert pair.status_code == 403 and "for this identity" in pair.json()["error"]
+        assert verify(url, k1, alice, claimed=STRANGER).status_code == 200  # 3rd failure
+        locked = verify(url, k1, stranger, claimed=STRANGER)
+        assert locked.status_code == 403 and "this key" in locked.json()["error"]
+        assert verify(url, k2, stranger).json()["decision"] == "reject"  # Alice: 3 failures
+        delayed = verify(url, k3, stranger)  # a short delay, not an hour
+        assert delayed.status_code == 429 and delayed.headers["Retry-After"] == "1"
+        assert verify(url, g.ADMIN, alice).json()["decision"] == "accept"  # admin exempt
+        assert verify(url, k2, stranger).json()["decision"] == "reject"  # count reset
+        assert verify(url, k3, stranger).json()["decision"] == "reject"
+        assert verify(url, new_key(url), stranger).json()["decision"] == "reject"
+        genuine = new_key(url)
+        assert verify(url, genuine, alice).status_code == 429  # the genuine user waits ...
+        time.sleep(0.6)
+        assert verify(url, genuine, alice).json()["decision"] == "accept"  # ... <= the cap
+        # the admin clears a key
+        assert httpx.post(f"{url}/unlock", headers=g.auth(genuine), data={"key_id": k1_id}
+                          ).status_code == 403
+        assert httpx.post(f"{url}/unlock", headers=g.auth()).status_code == 422
+        r = httpx.post(f"{url}/unlock", headers=g.auth(), data={"key_id": k1_id})
+        assert r.status_code == 200 and r.json()["unlocked"]["key_id"] == k1_id
+        assert verify(url, k1, alice, claimed=STRANGER).status_code == 200
+
+
+def test_unlock_clears_an_identity(tmp_path: Path) -> None:
+    cfg = g.write_config(tmp_path / "gate.toml", f"sqlite:///{tmp_path / 'gate.db'}",
+                         limits="max_rejections = 2\nidentity_delay_s = 30\n")
+    with g.running(cfg) as server:
+        url = server.url
+        enroll(url)
+        keys = [new_key(url) for _ in range(3)]
+        for k in keys[:2]:
+            assert verify(url, k, g.demo_photo(STRANGER, 1)).json()["decision"] == "reject"
+        assert verify(url, keys[2], g.demo_photo(ALICE, 1)).status_code == 429
+        assert identify(url, g.ADMIN, g.demo_photo(ALICE, 1)).json()["identity"] == "unknown"
+        r = httpx.post(f"{url}/unlock", headers=g.auth(), data={"identity": ALICE})
+        assert r.status_code == 200 and r.json()["unlocked"]["identity"] == ALICE
+        assert verify(url, keys[2], g.demo_photo(ALICE, 1)).json()["decision"] == "accept"
+        assert identify(url, g.ADMIN, g.demo_photo(ALICE, 1)).json()["identity"] == ALICE

@@ -7,6 +7,7 @@ Endpoints (keys travel as ``Authorization: Bearer <key>``):
   (plus ``score`` and ``threshold`` only when ``gate.expose_scores``).
 * ``POST /identify`` -- ``photo`` -> ``{"identity": name | "unknown"}``.
 * ``POST /keys`` (admin key) -- a new client key (shown once, stored hashed).
+* ``POST /unlock`` (admin key) -- ``identity`` and/or ``key_id``: reset their failure counts.
 * ``GET /healthz`` -- 200 when the gate is up; ``/docs`` and ``/openapi.json`` describe it.
 
 Every error is a JSON body ``{"error": message, "field": name}`` with a 4xx status (413 too

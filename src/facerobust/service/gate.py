@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated
@@ -14,9 +13,11 @@ from typing import Annotated
 from fastapi import File, Form, Request, UploadFile
 
 from facerobust.data.capture import CaptureError
+from facerobust.service import budget
+from facerobust.service.budget import Policy, Refusal
 from facerobust.service.config import GateConfig
 from facerobust.service.limits import RateLimiter
-from facerobust.service.storage import REJECT, UNKNOWN, ApiKey, Budget, LogEntry, Store
+from facerobust.service.storage import REJECT, UNKNOWN, ApiKey, LogEntry, Store
 from facerobust.system import FaceSystem, Probe
 
 MAX_IDENTITY = 200
@@ -39,6 +40,10 @@ class Gate:
         self.limits = lim
         self.key_limiter = RateLimiter(lim.key_rate, lim.key_burst)
         self.identity_limiter = RateLimiter(lim.identity_rate, lim.identity_burst)
+        self.policy = Policy(limit=lim.max_rejections,
+                             pair_limit=lim.pair_rejections or lim.max_rejections,
+                             window_s=lim.lockout_window_s, delay_s=lim.identity_delay_s,
+                             max_delay_s=lim.identity_max_delay_s)
         store.ensure_key(admin_key, admin=True, key_id="admin")
 
     def auth(self, request: Request, *, admin: bool = False) -> ApiKey:
@@ -62,18 +67,16 @@ class Gate:
                             f"(burst {limiter.burst}) exceeded; retry in {wait:.2f} s",
                             {"Retry-After": str(max(1, math.ceil(wait)))})
 
-    def budget(self) -> Budget:
-        return Budget(self.limits.max_rejections, time.time() - self.limits.lockout_window_s)
-
     @contextmanager
-    def budgeted(self, endpoint: str, key_id: str, claimed: str | None) -> Iterator[LogEntry]:
-        """Check the failure budget and count this request atomically (a ``pending`` log row,
-        403 when the key or the claimed identity is locked out), then log what the body puts
+    def budgeted(self, endpoint: str, key: ApiKey, claimed: str | None) -> Iterator[LogEntry]:
+        """Check the failure budgets and count this request atomically (a ``pending`` log
+        row; 403 / 429 per :mod:`~facerobust.service.budget`), then log what the body puts
         in the yielded entry; a 4xx refusal of the probe is logged as ``invalid``."""
-        row, over = self.store.reserve(endpoint=endpoint, key_id=key_id, claimed=claimed,
-                                       budget=self.budget())
+        row, refusal = budget.reserve(self.store, self.policy, endpoint=endpoint,
+                                      key_id=key.key_id, claimed=claimed,
+                                      delays=not key.admin)
         if row is None:
-            raise self._locked_out(over)
+            raise self._refused(refusal)
         entry = LogEntry(claimed=claimed)
         try:
             yield entry
@@ -83,19 +86,31 @@ class Gate:
         finally:
             self.store.finish(row, entry)
 
-    def _locked_out(self, over: str | None) -> GateError:
-        n, window = self.limits.max_rejections, self.limits.lockout_window_s
-        if over == "key":
+    def _refused(self, refusal: Refusal | None) -> GateError:
+        window = f"in the last {self.limits.lockout_window_s:g} s"
+        if refusal is None or refusal.scope == "key":
+            n = refusal.failures if refusal else self.policy.limit
             return GateError(403, "Authorization", f"locked out: this key had {n} failed "
-                             f"requests (rejections, unknown) in the last {window:g} s")
-        return GateError(403, "claimed_identity", f"locked out: {n} rejections for this "
-                         f"identity in the last {window:g} s")
+                             f"requests (rejections, unknown) {window}")
+        if refusal.scope == "pair":
+            return GateError(403, "claimed_identity", f"locked out: this key had "
+                             f"{refusal.failures} rejections for this identity {window}")
+        wait = refusal.retry_after
+        return GateError(429, "claimed_identity", f"this identity had {refusal.failures} "
+                         f"recent failed attempts; next attempt in {wait:.1f} s",
+                         {"Retry-After": str(max(1, math.ceil(wait)))})
 
     def identity_locked(self, identity: str) -> bool:
-        """Is ``identity`` under lock-out (so /identify must not name it)?"""
-        budget = self.budget()
-        return budget.limit > 0 and self.store.rejections_since(
-            budget.since, claimed=identity) >= budget.limit
+        """Is ``identity`` under attack (so /identify must not name it)?"""
+        return budget.under_attack(self.store, self.policy, identity)
+
+    def unlock(self, by: str, *, identity: str | None, key_id: str | None) -> None:
+        """Reset the counts (and the rate buckets) of an identity and/or a key."""
+        budget.unlock(self.store, by, identity=identity, key_id=key_id)
+        if identity is not None:
+            self.identity_limiter.reset(identity)
+        if key_id is not None:
+            self.key_limiter.reset(key_id)
 
     def check_identify(self, key: ApiKey) -> None:
         """``limits.identify``: "off" -> 404, "admin" -> 403 without the admin key."""
@@ -143,5 +158,6 @@ def check_identity(value: str, field: str) -> str:
 Photos = Annotated[list[UploadFile], File(description="one or more face photos")]
 Photo = Annotated[UploadFile, File(description="a face photo (JPEG or PNG)")]
 Text = Annotated[str, Form()]
-__all__ = ["REJECT", "UNKNOWN", "Gate", "GateError", "LogEntry", "Photo", "Photos", "Text",
-           "check_identity"]
+OptText = Annotated[str | None, Form()]
+__all__ = ["REJECT", "UNKNOWN", "Gate", "GateError", "LogEntry", "OptText", "Photo", "Photos",
+           "Text", "check_identity"]

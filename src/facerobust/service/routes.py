@@ -12,6 +12,7 @@ from facerobust.service.gate import (
     Gate,
     GateError,
     LogEntry,
+    OptText,
     Photo,
     Photos,
     Text,
@@ -74,7 +75,7 @@ def add_routes(app: FastAPI, gate: Gate) -> None:
         claimed = check_identity(claimed_identity, "claimed_identity")
         gate.throttle(gate.key_limiter, key.key_id, "Authorization")
         gate.throttle(gate.identity_limiter, claimed, "claimed_identity")
-        with gate.budgeted("verify", key.key_id, claimed) as entry:
+        with gate.budgeted("verify", key, claimed) as entry:
             return _verify(gate, entry, claimed, photo)
 
     @app.post("/identify", summary="who is in the photo? (identity or 'unknown')")
@@ -82,8 +83,18 @@ def add_routes(app: FastAPI, gate: Gate) -> None:
         key = gate.auth(request)
         gate.check_identify(key)
         gate.throttle(gate.key_limiter, key.key_id, "Authorization")
-        with gate.budgeted("identify", key.key_id, None) as entry:
+        with gate.budgeted("identify", key, None) as entry:
             return _identify(gate, entry, photo)
+
+    @app.post("/unlock", summary="reset the failure counts of an identity and/or a key (admin)")
+    def unlock(request: Request, identity: OptText = None,
+               key_id: OptText = None) -> dict[str, Any]:
+        admin = gate.auth(request, admin=True)
+        name = None if identity is None else check_identity(identity, "identity")
+        if name is None and not key_id:
+            raise GateError(422, "identity", "give 'identity' and/or 'key_id' to unlock")
+        gate.unlock(admin.key_id, identity=name, key_id=key_id or None)
+        return {"unlocked": {"identity": name, "key_id": key_id or None}}
 
     @app.post("/keys", summary="create a client API key (admin key); shown once")
     def new_key(request: Request) -> dict[str, str]:

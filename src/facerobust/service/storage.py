@@ -57,9 +57,8 @@ DECISIONS = sa.Table(
 REJECT = "reject"
 UNKNOWN = "unknown"  # /identify found no one: a failed query, counted like a rejection
 PENDING = "pending"  # a reserved, not yet decided request: counted as a failure until done
-KEY_FAILURES = (REJECT, UNKNOWN, PENDING)
-IDENTITY_FAILURES = (REJECT, PENDING)
-PG_BUDGET_LOCK = 0x6661636562  # advisory lock serialising budget reservations (PostgreSQL)
+KEY_FAILURES = (REJECT, UNKNOWN, PENDING)  # what counts against a key's budget
+IDENTITY_FAILURES = (REJECT, PENDING)  # ... and against a claimed identity's
 
 
 def hash_key(key: str) -> str:
@@ -75,15 +74,6 @@ class LogEntry:
     probe_sha256: str | None = None
     score: float | None = None
     flags: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Budget:
-    """At most ``limit`` failures since ``since`` per key and per claimed identity
-    (``limit`` 0 = no budget)."""
-
-    limit: int
-    since: float
 
 
 @dataclass(frozen=True)
@@ -122,7 +112,7 @@ class Store:
         self.url = url
         self.engine = make_engine(url)
         self.backend = self.engine.dialect.name
-        self._budget_lock = threading.Lock()
+        self.budget_lock = threading.Lock()  # serialises budget reservations
         META.create_all(self.engine)
 
     def close(self) -> None:
@@ -208,40 +198,6 @@ class Store:
                 probe_sha256=probe_sha256, score=score, flags=json.dumps(flags or {}),
                 outcome=outcome))
 
-    def reserve(self, *, endpoint: str, key_id: str, claimed: str | None,
-                budget: Budget) -> tuple[int | None, str | None]:
-        """Check the budget and count this request in one transaction: ``(row id, None)``
-        with a ``pending`` log row that counts as a failure until :meth:`finish`, or
-        ``(None, "key" | "identity")`` naming the exhausted budget. One process lock plus
-        ``BEGIN IMMEDIATE`` (SQLite) or an advisory lock (PostgreSQL) serialise reservations,
-        so parallel requests never evaluate more than the budget allows."""
-        with self._budget_lock, self.engine.connect() as conn:
-            if self.backend == "sqlite":
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
-            elif self.backend == "postgresql":
-                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(PG_BUDGET_LOCK)))
-            over = self._over_budget(conn, key_id, claimed, budget)
-            if over is not None:
-                conn.rollback()
-                return None, over
-            row = conn.execute(DECISIONS.insert().values(
-                time=time.time(), endpoint=endpoint, key_id=key_id, claimed_identity=claimed,
-                flags="{}", outcome=PENDING)).inserted_primary_key
-            conn.commit()
-        return int(row[0]), None
-
-    @staticmethod
-    def _over_budget(conn: sa.Connection, key_id: str, claimed: str | None,
-                     budget: Budget) -> str | None:
-        if budget.limit <= 0:
-            return None
-        if _failures(conn, budget.since, KEY_FAILURES, key_id=key_id) >= budget.limit:
-            return "key"
-        if claimed is not None and _failures(conn, budget.since, IDENTITY_FAILURES,
-                                             claimed=claimed) >= budget.limit:
-            return "identity"
-        return None
-
     def finish(self, row_id: int, entry: LogEntry) -> None:
         """Write the decision of a reserved request into its log row."""
         with self.engine.begin() as conn:
@@ -250,13 +206,27 @@ class Store:
                 probe_sha256=entry.probe_sha256, score=entry.score,
                 flags=json.dumps(entry.flags)))
 
+    def log_row(self, conn: sa.Connection, *, endpoint: str, key_id: str, outcome: str,
+                claimed: str | None = None, flags: dict[str, Any] | None = None) -> int:
+        """Append a log row inside the caller's transaction; returns its id."""
+        row = conn.execute(DECISIONS.insert().values(
+            time=time.time(), endpoint=endpoint, key_id=key_id, claimed_identity=claimed,
+            flags=json.dumps(flags or {}), outcome=outcome)).inserted_primary_key
+        return int(row[0])
+
     def rejections_since(self, since: float, *, key_id: str | None = None,
                          claimed: str | None = None) -> int:
         """Failures logged after ``since`` for a key and/or a claimed identity (rejections
         and pending requests; for a key also ``unknown`` identify answers)."""
         outcomes = IDENTITY_FAILURES if key_id is None else KEY_FAILURES
+        query = sa.select(sa.func.count()).select_from(DECISIONS).where(
+            DECISIONS.c.time >= since, DECISIONS.c.outcome.in_(outcomes))
+        if key_id is not None:
+            query = query.where(DECISIONS.c.key_id == key_id)
+        if claimed is not None:
+            query = query.where(DECISIONS.c.claimed_identity == claimed)
         with self.engine.connect() as conn:
-            return _failures(conn, since, outcomes, key_id=key_id, claimed=claimed)
+            return int(conn.execute(query).scalar_one())
 
     def decisions(self, limit: int | None = None) -> list[dict[str, Any]]:
         query = sa.select(DECISIONS).order_by(DECISIONS.c.id)
@@ -266,13 +236,3 @@ class Store:
             rows = conn.execute(query).mappings().all()
         return [{**dict(r), "flags": json.loads(r["flags"])} for r in rows]
 
-
-def _failures(conn: sa.Connection, since: float, outcomes: tuple[str, ...], *,
-              key_id: str | None = None, claimed: str | None = None) -> int:
-    query = sa.select(sa.func.count()).select_from(DECISIONS).where(
-        DECISIONS.c.time >= since, DECISIONS.c.outcome.in_(outcomes))
-    if key_id is not None:
-        query = query.where(DECISIONS.c.key_id == key_id)
-    if claimed is not None:
-        query = query.where(DECISIONS.c.claimed_identity == claimed)
-    return int(conn.execute(query).scalar_one())
