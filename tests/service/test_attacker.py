@@ -167,3 +167,42 @@ def test_unlock_clears_an_identity(tmp_path: Path) -> None:
         assert r.status_code == 200 and r.json()["unlocked"]["identity"] == ALICE
         assert verify(url, keys[2], g.demo_photo(ALICE, 1)).json()["decision"] == "accept"
         assert identify(url, g.ADMIN, g.demo_photo(ALICE, 1)).json()["identity"] == ALICE
+
+
+def test_inputs_duplicates_lookalike_names_and_health(tmp_path: Path) -> None:
+    """Finding 5 (part): duplicate form fields silently took the last; look-alike and
+    invisible-character names became separate identities; /healthz described the system
+    without a key."""
+    db = f"sqlite:///{tmp_path / 'gate.db'}"
+    cfg = g.write_config(tmp_path / "gate.toml", db)
+    with g.running(cfg) as server:
+        url = server.url
+        enroll(url)
+        alice = g.demo_photo(ALICE, 1)
+        r = httpx.post(f"{url}/verify", headers=g.auth(),
+                       data={"claimed_identity": [STRANGER, ALICE]},
+                       files={"photo": ("p.jpg", alice, "image/jpeg")})
+        assert r.status_code == 422 and r.json()["field"] == "claimed_identity"
+        assert "sent 2 times" in r.json()["error"]
+        r = httpx.post(f"{url}/verify", headers=g.auth(), data={"claimed_identity": ALICE},
+                       files=[("photo", ("a.jpg", alice, "image/jpeg")),
+                              ("photo", ("b.jpg", alice, "image/jpeg"))])
+        assert r.status_code == 422 and r.json()["field"] == "photo"
+        # variants (full-width, case) are the enrolled identity, not new ones
+        variant = "\uff21" + ALICE[1:].upper()  # FULLWIDTH A + upper case
+        r = httpx.post(f"{url}/enroll", headers=g.auth(), data={"identity": variant},
+                       files=[("photos", ("b.jpg", g.demo_photo(ALICE, 2), "image/jpeg"))])
+        assert r.status_code == 200 and r.json()["identity"] == ALICE
+        r = verify(url, g.ADMIN, alice, claimed=ALICE.lower())
+        assert r.json() == {**r.json(), "decision": "accept", "claimed_identity": ALICE}
+        for bad in (ALICE[:4] + "\u200b" + ALICE[4:], "\u202e" + ALICE, ALICE + "\u3164"):
+            r = verify(url, g.ADMIN, alice, claimed=bad)
+            assert r.status_code == 422 and r.json()["field"] == "claimed_identity"
+            assert "invisible or control character U+" in r.json()["error"]
+        anonymous = httpx.get(f"{url}/healthz").json()
+        described = httpx.get(f"{url}/healthz", headers=g.auth(new_key(url))).json()
+    assert anonymous == {"status": "ok"}
+    assert described["status"] == "ok" and len(described) > 1
+    store = Store(db)
+    assert store.identities() == [ALICE]
+    store.close()

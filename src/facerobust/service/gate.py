@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated
@@ -21,6 +22,10 @@ from facerobust.service.storage import REJECT, UNKNOWN, ApiKey, LogEntry, Store
 from facerobust.system import FaceSystem, Probe
 
 MAX_IDENTITY = 200
+REPEATABLE_FIELDS = frozenset({"photos"})  # the only form field sent more than once
+# characters that render as nothing beyond the Unicode categories refused below
+INVISIBLE = frozenset("\u034f\u115f\u1160\u17b4\u17b5\u180e\u2800\u3164\uffa0")
+REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cn", "Cs", "Zl", "Zp"})
 
 
 class GateError(Exception):
@@ -45,6 +50,13 @@ class Gate:
                              window_s=lim.lockout_window_s, delay_s=lim.identity_delay_s,
                              max_delay_s=lim.identity_max_delay_s)
         store.ensure_key(admin_key, admin=True, key_id="admin")
+
+    def known_key(self, request: Request) -> ApiKey | None:
+        """The request's key when it sent a valid one, else None (no error)."""
+        scheme, _, key = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not key.strip():
+            return None
+        return self.store.key_for(key.strip())
 
     def auth(self, request: Request, *, admin: bool = False) -> ApiKey:
         header = request.headers.get("authorization", "")
@@ -112,6 +124,14 @@ class Gate:
         if key_id is not None:
             self.key_limiter.reset(key_id)
 
+    def identity(self, value: str, field: str) -> str:
+        """The gallery's spelling of the identity ``value`` names (NFKC, case-folded
+        comparison), else ``value`` normalised: variants are one identity."""
+        name = check_identity(value, field)
+        key = identity_key(name)
+        return next((known for known in self.store.identities()
+                     if identity_key(known) == key), name)
+
     def check_identify(self, key: ApiKey) -> None:
         """``limits.identify``: "off" -> 404, "admin" -> 403 without the admin key."""
         mode = self.limits.identify
@@ -149,10 +169,33 @@ class Gate:
 
 
 def check_identity(value: str, field: str) -> str:
-    value = value.strip()
+    """``value`` NFKC-normalised and stripped; invisible and bidirectional control characters
+    (e.g. U+200B, U+202E) are refused (422 naming the field)."""
+    value = unicodedata.normalize("NFKC", value).strip()
+    for ch in value:
+        if ch in INVISIBLE or unicodedata.category(ch) in REFUSED_CATEGORIES:
+            raise GateError(422, field, f"invisible or control character U+{ord(ch):04X} "
+                            f"({unicodedata.name(ch, 'unnamed')}) is not allowed in a name")
     if not value or len(value) > MAX_IDENTITY or not value.isprintable():
         raise GateError(422, field, f"must be 1-{MAX_IDENTITY} printable characters")
     return value
+
+
+def identity_key(name: str) -> str:
+    """What makes two identity names the same: NFKC, then case-folded."""
+    return unicodedata.normalize("NFKC", name).casefold()
+
+
+async def unique_form_fields(request: Request) -> None:
+    """A form field sent twice is a 422 naming it (instead of silently taking the last)."""
+    ctype = request.headers.get("content-type", "")
+    if not ctype.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
+        return
+    names = [name for name, _ in (await request.form()).multi_items()]
+    for name in dict.fromkeys(names):
+        if name not in REPEATABLE_FIELDS and names.count(name) > 1:
+            raise GateError(422, name, f"form field {name!r} was sent {names.count(name)} "
+                            "times; send it once")
 
 
 Photos = Annotated[list[UploadFile], File(description="one or more face photos")]
@@ -160,4 +203,4 @@ Photo = Annotated[UploadFile, File(description="a face photo (JPEG or PNG)")]
 Text = Annotated[str, Form()]
 OptText = Annotated[str | None, Form()]
 __all__ = ["REJECT", "UNKNOWN", "Gate", "GateError", "LogEntry", "OptText", "Photo", "Photos",
-           "Text", "check_identity"]
+           "Text", "check_identity", "identity_key", "unique_form_fields"]

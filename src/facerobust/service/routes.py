@@ -16,7 +16,6 @@ from facerobust.service.gate import (
     Photo,
     Photos,
     Text,
-    check_identity,
 )
 from facerobust.system import Gallery
 
@@ -51,14 +50,17 @@ def _identify(gate: Gate, entry: LogEntry, photo: Photo) -> dict[str, Any]:
 
 
 def add_routes(app: FastAPI, gate: Gate) -> None:
-    @app.get("/healthz", summary="liveness: 200 when the gate answers")
-    def healthz() -> dict[str, Any]:
+    @app.get("/healthz", summary="liveness: 200 when the gate answers (the system's "
+             "description only with a valid key)")
+    def healthz(request: Request) -> dict[str, Any]:
+        if gate.known_key(request) is None:
+            return {"status": "ok"}
         return {"status": "ok", **gate.system.describe()}
 
     @app.post("/enroll", summary="enroll photos of an identity (admin key)")
     def enroll(request: Request, identity: Text, photos: Photos) -> dict[str, Any]:
         key = gate.auth(request, admin=True)
-        name = check_identity(identity, "identity")
+        name = gate.identity(identity, "identity")
         if len(photos) > gate.limits.max_photos:
             raise GateError(413, "photos", f"{len(photos)} photos; at most "
                             f"{gate.limits.max_photos} per request")
@@ -72,7 +74,7 @@ def add_routes(app: FastAPI, gate: Gate) -> None:
     @app.post("/verify", summary="does the photo show the claimed identity?")
     def verify(request: Request, claimed_identity: Text, photo: Photo) -> dict[str, Any]:
         key = gate.auth(request)
-        claimed = check_identity(claimed_identity, "claimed_identity")
+        claimed = gate.identity(claimed_identity, "claimed_identity")
         gate.throttle(gate.key_limiter, key.key_id, "Authorization")
         gate.throttle(gate.identity_limiter, claimed, "claimed_identity")
         with gate.budgeted("verify", key, claimed) as entry:
@@ -90,7 +92,7 @@ def add_routes(app: FastAPI, gate: Gate) -> None:
     def unlock(request: Request, identity: OptText = None,
                key_id: OptText = None) -> dict[str, Any]:
         admin = gate.auth(request, admin=True)
-        name = None if identity is None else check_identity(identity, "identity")
+        name = None if identity is None else gate.identity(identity, "identity")
         if name is None and not key_id:
             raise GateError(422, "identity", "give 'identity' and/or 'key_id' to unlock")
         gate.unlock(admin.key_id, identity=name, key_id=key_id or None)

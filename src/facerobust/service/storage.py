@@ -182,6 +182,13 @@ class Store:
         embs = np.stack([np.frombuffer(r[1], dtype="<f4") for r in rows]).astype(np.float32)
         return [str(r[0]) for r in rows], embs
 
+    def identities(self) -> list[str]:
+        """The enrolled identity names, in enrollment order."""
+        query = (sa.select(TEMPLATES.c.identity).group_by(TEMPLATES.c.identity)
+                 .order_by(sa.func.min(TEMPLATES.c.id)))
+        with self.engine.connect() as conn:
+            return [str(r[0]) for r in conn.execute(query)]
+
     def gallery_counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(TEMPLATES.c.identity, sa.func.count())
