@@ -7,6 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from facerobust.service.budget import Policy
 from facerobust.service.config import load_gate_config, parse_gate_config
 from facerobust.service.limits import RateLimiter, time_at_rate
 from facerobust.service.storage import make_engine
@@ -28,6 +29,8 @@ def test_example_config_is_valid() -> None:
     ({"gate": {"detectors": ["nocolon"]}}, r"gate\.detectors"),
     ({"limits": {"content_types": []}}, "content_types is empty"),
     ({"extra": {}}, r"unknown table \[extra\]"),
+    ({"limits": {"identity_max_delay_s": 0.5}}, r"identity_max_delay_s must be >= limits\."),
+    ({"limits": {"identify": "maybe"}}, r"limits\.identify must be one of on, off, admin"),
 ])
 def test_bad_configs_name_the_key(doc: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
@@ -52,6 +55,12 @@ def test_token_bucket() -> None:
     assert time_at_rate(120, rate=2.0, burst=20) == 50.0
     with pytest.raises(ValueError, match="burst >= 1"):
         RateLimiter(rate=1.0, burst=0)
+
+
+def test_identity_delays_escalate_up_to_the_cap() -> None:
+    policy = Policy(limit=3, pair_limit=3, window_s=3600, delay_s=1.0, max_delay_s=10.0)
+    assert [policy.delay(n) for n in (0, 2, 3, 4, 5, 6, 99)] == [0, 0, 1, 2, 4, 8, 10]
+    assert Policy(0, 0, 3600, 1.0, 10.0).delay(99) == 0.0  # no budget, no delays
 
 
 def test_engine_urls() -> None:

@@ -7,6 +7,7 @@ Endpoints (keys travel as ``Authorization: Bearer <key>``):
   (plus ``score`` and ``threshold`` only when ``gate.expose_scores``).
 * ``POST /identify`` -- ``photo`` -> ``{"identity": name | "unknown"}``.
 * ``POST /keys`` (admin key) -- a new client key (shown once, stored hashed).
+* ``POST /unlock`` (admin key) -- ``identity`` and/or ``key_id``: reset their failure counts.
 * ``GET /healthz`` -- 200 when the gate is up; ``/docs`` and ``/openapi.json`` describe it.
 
 Every error is a JSON body ``{"error": message, "field": name}`` with a 4xx status (413 too
@@ -20,13 +21,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from facerobust.service import routes
-from facerobust.service.gate import Gate, GateError
+from facerobust.service.gate import Gate, GateError, unique_form_fields
 
 LOG = logging.getLogger("facerobust.gate")
 
@@ -39,7 +40,8 @@ def _error(status: int, field: str | None, message: str,
 def create_app(gate: Gate) -> FastAPI:
     """The FastAPI app serving ``gate`` (see the module docstring for the endpoints)."""
     app = FastAPI(title="facerobust access-control gate", version="1",
-                  description="Face verification gate built on facerobust's face system.")
+                  description="Face verification gate built on facerobust's face system.",
+                  dependencies=[Depends(unique_form_fields)])
     app.state.gate = gate
     _install_handlers(app, gate)
     routes.add_routes(app, gate)

@@ -30,6 +30,7 @@ ADMIN_KEY_ENV = "FACEROBUST_GATE_ADMIN_KEY"
 DB_ENV = "FACEROBUST_GATE_DB"
 DEFAULT_DB = "sqlite:///gate.db"
 MIN_KEY_LENGTH = 16
+IDENTIFY_MODES = ("on", "off", "admin")
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,10 @@ class LimitsSection:
     identity_burst: int = 10
     max_rejections: int = 0  # lock a key / claimed identity out after this many rejections
     lockout_window_s: float = 3600.0  # ... counted over this window; 0 rejections = off
+    pair_rejections: int = 0  # per (key, identity) lock-out; 0 = max_rejections
+    identity_delay_s: float = 1.0  # per identity, from max_rejections failures on: this delay,
+    identity_max_delay_s: float = 60.0  # doubling per further failure, at most this long
+    identify: str = "on"  # /identify: "on" (any key, same budget), "off", "admin" (admin key)
 
 
 @dataclass(frozen=True)
@@ -171,6 +176,11 @@ def _check(cfg: GateConfig) -> None:
     for key in ("max_bytes", "max_pixels", "max_photos", "key_burst", "identity_burst"):
         if getattr(lim, key) < 1:
             raise ValueError(f"limits.{key} must be >= 1, got {getattr(lim, key)}")
+    if lim.identity_max_delay_s < lim.identity_delay_s:
+        raise ValueError("limits.identity_max_delay_s must be >= limits.identity_delay_s")
+    if lim.identify not in IDENTIFY_MODES:
+        raise ValueError(f"limits.identify must be one of {', '.join(IDENTIFY_MODES)}, "
+                         f"got {lim.identify!r}")
     if not lim.content_types:
         raise ValueError("limits.content_types is empty: allow at least one image type")
 

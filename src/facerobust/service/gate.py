@@ -6,18 +6,26 @@ from __future__ import annotations
 
 import hashlib
 import math
-import time
-from typing import Annotated, Any
+import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
 
 from fastapi import File, Form, Request, UploadFile
 
 from facerobust.data.capture import CaptureError
+from facerobust.service import budget
+from facerobust.service.budget import Policy, Refusal
 from facerobust.service.config import GateConfig
 from facerobust.service.limits import RateLimiter
-from facerobust.service.storage import REJECT, ApiKey, Store
+from facerobust.service.storage import REJECT, UNKNOWN, ApiKey, LogEntry, Store
 from facerobust.system import FaceSystem, Probe
 
 MAX_IDENTITY = 200
+REPEATABLE_FIELDS = frozenset({"photos"})  # the only form field sent more than once
+# characters that render as nothing beyond the Unicode categories refused below
+INVISIBLE = frozenset("\u034f\u115f\u1160\u17b4\u17b5\u180e\u2800\u3164\uffa0")
+REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cn", "Cs", "Zl", "Zp"})
 
 
 class GateError(Exception):
@@ -37,7 +45,18 @@ class Gate:
         self.limits = lim
         self.key_limiter = RateLimiter(lim.key_rate, lim.key_burst)
         self.identity_limiter = RateLimiter(lim.identity_rate, lim.identity_burst)
+        self.policy = Policy(limit=lim.max_rejections,
+                             pair_limit=lim.pair_rejections or lim.max_rejections,
+                             window_s=lim.lockout_window_s, delay_s=lim.identity_delay_s,
+                             max_delay_s=lim.identity_max_delay_s)
         store.ensure_key(admin_key, admin=True, key_id="admin")
+
+    def known_key(self, request: Request) -> ApiKey | None:
+        """The request's key when it sent a valid one, else None (no error)."""
+        scheme, _, key = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not key.strip():
+            return None
+        return self.store.key_for(key.strip())
 
     def auth(self, request: Request, *, admin: bool = False) -> ApiKey:
         header = request.headers.get("authorization", "")
@@ -60,17 +79,68 @@ class Gate:
                             f"(burst {limiter.burst}) exceeded; retry in {wait:.2f} s",
                             {"Retry-After": str(max(1, math.ceil(wait)))})
 
-    def check_budget(self, key_id: str, claimed: str | None) -> None:
-        n = self.limits.max_rejections
-        if n <= 0:
-            return
-        since = time.time() - self.limits.lockout_window_s
-        if self.store.rejections_since(since, key_id=key_id) >= n:
-            raise GateError(403, "Authorization", f"locked out: this key had {n} rejections "
-                            f"in the last {self.limits.lockout_window_s:g} s")
-        if claimed is not None and self.store.rejections_since(since, claimed=claimed) >= n:
-            raise GateError(403, "claimed_identity", f"locked out: {n} rejections for this "
-                            f"identity in the last {self.limits.lockout_window_s:g} s")
+    @contextmanager
+    def budgeted(self, endpoint: str, key: ApiKey, claimed: str | None) -> Iterator[LogEntry]:
+        """Check the failure budgets and count this request atomically (a ``pending`` log
+        row; 403 / 429 per :mod:`~facerobust.service.budget`), then log what the body puts
+        in the yielded entry; a 4xx refusal of the probe is logged as ``invalid``."""
+        row, refusal = budget.reserve(self.store, self.policy, endpoint=endpoint,
+                                      key_id=key.key_id, claimed=claimed,
+                                      delays=not key.admin)
+        if row is None:
+            raise self._refused(refusal)
+        entry = LogEntry(claimed=claimed)
+        try:
+            yield entry
+        except GateError as err:
+            entry.outcome, entry.flags = "invalid", {**entry.flags, "error": err.message}
+            raise
+        finally:
+            self.store.finish(row, entry)
+
+    def _refused(self, refusal: Refusal | None) -> GateError:
+        window = f"in the last {self.limits.lockout_window_s:g} s"
+        if refusal is None or refusal.scope == "key":
+            n = refusal.failures if refusal else self.policy.limit
+            return GateError(403, "Authorization", f"locked out: this key had {n} failed "
+                             f"requests (rejections, unknown) {window}")
+        if refusal.scope == "pair":
+            return GateError(403, "claimed_identity", f"locked out: this key had "
+                             f"{refusal.failures} rejections for this identity {window}")
+        wait = refusal.retry_after
+        return GateError(429, "claimed_identity", f"this identity had {refusal.failures} "
+                         f"recent failed attempts; next attempt in {wait:.1f} s",
+                         {"Retry-After": str(max(1, math.ceil(wait)))})
+
+    def identity_locked(self, identity: str) -> bool:
+        """Is ``identity`` under attack (so /identify must not name it)?"""
+        return budget.under_attack(self.store, self.policy, identity)
+
+    def unlock(self, by: str, *, identity: str | None, key_id: str | None) -> None:
+        """Reset the counts (and the rate buckets) of an identity and/or a key."""
+        budget.unlock(self.store, by, identity=identity, key_id=key_id)
+        if identity is not None:
+            self.identity_limiter.reset(identity)
+        if key_id is not None:
+            self.key_limiter.reset(key_id)
+
+    def identity(self, value: str, field: str) -> str:
+        """The gallery's spelling of the identity ``value`` names (NFKC, case-folded
+        comparison), else ``value`` normalised: variants are one identity."""
+        name = check_identity(value, field)
+        key = identity_key(name)
+        return next((known for known in self.store.identities()
+                     if identity_key(known) == key), name)
+
+    def check_identify(self, key: ApiKey) -> None:
+        """``limits.identify``: "off" -> 404, "admin" -> 403 without the admin key."""
+        mode = self.limits.identify
+        if mode == "off":
+            raise GateError(404, "identify", '/identify is disabled on this gate '
+                            '(limits.identify = "off")')
+        if mode == "admin" and not key.admin:
+            raise GateError(403, "Authorization", '/identify needs the admin key on this gate '
+                            '(limits.identify = "admin")')
 
     def read(self, upload: UploadFile, field: str) -> bytes:
         allowed = self.limits.content_types
@@ -86,28 +156,51 @@ class Gate:
             raise GateError(422, field, "empty file")
         return data
 
-    def probe(self, upload: UploadFile, field: str, *, log: dict[str, Any] | None = None
-              ) -> Probe:
-        """The probe of an upload; a photo the system refuses is logged (outcome
-        ``invalid``, when ``log`` gives the endpoint/key/claim) and answered 4xx."""
+    def probe(self, upload: UploadFile, field: str, entry: LogEntry | None = None) -> Probe:
+        """The probe of an upload (its sha256 noted in ``entry``); a photo the system
+        refuses is answered 4xx (and logged ``invalid`` by :meth:`budgeted`)."""
         data = self.read(upload, field)
+        if entry is not None:
+            entry.probe_sha256 = hashlib.sha256(data).hexdigest()
         try:
             return self.system.probe(data, field)
         except CaptureError as err:
-            if log is not None:
-                self.store.log(outcome="invalid", probe_sha256=hashlib.sha256(data).hexdigest(),
-                               flags={"error": str(err)}, **log)
             raise GateError(err.status, err.field, str(err)) from None
 
 
 def check_identity(value: str, field: str) -> str:
-    value = value.strip()
+    """``value`` NFKC-normalised and stripped; invisible and bidirectional control characters
+    (e.g. U+200B, U+202E) are refused (422 naming the field)."""
+    value = unicodedata.normalize("NFKC", value).strip()
+    for ch in value:
+        if ch in INVISIBLE or unicodedata.category(ch) in REFUSED_CATEGORIES:
+            raise GateError(422, field, f"invisible or control character U+{ord(ch):04X} "
+                            f"({unicodedata.name(ch, 'unnamed')}) is not allowed in a name")
     if not value or len(value) > MAX_IDENTITY or not value.isprintable():
         raise GateError(422, field, f"must be 1-{MAX_IDENTITY} printable characters")
     return value
 
 
+def identity_key(name: str) -> str:
+    """What makes two identity names the same: NFKC, then case-folded."""
+    return unicodedata.normalize("NFKC", name).casefold()
+
+
+async def unique_form_fields(request: Request) -> None:
+    """A form field sent twice is a 422 naming it (instead of silently taking the last)."""
+    ctype = request.headers.get("content-type", "")
+    if not ctype.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
+        return
+    names = [name for name, _ in (await request.form()).multi_items()]
+    for name in dict.fromkeys(names):
+        if name not in REPEATABLE_FIELDS and names.count(name) > 1:
+            raise GateError(422, name, f"form field {name!r} was sent {names.count(name)} "
+                            "times; send it once")
+
+
 Photos = Annotated[list[UploadFile], File(description="one or more face photos")]
 Photo = Annotated[UploadFile, File(description="a face photo (JPEG or PNG)")]
 Text = Annotated[str, Form()]
-__all__ = ["REJECT", "Gate", "GateError", "Photo", "Photos", "Text", "check_identity"]
+OptText = Annotated[str | None, Form()]
+__all__ = ["REJECT", "UNKNOWN", "Gate", "GateError", "LogEntry", "OptText", "Photo", "Photos",
+           "Text", "check_identity", "identity_key", "unique_form_fields"]

@@ -48,6 +48,11 @@ class RateLimiter:
                 self._prune(now)
             return (1.0 - tokens) / self.rate
 
+    def reset(self, key: str) -> None:
+        """Refill ``key``'s bucket (an admin unlock)."""
+        with self._lock:
+            self._buckets.pop(key, None)
+
     def _prune(self, now: float) -> None:
         full = [k for k, (t, last) in self._buckets.items()
                 if t + (now - last) * self.rate >= self.burst]

@@ -6,48 +6,61 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 
-from facerobust.service.gate import REJECT, Gate, GateError, Photo, Photos, Text, check_identity
+from facerobust.service.gate import (
+    REJECT,
+    UNKNOWN,
+    Gate,
+    GateError,
+    LogEntry,
+    OptText,
+    Photo,
+    Photos,
+    Text,
+)
 from facerobust.system import Gallery
 
 
-def _verify(gate: Gate, key_id: str, claimed: str, photo: Photo) -> dict[str, Any]:
-    probe = gate.probe(photo, "photo", log={"endpoint": "verify", "key_id": key_id,
-                                            "claimed": claimed})
+def _verify(gate: Gate, entry: LogEntry, claimed: str, photo: Photo) -> dict[str, Any]:
+    probe = gate.probe(photo, "photo", entry)
     _, templates = gate.store.templates(claimed)
     decision = gate.system.verify(probe, claimed, templates)
     outcome = "accept" if decision.accepted else REJECT
-    gate.store.log(endpoint="verify", key_id=key_id, outcome=outcome, claimed=claimed,
-                   probe_sha256=probe.sha256, score=decision.distance, flags=decision.flags)
+    entry.outcome, entry.score, entry.flags = outcome, decision.distance, decision.flags
     out: dict[str, Any] = {"decision": outcome, "claimed_identity": claimed}
     if gate.config.gate.expose_scores:
         out.update(score=decision.distance, threshold=gate.system.threshold)
     return out
 
 
-def _identify(gate: Gate, key_id: str, photo: Photo) -> dict[str, Any]:
-    probe = gate.probe(photo, "photo", log={"endpoint": "identify", "key_id": key_id})
+def _identify(gate: Gate, entry: LogEntry, photo: Photo) -> dict[str, Any]:
+    probe = gate.probe(photo, "photo", entry)
     names, templates = gate.store.templates()
     decision = gate.system.identify(probe, Gallery(tuple(names), templates))
-    identity = decision.identity if decision.accepted else "unknown"
-    gate.store.log(endpoint="identify", key_id=key_id,
-                   outcome="match" if decision.accepted else "unknown",
-                   claimed=identity if decision.accepted else None,
-                   probe_sha256=probe.sha256, score=decision.distance, flags=probe.flags)
-    out: dict[str, Any] = {"identity": identity}
-    if gate.config.gate.expose_scores and decision.distance is not None:
+    entry.score, entry.flags = decision.distance, dict(probe.flags)
+    matched = decision.identity if decision.accepted else None
+    if matched is not None and gate.identity_locked(matched):
+        entry.flags.update(reason="matched identity is locked out", locked_identity=matched)
+        matched = None  # a locked-out identity is never named
+    entry.outcome, entry.claimed = ("match", matched) if matched else (UNKNOWN, None)
+    out: dict[str, Any] = {"identity": matched or UNKNOWN}
+    hidden = "reason" in entry.flags  # the score would betray the locked-out match
+    if gate.config.gate.expose_scores and decision.distance is not None and not hidden:
         out.update(score=decision.distance, threshold=gate.system.threshold)
     return out
 
 
 def add_routes(app: FastAPI, gate: Gate) -> None:
-    @app.get("/healthz", summary="liveness: 200 when the gate answers")
-    def healthz() -> dict[str, Any]:
+    @app.get("/healthz", summary="liveness: 200 when the gate answers (the system's "
+             "description only with a valid key)")
+    def healthz(request: Request) -> dict[str, Any]:
+        if gate.known_key(request) is None:
+            return {"status": "ok"}
         return {"status": "ok", **gate.system.describe()}
 
     @app.post("/enroll", summary="enroll photos of an identity (admin key)")
     def enroll(request: Request, identity: Text, photos: Photos) -> dict[str, Any]:
         key = gate.auth(request, admin=True)
-        name = check_identity(identity, "identity")
+        name = gate.identity(identity, "identity")
         if len(photos) > gate.limits.max_photos:
             raise GateError(413, "photos", f"{len(photos)} photos; at most "
                             f"{gate.limits.max_photos} per request")
@@ -61,18 +74,29 @@ def add_routes(app: FastAPI, gate: Gate) -> None:
     @app.post("/verify", summary="does the photo show the claimed identity?")
     def verify(request: Request, claimed_identity: Text, photo: Photo) -> dict[str, Any]:
         key = gate.auth(request)
-        claimed = check_identity(claimed_identity, "claimed_identity")
+        claimed = gate.identity(claimed_identity, "claimed_identity")
         gate.throttle(gate.key_limiter, key.key_id, "Authorization")
         gate.throttle(gate.identity_limiter, claimed, "claimed_identity")
-        gate.check_budget(key.key_id, claimed)
-        return _verify(gate, key.key_id, claimed, photo)
+        with gate.budgeted("verify", key, claimed) as entry:
+            return _verify(gate, entry, claimed, photo)
 
     @app.post("/identify", summary="who is in the photo? (identity or 'unknown')")
     def identify(request: Request, photo: Photo) -> dict[str, Any]:
         key = gate.auth(request)
+        gate.check_identify(key)
         gate.throttle(gate.key_limiter, key.key_id, "Authorization")
-        gate.check_budget(key.key_id, None)
-        return _identify(gate, key.key_id, photo)
+        with gate.budgeted("identify", key, None) as entry:
+            return _identify(gate, entry, photo)
+
+    @app.post("/unlock", summary="reset the failure counts of an identity and/or a key (admin)")
+    def unlock(request: Request, identity: OptText = None,
+               key_id: OptText = None) -> dict[str, Any]:
+        admin = gate.auth(request, admin=True)
+        name = None if identity is None else gate.identity(identity, "identity")
+        if name is None and not key_id:
+            raise GateError(422, "identity", "give 'identity' and/or 'key_id' to unlock")
+        gate.unlock(admin.key_id, identity=name, key_id=key_id or None)
+        return {"unlocked": {"identity": name, "key_id": key_id or None}}
 
     @app.post("/keys", summary="create a client API key (admin key); shown once")
     def new_key(request: Request) -> dict[str, str]:

@@ -16,8 +16,9 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -54,10 +55,25 @@ DECISIONS = sa.Table(
     sa.Column("outcome", sa.String(16), nullable=False),
 )
 REJECT = "reject"
+UNKNOWN = "unknown"  # /identify found no one: a failed query, counted like a rejection
+PENDING = "pending"  # a reserved, not yet decided request: counted as a failure until done
+KEY_FAILURES = (REJECT, UNKNOWN, PENDING)  # what counts against a key's budget
+IDENTITY_FAILURES = (REJECT, PENDING)  # ... and against a claimed identity's
 
 
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class LogEntry:
+    """What the decision-log row of a reserved request says once it is decided."""
+
+    outcome: str = "error"
+    claimed: str | None = None
+    probe_sha256: str | None = None
+    score: float | None = None
+    flags: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -95,6 +111,8 @@ class Store:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
+        self.backend = self.engine.dialect.name
+        self.budget_lock = threading.Lock()  # serialises budget reservations
         META.create_all(self.engine)
 
     def close(self) -> None:
@@ -164,6 +182,13 @@ class Store:
         embs = np.stack([np.frombuffer(r[1], dtype="<f4") for r in rows]).astype(np.float32)
         return [str(r[0]) for r in rows], embs
 
+    def identities(self) -> list[str]:
+        """The enrolled identity names, in enrollment order."""
+        query = (sa.select(TEMPLATES.c.identity).group_by(TEMPLATES.c.identity)
+                 .order_by(sa.func.min(TEMPLATES.c.id)))
+        with self.engine.connect() as conn:
+            return [str(r[0]) for r in conn.execute(query)]
+
     def gallery_counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(TEMPLATES.c.identity, sa.func.count())
@@ -180,11 +205,29 @@ class Store:
                 probe_sha256=probe_sha256, score=score, flags=json.dumps(flags or {}),
                 outcome=outcome))
 
+    def finish(self, row_id: int, entry: LogEntry) -> None:
+        """Write the decision of a reserved request into its log row."""
+        with self.engine.begin() as conn:
+            conn.execute(DECISIONS.update().where(DECISIONS.c.id == row_id).values(
+                outcome=entry.outcome, claimed_identity=entry.claimed,
+                probe_sha256=entry.probe_sha256, score=entry.score,
+                flags=json.dumps(entry.flags)))
+
+    def log_row(self, conn: sa.Connection, *, endpoint: str, key_id: str, outcome: str,
+                claimed: str | None = None, flags: dict[str, Any] | None = None) -> int:
+        """Append a log row inside the caller's transaction; returns its id."""
+        row = conn.execute(DECISIONS.insert().values(
+            time=time.time(), endpoint=endpoint, key_id=key_id, claimed_identity=claimed,
+            flags=json.dumps(flags or {}), outcome=outcome)).inserted_primary_key
+        return int(row[0])
+
     def rejections_since(self, since: float, *, key_id: str | None = None,
                          claimed: str | None = None) -> int:
-        """Rejections logged after ``since`` for a key and/or a claimed identity."""
+        """Failures logged after ``since`` for a key and/or a claimed identity (rejections
+        and pending requests; for a key also ``unknown`` identify answers)."""
+        outcomes = IDENTITY_FAILURES if key_id is None else KEY_FAILURES
         query = sa.select(sa.func.count()).select_from(DECISIONS).where(
-            DECISIONS.c.time >= since, DECISIONS.c.outcome == REJECT)
+            DECISIONS.c.time >= since, DECISIONS.c.outcome.in_(outcomes))
         if key_id is not None:
             query = query.where(DECISIONS.c.key_id == key_id)
         if claimed is not None:
@@ -199,3 +242,4 @@ class Store:
         with self.engine.connect() as conn:
             rows = conn.execute(query).mappings().all()
         return [{**dict(r), "flags": json.loads(r["flags"])} for r in rows]
+
