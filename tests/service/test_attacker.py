@@ -3,6 +3,7 @@ on 127.0.0.1 (stand-in model) and asserts that it is closed."""
 
 from __future__ import annotations
 
+import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from facerobust.service.storage import Store
+from facerobust.service.storage import Store, hash_key
 from tests.helpers import gate as g
 
 ALICE = "Alejandro_Toledo"
@@ -206,3 +207,84 @@ def test_inputs_duplicates_lookalike_names_and_health(tmp_path: Path) -> None:
     store = Store(db)
     assert store.identities() == [ALICE]
     store.close()
+
+
+def key_with(url: str, **form: str) -> dict:
+    r = httpx.post(f"{url}/keys", headers=g.auth(), data=form)
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+def test_keys_have_roles_expiry_and_revocation(tmp_path: Path) -> None:
+    """Finding 3 (keys): client keys could not be revoked or expire and every key could do
+    everything but admin. Now keys carry roles and an expiry; DELETE /keys/{id} revokes at
+    once, also for a second gate instance sharing the database."""
+    db = f"sqlite:///{tmp_path / 'gate.db'}"
+    cfg = g.write_config(tmp_path / "gate.toml", db)
+    with g.running(cfg) as server, g.running(cfg) as other:
+        url = server.url
+        enroll(url)
+        alice = g.demo_photo(ALICE, 1)
+        client = key_with(url)
+        assert client["role"] == "verify,identify" and client["expires"] is None
+        assert verify(other.url, client["key"], alice).json()["decision"] == "accept"
+        r = httpx.delete(f"{url}/keys/{client['key_id']}", headers=g.auth())
+        assert r.status_code == 200 and r.json() == {"revoked": client["key_id"]}
+        for base in (url, other.url):  # refused at once, on both instances
+            r = verify(base, client["key"], alice)
+            assert r.status_code == 401 and r.json()["error"] == "API key revoked"
+        assert httpx.delete(f"{url}/keys/{client['key_id']}", headers=g.auth()
+                            ).status_code == 404
+        assert httpx.delete(f"{url}/keys/admin", headers=g.auth()).status_code == 422
+
+        short = key_with(url, expires_in_s="0.001")  # expired before it is used
+        assert time.time() - 60 < short["expires"] <= time.time()
+        r = identify(url, short["key"], alice)
+        assert r.status_code == 401 and r.json()["error"] == "API key expired"
+        assert httpx.post(f"{url}/keys", headers=g.auth(), data={
+            "expires_in_s": "-1"}).json()["field"] == "expires_in_s"
+
+        verifier = key_with(url, role="verify")
+        r = httpx.post(f"{url}/enroll", headers=g.auth(verifier["key"]),
+                       data={"identity": STRANGER},
+                       files=[("photos", ("a.jpg", g.demo_photo(STRANGER, 1), "image/jpeg"))])
+        assert r.status_code == 403 and "enroll or admin role" in r.json()["error"]
+        r = identify(url, verifier["key"], alice)
+        assert r.status_code == 403 and "identify role" in r.json()["error"]
+        r = httpx.post(f"{url}/keys", headers=g.auth(verifier["key"]))
+        assert r.status_code == 403 and "admin role" in r.json()["error"]
+        enroller = key_with(url, role="enroll")
+        r = httpx.post(f"{url}/enroll", headers=g.auth(enroller["key"]),
+                       data={"identity": STRANGER},
+                       files=[("photos", ("a.jpg", g.demo_photo(STRANGER, 1), "image/jpeg"))])
+        assert r.status_code == 200
+        assert verify(url, enroller["key"], alice).status_code == 403
+        bad = httpx.post(f"{url}/keys", headers=g.auth(), data={"role": "root"})
+        assert bad.status_code == 422 and bad.json()["field"] == "role"
+
+        listing = httpx.get(f"{url}/keys", headers=g.auth())
+        assert httpx.get(f"{url}/keys", headers=g.auth(enroller["key"])).status_code == 403
+    keys = {k["key_id"]: k for k in listing.json()["keys"]}
+    assert keys[client["key_id"]]["revoked"] is not None
+    assert keys[enroller["key_id"]]["role"] == "enroll" and keys[enroller["key_id"]]["last_used"]
+    assert keys["admin"]["role"] == "admin,enroll,verify,identify"
+    for secret in (client["key"], short["key"], verifier["key"], enroller["key"], g.ADMIN):
+        assert secret not in listing.text and hash_key(secret) not in listing.text
+    logged = [d["outcome"] for d in decisions(db) if d["endpoint"] == "keys"]
+    assert logged.count("key-created") == 4 and logged.count("key-revoked") == 1
+
+
+def test_key_guessing_is_throttled_per_address(tmp_path: Path) -> None:
+    """Finding 3 (guessing): 300 random-key guesses took 1 s with no throttling. Now failed
+    authentication drains a bucket per client address: 429 after the burst, and then even a
+    right key is not checked (the answer would tell the guess apart)."""
+    cfg = g.write_config(tmp_path / "gate.toml", f"sqlite:///{tmp_path / 'gate.db'}",
+                         limits="auth_fail_rate = 0.01\nauth_fail_burst = 5\n")
+    with g.running(cfg) as server:
+        codes = [httpx.post(f"{server.url}/identify", headers=g.auth(secrets.token_urlsafe(24)),
+                            files={"photo": ("p.jpg", b"x", "image/jpeg")}).status_code
+                 for _ in range(8)]
+        late = httpx.get(f"{server.url}/keys", headers=g.auth())
+    assert codes == [401] * 5 + [429] * 3
+    assert late.status_code == 429 and int(late.headers["Retry-After"]) >= 1
+    assert "failed authentications" in late.json()["error"]

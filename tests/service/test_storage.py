@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from facerobust.service.storage import KEYS, Store, hash_key
+from facerobust.service.storage import (
+    ADDED_KEY_COLUMNS,
+    KEYS,
+    ROLES,
+    Store,
+    hash_key,
+    parse_roles,
+)
 
 
 def _emb(seed: int) -> np.ndarray:
@@ -78,3 +88,63 @@ def test_concurrent_enrollment_of_one_identity(db_url: str) -> None:
     assert not errors
     assert store.gallery_counts() == {"carol": 1 + 8 * 3}
     store.close()
+
+
+def test_key_roles_expiry_revocation_and_listing(db_url: str) -> None:
+    store = Store(db_url)
+    store.ensure_key("admin-secret-0123456789", admin=True, key_id="admin")
+    client_id, client = store.create_key()
+    enroller_id, enroller = store.create_key(roles=frozenset({"enroll"}), expires=123.0)
+    found = store.key_for(client)
+    assert found is not None and found.roles == {"verify", "identify"} and not found.admin
+    assert store.key_for("admin-secret-0123456789").roles == set(ROLES)  # type: ignore[union-attr]
+    assert store.key_for(enroller).expires == 123.0  # type: ignore[union-attr]
+    assert store.revoke_key(client_id) and not store.revoke_key(client_id)
+    assert store.key_for(client).revoked is not None  # type: ignore[union-attr]
+    listed = {k["key_id"]: k for k in store.list_keys()}
+    assert listed[enroller_id]["role"] == "enroll" and listed[enroller_id]["last_used"]
+    assert set(listed[client_id]) == {"key_id", "role", "created", "expires", "revoked",
+                                      "last_used"}
+    assert client not in repr(listed) and hash_key(client) not in repr(listed)
+    store.close()
+
+
+def test_roles_parse_and_refuse_unknown() -> None:
+    assert parse_roles("verify, enroll") == {"verify", "enroll"}
+    with pytest.raises(ValueError, match="unknown role.*superuser"):
+        parse_roles("verify,superuser")
+    with pytest.raises(ValueError, match="unknown role"):
+        parse_roles(" , ")
+
+
+def test_a_database_from_before_key_roles_keeps_its_keys(db_url: str) -> None:
+    """A key table without the life-cycle columns gets them on start; old keys keep working
+    (admin -> every role, a client key -> verify and identify)."""
+    engine = sa.create_engine(db_url)
+    old = sa.MetaData()
+    table = sa.Table("api_keys", old, *(sa.Column(c.name, c.type, primary_key=c.primary_key)
+                                        for c in KEYS.c if c.name not in ADDED_KEY_COLUMNS))
+    old.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(table.insert(), [
+            {"key_id": "admin", "key_sha256": hash_key("old-admin"), "admin": True,
+             "created": 1.0},
+            {"key_id": "kold", "key_sha256": hash_key("old-client"), "admin": False,
+             "created": 2.0}])
+    engine.dispose()
+    store = Store(db_url)
+    assert store.key_for("old-admin").roles == set(ROLES)  # type: ignore[union-attr]
+    client = store.key_for("old-client")
+    assert client is not None and client.roles == {"verify", "identify"}
+    assert client.expires is None and client.revoked is None
+    store.close()
+    Store(db_url).close()  # a second start finds the columns and adds nothing
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
+def test_sqlite_file_is_created_private(tmp_path: Path) -> None:
+    path = tmp_path / "gate.db"
+    store = Store(f"sqlite:///{path}")
+    store.create_key()
+    store.close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600

@@ -64,6 +64,8 @@ class LimitsSection:
     pair_rejections: int = 0  # per (key, identity) lock-out; 0 = max_rejections
     identity_delay_s: float = 1.0  # per identity, from max_rejections failures on: this delay,
     identity_max_delay_s: float = 60.0  # doubling per further failure, at most this long
+    auth_fail_rate: float = 0.5  # failed authentications/s per client address (token
+    auth_fail_burst: int = 20  # bucket): beyond the burst, 429 before any key is checked
     identify: str = "on"  # /identify: "on" (any key, same budget), "off", "admin" (admin key)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import time
 import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +23,7 @@ from facerobust.service.storage import REJECT, UNKNOWN, ApiKey, LogEntry, Store
 from facerobust.system import FaceSystem, Probe
 
 MAX_IDENTITY = 200
+ADMIN_KEY_ID = "admin"  # the id of the configured admin key
 REPEATABLE_FIELDS = frozenset({"photos"})  # the only form field sent more than once
 # characters that render as nothing beyond the Unicode categories refused below
 INVISIBLE = frozenset("\u034f\u115f\u1160\u17b4\u17b5\u180e\u2800\u3164\uffa0")
@@ -45,32 +47,50 @@ class Gate:
         self.limits = lim
         self.key_limiter = RateLimiter(lim.key_rate, lim.key_burst)
         self.identity_limiter = RateLimiter(lim.identity_rate, lim.identity_burst)
+        self.auth_fail_limiter = RateLimiter(lim.auth_fail_rate, lim.auth_fail_burst)
         self.policy = Policy(limit=lim.max_rejections,
                              pair_limit=lim.pair_rejections or lim.max_rejections,
                              window_s=lim.lockout_window_s, delay_s=lim.identity_delay_s,
                              max_delay_s=lim.identity_max_delay_s)
-        store.ensure_key(admin_key, admin=True, key_id="admin")
+        store.ensure_key(admin_key, admin=True, key_id=ADMIN_KEY_ID)
 
     def known_key(self, request: Request) -> ApiKey | None:
-        """The request's key when it sent a valid one, else None (no error)."""
+        """The request's key when it sent a valid (live) one, else None (no error)."""
         scheme, _, key = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not key.strip():
             return None
-        return self.store.key_for(key.strip())
-
-    def auth(self, request: Request, *, admin: bool = False) -> ApiKey:
-        header = request.headers.get("authorization", "")
-        scheme, _, key = header.partition(" ")
-        if scheme.lower() != "bearer" or not key.strip():
-            raise GateError(401, "Authorization", "missing API key: send 'Authorization: "
-                            "Bearer <key>'", {"WWW-Authenticate": "Bearer"})
         found = self.store.key_for(key.strip())
-        if found is None:
-            raise GateError(401, "Authorization", "unknown API key",
-                            {"WWW-Authenticate": "Bearer"})
-        if admin and not found.admin:
-            raise GateError(403, "Authorization", "this endpoint needs the admin key")
+        return found if found is not None and _refusal(found) is None else None
+
+    def auth(self, request: Request, *, roles: tuple[str, ...] = ()) -> ApiKey:
+        """The request's key; 401 missing / unknown / expired / revoked, 403 when it holds
+        none of ``roles`` (naming them), 429 when this client address failed too often."""
+        address = request.client.host if request.client else "unknown"
+        self._auth_throttled(address)
+        scheme, _, key = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not key.strip():
+            raise self._auth_failed(address, "missing API key: send 'Authorization: "
+                                    "Bearer <key>'")
+        found = self.store.key_for(key.strip())
+        reason = "unknown API key" if found is None else _refusal(found)
+        if found is None or reason is not None:
+            raise self._auth_failed(address, reason or "unknown API key")
+        if roles and not found.roles & set(roles):
+            raise GateError(403, "Authorization", f"this key lacks the {' or '.join(roles)} "
+                            f"role (it has: {', '.join(sorted(found.roles))})")
         return found
+
+    def _auth_throttled(self, address: str) -> None:
+        wait = self.auth_fail_limiter.wait(address)
+        if wait > 0:
+            raise GateError(429, "Authorization", f"too many failed authentications from "
+                            f"this address; retry in {wait:.2f} s",
+                            {"Retry-After": str(max(1, math.ceil(wait)))})
+
+    def _auth_failed(self, address: str, message: str) -> GateError:
+        """Count a failed authentication against ``address`` and build its 401."""
+        self.auth_fail_limiter.take(address)
+        return GateError(401, "Authorization", message, {"WWW-Authenticate": "Bearer"})
 
     def throttle(self, limiter: RateLimiter, key: str, field: str) -> None:
         wait = limiter.take(key)
@@ -168,6 +188,15 @@ class Gate:
             raise GateError(err.status, err.field, str(err)) from None
 
 
+def _refusal(key: ApiKey) -> str | None:
+    """Why a stored key no longer opens the gate (revoked, expired), else None."""
+    if key.revoked is not None:
+        return "API key revoked"
+    if key.expires is not None and key.expires <= time.time():
+        return "API key expired"
+    return None
+
+
 def check_identity(value: str, field: str) -> str:
     """``value`` NFKC-normalised and stripped; invisible and bidirectional control characters
     (e.g. U+200B, U+202E) are refused (422 naming the field)."""
@@ -202,5 +231,5 @@ Photos = Annotated[list[UploadFile], File(description="one or more face photos")
 Photo = Annotated[UploadFile, File(description="a face photo (JPEG or PNG)")]
 Text = Annotated[str, Form()]
 OptText = Annotated[str | None, Form()]
-__all__ = ["REJECT", "UNKNOWN", "Gate", "GateError", "LogEntry", "OptText", "Photo", "Photos",
-           "Text", "check_identity", "identity_key", "unique_form_fields"]
+__all__ = ["ADMIN_KEY_ID", "REJECT", "UNKNOWN", "Gate", "GateError", "LogEntry", "OptText",
+           "Photo", "Photos", "Text", "check_identity", "identity_key", "unique_form_fields"]

@@ -48,6 +48,16 @@ class RateLimiter:
                 self._prune(now)
             return (1.0 - tokens) / self.rate
 
+    def wait(self, key: str, now: float | None = None) -> float:
+        """Seconds until ``key`` has a token, without taking one (0.0 = it has one now)."""
+        if not self.enabled:
+            return 0.0
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            tokens, last = self._buckets.get(key, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - last) * self.rate)
+        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate
+
     def reset(self, key: str) -> None:
         """Refill ``key``'s bucket (an admin unlock)."""
         with self._lock:

@@ -6,15 +6,21 @@ several gate instances sharing one gallery). API keys are stored as SHA-256 hash
 plain key is shown once, when it is created.
 
 >>> store = Store("sqlite:///gate.db")                       # doctest: +SKIP
->>> key_id, key = store.create_key(admin=False)             # doctest: +SKIP
+>>> key_id, key = store.create_key(roles={"verify"})          # doctest: +SKIP
 >>> store.key_for(key).key_id == key_id                      # doctest: +SKIP
 True
+
+Keys have roles (:data:`ROLES`), an optional expiry and a revocation time; the key check reads
+the database on every request, so a revocation is seen at once by every gate instance sharing
+it. Columns added since a database was created are added on start (``ALTER TABLE``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 import secrets
 import threading
 import time
@@ -41,7 +47,16 @@ KEYS = sa.Table(
     sa.Column("key_sha256", sa.String(64), nullable=False, unique=True),
     sa.Column("admin", sa.Boolean, nullable=False),
     sa.Column("created", sa.Float, nullable=False),
+    sa.Column("roles", sa.String(64), nullable=True),  # comma-separated; NULL = legacy row
+    sa.Column("expires", sa.Float, nullable=True),
+    sa.Column("revoked", sa.Float, nullable=True),
+    sa.Column("last_used", sa.Float, nullable=True),
 )
+ADDED_KEY_COLUMNS = ("roles", "expires", "revoked", "last_used")  # added on start when absent
+ROLES = ("admin", "enroll", "verify", "identify")
+CLIENT_ROLES = frozenset({"verify", "identify"})  # what a client key may do by default
+ADMIN_ROLES = frozenset(ROLES)  # the environment's admin key
+LAST_USED_GRANULARITY_S = 1.0  # last_used is written at most this often per key
 DECISIONS = sa.Table(
     "decisions", META,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
@@ -78,8 +93,37 @@ class LogEntry:
 
 @dataclass(frozen=True)
 class ApiKey:
+    """A stored key as the gate checks it (never the key itself)."""
+
     key_id: str
-    admin: bool
+    roles: frozenset[str]
+    expires: float | None = None
+    revoked: float | None = None
+
+    @property
+    def admin(self) -> bool:
+        return "admin" in self.roles
+
+
+def parse_roles(text: str) -> frozenset[str]:
+    """Roles from ``"verify,identify"`` (commas or spaces); unknown ones are a ValueError."""
+    roles = frozenset(r for r in text.replace(",", " ").split() if r)
+    unknown = sorted(roles - set(ROLES))
+    if unknown or not roles:
+        raise ValueError(f"unknown role(s) {', '.join(unknown) or '(none)'}; "
+                         f"give one or more of {', '.join(ROLES)}")
+    return roles
+
+
+def format_roles(roles: frozenset[str]) -> str:
+    return ",".join(r for r in ROLES if r in roles)
+
+
+def _row_roles(roles: str | None, admin: bool) -> frozenset[str]:
+    """A row's roles; rows from before roles existed: admin -> all roles, else a client's."""
+    if roles:
+        return frozenset(roles.split(","))
+    return ADMIN_ROLES if admin else CLIENT_ROLES
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -97,12 +141,32 @@ def make_engine(url: str) -> sa.Engine:
     except sa.exc.ArgumentError:
         raise ValueError(f"database URL {url!r} is not a valid SQLAlchemy URL") from None
     if parsed.get_backend_name() == "sqlite":
+        _create_private(parsed.database)
         engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
     return sa.create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=8)
+
+
+def _create_private(path: str | None) -> None:
+    """Create the SQLite file with mode 0600 (before SQLite creates it world-readable); its
+    -wal and -shm files inherit the mode."""
+    if not path or path == ":memory:" or path.startswith("file:") or os.path.exists(path):
+        return
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+
+
+def _add_key_columns(engine: sa.Engine) -> None:
+    """Add the key columns a database created by an older gate lacks (SQLite, PostgreSQL)."""
+    have = {c["name"] for c in sa.inspect(engine).get_columns(KEYS.name)}
+    with engine.begin() as conn:
+        for name in ADDED_KEY_COLUMNS:
+            if name not in have:
+                ctype = KEYS.c[name].type.compile(dialect=engine.dialect)
+                conn.execute(sa.text(f"ALTER TABLE {KEYS.name} ADD COLUMN {name} {ctype}"))
 
 
 class Store:
@@ -114,35 +178,73 @@ class Store:
         self.backend = self.engine.dialect.name
         self.budget_lock = threading.Lock()  # serialises budget reservations
         META.create_all(self.engine)
+        _add_key_columns(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()
 
     # -- keys ----------------------------------------------------------------------------
     def ensure_key(self, key: str, *, admin: bool, key_id: str) -> None:
-        """Store ``key`` (hashed) under ``key_id`` unless that hash is already there."""
+        """Store ``key`` (hashed) under ``key_id`` unless that hash is already there; an
+        admin key holds every role, another key a client's default roles."""
         digest = hash_key(key)
+        roles = ADMIN_ROLES if admin else CLIENT_ROLES
         with self.engine.begin() as conn:
             row = conn.execute(sa.select(KEYS.c.key_id).where(KEYS.c.key_sha256 == digest))
             if row.first() is not None:
                 return
             conn.execute(KEYS.delete().where(KEYS.c.key_id == key_id))
             conn.execute(KEYS.insert().values(key_id=key_id, key_sha256=digest, admin=admin,
-                                              created=time.time()))
+                                              roles=format_roles(roles), created=time.time()))
 
-    def create_key(self, *, admin: bool = False) -> tuple[str, str]:
-        """A new random key: ``(key_id, key)``; only its hash is stored."""
+    def create_key(self, *, admin: bool = False, roles: frozenset[str] | None = None,
+                   expires: float | None = None) -> tuple[str, str]:
+        """A new random key: ``(key_id, key)``; only its hash is stored. ``roles`` default to
+        a client's (verify, identify), or all of them with ``admin``."""
+        roles = roles or (ADMIN_ROLES if admin else CLIENT_ROLES)
         key_id, key = "k" + secrets.token_hex(6), secrets.token_urlsafe(24)
         with self.engine.begin() as conn:
-            conn.execute(KEYS.insert().values(key_id=key_id, key_sha256=hash_key(key),
-                                              admin=admin, created=time.time()))
+            conn.execute(KEYS.insert().values(
+                key_id=key_id, key_sha256=hash_key(key), admin="admin" in roles,
+                roles=format_roles(roles), created=time.time(), expires=expires))
         return key_id, key
 
     def key_for(self, key: str) -> ApiKey | None:
+        """The stored key (read from the database on every call, so a revocation by another
+        instance is seen at once); notes its last use (at most once a second)."""
+        cols = (KEYS.c.key_id, KEYS.c.admin, KEYS.c.roles, KEYS.c.expires, KEYS.c.revoked,
+                KEYS.c.last_used)
+        digest, now = hash_key(key), time.time()
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(KEYS.c.key_id, KEYS.c.admin)
-                               .where(KEYS.c.key_sha256 == hash_key(key))).first()
-        return None if row is None else ApiKey(str(row[0]), bool(row[1]))
+            row = conn.execute(sa.select(*cols).where(KEYS.c.key_sha256 == digest)).first()
+        if row is None:
+            return None
+        if row[5] is None or now - float(row[5]) >= LAST_USED_GRANULARITY_S:
+            with self.engine.begin() as conn:
+                conn.execute(KEYS.update().where(KEYS.c.key_sha256 == digest)
+                             .values(last_used=now))
+        return ApiKey(str(row[0]), _row_roles(row[2], bool(row[1])),
+                      expires=row[3], revoked=row[4])
+
+    def revoke_key(self, key_id: str) -> bool:
+        """Revoke ``key_id`` now; False when no such (unrevoked) key exists."""
+        with self.engine.begin() as conn:
+            done = conn.execute(KEYS.update().where(KEYS.c.key_id == key_id,
+                                                    KEYS.c.revoked.is_(None))
+                                .values(revoked=time.time()))
+        return bool(done.rowcount)
+
+    def list_keys(self) -> list[dict[str, Any]]:
+        """Every key's id, roles, creation, expiry, revocation and last use (never the key
+        or its hash), oldest first."""
+        query = sa.select(KEYS.c.key_id, KEYS.c.admin, KEYS.c.roles, KEYS.c.created,
+                          KEYS.c.expires, KEYS.c.revoked, KEYS.c.last_used
+                          ).order_by(KEYS.c.created)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [{"key_id": r[0], "role": format_roles(_row_roles(r[2], bool(r[1]))),
+                 "created": r[3], "expires": r[4], "revoked": r[5], "last_used": r[6]}
+                for r in rows]
 
     # -- gallery -------------------------------------------------------------------------
     def enroll(self, identity: str, items: list[tuple[str, np.ndarray]]) -> int:
