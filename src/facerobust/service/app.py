@@ -2,18 +2,20 @@
 
 Endpoints (keys travel as ``Authorization: Bearer <key>``):
 
-* ``POST /enroll`` (admin key) -- multipart ``identity`` + ``photos`` (one or more files).
+* ``POST /enroll`` (enroll or admin role) -- multipart ``identity`` + ``photos`` (1+ files).
 * ``POST /verify`` -- ``claimed_identity`` + ``photo`` -> ``{"decision": "accept"|"reject"}``
   (plus ``score`` and ``threshold`` only when ``gate.expose_scores``).
 * ``POST /identify`` -- ``photo`` -> ``{"identity": name | "unknown"}``.
-* ``POST /keys`` (admin key) -- a new client key (shown once, stored hashed).
+* ``POST /keys`` (admin) -- optional ``role``, ``expires_in_s``: a new key (shown once, stored
+  hashed) as ``{"key", "key_id", "role", "expires"}``; ``GET /keys`` lists them (never a key),
+  ``DELETE /keys/{key_id}`` revokes one at once.
 * ``POST /unlock`` (admin key) -- ``identity`` and/or ``key_id``: reset their failure counts.
 * ``GET /healthz`` -- 200 when the gate is up; ``/docs`` and ``/openapi.json`` describe it.
 
 Every error is a JSON body ``{"error": message, "field": name}`` with a 4xx status (413 too
-large, 415 not an image, 422 no face / bad field, 401 key, 403 locked out, 429 rate limited with
-``Retry-After``); an unexpected failure is a bare 500 JSON without a trace. Every decision is
-appended to the log (:class:`~facerobust.service.storage.Store`).
+large, 415 not an image, 422 no face / bad field, 401 key, 403 role / locked out, 429 rate
+limited with ``Retry-After``); an unexpected failure is a bare 500 JSON without a trace. Every
+decision is appended to the log (:class:`~facerobust.service.storage.Store`).
 """
 
 from __future__ import annotations
