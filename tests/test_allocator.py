@@ -34,13 +34,15 @@ def _churn(setting: str) -> dict[str, object]:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc mallopt only")
 def test_keep_freed_memory_removes_the_page_faults_of_repeated_large_blocks() -> None:
-    default, kept = _churn("default"), _churn("keep")
-    assert default["applied"] is False and kept["applied"] is True
+    default = _churn("default")
+    assert default["applied"] is False
     pages = 20 * 64 * 2**20 // 4096
     assert int(default["faults"]) > pages // 2  # glibc mmaps + unmaps each 64 MiB block
-    # kept: the blocks are reused; a proactive kernel reclaim (DAMON, seen on CI-like boxes) may
-    # still evict the idle heap once and fault one 128 MiB working set back in (32768 faults)
-    assert int(kept["faults"]) < pages // 8
+    # kept: the blocks are reused. A proactive kernel reclaim (DAMON, seen on CI-like boxes)
+    # may evict the idle heap now and then and fault it back in, so the best of 3 runs counts
+    kept = [_churn("keep") for _ in range(3)]
+    assert all(k["applied"] is True for k in kept)
+    assert min(int(k["faults"]) for k in kept) < pages // 20
 
 
 def test_a_bad_switch_value_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
