@@ -22,12 +22,12 @@ from facerobust.cli.common import (
     add_out_argument,
     data_source,
     gate_access,
+    print_gate_study,
     run_output,
 )
 from facerobust.eval.results_file import read_document
 from facerobust.eval.results_gate import GateAttackResults
 from facerobust.eval.study_run import run_study, source_identity
-from facerobust.report import render_report
 from facerobust.service.blackbox import GateAttackOptions, run_gate_attack
 from facerobust.service.config import load_gate_config
 from facerobust.service.summary import describe
@@ -72,8 +72,4 @@ def run(args: argparse.Namespace) -> int:
         return GateAttackResults.from_dict(read_document(done), where=str(done))
 
     res = run_study(out, GateAttackResults, settings, compute, force=args.force)
-    path = res.results
-    print("\n".join(describe(res.result)))
-    print(f"report:  {render_report(path)}")
-    print(f"results: {path}")
-    return 0
+    return print_gate_study(describe(res.result), res.results)

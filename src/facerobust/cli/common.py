@@ -14,6 +14,7 @@ from facerobust.data.sources import LAYOUTS
 from facerobust.eval.commands import CommandRun
 from facerobust.eval.datasource import DataSource
 from facerobust.eval.study_run import RunOutput, check_study_folder
+from facerobust.report import render_report
 from facerobust.service.blackbox import GateAccess
 
 RESULTS = "results.json"
@@ -134,3 +135,11 @@ def gate_access(args: argparse.Namespace) -> GateAccess:
         raise ValueError("--key and --admin-key (or $FACEROBUST_GATE_KEY / "
                          "$FACEROBUST_GATE_ADMIN_KEY) are required")
     return GateAccess(args.url, args.key, args.admin_key)
+
+
+def print_gate_study(lines: list[str], results: Path) -> int:
+    """A gate study's summary lines, then its rendered report and results paths."""
+    print("\n".join(lines))
+    print(f"report:  {render_report(results)}")
+    print(f"results: {results}")
+    return 0

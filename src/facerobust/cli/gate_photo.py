@@ -19,12 +19,12 @@ from facerobust.cli.common import (
     add_out_argument,
     data_source,
     gate_access,
+    print_gate_study,
     run_output,
 )
 from facerobust.eval.results_file import read_document
 from facerobust.eval.results_gate import PhotoStudyResults
 from facerobust.eval.study_run import run_study, source_identity
-from facerobust.report import render_report
 from facerobust.service.photo_study import PhotoStudyOptions, describe, run_photo_study
 
 
@@ -64,8 +64,4 @@ def run(args: argparse.Namespace) -> int:
         return PhotoStudyResults.from_dict(read_document(done), where=str(done))
 
     res = run_study(out, PhotoStudyResults, settings, compute, force=args.force)
-    path = res.results
-    print("\n".join(describe(res.result)))
-    print(f"report:  {render_report(path)}")
-    print(f"results: {path}")
-    return 0
+    return print_gate_study(describe(res.result), res.results)
