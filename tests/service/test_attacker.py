@@ -191,8 +191,12 @@ def test_inputs_duplicates_lookalike_names_and_health(tmp_path: Path) -> None:
         assert r.status_code == 422 and r.json()["field"] == "photo"
         # variants (full-width, case) are the enrolled identity, not new ones
         variant = "\uff21" + ALICE[1:].upper()  # FULLWIDTH A + upper case
+        photos = [("photos", ("b.jpg", g.demo_photo(ALICE, 2), "image/jpeg"))]
         r = httpx.post(f"{url}/enroll", headers=g.auth(), data={"identity": variant},
-                       files=[("photos", ("b.jpg", g.demo_photo(ALICE, 2), "image/jpeg"))])
+                       files=photos)
+        assert r.status_code == 409 and r.json()["field"] == "mode"  # no silent append
+        r = httpx.post(f"{url}/enroll", headers=g.auth(),
+                       data={"identity": variant, "mode": "append"}, files=photos)
         assert r.status_code == 200 and r.json()["identity"] == ALICE
         r = verify(url, g.ADMIN, alice, claimed=ALICE.lower())
         assert r.json() == {**r.json(), "decision": "accept", "claimed_identity": ALICE}

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 
 import httpx
 import pytest
 
 from facerobust.service.budget import Policy
-from facerobust.service.config import load_gate_config, parse_gate_config
+from facerobust.service.config import key_bits, load_gate_config, parse_gate_config
 from facerobust.service.limits import RateLimiter, time_at_rate
 from facerobust.service.storage import make_engine
 from tests.helpers import gate as g
@@ -37,11 +38,25 @@ def test_bad_configs_name_the_key(doc: dict, match: str) -> None:
         parse_gate_config(doc)
 
 
-def test_admin_key_is_required(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("key", ["short", "a" * 64, "ab" * 32, "0123456789abcdef" * 1,
+                                 "correct-horse-1"])
+def test_admin_key_needs_128_bits(key: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("FACEROBUST_GATE_ADMIN_KEY", raising=False)
-    cfg = parse_gate_config({"gate": {"admin_key": "short"}})
-    with pytest.raises(ValueError, match="at least 16 characters"):
+    cfg = parse_gate_config({"gate": {"admin_key": key}})
+    with pytest.raises(ValueError, match="it needs 128"):
         _ = cfg.admin_key
+
+
+def test_random_admin_keys_pass_and_an_unset_one_is_generated(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FACEROBUST_GATE_ADMIN_KEY", raising=False)
+    for _ in range(200):
+        for key in (secrets.token_urlsafe(16), secrets.token_hex(16), secrets.token_hex(32)):
+            assert key_bits(key) >= 128, key
+    assert parse_gate_config({}).admin_key == ""  # the server generates one (tested over HTTP)
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="does not exist"):
         load_gate_config(tmp_path / "missing.toml")
 

@@ -51,11 +51,12 @@ def verify(url: str, photo: bytes, *, key: str = g.ADMIN, ctype: str = "image/jp
                       files={"photo": ("p", photo, ctype)}, timeout=30)
 
 
-def test_health_and_openapi(gate: tuple[g.Server, Path]) -> None:
+def test_health_and_no_docs_by_default(gate: tuple[g.Server, Path]) -> None:
     url = gate[0].url
     assert httpx.get(f"{url}/healthz").status_code == 200
-    paths = httpx.get(f"{url}/openapi.json").json()["paths"]
-    assert {"/enroll", "/verify", "/identify", "/healthz"} <= set(paths)
+    for path in ("/openapi.json", "/docs"):
+        assert httpx.get(f"{url}{path}").status_code == 401  # no key: nothing at all
+        assert httpx.get(f"{url}{path}", headers=g.auth()).status_code == 404  # off
 
 
 def test_enroll_needs_the_admin_key(gate: tuple[g.Server, Path]) -> None:

@@ -12,14 +12,8 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from facerobust.service.storage import (
-    ADDED_KEY_COLUMNS,
-    KEYS,
-    ROLES,
-    Store,
-    hash_key,
-    parse_roles,
-)
+from facerobust.service.storage import Store, hash_key, parse_roles
+from facerobust.service.tables import ADDED_KEY_COLUMNS, KEYS, ROLES
 
 
 def _emb(seed: int) -> np.ndarray:

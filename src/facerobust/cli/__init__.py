@@ -27,6 +27,8 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("data", "data", "datasets: `data prepare DIR` aligns + caches photos, `data fetch lfw`"),
     ("models", "models", "model zoo: list cards, fetch weights, show a card"),
     ("serve", "serve", "run the access-control gate (HTTP) from a TOML config"),
+    ("gate", "gate", "gate administration: `gate verify-log` checks the audit log's hash "
+     "chain"),
     ("attack-gate", "attack_gate", "black-box attack on a running gate over HTTP (Square / "
      "HopSkipJump)"),
     ("gate-photo-attack", "gate_photo", "chip-space vs photo-space adversarial photos, judged "

@@ -26,6 +26,12 @@ NO_FACE = "no face detected"
 NOT_DECODABLE = "not a decodable image (corrupt or unsupported format)"
 MAX_PIXELS = 50_000_000  # images above this are refused before decoding
 MAX_BYTES = 50_000_000  # files above this are refused before reading
+# a format's signature in the file's first bytes (what the decoders themselves go by)
+MAGIC = {"jpeg": (b"\xff\xd8\xff",), "png": (b"\x89PNG\r\n\x1a\n",),
+         "gif": (b"GIF87a", b"GIF89a"), "bmp": (b"BM",), "tiff": (b"II*\x00", b"MM\x00*"),
+         "webp": (b"RIFF",)}
+PIL_NAMES = {"jpeg": "JPEG", "png": "PNG", "gif": "GIF", "bmp": "BMP", "tiff": "TIFF",
+             "webp": "WEBP"}
 
 
 class CaptureError(ValueError):
@@ -61,15 +67,25 @@ def decode_rgb(data: bytes) -> np.ndarray | None:
     return np.ascontiguousarray(img[:, :, ::-1])
 
 
-def header_size(data: bytes) -> tuple[int, int] | str | None:
-    """``(width, height)`` from the image header without decoding the pixels; a reason string
-    when Pillow refuses it as a decompression bomb; ``None`` when it is not an image."""
+def sniff(data: bytes) -> str | None:
+    """The image format the file's own first bytes announce (a key of :data:`MAGIC`)."""
+    for name, heads in MAGIC.items():
+        if data.startswith(heads) and (name != "webp" or data[8:12] == b"WEBP"):
+            return name
+    return None
+
+
+def header_size(data: bytes, formats: tuple[str, ...] = ()) -> tuple[int, int] | str | None:
+    """``(width, height)`` from the image header without decoding the pixels (only the
+    Pillow plugins of ``formats`` when given); a reason string when Pillow refuses it as a
+    decompression bomb; ``None`` when it is not an image."""
     from PIL import Image
 
+    plugins = [PIL_NAMES[f] for f in formats] or None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as im:
+            with Image.open(io.BytesIO(data), formats=plugins) as im:
                 return int(im.size[0]), int(im.size[1])
     except Image.DecompressionBombError as err:
         match = re.search(r"\((\d+) pixels\)", str(err))
@@ -78,10 +94,16 @@ def header_size(data: bytes) -> tuple[int, int] | str | None:
         return None
 
 
-def read_image(data: bytes, max_pixels: int = MAX_PIXELS) -> tuple[np.ndarray | None, str]:
+def read_image(data: bytes, max_pixels: int = MAX_PIXELS,
+               formats: tuple[str, ...] = ()) -> tuple[np.ndarray | None, str]:
     """Decoded RGB image, or ``(None, reason)``; refuses more than ``max_pixels`` pixels
-    (as the header declares them) before decoding anything."""
-    size = header_size(data)
+    (as the header declares them) before decoding anything, and -- with ``formats`` -- any
+    file whose first bytes are not one of those formats (so no other decoder runs)."""
+    found = sniff(data)
+    if formats and found not in formats:
+        what = f"a {found.upper()} image by its content" if found else NOT_DECODABLE
+        return None, f"{what}; allowed formats: {', '.join(formats)}"
+    size = header_size(data, formats)
     if size is None:
         return None, NOT_DECODABLE
     if isinstance(size, str):
@@ -103,6 +125,11 @@ class Located:
     plan: align.WarpPlan
     detector: str
     faces: int
+    areas: tuple[float, ...] = ()  # every face's box area in pixels, largest first
+
+    def others(self, ratio: float) -> int:
+        """How many other faces have at least ``ratio`` times the largest face's area."""
+        return sum(1 for a in self.areas[1:] if self.areas[0] > 0 and a >= ratio * self.areas[0])
 
 
 @dataclass(frozen=True)
@@ -127,9 +154,13 @@ class Capture:
     max_pixels: int = MAX_PIXELS
     size: int = align.CHIP_SIZE
     padding: float = align.CHIP_PADDING
+    formats: tuple[str, ...] = ()  # allowed image formats (keys of MAGIC); () = any
 
     def __post_init__(self) -> None:
         check_detector(self.detector)
+        unknown = sorted(set(self.formats) - set(MAGIC))
+        if unknown:
+            raise ValueError(f"unknown image format {unknown[0]!r}; use {', '.join(MAGIC)}")
         for name in ("max_bytes", "max_pixels", "size"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"capture {name} must be >= 1, got {getattr(self, name)}")
@@ -144,7 +175,7 @@ class Capture:
         if len(data) > self.max_bytes:
             raise CaptureError(field_name, f"too large: {len(data)} bytes (limit "
                                f"{self.max_bytes})", 413)
-        rgb, reason = read_image(data, max_pixels=self.max_pixels)
+        rgb, reason = read_image(data, max_pixels=self.max_pixels, formats=self.formats)
         if rgb is None:
             raise CaptureError(field_name, reason,
                                413 if reason.startswith("too large") else 415)
@@ -159,7 +190,8 @@ class Capture:
                                                        padding=self.padding), rgb.shape[:2])
         if plan is None:
             return None
-        return Located(faces[0][0], plan, stage, len(faces))
+        areas = tuple(float((r - x) * (b - y)) for _, (x, y, r, b) in faces)
+        return Located(faces[0][0], plan, stage, len(faces), areas)
 
     def locate(self, rgb: np.ndarray, field_name: str = "photo") -> Located:
         """The face the detector chain finds first; :class:`CaptureError` (422) without."""

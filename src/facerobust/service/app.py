@@ -26,12 +26,15 @@ from typing import Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from facerobust.service import routes
-from facerobust.service.gate import Gate, GateError, unique_form_fields
+from facerobust.service import admin_routes, audit_log, routes
+from facerobust.service.audit_log import AuditRecord
+from facerobust.service.gate import AUDIT_SCOPE, Gate, GateError, audit_record, unique_form_fields
 
 LOG = logging.getLogger("facerobust.gate")
+DOC_PATHS = {"/docs", "/docs/oauth2-redirect", "/openapi.json"}
 
 
 def _error(status: int, field: str | None, message: str,
@@ -41,52 +44,89 @@ def _error(status: int, field: str | None, message: str,
 
 def create_app(gate: Gate) -> FastAPI:
     """The FastAPI app serving ``gate`` (see the module docstring for the endpoints)."""
+    docs = gate.config.gate.docs
     app = FastAPI(title="facerobust access-control gate", version="1",
                   description="Face verification gate built on facerobust's face system.",
-                  dependencies=[Depends(unique_form_fields)])
+                  dependencies=[Depends(unique_form_fields)],
+                  docs_url="/docs" if docs else None, redoc_url=None,
+                  openapi_url="/openapi.json" if docs else None)
     app.state.gate = gate
-    _install_handlers(app, gate)
+    _install_guard(app, gate)
+    _install_handlers(app)
     routes.add_routes(app, gate)
+    admin_routes.add_routes(app, gate)
     return app
 
 
-def _install_handlers(app: FastAPI, gate: Gate) -> None:
+def _install_guard(app: FastAPI, gate: Gate) -> None:
+    """Every request but the public ones: key checked before the body is read, body size
+    bounded, and the outcome appended to the audit log (whatever it is)."""
+    public = {"/healthz"} | (DOC_PATHS if gate.config.gate.docs else set())
     body_limit = gate.limits.max_bytes * (gate.limits.max_photos + 1)
 
     @app.middleware("http")
-    async def limit_body(request: Request, call_next: Any) -> Any:
-        if request.method in ("POST", "PUT", "PATCH"):
-            length = request.headers.get("content-length")
-            if length is None and "transfer-encoding" not in request.headers:
-                length = "0"  # no body at all
-            if length is None or not length.isdigit():
-                return _error(411, "Content-Length", "requests need a Content-Length header")
-            if int(length) > body_limit:
-                return _error(413, "Content-Length", f"request body of {length} bytes exceeds "
-                              f"the limit of {body_limit} bytes")
-        return await call_next(request)
+    async def guard(request: Request, call_next: Any) -> Any:
+        if request.url.path in public:
+            return await call_next(request)
+        record = AuditRecord(request.method[:8], request.url.path[:200],
+                             gate.client_address(request))
+        request.scope[AUDIT_SCOPE] = record
+        try:
+            await run_in_threadpool(gate.authenticate, request)
+            _check_length(request, body_limit)
+        except GateError as err:
+            record.reason = err.message
+            response: Any = _error(err.status, err.field, err.message, err.headers)
+        else:
+            try:
+                response = await call_next(request)
+            except Exception:  # answered as a bare 500 by the crash handler; audited here
+                record.reason = record.reason or "internal error"
+                await run_in_threadpool(audit_log.append, gate.store, record, 500)
+                raise
+        await run_in_threadpool(audit_log.append, gate.store, record, response.status_code)
+        return response
 
+
+def _check_length(request: Request, body_limit: int) -> None:
+    if request.method not in ("POST", "PUT", "PATCH"):
+        return
+    length = request.headers.get("content-length")
+    if length is None and "transfer-encoding" not in request.headers:
+        length = "0"  # no body at all
+    if length is None or not length.isdigit():
+        raise GateError(411, "Content-Length", "requests need a Content-Length header")
+    if int(length) > body_limit:
+        raise GateError(413, "Content-Length", f"request body of {length} bytes exceeds the "
+                        f"limit of {body_limit} bytes")
+
+
+def _install_handlers(app: FastAPI) -> None:
     @app.exception_handler(GateError)
-    async def gate_error(_request: Request, err: GateError) -> JSONResponse:
+    async def gate_error(request: Request, err: GateError) -> JSONResponse:
+        audit_record(request).reason = err.message
         return _error(err.status, err.field, err.message, err.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid(_request: Request, err: RequestValidationError) -> JSONResponse:
+    async def invalid(request: Request, err: RequestValidationError) -> JSONResponse:
         first = err.errors()[0] if err.errors() else {}
         loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query")]
         field = loc[0] if loc else None
         msg = str(first.get("msg", "invalid request"))
         if first.get("type") == "missing":
             msg = f"missing form field {field!r}"
+        audit_record(request).reason = msg
         return _error(422, field, msg)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, err: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, err: StarletteHTTPException) -> JSONResponse:
+        audit_record(request).reason = str(err.detail)
         return _error(err.status_code, None, str(err.detail))
 
     @app.exception_handler(Exception)
-    async def crash(_request: Request, err: Exception) -> JSONResponse:
+    async def crash(request: Request, err: Exception) -> JSONResponse:
         LOG.exception("unexpected error: %s", err)
+        audit_record(request).reason = f"internal error: {type(err).__name__}"
         return _error(500, None, "internal error (logged on the gate)")
 
 

@@ -25,13 +25,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from facerobust.service.storage import (
-    DECISIONS,
-    IDENTITY_FAILURES,
-    KEY_FAILURES,
-    PENDING,
-    Store,
-)
+from facerobust.service.storage import Store
+from facerobust.service.tables import DECISIONS, IDENTITY_FAILURES, KEY_FAILURES, PENDING
 
 ACCEPT = "accept"
 UNLOCK_KEY, UNLOCK_IDENTITY = "unlock-key", "unlock-identity"
@@ -66,11 +61,7 @@ def reserve(store: Store, policy: Policy, *, endpoint: str, key_id: str, claimed
             delays: bool = True) -> tuple[int | None, Refusal | None]:
     """Check the budgets and count this request in one transaction: ``(row id, None)`` with
     a ``pending`` log row (a failure until decided), or ``(None, refusal)``."""
-    with store.budget_lock, store.engine.connect() as conn:
-        if store.backend == "sqlite":
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-        elif store.backend == "postgresql":
-            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(PG_LOCK)))
+    with store.exclusive(PG_LOCK) as conn:
         refusal = check(conn, policy, key_id, claimed, delays=delays)
         if refusal is not None:
             conn.rollback()

@@ -96,9 +96,11 @@ class GateClient:
             raise OSError(f"gate refused the request: {r.status_code} {body.get('error')}")
         return Answer(False, None, r.status_code, str(body.get("error", "")))
 
-    def enroll(self, identity: str, photos: list[bytes], admin_key: str) -> dict[str, Any]:
+    def enroll(self, identity: str, photos: list[bytes], admin_key: str,
+               mode: str = "append") -> dict[str, Any]:
+        """Enroll ``photos`` of ``identity`` (``mode`` append or replace when it exists)."""
         files = [("photos", (f"p{i}.jpg", p, "image/jpeg")) for i, p in enumerate(photos)]
-        r = self.http.post("/enroll", data={"identity": identity}, files=files,
+        r = self.http.post("/enroll", data={"identity": identity, "mode": mode}, files=files,
                            headers={"Authorization": f"Bearer {admin_key}"})
         if r.status_code == 422:
             raise ValueError(f"enrolling {identity!r}: {r.json().get('error')}")

@@ -12,6 +12,7 @@ admin key and the database URL may come from the environment instead of the file
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import sys
 from dataclasses import dataclass, field
@@ -29,8 +30,13 @@ else:  # pragma: no cover
 ADMIN_KEY_ENV = "FACEROBUST_GATE_ADMIN_KEY"
 DB_ENV = "FACEROBUST_GATE_DB"
 DEFAULT_DB = "sqlite:///gate.db"
-MIN_KEY_LENGTH = 16
+MIN_KEY_BITS = 128
 IDENTIFY_MODES = ("on", "off", "admin")
+MULTI_FACE = ("reject", "largest")
+IMAGE_TYPES = {"image/jpeg": "jpeg", "image/png": "png", "image/webp": "webp",
+               "image/bmp": "bmp", "image/gif": "gif", "image/tiff": "tiff"}
+KEY_ALPHABETS = ("0123456789abcdef", "abcdefghijklmnopqrstuvwxyz234567",
+                 "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,8 @@ class GateSection:
     # this model), or "package.module:factory" paths whose factory() returns a callable
     # chips (N, 3, 150, 150) -> {flag: value}; a true "reject" flag rejects the probe
     detectors: tuple[str, ...] = ()
+    docs: bool = False  # serve /docs and /openapi.json (without a key) only when true
+    trusted_proxies: tuple[str, ...] = ()  # peers whose X-Forwarded-For names the client
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,8 @@ class LimitsSection:
     auth_fail_rate: float = 0.5  # failed authentications/s per client address (token
     auth_fail_burst: int = 20  # bucket): beyond the burst, 429 before any key is checked
     identify: str = "on"  # /identify: "on" (any key, same budget), "off", "admin" (admin key)
+    multi_face: str = "reject"  # a probe with another sizeable face: "reject" (422), "largest"
+    multi_face_ratio: float = 0.5  # "sizeable": at least this share of the largest face's area
 
 
 @dataclass(frozen=True)
@@ -87,11 +97,30 @@ class GateConfig:
 
     @property
     def admin_key(self) -> str:
+        """The configured admin key ("" when none is: the server then generates one);
+        ValueError when it carries fewer than :data:`MIN_KEY_BITS` bits."""
         key = self.gate.admin_key or os.environ.get(ADMIN_KEY_ENV, "")
-        if len(key) < MIN_KEY_LENGTH:
-            raise ValueError(f"gate.admin_key (or ${ADMIN_KEY_ENV}) must be set to a secret of "
-                             f"at least {MIN_KEY_LENGTH} characters")
+        if key and key_bits(key) < MIN_KEY_BITS:
+            raise ValueError(f"gate.admin_key (or ${ADMIN_KEY_ENV}) carries at most "
+                             f"{key_bits(key):.0f} bits; it needs {MIN_KEY_BITS} (e.g. python -c "
+                             "'import secrets; print(secrets.token_urlsafe(32))'), or leave it "
+                             "unset to have one generated and shown once")
         return key
+
+    @property
+    def image_formats(self) -> tuple[str, ...]:
+        """The image formats ``limits.content_types`` allow (decoders limited to them)."""
+        return tuple(IMAGE_TYPES[t] for t in self.limits.content_types)
+
+
+def key_bits(key: str) -> float:
+    """An upper bound of the bits a key carries: its length times the bits per character of
+    the smallest usual alphabet holding it (hex, base32, base64url, printable ASCII); 0 when
+    it repeats itself (too few distinct characters for its length and alphabet)."""
+    size = next((len(a) for a in KEY_ALPHABETS if set(key) <= set(a)), 95)
+    if len(set(key)) < min(size / 2, max(8, len(key) / 3)):
+        return 0.0
+    return len(key) * math.log2(size)
 
 
 def _coerce(where: str, default: Any, value: Any) -> Any:
@@ -185,6 +214,15 @@ def _check(cfg: GateConfig) -> None:
                          f"got {lim.identify!r}")
     if not lim.content_types:
         raise ValueError("limits.content_types is empty: allow at least one image type")
+    unknown = [t for t in lim.content_types if t not in IMAGE_TYPES]
+    if unknown:
+        raise ValueError(f"limits.content_types: {unknown[0]!r} is not an image type the gate "
+                         f"can check by content; use {', '.join(IMAGE_TYPES)}")
+    if lim.multi_face not in MULTI_FACE:
+        raise ValueError(f"limits.multi_face must be one of {', '.join(MULTI_FACE)}, "
+                         f"got {lim.multi_face!r}")
+    if not 0 < lim.multi_face_ratio <= 1:
+        raise ValueError(f"limits.multi_face_ratio must be in (0, 1], got {lim.multi_face_ratio}")
 
 
 def load_gate_config(path: str | Path) -> GateConfig:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated
@@ -15,19 +14,18 @@ from typing import Annotated
 from fastapi import File, Form, Request, UploadFile
 
 from facerobust.data.capture import CaptureError
-from facerobust.service import budget
+from facerobust.service import budget, names
+from facerobust.service.audit_log import AuditRecord
 from facerobust.service.budget import Policy, Refusal
 from facerobust.service.config import GateConfig
 from facerobust.service.limits import RateLimiter
-from facerobust.service.storage import REJECT, UNKNOWN, ApiKey, LogEntry, Store
+from facerobust.service.storage import ApiKey, LogEntry, Store
+from facerobust.service.tables import REJECT, UNKNOWN
 from facerobust.system import FaceSystem, Probe
 
-MAX_IDENTITY = 200
 ADMIN_KEY_ID = "admin"  # the id of the configured admin key
 REPEATABLE_FIELDS = frozenset({"photos"})  # the only form field sent more than once
-# characters that render as nothing beyond the Unicode categories refused below
-INVISIBLE = frozenset("\u034f\u115f\u1160\u17b4\u17b5\u180e\u2800\u3164\uffa0")
-REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cn", "Cs", "Zl", "Zp"})
+AUDIT_SCOPE, KEY_SCOPE = "facerobust.audit", "facerobust.key"  # request.scope entries
 
 
 class GateError(Exception):
@@ -62,19 +60,40 @@ class Gate:
         found = self.store.key_for(key.strip())
         return found if found is not None and _refusal(found) is None else None
 
-    def auth(self, request: Request, *, roles: tuple[str, ...] = ()) -> ApiKey:
-        """The request's key; 401 missing / unknown / expired / revoked, 403 when it holds
-        none of ``roles`` (naming them), 429 when this client address failed too often."""
-        address = request.client.host if request.client else "unknown"
-        self._auth_throttled(address)
+    def client_address(self, request: Request) -> str:
+        """The client's address: the peer, or -- when the peer is a trusted proxy
+        (``gate.trusted_proxies``) -- the last ``X-Forwarded-For`` hop before it."""
+        peer = request.client.host if request.client else "unknown"
+        trusted = self.config.gate.trusted_proxies
+        if peer not in trusted:
+            return peer
+        hops = [h.strip() for h in request.headers.get("x-forwarded-for", "").split(",")]
+        return next((h for h in reversed(hops) if h and h not in trusted), peer)[:64]
+
+    def authenticate(self, request: Request) -> ApiKey:
+        """The request's live key (kept in the request for :meth:`auth`); 401 missing /
+        unknown / expired / revoked, 429 when this client address failed too often. Runs
+        before the body is read."""
+        record = audit_record(request)
+        self._auth_throttled(record.client)
         scheme, _, key = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not key.strip():
-            raise self._auth_failed(address, "missing API key: send 'Authorization: "
+            raise self._auth_failed(record.client, "missing API key: send 'Authorization: "
                                     "Bearer <key>'")
         found = self.store.key_for(key.strip())
         reason = "unknown API key" if found is None else _refusal(found)
         if found is None or reason is not None:
-            raise self._auth_failed(address, reason or "unknown API key")
+            raise self._auth_failed(record.client, reason or "unknown API key")
+        record.key_id = found.key_id
+        request.scope[KEY_SCOPE] = found
+        return found
+
+    def auth(self, request: Request, *, roles: tuple[str, ...] = ()) -> ApiKey:
+        """The request's key (see :meth:`authenticate`); 403 when it holds none of
+        ``roles`` (naming them)."""
+        found = request.scope.get(KEY_SCOPE)
+        if not isinstance(found, ApiKey):
+            found = self.authenticate(request)
         if roles and not found.roles & set(roles):
             raise GateError(403, "Authorization", f"this key lacks the {' or '.join(roles)} "
                             f"role (it has: {', '.join(sorted(found.roles))})")
@@ -100,10 +119,13 @@ class Gate:
                             {"Retry-After": str(max(1, math.ceil(wait)))})
 
     @contextmanager
-    def budgeted(self, endpoint: str, key: ApiKey, claimed: str | None) -> Iterator[LogEntry]:
+    def budgeted(self, request: Request, key: ApiKey,
+                 claimed: str | None) -> Iterator[LogEntry]:
         """Check the failure budgets and count this request atomically (a ``pending`` log
         row; 403 / 429 per :mod:`~facerobust.service.budget`), then log what the body puts
-        in the yielded entry; a 4xx refusal of the probe is logged as ``invalid``."""
+        in the yielded entry (also in the audit record); a 4xx refusal of the probe is
+        logged as ``invalid``."""
+        endpoint = request.url.path.strip("/")
         row, refusal = budget.reserve(self.store, self.policy, endpoint=endpoint,
                                       key_id=key.key_id, claimed=claimed,
                                       delays=not key.admin)
@@ -117,6 +139,10 @@ class Gate:
             raise
         finally:
             self.store.finish(row, entry)
+            record = audit_record(request)
+            record.outcome = entry.outcome
+            record.details.update(score=entry.score, probe_sha256=entry.probe_sha256,
+                                  flags=entry.flags, decision_row=row)
 
     def _refused(self, refusal: Refusal | None) -> GateError:
         window = f"in the last {self.limits.lockout_window_s:g} s"
@@ -144,13 +170,18 @@ class Gate:
         if key_id is not None:
             self.key_limiter.reset(key_id)
 
-    def identity(self, value: str, field: str) -> str:
+    def identity(self, request: Request, value: str, field: str) -> str:
         """The gallery's spelling of the identity ``value`` names (NFKC, case-folded
-        comparison), else ``value`` normalised: variants are one identity."""
-        name = check_identity(value, field)
-        key = identity_key(name)
-        return next((known for known in self.store.identities()
-                     if identity_key(known) == key), name)
+        comparison), else ``value`` normalised: variants are one identity; 422 naming
+        ``field`` for a refused name (:mod:`~facerobust.service.names`)."""
+        record = audit_record(request)
+        record.identity_sent = value
+        try:
+            name = names.resolve(names.check_identity(value), self.store.identities())
+        except names.BadName as err:
+            raise GateError(422, field, str(err)) from None
+        record.identity = name
+        return name
 
     def check_identify(self, key: ApiKey) -> None:
         """``limits.identify``: "off" -> 404, "admin" -> 403 without the admin key."""
@@ -183,9 +214,23 @@ class Gate:
         if entry is not None:
             entry.probe_sha256 = hashlib.sha256(data).hexdigest()
         try:
-            return self.system.probe(data, field)
+            probe = self.system.probe(data, field)
         except CaptureError as err:
             raise GateError(err.status, err.field, str(err)) from None
+        self._one_face(probe, field, strict=entry is None)
+        return probe
+
+    def _one_face(self, probe: Probe, field: str, *, strict: bool) -> None:
+        """``limits.multi_face``: a probe with another sizeable face is refused (422), or
+        the largest face is used; enrollment photos (``strict``) always need one face."""
+        lim = self.limits
+        if probe.captured is None or not (strict or lim.multi_face == "reject"):
+            return
+        others = probe.captured.located.others(lim.multi_face_ratio)
+        if others:
+            why = "enrollment photos" if strict else 'limits.multi_face = "reject":'
+            raise GateError(422, field, f"{others + 1} faces of similar size in the photo "
+                            f"({why} one person only); send a photo of one person")
 
 
 def _refusal(key: ApiKey) -> str | None:
@@ -197,22 +242,13 @@ def _refusal(key: ApiKey) -> str | None:
     return None
 
 
-def check_identity(value: str, field: str) -> str:
-    """``value`` NFKC-normalised and stripped; invisible and bidirectional control characters
-    (e.g. U+200B, U+202E) are refused (422 naming the field)."""
-    value = unicodedata.normalize("NFKC", value).strip()
-    for ch in value:
-        if ch in INVISIBLE or unicodedata.category(ch) in REFUSED_CATEGORIES:
-            raise GateError(422, field, f"invisible or control character U+{ord(ch):04X} "
-                            f"({unicodedata.name(ch, 'unnamed')}) is not allowed in a name")
-    if not value or len(value) > MAX_IDENTITY or not value.isprintable():
-        raise GateError(422, field, f"must be 1-{MAX_IDENTITY} printable characters")
-    return value
-
-
-def identity_key(name: str) -> str:
-    """What makes two identity names the same: NFKC, then case-folded."""
-    return unicodedata.normalize("NFKC", name).casefold()
+def audit_record(request: Request) -> AuditRecord:
+    """This request's audit record (created by the app's middleware; a fresh one if none)."""
+    record = request.scope.get(AUDIT_SCOPE)
+    if not isinstance(record, AuditRecord):
+        record = AuditRecord(request.method, request.url.path, "unknown")
+        request.scope[AUDIT_SCOPE] = record
+    return record
 
 
 async def unique_form_fields(request: Request) -> None:
@@ -232,4 +268,4 @@ Photo = Annotated[UploadFile, File(description="a face photo (JPEG or PNG)")]
 Text = Annotated[str, Form()]
 OptText = Annotated[str | None, Form()]
 __all__ = ["ADMIN_KEY_ID", "REJECT", "UNKNOWN", "Gate", "GateError", "LogEntry", "OptText",
-           "Photo", "Photos", "Text", "check_identity", "identity_key", "unique_form_fields"]
+           "Photo", "Photos", "Text", "audit_record", "unique_form_fields"]

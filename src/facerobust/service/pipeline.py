@@ -21,7 +21,8 @@ def gate_system(config: GateConfig, model: nn.Module | None = None,
                 scorers: dict[str, Scorer] | None = None) -> FaceSystem:
     """The face system ``config`` describes, with the gate's upload limits on its capture."""
     lim = config.limits
-    capture = Capture(config.gate.detector, max_bytes=lim.max_bytes, max_pixels=lim.max_pixels)
+    capture = Capture(config.gate.detector, max_bytes=lim.max_bytes, max_pixels=lim.max_pixels,
+                      formats=config.image_formats)
     return FaceSystem.from_spec(config.system, capture=capture, model=model, scorers=scorers,
                                   where="gate")
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import secrets
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
 
 from facerobust.service.app import create_app
-from facerobust.service.config import GateConfig, load_gate_config
+from facerobust.service.config import ADMIN_KEY_ENV, GateConfig, load_gate_config
 from facerobust.service.gate import Gate
 from facerobust.service.pipeline import gate_system
 from facerobust.service.storage import Store
@@ -21,10 +23,18 @@ def build_app(config: GateConfig) -> FastAPI:
     """The FastAPI app for ``config`` (model loaded, database opened, admin key stored)."""
 
 
-    admin_key = config.admin_key  # validated before the model is loaded
+    admin_key = config.admin_key or generated_admin_key()  # checked before the model loads
     torch.set_num_threads(config.gate.torch_threads)
     store = Store(config.database_url)
     return create_app(Gate(gate_system(config), config, store, admin_key))
+
+
+def generated_admin_key() -> str:
+    """A fresh 256-bit admin key, shown once on standard error (only its hash is stored)."""
+    key = secrets.token_urlsafe(32)
+    print(f"facerobust serve: no admin key configured (gate.admin_key / ${ADMIN_KEY_ENV}); "
+          f"generated one for this run, shown only now:\n  {key}", file=sys.stderr, flush=True)
+    return key
 
 
 def serve(config_path: str | Path, *, host: str = "127.0.0.1", port: int = 8000,

@@ -24,6 +24,7 @@ import os
 import secrets
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,49 +32,19 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-META = sa.MetaData()
-TEMPLATES = sa.Table(
-    "templates", META,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("identity", sa.String(200), nullable=False, index=True),
-    sa.Column("photo_sha256", sa.String(64), nullable=False),
-    sa.Column("embedding", sa.LargeBinary, nullable=False),  # float32 little-endian
-    sa.Column("created", sa.Float, nullable=False),
-    sa.UniqueConstraint("identity", "photo_sha256", name="uq_identity_photo"),
+from facerobust.service.tables import (
+    ADDED_KEY_COLUMNS,
+    ADMIN_ROLES,
+    CLIENT_ROLES,
+    DECISIONS,
+    IDENTITY_FAILURES,
+    KEY_FAILURES,
+    KEYS,
+    LAST_USED_GRANULARITY_S,
+    META,
+    ROLES,
+    TEMPLATES,
 )
-KEYS = sa.Table(
-    "api_keys", META,
-    sa.Column("key_id", sa.String(32), primary_key=True),
-    sa.Column("key_sha256", sa.String(64), nullable=False, unique=True),
-    sa.Column("admin", sa.Boolean, nullable=False),
-    sa.Column("created", sa.Float, nullable=False),
-    sa.Column("roles", sa.String(64), nullable=True),  # comma-separated; NULL = legacy row
-    sa.Column("expires", sa.Float, nullable=True),
-    sa.Column("revoked", sa.Float, nullable=True),
-    sa.Column("last_used", sa.Float, nullable=True),
-)
-ADDED_KEY_COLUMNS = ("roles", "expires", "revoked", "last_used")  # added on start when absent
-ROLES = ("admin", "enroll", "verify", "identify")
-CLIENT_ROLES = frozenset({"verify", "identify"})  # what a client key may do by default
-ADMIN_ROLES = frozenset(ROLES)  # the environment's admin key
-LAST_USED_GRANULARITY_S = 1.0  # last_used is written at most this often per key
-DECISIONS = sa.Table(
-    "decisions", META,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("time", sa.Float, nullable=False, index=True),
-    sa.Column("endpoint", sa.String(16), nullable=False),
-    sa.Column("key_id", sa.String(32), nullable=False, index=True),
-    sa.Column("claimed_identity", sa.String(200), nullable=True, index=True),
-    sa.Column("probe_sha256", sa.String(64), nullable=True),
-    sa.Column("score", sa.Float, nullable=True),
-    sa.Column("flags", sa.Text, nullable=False),  # JSON object (detector flags, reasons)
-    sa.Column("outcome", sa.String(16), nullable=False),
-)
-REJECT = "reject"
-UNKNOWN = "unknown"  # /identify found no one: a failed query, counted like a rejection
-PENDING = "pending"  # a reserved, not yet decided request: counted as a failure until done
-KEY_FAILURES = (REJECT, UNKNOWN, PENDING)  # what counts against a key's budget
-IDENTITY_FAILURES = (REJECT, PENDING)  # ... and against a claimed identity's
 
 
 def hash_key(key: str) -> str:
@@ -176,12 +147,24 @@ class Store:
         self.url = url
         self.engine = make_engine(url)
         self.backend = self.engine.dialect.name
-        self.budget_lock = threading.Lock()  # serialises budget reservations
+        self.write_lock = threading.Lock()  # serialises exclusive transactions
         META.create_all(self.engine)
         _add_key_columns(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()
+
+    @contextlib.contextmanager
+    def exclusive(self, pg_lock: int) -> Iterator[sa.Connection]:
+        """A connection in a transaction no other writer (thread, process, gate instance)
+        runs beside: a process lock plus ``BEGIN IMMEDIATE`` on SQLite, the advisory lock
+        ``pg_lock`` on PostgreSQL. The caller commits or rolls back."""
+        with self.write_lock, self.engine.connect() as conn:
+            if self.backend == "sqlite":
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            elif self.backend == "postgresql":
+                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(pg_lock)))
+            yield conn
 
     # -- keys ----------------------------------------------------------------------------
     def ensure_key(self, key: str, *, admin: bool, key_id: str) -> None:
@@ -247,19 +230,24 @@ class Store:
                 for r in rows]
 
     # -- gallery -------------------------------------------------------------------------
-    def enroll(self, identity: str, items: list[tuple[str, np.ndarray]]) -> int:
-        """Add ``(photo_sha256, embedding)`` templates of ``identity`` in one transaction;
-        photos already enrolled for it are skipped. Returns the number added."""
+    def enroll(self, identity: str, items: list[tuple[str, np.ndarray]], *,
+               replace: bool = False) -> int:
+        """Add ``(photo_sha256, embedding)`` templates of ``identity`` in one transaction
+        (after deleting its old ones with ``replace``); photos already enrolled for it are
+        skipped. Returns the number added."""
         for _ in range(5):  # a concurrent enrollment of the same photo: retry, it is skipped
             try:
-                return self._enroll_once(identity, items)
+                return self._enroll_once(identity, items, replace)
             except IntegrityError:
                 continue
         raise RuntimeError(f"could not enroll {identity!r}: repeated write conflicts")
 
-    def _enroll_once(self, identity: str, items: list[tuple[str, np.ndarray]]) -> int:
+    def _enroll_once(self, identity: str, items: list[tuple[str, np.ndarray]],
+                     replace: bool) -> int:
         now, added = time.time(), 0
         with self.engine.begin() as conn:
+            if replace:
+                conn.execute(TEMPLATES.delete().where(TEMPLATES.c.identity == identity))
             have = {r[0] for r in conn.execute(sa.select(TEMPLATES.c.photo_sha256)
                                                .where(TEMPLATES.c.identity == identity))}
             for sha, emb in items:
@@ -290,6 +278,12 @@ class Store:
                  .order_by(sa.func.min(TEMPLATES.c.id)))
         with self.engine.connect() as conn:
             return [str(r[0]) for r in conn.execute(query)]
+
+    def delete_identity(self, identity: str) -> int:
+        """Delete every template of ``identity``; returns how many there were."""
+        with self.engine.begin() as conn:
+            done = conn.execute(TEMPLATES.delete().where(TEMPLATES.c.identity == identity))
+        return int(done.rowcount)
 
     def gallery_counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:
