@@ -51,14 +51,19 @@ class Server:
                 self.proc.wait(timeout=10)
 
 
-def start(config: Path, *, timeout: float = 60.0) -> Server:
-    """Start ``facerobust serve`` and wait (bounded) until /healthz answers 200."""
+def start(config: Path, *, timeout: float = 60.0, admin: str = ADMIN,
+          stderr: Path | None = None) -> Server:
+    """Start ``facerobust serve`` and wait (bounded) until /healthz answers 200 (``admin``
+    "" = no admin key in the environment; ``stderr`` = a file for the server's stderr)."""
     port = free_port()
     env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}",
-           "FACEROBUST_GATE_ADMIN_KEY": ADMIN}
+           "FACEROBUST_GATE_ADMIN_KEY": admin}
+    err = None if stderr is None else stderr.open("wb")
     proc = subprocess.Popen([sys.executable, "-m", "facerobust.cli", "serve", "--config",
                              str(config), "--host", "127.0.0.1", "--port", str(port)],
-                            env=env, cwd=ROOT)
+                            env=env, cwd=ROOT, stderr=err)
+    if err is not None:
+        err.close()
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -8,11 +8,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import cv2
 import httpx
+import numpy as np
 import pytest
 
 from facerobust.service.storage import Store, hash_key
 from tests.helpers import gate as g
+from tests.service.test_audit import raw_post
 
 ALICE = "Alejandro_Toledo"
 STRANGER = "Alvaro_Uribe"
@@ -292,3 +295,93 @@ def test_key_guessing_is_throttled_per_address(tmp_path: Path) -> None:
     assert codes == [401] * 5 + [429] * 3
     assert late.status_code == 429 and int(late.headers["Retry-After"]) >= 1
     assert "failed authentications" in late.json()["error"]
+
+
+def two_faces() -> bytes:
+    """Two demo photos side by side: two faces of the same size."""
+    left, right = (cv2.imdecode(np.frombuffer(g.demo_photo(n, 1), np.uint8), cv2.IMREAD_COLOR)
+                   for n in (ALICE, STRANGER))
+    return bytes(cv2.imencode(".jpg", np.hstack([left, right]))[1])
+
+
+def reencoded(ext: str) -> bytes:
+    """Alice's photo in another format (to be sent under a JPEG/PNG label)."""
+    img = cv2.imdecode(np.frombuffer(g.demo_photo(ALICE, 1), np.uint8), cv2.IMREAD_COLOR)
+    return bytes(cv2.imencode(ext, img)[1])
+
+
+def test_input_handling_closes_finding_5(tmp_path: Path) -> None:
+    """Finding 5: the body was parsed before the key was checked; any decodable format under
+    a JPEG label was decoded; re-enrolling silently appended; look-alike names became new
+    identities; a two-face photo silently used the largest face; /docs was public."""
+    db = f"sqlite:///{tmp_path / 'gate.db'}"
+    cfg = g.write_config(tmp_path / "gate.toml", db)
+    with g.running(cfg) as server:
+        url = server.url
+        enroll(url)
+        # no key, a 1 MB body announced and not sent: answered at once, body never read
+        started = time.monotonic()
+        assert raw_post(url, {"Content-Length": "1000000",
+                              "Content-Type": "multipart/form-data; boundary=x"}) == 401
+        assert time.monotonic() - started < 5
+        for ext, label in ((".bmp", "image/jpeg"), (".webp", "image/png"),
+                           (".tiff", "image/jpeg")):
+            r = httpx.post(f"{url}/verify", headers=g.auth(), data={"claimed_identity": ALICE},
+                           files={"photo": ("p", reencoded(ext), label)})
+            assert r.status_code == 415, (ext, r.text)
+            assert f"a {ext[1:].upper()} image by its content" in r.json()["error"]
+        r = verify(url, g.ADMIN, two_faces())
+        assert r.status_code == 422 and "2 faces of similar size" in r.json()["error"]
+        for bad, why in (("\u0410lejandro_Toledo", "mixes letters"),):  # Cyrillic A
+            r = verify(url, g.ADMIN, g.demo_photo(ALICE, 1), claimed=bad)
+            assert r.status_code == 422 and why in r.json()["error"]
+        r = httpx.post(f"{url}/enroll", headers=g.auth(), data={"identity": "Pepe"},
+                       files=[("photos", ("s.jpg", g.demo_photo(STRANGER, 1), "image/jpeg"))])
+        assert r.status_code == 200  # then its all-Cyrillic look-alike "Рере" is refused
+        r = verify(url, g.ADMIN, g.demo_photo(ALICE, 1), claimed="\u0420\u0435\u0440\u0435")
+        assert r.status_code == 422 and "looks like the enrolled identity 'Pepe'" in r.text
+        two = [("photos", (f"{i}.jpg", g.demo_photo(ALICE, i), "image/jpeg")) for i in (2, 3)]
+        r = httpx.post(f"{url}/enroll", headers=g.auth(),
+                       data={"identity": ALICE, "mode": "replace"}, files=two)
+        assert r.status_code == 200 and r.json()["mode"] == "replace"
+        listed = httpx.get(f"{url}/identities", headers=g.auth()).json()["identities"]
+        client = g.auth(new_key(url))
+        assert httpx.get(f"{url}/identities", headers=client).status_code == 403
+        assert httpx.delete(f"{url}/identities/Pepe", headers=client).status_code == 403
+        gone = httpx.delete(f"{url}/identities/pepe", headers=g.auth()).json()
+        assert gone == {"deleted": "Pepe", "templates": 1}
+        assert httpx.delete(f"{url}/identities/Pepe", headers=g.auth()).status_code == 404
+        spoofed = httpx.get(f"{url}/keys", headers={"X-Forwarded-For": "203.0.113.9"})
+        log = httpx.get(f"{url}/log", headers=g.auth(), params={"limit": 1000}).json()
+        assert httpx.get(f"{url}/openapi.json", headers=g.auth()).status_code == 404
+    assert sorted(listed, key=str) == [{"identity": ALICE, "templates": 2},
+                                       {"identity": "Pepe", "templates": 1}]
+    assert spoofed.status_code == 401  # and the untrusted forwarded address is not believed
+    assert log["entries"][-1]["client"] == "127.0.0.1"
+
+
+def test_trusted_proxy_docs_multi_face_largest_and_a_generated_admin_key(
+        tmp_path: Path) -> None:
+    cfg = g.write_config(tmp_path / "gate.toml", f"sqlite:///{tmp_path / 'gate.db'}",
+                         gate='docs = true\ntrusted_proxies = ["127.0.0.1"]\n',
+                         limits='multi_face = "largest"\n')
+    server = g.start(cfg, admin="", stderr=tmp_path / "stderr.txt")
+    try:
+        text = (tmp_path / "stderr.txt").read_text()
+        admin = text.split("shown only now:")[1].split()[0]
+        url = server.url
+        assert len(admin) >= 43 and "openapi" in httpx.get(f"{url}/openapi.json").text
+        r = httpx.get(f"{url}/keys", headers={"X-Forwarded-For": "198.51.100.7, 127.0.0.1"})
+        assert r.status_code == 401
+        admin_auth = {"Authorization": f"Bearer {admin}"}
+        assert httpx.post(f"{url}/enroll", headers=admin_auth, data={"identity": ALICE},
+                          files=[("photos", ("a.jpg", g.demo_photo(ALICE, 1), "image/jpeg"))]
+                          ).status_code == 200
+        r = httpx.post(f"{url}/verify", headers=admin_auth, data={"claimed_identity": ALICE},
+                       files={"photo": ("p.jpg", two_faces(), "image/jpeg")})
+        assert r.status_code == 200  # the largest face decides under "largest"
+        assert httpx.get(f"{url}/keys", headers=g.auth()).status_code == 401  # old key: no
+        log = httpx.get(f"{url}/log", headers=admin_auth, params={"status": 401}).json()
+    finally:
+        server.stop()
+    assert log["entries"][0]["client"] == "198.51.100.7"

@@ -44,4 +44,7 @@ def serve(config_path: str | Path, *, host: str = "127.0.0.1", port: int = 8000,
 
     config = load_gate_config(config_path)
     app = build_app(config)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+    # proxy_headers off: uvicorn would otherwise believe X-Forwarded-For from 127.0.0.1;
+    # the gate itself trusts only gate.trusted_proxies (Gate.client_address)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False,
+                proxy_headers=False)
