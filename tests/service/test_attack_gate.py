@@ -9,7 +9,10 @@ import httpx
 import pytest
 
 from facerobust.cli import main
+from facerobust.eval.results_gate import LookalikeResults
 from facerobust.service.blackbox import GateAttackResults
+from facerobust.service.config import parse_gate_config
+from facerobust.service.lookalike import time_to_query
 from facerobust.service.photo_study import PhotoStudyResults
 from facerobust.service.summary import median_ci
 from tests.helpers import gate as g
@@ -70,3 +73,43 @@ def test_median_ci_brackets_the_median() -> None:
     med, ci = median_ci([5, 1, 9, 3, 7, 11, 13, 2, 4, 6])
     assert med == 5.5 and ci is not None and ci[0] <= med <= ci[1]
     assert median_ci([]) == (None, None)
+
+
+def _lookalike_gate(path: Path, threshold: float, limits: str) -> Path:
+    path.write_text(f'[gate]\nmodel = "{g.STAND_IN}"\nthreshold = {threshold}\n'
+                    f'expose_scores = true\ndatabase = "sqlite:///{path.parent / "gate.db"}"\n'
+                    f"[limits]\n{limits}\n")
+    return path
+
+
+@pytest.mark.parametrize(("threshold", "limits"), [(1e6, ""), (1e-9, "max_rejections = 3\n")])
+def test_lookalike_search_through_identify(tmp_path: Path, threshold: float,
+                                           limits: str) -> None:
+    """Everyone looks alike at a huge threshold: the first query names someone and /verify
+    accepts it. No one does at a tiny one: every `unknown` counts, and the failure budget
+    stops the search after 3 queries."""
+    cfg = _lookalike_gate(tmp_path / "gate.toml", threshold, limits)
+    with g.running(cfg) as server:
+        assert main(["attack-gate", server.url, "--mode", "lookalike", "--key",
+                     _key(server.url), "--admin-key", g.ADMIN, "--gallery", "3",
+                     "--probes", "6", "--no-progress", "--gate-config", str(cfg),
+                     "--out", str(tmp_path / "la")]) == 0
+    res = LookalikeResults.from_dict(json.loads((tmp_path / "la/results.json").read_text()))
+    assert res.gallery == 3
+    if threshold > 1:
+        assert res.first_found_at == 1 and res.found.k == res.queries == 6
+        assert res.verified.k == res.verified.n == 6 and res.stopped_at is None
+    else:
+        assert res.first_found_at is None and res.found.k == 0
+        assert (res.queries, res.stopped_at) == (3, 4) and "locked out" in res.stopped_by
+        assert res.first_found_at_limits_s is None and res.limits["max_rejections"] == 3
+    assert "Look-alike search" in (tmp_path / "la/report.html").read_text()
+
+
+def test_time_to_query_counts_lockout_windows() -> None:
+    limits = parse_gate_config({"limits": {"max_rejections": 20, "lockout_window_s": 3600.0,
+                                           "key_rate": 1.0, "key_burst": 5}}).limits
+    assert time_to_query(20, limits) == 15.0  # within the first window: the rate decides
+    assert time_to_query(21, limits) == 3600.0  # the 21st failure waits a whole window
+    assert time_to_query(101, limits) == 5 * 3600.0
+    assert time_to_query(101, None) is None

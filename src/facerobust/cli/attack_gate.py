@@ -6,6 +6,10 @@ accepts the claimed victim; the victims are enrolled first with the admin key.
 ``--gate-config`` (the gate's TOML) adds, for each budget, the time the attack needs at the
 gate's allowed rate and its success before the lock-out. Writes ``--out DIR/results.json``
 (kind ``gate-attack``) and ``DIR/report.html``.
+
+``--mode lookalike`` measures the ``/identify`` oracle instead: it enrolls ``--gallery`` people
+of the dataset and sends ``--probes`` photos of other people to ``/identify`` until the gate
+names someone (a natural look-alike), then tries each at ``/verify`` (kind ``gate-lookalike``).
 """
 
 from __future__ import annotations
@@ -26,16 +30,24 @@ from facerobust.cli.common import (
     run_output,
 )
 from facerobust.eval.results_file import read_document
-from facerobust.eval.results_gate import GateAttackResults
+from facerobust.eval.results_gate import GateAttackResults, LookalikeResults, lookalike_overview
 from facerobust.eval.study_run import run_study, source_identity
-from facerobust.service.blackbox import GateAttackOptions, run_gate_attack
-from facerobust.service.config import load_gate_config
+from facerobust.service.blackbox import GateAccess, GateAttackOptions, run_gate_attack
+from facerobust.service.config import LimitsSection, load_gate_config
+from facerobust.service.lookalike import LookalikeOptions, run_lookalike
 from facerobust.service.summary import describe
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
 
     add_gate_client_arguments(parser)
+    parser.add_argument("--mode", default="perturb", choices=("perturb", "lookalike"),
+                        help="perturb attacker photos (default), or search natural look-alikes "
+                             "through /identify")
+    parser.add_argument("--gallery", type=int, default=50,
+                        help="lookalike: people enrolled, one photo each")
+    parser.add_argument("--probes", type=int, default=300,
+                        help="lookalike: photos of other people sent to /identify")
     parser.add_argument("--attack", default="square", choices=("square", "hsj"))
     parser.add_argument("--norm", default=LINF.name, choices=threat_names())
     parser.add_argument("--eps", default="8/255", help="comma-separated budgets, e.g. 4/255,8/255")
@@ -57,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
 
     gate = gate_access(args)
     limits = load_gate_config(args.gate_config).limits if args.gate_config else None
+    if args.mode == "lookalike":
+        return run_lookalike_mode(args, gate, limits)
     options = GateAttackOptions(
         attack=args.attack, norm=args.norm, epsilons=tuple(parse_epsilons(args.eps)),
         queries=args.queries, n=args.n, seed=args.seed, limits=limits,
@@ -73,3 +87,21 @@ def run(args: argparse.Namespace) -> int:
 
     res = run_study(out, GateAttackResults, settings, compute, force=args.force)
     return print_gate_study(describe(res.result), res.results)
+
+
+def run_lookalike_mode(args: argparse.Namespace, gate: GateAccess,
+                       limits: LimitsSection | None) -> int:
+    options = LookalikeOptions(gallery=args.gallery, probes=args.probes, seed=args.seed,
+                               limits=limits, progress=not args.no_progress)
+    out = run_output(args.out, force=args.force)
+    source = data_source(args)
+    settings = {"gate": args.url, "data": source_identity(source), "mode": "lookalike",
+                "options": replace(options, progress=False),
+                "gate_config": str(args.gate_config or "")}
+
+    def compute() -> LookalikeResults:
+        done = run_lookalike(gate, options, source=source, out=out.results)
+        return LookalikeResults.from_dict(read_document(done), where=str(done))
+
+    res = run_study(out, LookalikeResults, settings, compute, force=args.force)
+    return print_gate_study(lookalike_overview(res.result).sentences, res.results)

@@ -1,6 +1,7 @@
 """Typed results of the gate studies, each a whole ``results.json`` told apart by ``kind``:
 ``attack-gate`` (black-box attack over HTTP, :class:`GateAttackResults`) and
-``gate-photo-attack`` (chip- vs photo-space adversarial photos, :class:`PhotoStudyResults`).
+``gate-photo-attack`` (chip- vs photo-space adversarial photos, :class:`PhotoStudyResults`)
+and the look-alike search through ``/identify`` (:class:`LookalikeResults`).
 The studies compute them (:mod:`facerobust.service.blackbox`,
 :mod:`facerobust.service.photo_study`); their verdict rows and sentences are derived here."""
 
@@ -82,6 +83,49 @@ class PhotoStudyResults(KindUnit):
     cells: list[Cell]
     samples: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class LookalikeHit(Unit):
+    query: int  # 1-based /identify query that named someone
+    photo: str
+    person: str  # who the attacker photo really shows (never enrolled)
+    named: str  # the enrolled identity /identify answered
+    score: float | None
+    verified: bool  # did /verify then accept the same photo as ``named``?
+
+
+@dataclass(frozen=True)
+class LookalikeResults(KindUnit):
+    """``/identify`` combed with a photo collection for natural look-alikes of enrolled
+    people (issue 26's oracle), then each found one tried at ``/verify``."""
+
+    KIND: ClassVar[str] = "gate-lookalike"
+
+    gate: dict[str, Any]
+    gallery: int  # identities enrolled for the study (one photo each)
+    queries: int  # /identify queries answered
+    found: Rate  # look-alikes among the answered queries
+    verified: Rate  # of those, accepted by /verify as the named identity
+    first_found_at: int | None  # queries needed for the first look-alike
+    stopped_at: int | None = None  # the query the gate refused (lock-out, rate limit)
+    stopped_by: str = ""
+    limits: dict[str, Any] = field(default_factory=dict)
+    first_found_at_limits_s: float | None = None  # time to the first look-alike at the limits
+    hits: list[LookalikeHit] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+
+
+def lookalike_overview(res: LookalikeResults) -> Overview:
+    threat = f"natural look-alike search through /identify ({res.gallery} enrolled)"
+    rows = [verdict(threat, "per query", res.found, f"{res.queries} queries"),
+            verdict("a found look-alike accepted by /verify", "-", res.verified)]
+    first = ("no look-alike found" if res.first_found_at is None else
+             f"the first look-alike came after {res.first_found_at} queries")
+    stop = "" if res.stopped_at is None else \
+        f" The gate stopped the search at query {res.stopped_at} ({res.stopped_by})."
+    return Overview(rows, [f"In {res.queries} /identify queries {first}; "
+                           f"{res.found.text()} of the queries named someone.{stop}"])
 
 
 def gate_attack_overview(res: GateAttackResults) -> Overview:

@@ -1,5 +1,6 @@
-"""The gate studies' kinds: ``gate-attack`` (black-box attack over HTTP) and ``gate-photo``
-(chip- vs photo-space adversarial photos); schema-1 files (before the wrapper) are read too."""
+"""The gate studies' kinds: ``gate-attack`` (black-box attack over HTTP), ``gate-photo``
+(chip- vs photo-space adversarial photos) and ``gate-lookalike`` (the /identify look-alike
+search); schema-1 files (before the wrapper) are read too."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from typing import Any
 from facerobust.eval.results_file import VERDICT_RULE
 from facerobust.eval.results_gate import (
     GateAttackResults,
+    LookalikeResults,
     PhotoStudyResults,
     gate_attack_overview,
+    lookalike_overview,
     photo_overview,
 )
 from facerobust.eval.stats import Rate
@@ -61,3 +64,10 @@ GATE_PHOTO = ReportKind(
     overview=photo_overview, rates=photo_rates,
     legacy=Legacy(shape=lambda doc: "cells" in doc and "gate" in doc, version=1, key="schema",
                   convert=typed_reader(PhotoStudyResults), what="gate-photo-attack's"))
+GATE_LOOKALIKE = ReportKind(
+    name=LookalikeResults.KIND, title="Look-alike search through the gate's /identify",
+    read=typed_reader(LookalikeResults),
+    render=_page("gate_lookalike.html.j2", "Look-alike search through the gate's /identify"),
+    overview=lookalike_overview,
+    rates=lambda r: {"look-alike per /identify query": r.found,
+                     "found look-alike accepted by /verify": r.verified})

@@ -12,12 +12,13 @@ from facerobust.eval.results_file import SCHEMA_VERSION, read_document, version_
 from facerobust.report.kind_audit import AUDIT
 from facerobust.report.kind_base import Loaded, ReportKind
 from facerobust.report.kind_compare import RUN_COMPARISON
-from facerobust.report.kind_gate import GATE_ATTACK, GATE_PHOTO
+from facerobust.report.kind_gate import GATE_ATTACK, GATE_LOOKALIKE, GATE_PHOTO
 from facerobust.report.study import STUDY_KINDS, study_kind
 
 KINDS: dict[str, ReportKind] = {k.name: k for k in (
     AUDIT,
     GATE_ATTACK,
+    GATE_LOOKALIKE,
     GATE_PHOTO,
     RUN_COMPARISON,
     *STUDY_KINDS,

@@ -37,6 +37,7 @@ class Answer:
     score: float | None
     status: int
     error: str = ""
+    identity: str = ""  # the name /identify answered ("" for unknown)
 
 
 @dataclass
@@ -92,6 +93,21 @@ class GateClient:
             raise GateLockedOut(str(body.get("error")))
         if r.status_code == 200:
             return Answer(body["decision"] == "accept", body.get("score"), 200)
+        if r.status_code in (401, 404, 411):
+            raise OSError(f"gate refused the request: {r.status_code} {body.get('error')}")
+        return Answer(False, None, r.status_code, str(body.get("error", "")))
+
+    def identify(self, photo: bytes, content_type: str = "image/jpeg") -> Answer:
+        """``POST /identify``: ``Answer(accepted=a name came back, identity=the name)``;
+        403 lock-out raises :class:`GateLockedOut`."""
+        r = self._post("/identify", files={"photo": ("probe", photo, content_type)})
+        body = r.json()
+        if r.status_code == 403:
+            raise GateLockedOut(str(body.get("error")))
+        if r.status_code == 200:
+            name = str(body.get("identity", "unknown"))
+            known = name != "unknown"
+            return Answer(known, body.get("score"), 200, identity=name if known else "")
         if r.status_code in (401, 404, 411):
             raise OSError(f"gate refused the request: {r.status_code} {body.get('error')}")
         return Answer(False, None, r.status_code, str(body.get("error", "")))
