@@ -92,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
 def run_lookalike_mode(args: argparse.Namespace, gate: GateAccess,
                        limits: LimitsSection | None) -> int:
     options = LookalikeOptions(gallery=args.gallery, probes=args.probes, seed=args.seed,
-                               limits=limits, progress=not args.no_progress)
+                               limits=limits, wait=not args.no_wait,
+                               max_wait_s=args.max_wait, progress=not args.no_progress)
     out = run_output(args.out, force=args.force)
     source = data_source(args)
     settings = {"gate": args.url, "data": source_identity(source), "mode": "lookalike",

@@ -31,6 +31,8 @@ class LookalikeOptions:
     probes: int = 300  # attacker photos (of people not enrolled) sent to /identify
     seed: int = 0
     limits: LimitsSection | None = None  # the gate's limits, for the time-at-limits figure
+    wait: bool = True  # sleep Retry-After on 429 (a patient attacker) ...
+    max_wait_s: float = 600.0  # ... up to this long in total
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -97,7 +99,7 @@ def run_lookalike(gate: GateAccess, options: LookalikeOptions, *,
     gallery, probes = split_people(as_dataset(source), o)
     skipped: list[dict[str, str]] = []
     admin = GateClient(gate.url, gate.admin_key)
-    client = GateClient(gate.url, gate.key, wait=False)
+    client = GateClient(gate.url, gate.key, wait=o.wait, max_wait_s=o.max_wait_s)
     try:
         health = admin.health()
         enrolled = enroll_gallery(gate, admin, gallery, skipped)
