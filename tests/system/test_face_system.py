@@ -44,9 +44,12 @@ def test_probe_embeds_with_the_defended_model(system: FaceSystem) -> None:
 
 
 def test_capture_errors_carry_field_and_status(system: FaceSystem) -> None:
-    with pytest.raises(CaptureError, match="not a decodable image") as err:
-        system.probe(b"GIF89a-not-really", "photos[2]")
+    with pytest.raises(CaptureError, match="a GIF image by its content") as err:
+        system.probe(b"GIF89a-not-really", "photos[2]")  # the gate allows JPEG and PNG only
     assert err.value.field == "photos[2]" and err.value.status == 415
+    with pytest.raises(CaptureError, match="not a decodable image") as err:
+        Capture("hog")(b"GIF89a-not-really", "photo")  # any format: the decoder refuses it
+    assert err.value.status == 415
     small = Capture("hog", max_bytes=100)
     with pytest.raises(CaptureError, match="too large: .* bytes") as big:
         small(g.demo_photo("Alvaro_Uribe"), "photo")
