@@ -49,3 +49,15 @@ def find_dataset(name: str) -> Path | None:
         if candidate.is_dir():
             return candidate
     return None
+
+
+MODELS_ENV = "FACEROBUST_MODELS"
+
+
+def user_models_dir() -> Path:
+    """Where ``facerobust models add`` registers your own models: ``$FACEROBUST_MODELS``
+    (default ``<cache>/models``), created on first use."""
+    root = os.environ.get(MODELS_ENV)
+    path = Path(root).expanduser() if root else cache_dir() / "models"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
