@@ -261,8 +261,8 @@ def _div(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 # onnx.TensorProto data types -> torch dtypes (FLOAT, INT32, INT64, DOUBLE, BOOL, FLOAT16)
-CAST_TYPES: dict[int, torch.dtype] = {1: torch.float32, 6: torch.int32, 7: torch.int64, 11: torch.float64,
-              9: torch.bool, 10: torch.float16}
+CAST_TYPES: dict[int, torch.dtype] = {1: torch.float32, 6: torch.int32, 7: torch.int64,
+                                      11: torch.float64, 9: torch.bool, 10: torch.float16}
 
 OPS: dict[str, Op] = {
     "Conv": conv,
