@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +101,9 @@ def load_network(spec: ModelFileSpec) -> nn.Module:
         return net
     if fmt == "torchscript":
         try:
-            return torch.jit.load(str(_required(path, spec)), map_location="cpu")
+            with warnings.catch_warnings():  # torch 2.13 marks jit.load deprecated
+                warnings.simplefilter("ignore", DeprecationWarning)
+                return torch.jit.load(str(_required(path, spec)), map_location="cpu")
         except RuntimeError as err:
             raise ValueError(f"{where}: not a TorchScript file ({str(err).splitlines()[0]})"
                              ) from None
