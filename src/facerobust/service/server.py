@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,10 +29,13 @@ def build_app(config: GateConfig) -> FastAPI:
 
 
 def serve(config_path: str | Path, *, host: str = "127.0.0.1", port: int = 8000,
-          log_level: str = "warning") -> None:
-    """Run the gate with uvicorn until interrupted."""
+          log_level: str = "warning", model: str = "") -> None:
+    """Run the gate with uvicorn until interrupted (``model``, when given, replaces the
+    config's system.model: a zoo name, a model spec file or an added model)."""
     import uvicorn
 
     config = load_gate_config(config_path)
+    if model:
+        config = replace(config, gate=replace(config.gate, model=model))
     app = build_app(config)
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
