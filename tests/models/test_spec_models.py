@@ -14,6 +14,7 @@ from facerobust import models
 from facerobust.attacks import PGD, Dodging
 from facerobust.eval.clean import CleanOptions, evaluate_clean
 from facerobust.models.dlib_resnet import weights_file
+from facerobust.models.zoo import locate_mobilefacenet
 from tests.helpers.exported import export_onnx, export_torchscript, write_spec
 
 pytestmark = pytest.mark.skipif(weights_file() is None,
@@ -91,3 +92,31 @@ def test_lfw_sample_figures_equal_the_port(port: nn.Module, imported: dict[str, 
     assert got.n_pairs == ref.n_pairs >= 90  # HOG finds no face in a few images
     assert got.accuracy == ref.accuracy
     assert np.isclose(got.threshold_at_far, ref.threshold_at_far, atol=1e-4)
+
+
+class GraphOnly(nn.Module):
+    """A zoo model's bare network (NCHW in, flat descriptor out), for export."""
+
+    def __init__(self, graph: nn.Module) -> None:
+        super().__init__()
+        self.graph = graph
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.graph(x.permute(0, 2, 3, 1))
+        out = out[0] if isinstance(out, list) else out
+        return out.reshape(out.shape[0], -1)
+
+
+@pytest.mark.skipif(locate_mobilefacenet() is None, reason="mobilefacenet is not fetched")
+def test_reimported_mobilefacenet_equals_the_zoo_model(tmp_path: Path) -> None:
+    zoo = models.load("mobilefacenet")
+    file = export_onnx(GraphOnly(zoo.graph), torch.rand(1, 3, 112, 112), tmp_path / "m.onnx")
+    spec = write_spec(tmp_path / "m.toml", model=f'name = "m"\nformat = "onnx"\nfile = "{file}"',
+                      input='[input]\nsize = 112\ntemplate = "arcface-112"\n'
+                            'mean = [127.5, 127.5, 127.5]\nstd = [128.0, 128.0, 128.0]\n',
+                      output='[output]\nmetric = "cosine"\nthreshold = 0.5\nsize = 192\n')
+    chips = torch.rand(2, 3, 150, 150, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        ref = zoo(chips)
+        diff = float((models.load(str(spec))(chips) - ref).abs().max())
+    assert diff <= TOLERANCE * float(ref.abs().max())
