@@ -247,6 +247,10 @@ def check_toml(code: str) -> None:
         from facerobust.models.spec_file import parse_model_spec
 
         parse_model_spec(doc, ROOT / "docs" / "spec.toml", check_files=False)
+    elif set(doc) == {"remote"}:
+        from facerobust.service.remote import parse_remote
+
+        parse_remote(doc["remote"])
     elif set(doc) <= {"gate", "limits"}:
         from facerobust.service.config import parse_gate_config
 

@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import cv2
+import httpx
 import numpy as np
 import pytest
 
 from facerobust.cli import main
 from facerobust.eval.results_gate import GateAttackResults
 from facerobust.service.remote import json_path, load_remote, own_gate, parse_remote
+from tests.helpers import gate as g
 
 KEY = "stub-secret-key"
 THRESHOLD = 0.97  # similarity
@@ -148,3 +150,43 @@ def test_json_path_reads_nested_answers() -> None:
     assert json_path(doc, "ok") is True
     with pytest.raises(KeyError, match="result.1"):
         json_path(doc, "result.1.x")
+
+
+OWN_GATE = """[remote]
+url = "{url}/verify"
+probe_field = "photo"
+identity_field = "claimed_identity"
+auth_value = "Bearer {key}"
+decision = "decision"
+accept_value = "accept"
+score = "score"
+health_url = "{url}/healthz"
+threshold_path = "threshold"
+
+[remote.enroll]
+url = "{url}/enroll"
+identity_field = "identity"
+photo_field = "photos"
+auth_value = "Bearer {admin}"
+"""
+
+
+def test_our_gate_through_its_description_gives_the_native_figures(tmp_path: Path) -> None:
+    cfg = g.write_config(tmp_path / "gate.toml", f"sqlite:///{tmp_path / 'gate.db'}")
+    with g.running(cfg) as server:
+        keys = [httpx.post(f"{server.url}/keys", headers=g.auth()).json()["key"]
+                for _ in range(2)]
+        common = ["--dataset", "lfw-demo", "--n", "1", "--queries", "6", "--eps", "8/255",
+                  "--no-progress"]
+        assert main(["attack-gate", server.url, "--key", keys[0], "--admin-key", g.ADMIN,
+                     *common, "--out", str(tmp_path / "native")]) == 0
+        desc = tmp_path / "own.toml"
+        desc.write_text(OWN_GATE.format(url=server.url, key=keys[1], admin=g.ADMIN))
+        assert load_remote(desc) == own_gate(server.url, keys[1], g.ADMIN)
+        assert main(["attack-gate", str(desc), *common, "--out", str(tmp_path / "remote")]) == 0
+    native, remote = (GateAttackResults.from_dict(json.loads(
+        (tmp_path / run / "results.json").read_text())).samples[0]
+        for run in ("native", "remote"))
+    assert (native.queries, native.clean_score, native.best_score) == \
+        (remote.queries, remote.clean_score, remote.best_score)
+    assert native.queries_to_success == remote.queries_to_success
