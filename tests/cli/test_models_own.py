@@ -27,11 +27,13 @@ def spec(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_add_list_card_load_remove(spec: Path, tmp_path: Path, capsys) -> None:
+    spec.write_text(spec.read_text() + 'data = "faces"\n')  # relative to the spec
     assert main(["models", "add", str(spec)]) == 0
     assert "added my-arc" in capsys.readouterr().out
     registered = tmp_path / "mine" / "my-arc.toml"
     assert (tmp_path / "mine" / "my-arc.onnx").is_file()
     assert 'sha256 = "' in registered.read_text()
+    assert f'data = "{tmp_path / "faces"}"' in registered.read_text()
     assert main(["models", "add", str(spec)]) == 2  # the name is taken
     assert "already registered" in capsys.readouterr().err
     assert main(["models", "list"]) == 0

@@ -194,5 +194,5 @@ def load_spec_model(path: str | Path, *, require_threshold: bool = True) -> Spec
 
 def user_spec_path(name: str) -> Path | None:
     """The spec of a model registered by ``facerobust models add``, if ``name`` is one."""
-    path = user_models_dir() / f"{name}.toml"
+    path = user_models_dir(create=False) / f"{name}.toml"
     return path if "/" not in name and path.is_file() else None

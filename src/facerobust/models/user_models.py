@@ -72,8 +72,11 @@ def spec_toml(spec: ModelFileSpec, file: str, sha256: str) -> str:
         "input": vars(spec.input), "output": vars(spec.output)}
     if file:
         tables["model"].update(file=file, sha256=sha256)
-    if spec.calibration is not None:
-        tables["calibration"] = vars(spec.calibration)
+    cal = spec.calibration
+    if cal is not None:  # a relative data folder stays the one beside the original spec
+        data = str((spec.path.parent / Path(cal.data).expanduser()).resolve()) if cal.data \
+            else ""
+        tables["calibration"] = {"far": cal.far, **({"data": data} if data else {})}
     lines: list[str] = []
     for table, values in tables.items():
         lines.append(f"[{table}]")
