@@ -3,10 +3,12 @@ TOML (``[gate]``) and the audit, and the loaders that turn them into parts.
 
 ``model`` is a registered zoo name, a model spec file (``*.toml``, your own ONNX, TorchScript or
 Python network; :mod:`facerobust.models.spec_file`), a model added by ``facerobust models add``
-or ``"package.module:factory"`` (a plugin or test stand-in, called without arguments); ``threshold`` 0 means the model card's measured threshold
-(FAR=1e-3), else the model's own default; ``detectors`` are files saved by
-``facerobust detect --save`` (``*.pt``, fitted on this model) or factories whose result maps
-chips (N, 3, 150, 150) to ``{flag: value}`` (a true ``"reject"`` flag rejects the probe).
+or ``"package.module:factory"`` (a plugin or test stand-in, called without arguments);
+``threshold`` 0 means the model card's measured threshold (FAR=1e-3), else the model's own
+default (a spec model's: ``output.threshold`` or its calibrated card); ``detectors`` are
+files saved by ``facerobust detect --save`` (``*.pt``, fitted on this model) or factories whose
+result maps chips (N, 3, 150, 150) to ``{flag: value}`` (a true ``"reject"`` flag rejects the
+probe).
 """
 
 from __future__ import annotations
