@@ -43,6 +43,10 @@ def test_add_list_card_load_remove(spec: Path, tmp_path: Path, capsys) -> None:
     assert json.loads(capsys.readouterr().out)["format"] == "onnx"
     with pytest.raises(ValueError, match=r"no output\.threshold"):
         models.load("my-arc")  # added, but neither a threshold nor a calibrated card
+    copy = tmp_path / "mine" / "my-arc.onnx"
+    copy.write_bytes(copy.read_bytes() + b"\0")  # the registered copy is pinned
+    with pytest.raises(ValueError, match=r"my-arc\.onnx: sha256 .* differs from the pinned"):
+        models.load("my-arc")
     assert main(["models", "remove", "my-arc"]) == 0
     assert not registered.exists() and not (tmp_path / "mine" / "my-arc.onnx").exists()
     assert main(["models", "remove", "my-arc"]) == 2

@@ -90,3 +90,35 @@ def test_unsupported_op_names_the_op_and_the_node(tmp_path: Path) -> None:
                       model=f'name = "erf"\nformat = "onnx"\nfile = "{path}"')
     with pytest.raises(ValueError, match=r"Erf"):
         models.load(str(spec))
+
+
+class ChannelsLast(torch.nn.Module):
+    """A TF-style network: NHWC input."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(1)
+        self.conv = torch.nn.Conv2d(3, 4, 5, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x.permute(0, 3, 1, 2)).flatten(1)
+
+
+def test_nhwc_layout_and_the_custom_template(tmp_path: Path) -> None:
+    net = ChannelsLast().eval()
+    file = export_onnx(net, torch.rand(1, 112, 112, 3), tmp_path / "nhwc.onnx")
+    arcface = [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],
+               [41.5493, 92.3655], [70.7299, 92.2041]]
+    chips = torch.rand(2, 3, 150, 150)
+    outs = []
+    for template in ('template = "arcface-112"', f'template = "custom"\nlandmarks = {arcface}'):
+        spec = write_spec(tmp_path / "nhwc.toml",
+                          model=f'name = "nhwc"\nformat = "onnx"\nfile = "{file}"',
+                          input=f'[input]\nsize = 112\n{template}\nlayout = "nhwc"\n')
+        with torch.no_grad():
+            outs.append(models.load(str(spec))(chips))
+    warp = ChipWarp(arcface_similarity(112), (112, 112))
+    with torch.no_grad():
+        expected = net((warp(chips) * 255.0).permute(0, 2, 3, 1))
+    assert float((outs[0] - expected).abs().max()) <= TOLERANCE * float(expected.abs().max())
+    assert float((outs[1] - outs[0]).abs().max()) <= TOLERANCE * float(expected.abs().max())
