@@ -41,6 +41,8 @@ def test_add_list_card_load_remove(spec: Path, tmp_path: Path, capsys) -> None:
     assert "my-arc" in out and "not calibrated" in out
     assert main(["models", "card", "my-arc"]) == 0
     assert json.loads(capsys.readouterr().out)["format"] == "onnx"
+    assert main(["models", "card", str(spec)]) == 0  # a spec file's card, unregistered
+    assert json.loads(capsys.readouterr().out)["spec"] == str(spec)
     with pytest.raises(ValueError, match=r"no output\.threshold"):
         models.load("my-arc")  # added, but neither a threshold nor a calibrated card
     copy = tmp_path / "mine" / "my-arc.onnx"

@@ -23,8 +23,8 @@ from facerobust.eval.datasource import DataSource
 from facerobust.models import specs
 from facerobust.models.cards import card
 from facerobust.models.fetch_targets import fetch_targets
-from facerobust.models.spec_file import is_spec_path
-from facerobust.models.spec_model import user_spec_path
+from facerobust.models.spec_file import ModelFileSpec, is_spec_path, read_model_spec
+from facerobust.models.spec_model import read_card, user_spec_path
 from facerobust.models.user_models import add_model, remove_model, user_models
 
 
@@ -39,7 +39,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                        help="npm registry URL; implies a direct HTTPS download (no npm)")
     fetch.add_argument("--no-npm", action="store_true", help="download without npm pack")
     show = sub.add_parser("card", help="the JSON card of one model")
-    show.add_argument("name")
+    show.add_argument("name", help="zoo name, added model or model spec (*.toml)")
     add = sub.add_parser("add", help="check your own model's spec (load, two chips, embedding "
                          "size, ONNX vs onnxruntime, sha256) and register it under its name")
     add.add_argument("spec", type=Path, help="model spec file (TOML, docs/models.md)")
@@ -84,11 +84,15 @@ def _calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _own_card(spec: ModelFileSpec) -> dict[str, Any]:
+    return {"name": spec.name, "own": True, "format": spec.model.format,
+            "spec": str(spec.path), "metric": spec.output.metric,
+            "threshold": spec.output.threshold or None, "template": spec.input.template,
+            "measured": read_card(spec)}
+
+
 def _own_cards() -> list[dict[str, Any]]:
-    return [{"name": spec.name, "own": True, "format": spec.model.format,
-             "spec": str(spec.path), "metric": spec.output.metric,
-             "threshold": spec.output.threshold or None, "template": spec.input.template,
-             "measured": found} for spec, found in user_models()]
+    return [_own_card(spec) for spec, _ in user_models()]
 
 
 def _print_own(cards: list[dict[str, Any]]) -> None:
@@ -117,9 +121,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"removed {path}")
         return 0
     if command == "card":
-        own = user_spec_path(args.name)
+        own = args.name if is_spec_path(args.name) else user_spec_path(args.name)
         if own is not None:
-            print(json.dumps(next(c for c in _own_cards() if c["name"] == args.name), indent=2))
+            print(json.dumps(_own_card(read_model_spec(own)), indent=2))
             return 0
         print(json.dumps(card(args.name).to_dict(), indent=2))
         return 0
