@@ -29,7 +29,8 @@ def spec(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_add_list_card_load_remove(spec: Path, tmp_path: Path, capsys) -> None:
     spec.write_text(spec.read_text() + 'data = "faces"\n')  # relative to the spec
     assert main(["models", "add", str(spec)]) == 0
-    assert "added my-arc" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "added my-arc" in out and "max |torch - onnxruntime|" in out
     registered = tmp_path / "mine" / "my-arc.toml"
     assert (tmp_path / "mine" / "my-arc.onnx").is_file()
     assert 'sha256 = "' in registered.read_text()

@@ -111,7 +111,13 @@ def run(args: argparse.Namespace) -> int:
     if command == "fetch":
         return _fetch(args)
     if command == "add":
-        target = add_model(args.spec, known={s.name for s in specs()}, force=args.force)
+        target, report = add_model(args.spec, known={s.name for s in specs()},
+                                   force=args.force)
+        ort = report.get("onnxruntime_max_abs_diff")
+        print(f"checked: {report['embedding_dim']}-d {report['metric']} descriptors, "
+              f"{report['template']} {report['input_size']}px input"
+              + (f", max |torch - onnxruntime| {ort:.2e}" if ort is not None else "")
+              + (f", sha256 {report['sha256'][:16]}..." if report["sha256"] else ""))
         print(f"added {target.stem}: {target} (load it as --model {target.stem})")
         return 0
     if command == "calibrate":

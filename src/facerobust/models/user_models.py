@@ -86,9 +86,11 @@ def spec_toml(spec: ModelFileSpec, file: str, sha256: str) -> str:
     return "\n".join(lines)
 
 
-def add_model(path: str | Path, *, known: set[str], force: bool = False) -> Path:
+def add_model(path: str | Path, *, known: set[str], force: bool = False
+              ) -> tuple[Path, dict[str, Any]]:
     """Check the spec at ``path`` and register it (network file, spec, card) in the user model
-    folder; ``known`` are the zoo's names, which a user model may not take."""
+    folder; ``known`` are the zoo's names, which a user model may not take. The registered
+    spec and the checks' figures (:func:`check_model_spec`)."""
     spec = read_model_spec(path)
     if spec.name in known:
         raise ValueError(f"{spec.path}: model.name {spec.name!r} is a zoo model; pick another")
@@ -97,7 +99,7 @@ def add_model(path: str | Path, *, known: set[str], force: bool = False) -> Path
     if target.exists() and not force:
         raise ValueError(f"a model named {spec.name!r} is already registered ({target}); "
                          "remove it first or add --force")
-    check_model_spec(spec.path)
+    report = check_model_spec(spec.path)
     file, copied = spec.file_path(), ""
     if file is not None:
         copied = f"{spec.name}{''.join(file.suffixes) or '.bin'}"
@@ -108,7 +110,7 @@ def add_model(path: str | Path, *, known: set[str], force: bool = False) -> Path
     if card is not None:
         (folder / f"{spec.name}.card.json").write_text(json.dumps(card, indent=2),
                                                        encoding="utf-8")
-    return target
+    return target, report
 
 
 def user_models() -> list[tuple[ModelFileSpec, dict[str, Any] | None]]:
