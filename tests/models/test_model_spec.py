@@ -10,6 +10,8 @@ import torch
 
 from facerobust import models
 from facerobust.models.spec_file import read_model_spec
+from facerobust.service.config import parse_gate_config
+from facerobust.system.spec import load_model, operating_threshold
 from tests.helpers.exported import TinyArcFace, export_onnx, export_torchscript, write_spec
 
 pytest.importorskip("onnx")
@@ -107,3 +109,11 @@ def test_python_entry_point(tmp_path: Path) -> None:
                      model='name = "py"\nformat = "python"\nentry = "no_such_pkg:build"')
     with pytest.raises(ValueError, match=r"model\.entry 'no_such_pkg:build': cannot import"):
         models.load(str(bad))
+
+
+def test_the_gate_loads_a_spec_at_its_threshold(files: tuple[Path, Path], tmp_path: Path) -> None:
+    spec = write_spec(tmp_path / "gate-model.toml", model=onnx_model(files[0]))
+    cfg = parse_gate_config({"gate": {"model": str(spec)}})
+    model = load_model(cfg.system.model)
+    assert model.name == "net"
+    assert operating_threshold(cfg.system.model, model, cfg.system.threshold) == 0.5
