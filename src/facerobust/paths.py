@@ -49,3 +49,16 @@ def find_dataset(name: str) -> Path | None:
         if candidate.is_dir():
             return candidate
     return None
+
+
+MODELS_ENV = "FACEROBUST_MODELS"
+
+
+def user_models_dir(*, create: bool = True) -> Path:
+    """Where ``facerobust models add`` registers your own models: ``$FACEROBUST_MODELS``
+    (default ``<cache>/models``), created on first use unless ``create`` is false."""
+    root = os.environ.get(MODELS_ENV)
+    path = Path(root).expanduser() if root else cache_dir() / "models"
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -243,7 +243,15 @@ def check_python_without_running(code: str, name: str) -> None:
 
 def check_toml(code: str) -> None:
     doc = tomllib.loads(code)
-    if set(doc) <= {"gate", "limits"}:
+    if "model" in doc and set(doc) <= {"model", "input", "output", "calibration"}:
+        from facerobust.models.spec_file import parse_model_spec
+
+        parse_model_spec(doc, ROOT / "docs" / "spec.toml", check_files=False)
+    elif set(doc) == {"remote"}:
+        from facerobust.service.remote import parse_remote
+
+        parse_remote(doc["remote"])
+    elif set(doc) <= {"gate", "limits"}:
         from facerobust.service.config import parse_gate_config
 
         parse_gate_config(doc)

@@ -43,9 +43,15 @@ def test_damaged_files_are_named_and_recomputed(tmp_path: Path,
 
 
 def test_rejects_unsafe_keys(tmp_path: Path) -> None:
-    store = RunStore(tmp_path)
-    with pytest.raises(ValueError, match="unit key"):
-        store.save("../escape", "fp", {})
+    store = RunStore(tmp_path / "run")
+    for key in ("a b", "x\\y", "", "k\x00"):
+        with pytest.raises(ValueError, match="unit key"):
+            store.save(key, "fp", {})
+    # a model spec path in a key ("/") is one file name inside the run folder, never a path
+    store.save("../escape", "fp", {"ok": 1})
+    assert store.load("../escape") == {"ok": 1}
+    assert [p.name for p in (tmp_path / "run" / "units").iterdir()] == ["..%2Fescape.json"]
+    assert not (tmp_path / "escape.json").exists()
 
 
 def test_run_lock_is_exclusive_and_stale_locks_are_taken_over(tmp_path: Path) -> None:

@@ -24,7 +24,8 @@ from facerobust.eval.tasks import GOALS
 
 def configure(parser: argparse.ArgumentParser) -> None:
 
-    parser.add_argument("--model", default="dlib-resnet", help="registered model name (victim)")
+    parser.add_argument("--model", default="dlib-resnet",
+                        help="zoo model name, model spec (*.toml) or added model (the victim)")
     parser.add_argument("--others", default="", metavar="NAMES",
                         help="comma-separated models the adversarials are transferred to")
     parser.add_argument("--surrogates", default="", metavar="NAMES",

@@ -5,11 +5,14 @@ dataset's impostor pairs (any layout: its protocol, or a generated one) until ``
 accepts the claimed victim; the victims are enrolled first with the admin key.
 ``--gate-config`` (the gate's TOML) adds, for each budget, the time the attack needs at the
 gate's allowed rate and its success before the lock-out. Writes ``--out DIR/results.json``
-(kind ``gate-attack``) and ``DIR/report.html``.
+(kind ``gate-attack``) and ``DIR/report.html``. In place of the URL, a TOML file with a
+``[remote]`` table describes any other HTTP face API (docs/gate.md, :mod:`facerobust.service.
+remote`); its auth is in the file (or the environment), so no --key / --admin-key.
 
 ``--mode lookalike`` measures the ``/identify`` oracle instead: it enrolls ``--gallery`` people
 of the dataset and sends ``--probes`` photos of other people to ``/identify`` until the gate
-names someone (a natural look-alike), then tries each at ``/verify`` (kind ``gate-lookalike``).
+names someone (a natural look-alike), then tries each at ``/verify`` (kind ``gate-lookalike``;
+facerobust's own gate only).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from facerobust.eval.study_run import run_study, source_identity
 from facerobust.service.blackbox import GateAccess, GateAttackOptions, run_gate_attack
 from facerobust.service.config import LimitsSection, load_gate_config
 from facerobust.service.lookalike import LookalikeOptions, run_lookalike
+from facerobust.service.remote import load_remote
 from facerobust.service.summary import describe
 
 
@@ -67,9 +71,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
 
-    gate = gate_access(args)
+    remote = load_remote(args.url) if args.url.endswith(".toml") else None
+    gate = gate_access(args) if remote is None else GateAccess(remote.url, "", "")
     limits = load_gate_config(args.gate_config).limits if args.gate_config else None
     if args.mode == "lookalike":
+        if remote is not None:
+            raise ValueError("--mode lookalike searches facerobust's own gate (/identify): "
+                             "give its URL, not a [remote] description")
         return run_lookalike_mode(args, gate, limits)
     options = GateAttackOptions(
         attack=args.attack, norm=args.norm, epsilons=tuple(parse_epsilons(args.eps)),
@@ -77,12 +85,15 @@ def run(args: argparse.Namespace) -> int:
         wait=not args.no_wait, max_wait_s=args.max_wait, progress=not args.no_progress)
     out = run_output(args.out, force=args.force)
     source = data_source(args)
-    settings = {"gate": args.url, "data": source_identity(source),
+    secretless = None if remote is None else replace(
+        remote, auth_value="", enroll=remote.enroll and replace(remote.enroll, auth_value=""))
+    settings = {"gate": args.url if remote is None else secretless,
+                "data": source_identity(source),
                 "options": replace(options, progress=False),
                 "gate_config": str(args.gate_config or "")}
 
     def compute() -> GateAttackResults:
-        done = run_gate_attack(gate, options, source=source, out=out.results)
+        done = run_gate_attack(gate, options, source=source, out=out.results, remote=remote)
         return GateAttackResults.from_dict(read_document(done), where=str(done))
 
     res = run_study(out, GateAttackResults, settings, compute, force=args.force)

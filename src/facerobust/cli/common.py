@@ -121,7 +121,8 @@ def print_skipped(skipped: list[dict[str, str]], shown: int = 10) -> None:
 def add_gate_client_arguments(parser: argparse.ArgumentParser) -> None:
     """The gate URL, the client key and the admin key (both default to the environment)."""
 
-    parser.add_argument("url", help="gate base URL, e.g. http://127.0.0.1:8000")
+    parser.add_argument("url", help="gate base URL, e.g. http://127.0.0.1:8000 (attack-gate: "
+                        "or a TOML file whose [remote] table describes another HTTP face API)")
     parser.add_argument("--key", default=os.environ.get("FACEROBUST_GATE_KEY", ""),
                         help="client API key (default $FACEROBUST_GATE_KEY)")
     parser.add_argument("--admin-key", default=os.environ.get("FACEROBUST_GATE_ADMIN_KEY", ""),

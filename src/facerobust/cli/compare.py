@@ -20,7 +20,8 @@ DEFAULT_EPS = "0.01,0.015,0.02,1/255,2/255,4/255,8/255"
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models", default=DEFAULT_MODELS,
-                        help="comma-separated registered names or student files "
+                        help="comma-separated zoo names, student files, model specs (*.toml) "
+                             "or added models "
                              f"(default {DEFAULT_MODELS})")
     add_data_arguments(parser)
     parser.add_argument("--limit-pairs", type=int, default=600, metavar="N",

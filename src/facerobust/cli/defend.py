@@ -25,7 +25,8 @@ from facerobust.eval.tasks import GOALS
 
 def configure(parser: argparse.ArgumentParser) -> None:
 
-    parser.add_argument("--model", default="dlib-resnet", help="registered model name")
+    parser.add_argument("--model", default="dlib-resnet",
+                        help="zoo model name, model spec (*.toml) or added model")
     parser.add_argument("--dataset", default=default_dataset(),
                         help="dataset name (default: lfw when an LFW copy is found, else the "
                              "embedded lfw-demo)")

@@ -33,7 +33,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("images", nargs="*", type=Path,
                         help="score mode (--load): photos or chips to score")
-    parser.add_argument("--model", default="dlib-resnet", help="registered model name")
+    parser.add_argument("--model", default="dlib-resnet",
+                        help="zoo model name, model spec (*.toml) or added model")
     parser.add_argument("--detector", action="append", choices=DETECTORS, default=None,
                         help="study mode: a detector to fit and judge (repeat for several)")
     parser.add_argument("--variant", action="append", choices=TRAJECTORY_VARIANTS,

@@ -27,7 +27,8 @@ from facerobust.report import render_report
 
 def configure(parser: argparse.ArgumentParser) -> None:
 
-    parser.add_argument("--model", default="dlib-resnet", help="registered model name")
+    parser.add_argument("--model", default="dlib-resnet",
+                        help="zoo model name, model spec (*.toml) or added model")
     add_data_arguments(parser, listing=False)  # a listing file is found by the layout
     parser.add_argument("--pairs-file", default="pairs.txt",
                         help="protocol file: pairs.txt (10 folds), pairsDevTest.txt, ...; "
@@ -70,7 +71,8 @@ def format_table(res: CleanEvaluation) -> str:
 
 def run(args: argparse.Namespace) -> int:
 
-    out = run_output(args.out or Path(f"eval-clean-{args.model}-{args.dataset}"),
+    label = Path(args.model).stem if args.model.endswith(".toml") else args.model
+    out = run_output(args.out or Path(f"eval-clean-{label}-{args.dataset}"),
                      force=args.force, legacy_suffix=".json",
                      new_form="which writes DIR/results.json and DIR/report.html")
     source = data_source(args)

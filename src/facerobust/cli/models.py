@@ -1,8 +1,12 @@
-"""``facerobust models``: list the model zoo with cards, fetch weights, show one card.
+"""``facerobust models``: list the model zoo and your own models with cards, fetch weights,
+show one card; add, calibrate and remove your own models (spec files, docs/models.md).
 
     facerobust models list [--json]
     facerobust models fetch all | NAME... [--registry URL] [--no-npm]
     facerobust models card NAME
+    facerobust models add SPEC.toml [--force]
+    facerobust models calibrate SPEC.toml|NAME [--data DIR] [--far 1e-3] [--limit-pairs N]
+    facerobust models remove NAME
 """
 
 from __future__ import annotations
@@ -10,10 +14,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
+from typing import Any
 
+from facerobust.data.chips import DETECTORS
+from facerobust.eval.calibration import CalibrationOptions, calibrate
+from facerobust.eval.datasource import DataSource
 from facerobust.models import specs
 from facerobust.models.cards import card
 from facerobust.models.fetch_targets import fetch_targets
+from facerobust.models.spec_file import ModelFileSpec, is_spec_path, read_model_spec
+from facerobust.models.spec_model import read_card, user_spec_path
+from facerobust.models.user_models import add_model, remove_model, user_models
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -27,7 +39,24 @@ def configure(parser: argparse.ArgumentParser) -> None:
                        help="npm registry URL; implies a direct HTTPS download (no npm)")
     fetch.add_argument("--no-npm", action="store_true", help="download without npm pack")
     show = sub.add_parser("card", help="the JSON card of one model")
-    show.add_argument("name")
+    show.add_argument("name", help="zoo name, added model or model spec (*.toml)")
+    add = sub.add_parser("add", help="check your own model's spec (load, two chips, embedding "
+                         "size, ONNX vs onnxruntime, sha256) and register it under its name")
+    add.add_argument("spec", type=Path, help="model spec file (TOML, docs/models.md)")
+    add.add_argument("--force", action="store_true", help="replace a model of the same name")
+    cal = sub.add_parser("calibrate", help="measure your model's threshold at a FAR on your "
+                         "data and write its card")
+    cal.add_argument("spec", help="model spec file (TOML) or the name of an added model")
+    cal.add_argument("--data", type=Path, default=None,
+                     help="dataset folder, any layout (default: the spec's calibration.data)")
+    cal.add_argument("--dataset", default=None, help="dataset name instead of --data")
+    cal.add_argument("--far", type=float, default=None,
+                     help="false-accept rate (default: the spec's calibration.far, else 1e-3)")
+    cal.add_argument("--limit-pairs", type=int, default=None, metavar="N")
+    cal.add_argument("--detector", default="hog+cnn", choices=DETECTORS)
+    cal.add_argument("--batch-size", type=int, default=32)
+    rm = sub.add_parser("remove", help="unregister one of your own models (deletes its copy)")
+    rm.add_argument("name")
 
 
 def _fetch(args: argparse.Namespace) -> int:
@@ -37,18 +66,77 @@ def _fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _calibrate(args: argparse.Namespace) -> int:
+    spec = args.spec if is_spec_path(args.spec) else user_spec_path(args.spec)
+    if spec is None:
+        print(f"error: {args.spec!r} is neither a spec file (*.toml) nor an added model",
+              file=sys.stderr)
+        return 2
+    source = (DataSource(data=args.data) if args.data is not None else
+              DataSource(dataset=args.dataset) if args.dataset else None)
+    result = calibrate(spec, CalibrationOptions(
+        source=source, far=args.far, limit_pairs=args.limit_pairs, detector=args.detector,
+        batch_size=args.batch_size, progress=True))
+    print(f"{result['name']}: threshold {result['threshold']:.4f} at FAR {result['far']:g} "
+          f"(TAR {result['tar_at_far']:.4f}, accuracy {result['accuracy']:.4f}, AUC "
+          f"{result['auc']:.4f}, EER {result['eer']:.4f}; {result['n_pairs']} pairs of "
+          f"{result['data']}, {result['pairs_file']})")
+    return 0
+
+
+def _own_card(spec: ModelFileSpec) -> dict[str, Any]:
+    return {"name": spec.name, "own": True, "format": spec.model.format,
+            "spec": str(spec.path), "metric": spec.output.metric,
+            "threshold": spec.output.threshold or None, "template": spec.input.template,
+            "measured": read_card(spec)}
+
+
+def _own_cards() -> list[dict[str, Any]]:
+    return [_own_card(spec) for spec, _ in user_models()]
+
+
+def _print_own(cards: list[dict[str, Any]]) -> None:
+    for c in cards:
+        m = c["measured"]
+        fig = (f"threshold {m['threshold']:.4f} @ FAR {m['far']:g}, accuracy "
+               f"{m['accuracy']:.4f} ({m['n_pairs']} pairs of {m['data']})" if m
+               else "not calibrated")
+        print(f"{c['name']:15s} {c['format']:11s} {c['metric']:9s} own        {fig}")
+        print(f"{'':15s} {c['spec']}")
+
+
 def run(args: argparse.Namespace) -> int:
 
     command = getattr(args, "models_command", None)
     if command == "fetch":
         return _fetch(args)
+    if command == "add":
+        target, report = add_model(args.spec, known={s.name for s in specs()},
+                                   force=args.force)
+        ort = report.get("onnxruntime_max_abs_diff")
+        print(f"checked: {report['embedding_dim']}-d {report['metric']} descriptors, "
+              f"{report['template']} {report['input_size']}px input"
+              + (f", max |torch - onnxruntime| {ort:.2e}" if ort is not None else "")
+              + (f", sha256 {report['sha256'][:16]}..." if report["sha256"] else ""))
+        print(f"added {target.stem}: {target} (load it as --model {target.stem})")
+        return 0
+    if command == "calibrate":
+        return _calibrate(args)
+    if command == "remove":
+        for path in remove_model(args.name):
+            print(f"removed {path}")
+        return 0
     if command == "card":
+        own = args.name if is_spec_path(args.name) else user_spec_path(args.name)
+        if own is not None:
+            print(json.dumps(_own_card(read_model_spec(own)), indent=2))
+            return 0
         print(json.dumps(card(args.name).to_dict(), indent=2))
         return 0
     if command == "list":
         cards = [card(spec.name).to_dict() for spec in specs()]
         if args.json:
-            print(json.dumps(cards, indent=2))
+            print(json.dumps(cards + _own_cards(), indent=2))
             return 0
         for c in cards:
             m = c["measured"] or {}
@@ -59,6 +147,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"{'':15s} {c['description']}")
             if c.get("weights_problem"):
                 print(f"{'':15s} {c['weights_problem']}", file=sys.stderr)
+        _print_own(_own_cards())
         return 0
-    print("usage: facerobust models {list,fetch,card} ...", file=sys.stderr)
+    print("usage: facerobust models {list,fetch,card,add,calibrate,remove} ...",
+          file=sys.stderr)
     return 2

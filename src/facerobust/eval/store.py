@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-_KEY = re.compile(r"^[A-Za-z0-9_.@=+-]+$")
+_KEY = re.compile(r"^[A-Za-z0-9_.@=+/-]+$")
 RUN_MARKER = "run.json"
 LOCK = "run.lock"
 log = logging.getLogger("facerobust.audit")
@@ -138,8 +138,9 @@ class RunStore:
 
     def _path(self, kind: str, key: str, suffix: str) -> Path:
         if not _KEY.match(key):
-            raise ValueError(f"unit key {key!r} has characters outside [A-Za-z0-9_.@=+-]")
-        return self.out / kind / f"{key}{suffix}"
+            raise ValueError(f"unit key {key!r} has characters outside [A-Za-z0-9_.@=+/-]")
+        # a model spec path (models/my-net.toml) in a key stays one file name
+        return self.out / kind / f"{key.replace('%', '%25').replace('/', '%2F')}{suffix}"
 
     def _read_unit(self, key: str) -> dict[str, Any] | None:
         path = self._path("units", key, ".json")

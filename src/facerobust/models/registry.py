@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from facerobust.models.base import FaceModel
+from facerobust.models.spec_file import is_spec_path
+from facerobust.models.spec_model import load_spec_model, user_spec_path
 from facerobust.models.student import load_student
 
 
@@ -49,7 +51,8 @@ def specs() -> list[ModelSpec]:
 def get_spec(name: str) -> ModelSpec:
     if name not in _REGISTRY:
         known = ", ".join(sorted(_REGISTRY)) or "(none)"
-        raise ValueError(f"unknown model {name!r}; known models: {known}")
+        raise ValueError(f"unknown model {name!r}; known models: {known}, a model spec "
+                         "(*.toml) or one added by `facerobust models add`")
     return _REGISTRY[name]
 
 
@@ -60,11 +63,19 @@ def weights_path(name: str) -> Path | None:
 
 def load(name: str, device: str | None = None, **kwargs: Any) -> FaceModel:
     """Build model ``name`` in eval mode with weights loaded, on ``device`` (default CPU).
-    ``name`` may also be the path of a student saved by ``facerobust distill`` (``.pt``)."""
-    if name not in _REGISTRY and str(name).endswith(".pt"):
-
-        student = load_student(name)
-        return student if device is None else student.to(device)
+    ``name`` may also be the path of a student saved by ``facerobust distill`` (``.pt``), a
+    model spec file (``.toml``, :mod:`facerobust.models.spec_file`) or the name of a model
+    added by ``facerobust models add``."""
+    if name not in _REGISTRY:
+        own: FaceModel | None = None
+        if str(name).endswith(".pt"):
+            own = load_student(name)
+        elif is_spec_path(name):
+            own = load_spec_model(name)
+        elif (registered := user_spec_path(str(name))) is not None:
+            own = load_spec_model(registered)
+        if own is not None:
+            return own if device is None else own.to(device)
     spec = get_spec(name)
     if _resolve(spec.locate)() is None:
         hint = f" ({spec.fetch_hint})" if spec.fetch_hint else ""

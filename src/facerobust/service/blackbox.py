@@ -32,6 +32,7 @@ from facerobust.eval.results_file import write_result_file
 from facerobust.eval.results_gate import GateAttackResults, Sample
 from facerobust.service.client import GateClient, GateLockedOut, RemoteVerifier
 from facerobust.service.config import LimitsSection
+from facerobust.service.remote import RemoteAPI, RemoteClient
 from facerobust.service.summary import budget_time, summarise
 
 LIMIT_KEYS = ("key_rate", "key_burst", "identity_rate", "identity_burst", "max_rejections",
@@ -191,18 +192,23 @@ def study_pairs(source: Dataset | DataSource | Path | str, n: int, seed: int
 
 
 def run_gate_attack(gate: GateAccess, options: GateAttackOptions, *,
-                    source: Dataset | DataSource | Path | str, out: Path) -> Path:
-    """Attack ``options.n`` impostor pairs of ``source`` through the gate; writes ``out``
-    (a ``results.json`` of kind ``gate-attack``; ``facerobust report`` renders it)."""
+                    source: Dataset | DataSource | Path | str, out: Path,
+                    remote: RemoteAPI | None = None) -> Path:
+    """Attack ``options.n`` impostor pairs of ``source`` through the gate (or the HTTP API
+    ``remote`` describes); writes ``out`` (a ``results.json`` of kind ``gate-attack``;
+    ``facerobust report`` renders it)."""
     o = options
     pairs = study_pairs(source, o.n, o.seed)
     skipped: list[dict[str, str]] = []
-    client = GateClient(gate.url, gate.key, wait=o.wait, max_wait_s=o.max_wait_s)
+    client = (GateClient(gate.url, gate.key, wait=o.wait, max_wait_s=o.max_wait_s)
+              if remote is None else
+              RemoteClient(remote, wait=o.wait, max_wait_s=o.max_wait_s))
     try:
         health = client.health()
         use_scores = (o.attack == "square") if o.scores is None else o.scores
         if use_scores and o.attack == "square" and "threshold" not in health:
-            raise ValueError("the gate does not expose scores: Square needs them (use hsj)")
+            raise ValueError("the gate does not expose scores (or a remote description has no "
+                             "score and threshold): Square needs them (use hsj)")
         pairs = usable_pairs(client, pairs, gate.admin_key, o.n, skipped)
         iterator: Any = tqdm(pairs, desc=f"{o.attack} via HTTP", unit="pair") \
             if o.progress else pairs

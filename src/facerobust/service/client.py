@@ -71,10 +71,10 @@ class GateClient:
             raise OSError(f"{self.url}/healthz answered {r.status_code}")
         return dict(r.json())
 
-    def _post(self, path: str, **kwargs: Any) -> Any:
+    def _post(self, path: str, method: str = "POST", **kwargs: Any) -> Any:
         while True:
             self.stats.requests += 1
-            r = self.http.post(path, **kwargs)
+            r = self.http.request(method, path, **kwargs)
             if r.status_code != 429:
                 return r
             self.stats.rate_limited += 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -38,11 +39,14 @@ def generated_admin_key() -> str:
 
 
 def serve(config_path: str | Path, *, host: str = "127.0.0.1", port: int = 8000,
-          log_level: str = "warning") -> None:
-    """Run the gate with uvicorn until interrupted."""
+          log_level: str = "warning", model: str = "") -> None:
+    """Run the gate with uvicorn until interrupted (``model``, when given, replaces the
+    config's system.model: a zoo name, a model spec file or an added model)."""
     import uvicorn
 
     config = load_gate_config(config_path)
+    if model:
+        config = replace(config, gate=replace(config.gate, model=model))
     app = build_app(config)
     # proxy_headers off: uvicorn would otherwise believe X-Forwarded-For from 127.0.0.1;
     # the gate itself trusts only gate.trusted_proxies (Gate.client_address)

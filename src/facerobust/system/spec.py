@@ -1,11 +1,14 @@
 """What a face system is made of, as configured: the ``[system]`` keys shared by the gate's
 TOML (``[gate]``) and the audit, and the loaders that turn them into parts.
 
-``model`` is a registered zoo name or ``"package.module:factory"`` (a plugin or test stand-in,
-called without arguments); ``threshold`` 0 means the model card's measured threshold
-(FAR=1e-3), else the model's own default; ``detectors`` are files saved by
-``facerobust detect --save`` (``*.pt``, fitted on this model) or factories whose result maps
-chips (N, 3, 150, 150) to ``{flag: value}`` (a true ``"reject"`` flag rejects the probe).
+``model`` is a registered zoo name, a model spec file (``*.toml``, your own ONNX, TorchScript or
+Python network; :mod:`facerobust.models.spec_file`), a model added by ``facerobust models add``
+or ``"package.module:factory"`` (a plugin or test stand-in, called without arguments);
+``threshold`` 0 means the model card's measured threshold (FAR=1e-3), else the model's own
+default (a spec model's: ``output.threshold`` or its calibrated card); ``detectors`` are
+files saved by ``facerobust detect --save`` (``*.pt``, fitted on this model) or factories whose
+result maps chips (N, 3, 150, 150) to ``{flag: value}`` (a true ``"reject"`` flag rejects the
+probe).
 """
 
 from __future__ import annotations
@@ -81,7 +84,8 @@ def _factory(spec: str, key: str) -> Callable[[], Any]:
 
 
 def load_model(name: str, key: str = "system.model") -> torch.nn.Module:
-    """A registered model by name, or ``"package.module:factory"`` called without arguments."""
+    """A registered model by name (or spec file), or ``"package.module:factory"`` called
+    without arguments."""
     if ":" in name:
         model = _factory(name, key)()
         if not isinstance(model, torch.nn.Module):
