@@ -168,6 +168,7 @@ url = "{url}/enroll"
 identity_field = "identity"
 photo_field = "photos"
 auth_value = "Bearer {admin}"
+mode_field = "mode"
 """
 
 

@@ -43,6 +43,8 @@ class EnrollAPI:
     photo_field: str = "photos"
     auth_value: str = ""  # e.g. "Bearer <admin key>"; "" = the verify call's auth
     auth_env: str = ""
+    mode_field: str = ""  # a form field saying how to enroll an existing identity, if any
+    mode_value: str = "append"  # ... and its value (facerobust's gate: mode = append)
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,8 @@ def own_gate(url: str, key: str, admin_key: str) -> RemoteAPI:
         url=f"{base}/verify", probe_field="photo", identity_field="claimed_identity",
         auth_value=f"Bearer {key}", decision="decision", accept_value="accept", score="score",
         health_url=f"{base}/healthz", threshold_path="threshold",
-        enroll=EnrollAPI(url=f"{base}/enroll", auth_value=f"Bearer {admin_key}"))
+        enroll=EnrollAPI(url=f"{base}/enroll", auth_value=f"Bearer {admin_key}",
+                         mode_field="mode"))
 
 
 def _table(cls: type[Any], data: Any, where: str) -> dict[str, Any]:
@@ -259,7 +262,10 @@ class RemoteClient(GateClient):
         headers = {self.api.auth_header: auth} if auth else {}
         files = [(enroll.photo_field, (f"p{i}.jpg", p, "image/jpeg"))
                  for i, p in enumerate(photos)]
-        r = self.http.post(enroll.url, data={enroll.identity_field: identity}, files=files,
+        form = {enroll.identity_field: identity}
+        if enroll.mode_field:
+            form[enroll.mode_field] = enroll.mode_value
+        r = self.http.post(enroll.url, data=form, files=files,
                            headers=headers)
         if r.status_code == 422:
             raise ValueError(f"enrolling {identity!r}: {r.text[:200]}")
