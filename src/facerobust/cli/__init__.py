@@ -31,6 +31,8 @@ COMMANDS: list[tuple[str, str, str]] = [
      "chain"),
     ("attack-gate", "attack_gate", "black-box attack on a running gate over HTTP (Square / "
      "HopSkipJump)"),
+    ("physical-attack", "physical_attack", "printable accessories (eyeglasses, stickers, a "
+     "mask) judged on held-out simulated captures by the face system's exact pipeline"),
     ("gate-photo-attack", "gate_photo", "chip-space vs photo-space adversarial photos, judged "
      "by a running gate"),
     ("cache", "cache", "verify the caches against their recorded hashes, or clear them"),

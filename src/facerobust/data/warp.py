@@ -63,19 +63,27 @@ class ChipWarp(nn.Module):
         return out.clamp(0, 1)
 
 
+def chip_frame_to_photo(chip_frame: torch.Tensor, plan: WarpPlan, height: int,
+                        width: int) -> torch.Tensor:
+    """A chip-frame tensor (N, C, s, s) resampled into a photo of ``height x width`` through
+    the inverse of the chip's affine (bilinear; zero outside the chip): what lies at chip
+    pixel (c, r) lands where the capture would read that chip pixel from."""
+    aff = plan.photo_affine()
+    inv = np.linalg.inv(np.vstack([aff, [0, 0, 1]]))[:2]
+    ys, xs = torch.meshgrid(torch.arange(height, dtype=torch.float64),
+                            torch.arange(width, dtype=torch.float64), indexing="ij")
+    c = inv[0, 0] * xs + inv[0, 1] * ys + inv[0, 2]
+    r = inv[1, 0] * xs + inv[1, 1] * ys + inv[1, 2]
+    s = plan.size
+    grid = torch.stack([2 * c / (s - 1) - 1, 2 * r / (s - 1) - 1], dim=-1)[None]
+    grid = grid.to(chip_frame.dtype).expand(chip_frame.shape[0], height, width, 2)
+    return nn.functional.grid_sample(chip_frame, grid, mode="bilinear", padding_mode="zeros",
+                                     align_corners=True)
+
+
 def paste_chip_delta(photo: torch.Tensor, chip_delta: torch.Tensor, plan: WarpPlan
                      ) -> torch.Tensor:
     """``photo`` (1, 3, H, W) plus ``chip_delta`` (1, 3, s, s) mapped back through the inverse
     of the chip's affine (bilinear; zero outside the chip), clamped to [0, 1]."""
     h, w = photo.shape[2:]
-    aff = plan.photo_affine()
-    inv = np.linalg.inv(np.vstack([aff, [0, 0, 1]]))[:2]
-    ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float64),
-                            torch.arange(w, dtype=torch.float64), indexing="ij")
-    c = inv[0, 0] * xs + inv[0, 1] * ys + inv[0, 2]
-    r = inv[1, 0] * xs + inv[1, 1] * ys + inv[1, 2]
-    s = plan.size
-    grid = torch.stack([2 * c / (s - 1) - 1, 2 * r / (s - 1) - 1], dim=-1)[None].to(photo.dtype)
-    delta = nn.functional.grid_sample(chip_delta, grid, mode="bilinear", padding_mode="zeros",
-                                      align_corners=True)
-    return (photo + delta).clamp(0, 1)
+    return (photo + chip_frame_to_photo(chip_delta, plan, h, w)).clamp(0, 1)

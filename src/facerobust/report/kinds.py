@@ -13,6 +13,7 @@ from facerobust.report.kind_audit import AUDIT
 from facerobust.report.kind_base import Loaded, ReportKind
 from facerobust.report.kind_compare import RUN_COMPARISON
 from facerobust.report.kind_gate import GATE_ATTACK, GATE_LOOKALIKE, GATE_PHOTO
+from facerobust.report.kind_physical import PHYSICAL
 from facerobust.report.study import STUDY_KINDS, study_kind
 
 KINDS: dict[str, ReportKind] = {k.name: k for k in (
@@ -20,6 +21,7 @@ KINDS: dict[str, ReportKind] = {k.name: k for k in (
     GATE_ATTACK,
     GATE_LOOKALIKE,
     GATE_PHOTO,
+    PHYSICAL,
     RUN_COMPARISON,
     *STUDY_KINDS,
 )}  # a new kind: its own module plus one line here

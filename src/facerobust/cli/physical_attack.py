@@ -1,0 +1,82 @@
+"""``facerobust physical-attack``: printable accessories (eyeglass frames, forehead and cheek
+stickers, a mouth-and-nose mask) against a face system, judged on held-out simulated captures
+by its exact pipeline, beside a random texture of the same shape.
+
+Writes ``--out DIR/results.json`` (kind ``physical``), per attacker x accessory x goal the
+printable PNG (``--dpi``) and PDF at real size and a preview, and ``DIR/report.html``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+
+from facerobust.attacks.accessory import ACCESSORIES
+from facerobust.cli.common import (
+    add_data_arguments,
+    add_out_argument,
+    data_source,
+    print_gate_study,
+    run_output,
+)
+from facerobust.eval.physical_study import StudyOptions, run_physical
+from facerobust.eval.results_physical import PhysicalResults, physical_overview
+from facerobust.eval.study_run import run_study, source_identity
+from facerobust.system import FaceSystem
+from facerobust.system.physical import GOALS, PhysicalOptions
+from facerobust.system.spec import SystemSpec
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default="dlib-resnet", help="the face system's model")
+    parser.add_argument("--defense", default="none", help="the face system's defense spec")
+    parser.add_argument("--detector", default="hog", help="face detector chain")
+    parser.add_argument("--threshold", type=float, default=0.0,
+                        help="0 = the model card's FAR=1e-3 threshold")
+    parser.add_argument("--accessory", default="eyeglasses",
+                        help=f"comma-separated: {', '.join(ACCESSORIES)}")
+    parser.add_argument("--goal", default=",".join(GOALS),
+                        help=f"comma-separated: {', '.join(GOALS)}")
+    parser.add_argument("--per-photo", action="store_true",
+                        help="one accessory per photo (upper bound) instead of one universal "
+                             "accessory per attacker")
+    parser.add_argument("--attackers", type=int, default=2)
+    parser.add_argument("--photos", type=int, default=5,
+                        help="photos per attacker: 1 enrolled, the rest train / held-out")
+    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--eot-samples", type=int, default=4)
+    parser.add_argument("--heldout", type=int, default=6, help="held-out captures per photo")
+    parser.add_argument("--min-feature-mm", type=float, default=3.0)
+    parser.add_argument("--dpi", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=0)
+    add_data_arguments(parser)
+    add_out_argument(parser, required=True)
+    parser.add_argument("--no-progress", action="store_true")
+
+
+def _options(args: argparse.Namespace) -> StudyOptions:
+    attack = PhysicalOptions(steps=args.steps, eot_samples=args.eot_samples,
+                             heldout_captures=args.heldout,
+                             min_feature_mm=args.min_feature_mm, seed=args.seed)
+    return StudyOptions(accessories=tuple(a.strip() for a in args.accessory.split(",")),
+                        goals=tuple(g.strip() for g in args.goal.split(",")),
+                        universal=not args.per_photo, attackers=args.attackers,
+                        photos=args.photos, attack=attack, dpi=args.dpi, seed=args.seed,
+                        progress=not args.no_progress)
+
+
+def run(args: argparse.Namespace) -> int:
+    options = _options(args)  # every option checked before the model loads
+    spec = SystemSpec(model=args.model, defense=args.defense, detector=args.detector,
+                      threshold=args.threshold)
+    out = run_output(args.out, force=args.force)
+    source = data_source(args)
+    settings = {"system": spec, "data": source_identity(source),
+                "options": replace(options, progress=False)}
+
+    def compute() -> PhysicalResults:
+        system = FaceSystem.from_spec(spec, where="physical-attack")
+        return run_physical(system, source, options, out.folder)
+
+    res = run_study(out, PhysicalResults, settings, compute, force=args.force)
+    return print_gate_study(physical_overview(res.result).sentences, res.results)

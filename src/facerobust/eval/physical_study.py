@@ -1,0 +1,189 @@
+"""The physical-accessory study: for a few attackers of a dataset, optimise each accessory
+for each goal (dodging: not recognised as themself; impersonation: accepted as a victim) and
+judge it on held-out captures by the face system's exact pipeline, beside a random texture
+of the same shape. Universal (the realistic case): one accessory for all of an attacker's
+photos, optimised on half of them and judged on the other half. Per photo (an upper bound):
+one accessory per photo, judged on held-out captures of that photo."""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from facerobust.attacks.accessory import region
+from facerobust.data.capture import CaptureError
+from facerobust.data.sources import Dataset
+from facerobust.eval.datasource import DataSource, as_dataset
+from facerobust.eval.physical_files import write_preview, write_printable
+from facerobust.eval.results_physical import PhysicalResults, PhysicalRow, PhysicalSummary
+from facerobust.eval.stats import Rate
+from facerobust.system.capture_variation import draws
+from facerobust.system.face_system import FaceSystem
+from facerobust.system.physical import (
+    GOALS,
+    PhysicalOptions,
+    Shot,
+    control_texture,
+    judge,
+    optimise,
+    shot_of,
+    wear,
+)
+
+SIMULATED = ("Printing and photographing are simulated: the accessory is rendered onto the "
+             "attacker's photo where the capture's landmarks put it, then each held-out "
+             "capture draws its placement on the face (shift, rotation), head position and "
+             "distance, lighting, colour cast, blur, sensor noise and JPEG quality "
+             "(facerobust.system.capture_variation); the exact gate pipeline decides. Colours "
+             "are snapped to the printer palette; no printer's gamut or paper was measured.")
+
+
+@dataclass(frozen=True)
+class StudyOptions:
+    """Which accessories and goals, on how many attackers and photos."""
+
+    accessories: tuple[str, ...] = ("eyeglasses",)
+    goals: tuple[str, ...] = GOALS
+    universal: bool = True
+    attackers: int = 2
+    photos: int = 5  # per attacker: 1 enrolled, the rest split train / held-out
+    attack: PhysicalOptions = field(default_factory=PhysicalOptions)
+    dpi: int = 300
+    seed: int = 0
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        for acc in self.accessories:
+            replace(self.attack, accessory=acc)  # validates
+        for goal in self.goals:
+            if goal not in GOALS:
+                raise ValueError(f"goal must be one of {', '.join(GOALS)}, got {goal!r}")
+        if self.attackers < 1 or self.photos < 3:
+            raise ValueError("need attackers >= 1 and photos >= 3 (1 enrolled, train, held-out)")
+
+
+@dataclass
+class Attacker:
+    name: str
+    template: np.ndarray  # (1, D): the enrolled photo's descriptor
+    train: list[Shot]
+    heldout: list[Shot]
+
+
+def choose_people(ds: Dataset, options: StudyOptions) -> tuple[list[str], list[str]]:
+    """``(attackers, victims)``: people with enough photos, shuffled by the seed; each
+    attacker's victim is the next person in that order."""
+    people = sorted(p for p, photos in ds.people.items() if len(photos) >= options.photos)
+    if len(people) < options.attackers + 1:
+        raise ValueError(f"only {len(people)} people have {options.photos} photos; need "
+                         f"{options.attackers + 1}")
+    random.Random(options.seed).shuffle(people)
+    attackers = people[:options.attackers]
+    return attackers, people[1:options.attackers + 1]
+
+
+def load_attacker(system: FaceSystem, ds: Dataset, name: str, options: StudyOptions,
+                  skipped: list[dict[str, str]]) -> Attacker:
+    files = sorted(ds.people[name])[:options.photos]
+    template = system.probe(files[0].read_bytes(), str(files[0])).embedding[None]
+    shots = []
+    for f in files[1:]:
+        try:
+            shots.append(shot_of(system, f.read_bytes(), str(f)))
+        except CaptureError as err:
+            skipped.append({"path": str(f), "reason": str(err)})
+    if len(shots) < 2:
+        raise ValueError(f"{name}: fewer than 2 usable photos besides the enrolled one")
+    half = max(1, len(shots) // 2)
+    if options.universal:
+        return Attacker(name, template, shots[:half], shots[half:])
+    return Attacker(name, template, shots, shots)
+
+
+def attack_one(system: FaceSystem, who: Attacker, target: np.ndarray, target_name: str,
+               opts: PhysicalOptions, out: Path, options: StudyOptions) -> PhysicalRow:
+    """Optimise, judge, and write the files of one attacker x accessory x goal."""
+    started = time.perf_counter()
+    heldout = draws(opts.variation, opts.heldout_captures, opts.seed, "heldout")
+    target_t = torch.from_numpy(target)
+    if options.universal:
+        texture, trace = optimise(system, who.train, target_t, opts)
+        textures = [(texture, who.heldout)]
+    else:  # one texture per photo, judged on that photo
+        per = [optimise(system, [s], target_t, opts) for s in who.train]
+        textures, trace = [(t, [s]) for (t, _), s in zip(per, who.train, strict=True)], per[0][1]
+    success = _pool([judge(system, shots, t, target, opts, heldout) for t, shots in textures])
+    train = _pool([judge(system, who.train, t, target, opts, heldout) for t, _ in textures[:1]])
+    control = _pool([judge(system, shots, control_texture(opts), target, opts, heldout)
+                     for _, shots in textures])
+    stem = f"{who.name}-{opts.accessory}-{opts.goal}"
+    png, pdf, preview = (out / f"{stem}.png", out / f"{stem}.pdf", out / f"{stem}-preview.png")
+    write_printable(textures[0][0], opts.accessory, png, pdf, options.dpi)
+    shot = textures[0][1][0]
+    with torch.no_grad():
+        write_preview([wear(shot, textures[0][0], region(opts.accessory), d) for d in heldout[:4]],
+                      preview)
+    return PhysicalRow(who.name, target_name, opts.accessory, opts.goal, options.universal,
+                       success[0], train[0], control[0], success[1], png.name, pdf.name,
+                       preview.name, round(time.perf_counter() - started, 1),
+                       {k: [round(v, 5) for v in vs] for k, vs in asdict(trace).items()})
+
+
+def _pool(judged: list[Any]) -> tuple[Rate, int]:
+    return (Rate(sum(j.success.k for j in judged), sum(j.success.n for j in judged)),
+            sum(j.no_face for j in judged))
+
+
+def summarise(rows: list[PhysicalRow]) -> list[PhysicalSummary]:
+    keys = dict.fromkeys((r.accessory, r.goal, r.universal) for r in rows)
+    out = []
+    for acc, goal, universal in keys:
+        mine = [r for r in rows if (r.accessory, r.goal, r.universal) == (acc, goal, universal)]
+        out.append(PhysicalSummary(acc, goal, universal, len(mine),
+                                   Rate(sum(r.success.k for r in mine),
+                                        sum(r.success.n for r in mine)),
+                                   Rate(sum(r.control.k for r in mine),
+                                        sum(r.control.n for r in mine))))
+    return out
+
+
+def run_physical(system: FaceSystem, source: Dataset | DataSource | Path | str,
+                 options: StudyOptions, out: Path) -> PhysicalResults:
+    """The whole study (see the module docstring); files go to ``out`` (the run folder)."""
+    ds = as_dataset(source)
+    attackers, victims = choose_people(ds, options)
+    skipped: list[dict[str, str]] = []
+    rows: list[PhysicalRow] = []
+    jobs = [(a, v, acc, goal) for a, v in zip(attackers, victims, strict=True)
+            for acc in options.accessories for goal in options.goals]
+    loaded: dict[str, Attacker] = {}
+    items: Any = tqdm(jobs, desc="accessories", unit="attack") if options.progress else jobs
+    for name, victim, acc, goal in items:
+        who = loaded.get(name) or load_attacker(system, ds, name, options, skipped)
+        loaded[name] = who
+        opts = replace(options.attack, accessory=acc, goal=goal, seed=options.seed)
+        if goal == "dodging":
+            target, target_name = who.template, name
+        else:
+            photo = sorted(ds.people[victim])[0]
+            target, target_name = system.probe(photo.read_bytes(), str(photo)).embedding[None], \
+                victim
+        rows.append(attack_one(system, who, target, target_name, opts, out, options))
+    return PhysicalResults(system.describe(), _plain_options(options), SIMULATED,
+                           summarise(rows), rows, skipped)
+
+
+def _plain_options(options: StudyOptions) -> dict[str, Any]:
+    plain = asdict(replace(options, progress=False))
+    plain["attack"]["palette"] = [list(c) for c in options.attack.palette]
+    return plain
+
+
+__all__ = ["SIMULATED", "StudyOptions", "run_physical"]
