@@ -3,6 +3,7 @@ accessory must succeed and the random control must not; held-out draws never opt
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -96,12 +97,19 @@ def test_physical_attack_cli_writes_printables_and_a_report(
                  "--threshold", "4", "--accessory", "cheek", "--goal", "dodging",
                  "--attackers", "1", "--photos", "3", "--steps", "2", "--eot-samples", "1",
                  "--heldout", "1", "--dataset", "lfw-demo", "--no-progress",
-                 "--out", str(out)]) == 0
+                 "--also", "tests.helpers.models:TinyResNet", "--out", str(out)]) == 0
     files = {p.name for p in out.iterdir()}
     assert {"results.json", "report.html"} <= files
     assert any(f.endswith("-cheek-dodging.png") for f in files)
     assert any(f.endswith("-cheek-dodging.pdf") for f in files)
     assert "What was simulated" in (out / "report.html").read_text()
+    doc = json.loads((out / "results.json").read_text())
+    row = doc["rows"][0]
+    assert row["accessory"] == "cheek" and set(row["success"]) == {"k", "n", "rate", "ci95"}
+    assert row["also"]["tests.helpers.models:TinyResNet"]["n"] == row["success"]["n"]
+    assert main(["physical-attack", "--also", "dlib-resnet@nonsense", "--out",
+                 str(tmp_path / "y")]) == 2
+    assert "nonsense" in capsys.readouterr().err
     assert main(["physical-attack", "--accessory", "hat", "--out", str(tmp_path / "x")]) == 2
     assert "unknown accessory 'hat'" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()  # refused before any work

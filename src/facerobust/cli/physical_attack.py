@@ -48,6 +48,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--heldout", type=int, default=6, help="held-out captures per photo")
     parser.add_argument("--min-feature-mm", type=float, default=3.0)
     parser.add_argument("--dpi", type=int, default=300)
+    parser.add_argument("--also", action="append", default=[], metavar="MODEL[@DEFENSE]",
+                        help="another face system judging the same captures (repeatable): "
+                             "transfer to another model, or a defense the accessory was not "
+                             "crafted against, e.g. mobilefacenet or dlib-resnet@jpeg:q=75")
     parser.add_argument("--seed", type=int, default=0)
     add_data_arguments(parser)
     add_out_argument(parser, required=True)
@@ -62,7 +66,7 @@ def _options(args: argparse.Namespace) -> StudyOptions:
                         goals=tuple(g.strip() for g in args.goal.split(",")),
                         universal=not args.per_photo, attackers=args.attackers,
                         photos=args.photos, attack=attack, dpi=args.dpi, seed=args.seed,
-                        progress=not args.no_progress)
+                        progress=not args.no_progress, also=tuple(args.also))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -20,6 +20,7 @@ from tqdm import tqdm
 from facerobust.attacks.accessory import region
 from facerobust.data.capture import CaptureError
 from facerobust.data.sources import Dataset
+from facerobust.defenses import parse_defense
 from facerobust.eval.datasource import DataSource, as_dataset
 from facerobust.eval.physical_files import write_preview, write_printable
 from facerobust.eval.results_physical import PhysicalResults, PhysicalRow, PhysicalSummary
@@ -36,6 +37,7 @@ from facerobust.system.physical import (
     shot_of,
     wear,
 )
+from facerobust.system.spec import SystemSpec
 
 SIMULATED = ("Printing and photographing are simulated: the accessory is rendered onto the "
              "attacker's photo where the capture's landmarks put it, then each held-out "
@@ -58,6 +60,7 @@ class StudyOptions:
     dpi: int = 300
     seed: int = 0
     progress: bool = True
+    also: tuple[str, ...] = ()  # other systems judging the same captures: "MODEL[@DEFENSE]"
 
     def __post_init__(self) -> None:
         for acc in self.accessories:
@@ -65,6 +68,8 @@ class StudyOptions:
         for goal in self.goals:
             if goal not in GOALS:
                 raise ValueError(f"goal must be one of {', '.join(GOALS)}, got {goal!r}")
+        for spec in self.also:
+            also_spec(spec, "hog")  # validates
         if self.attackers < 1 or self.photos < 3:
             raise ValueError("need attackers >= 1 and photos >= 3 (1 enrolled, train, held-out)")
 
@@ -75,6 +80,20 @@ class Attacker:
     template: np.ndarray  # (1, D): the enrolled photo's descriptor
     train: list[Shot]
     heldout: list[Shot]
+    enrolled: bytes = b""  # the enrolled photo (other systems compute their own template)
+
+
+def also_spec(spec: str, detector: str) -> SystemSpec:
+    """``"MODEL"`` or ``"MODEL@DEFENSE"`` as a system spec (the study's face detector)."""
+    model, _, defense = spec.partition("@")
+    parse_defense(defense or "none")
+    return SystemSpec(model=model, defense=defense or "none", detector=detector)
+
+
+def also_systems(options: StudyOptions, detector: str) -> dict[str, FaceSystem]:
+    """The systems of ``options.also``, loaded (transfer targets, defended systems)."""
+    return {spec: FaceSystem.from_spec(also_spec(spec, detector), where="--also")
+            for spec in options.also}
 
 
 def choose_people(ds: Dataset, options: StudyOptions) -> tuple[list[str], list[str]]:
@@ -102,16 +121,19 @@ def load_attacker(system: FaceSystem, ds: Dataset, name: str, options: StudyOpti
     if len(shots) < 2:
         raise ValueError(f"{name}: fewer than 2 usable photos besides the enrolled one")
     half = max(1, len(shots) // 2)
+    enrolled = files[0].read_bytes()
     if options.universal:
-        return Attacker(name, template, shots[:half], shots[half:])
-    return Attacker(name, template, shots, shots)
+        return Attacker(name, template, shots[:half], shots[half:], enrolled)
+    return Attacker(name, template, shots, shots, enrolled)
 
 
-def attack_one(system: FaceSystem, who: Attacker, target: np.ndarray, target_name: str,
-               opts: PhysicalOptions, out: Path, options: StudyOptions) -> PhysicalRow:
+def attack_one(system: FaceSystem, who: Attacker, aim: tuple[np.ndarray, bytes],
+               target_name: str, opts: PhysicalOptions, out: Path, options: StudyOptions,
+               others: dict[str, FaceSystem]) -> PhysicalRow:
     """Optimise, judge, and write the files of one attacker x accessory x goal."""
     started = time.perf_counter()
     heldout = draws(opts.variation, opts.heldout_captures, opts.seed, "heldout")
+    target, target_photo = aim
     target_t = torch.from_numpy(target)
     if options.universal:
         texture, trace = optimise(system, who.train, target_t, opts)
@@ -123,6 +145,11 @@ def attack_one(system: FaceSystem, who: Attacker, target: np.ndarray, target_nam
     train = _pool([judge(system, who.train, t, target, opts, heldout) for t, _ in textures[:1]])
     control = _pool([judge(system, shots, control_texture(opts), target, opts, heldout)
                      for _, shots in textures])
+    also = {}
+    for spec, other in others.items():
+        templ = other.probe(target_photo, target_name).embedding[None]
+        also[spec] = _pool([judge(other, shots, t, templ, opts, heldout)
+                            for t, shots in textures])[0]
     stem = f"{who.name}-{opts.accessory}-{opts.goal}"
     png, pdf, preview = (out / f"{stem}.png", out / f"{stem}.pdf", out / f"{stem}-preview.png")
     write_printable(textures[0][0], opts.accessory, png, pdf, options.dpi)
@@ -133,7 +160,8 @@ def attack_one(system: FaceSystem, who: Attacker, target: np.ndarray, target_nam
     return PhysicalRow(who.name, target_name, opts.accessory, opts.goal, options.universal,
                        success[0], train[0], control[0], success[1], png.name, pdf.name,
                        preview.name, round(time.perf_counter() - started, 1),
-                       {k: [round(v, 5) for v in vs] for k, vs in asdict(trace).items()})
+                       {k: [round(v, 5) for v in vs] for k, vs in asdict(trace).items()},
+                       also)
 
 
 def _pool(judged: list[Any]) -> tuple[Rate, int]:
@@ -150,13 +178,20 @@ def summarise(rows: list[PhysicalRow]) -> list[PhysicalSummary]:
                                    Rate(sum(r.success.k for r in mine),
                                         sum(r.success.n for r in mine)),
                                    Rate(sum(r.control.k for r in mine),
-                                        sum(r.control.n for r in mine))))
+                                        sum(r.control.n for r in mine)),
+                                   {spec: Rate(sum(r.also[spec].k for r in mine),
+                                               sum(r.also[spec].n for r in mine))
+                                    for spec in mine[0].also}))
     return out
 
 
 def run_physical(system: FaceSystem, source: Dataset | DataSource | Path | str,
-                 options: StudyOptions, out: Path) -> PhysicalResults:
-    """The whole study (see the module docstring); files go to ``out`` (the run folder)."""
+                 options: StudyOptions, out: Path,
+                 others: dict[str, FaceSystem] | None = None) -> PhysicalResults:
+    """The whole study (see the module docstring); files go to ``out`` (the run folder).
+    ``others`` (default: :func:`also_systems`) judge the same captures: transfer to other
+    models, and the naive case of a defense (the accessory crafted without it)."""
+    others = also_systems(options, system.capture.detector) if others is None else others
     ds = as_dataset(source)
     attackers, victims = choose_people(ds, options)
     skipped: list[dict[str, str]] = []
@@ -170,12 +205,11 @@ def run_physical(system: FaceSystem, source: Dataset | DataSource | Path | str,
         loaded[name] = who
         opts = replace(options.attack, accessory=acc, goal=goal, seed=options.seed)
         if goal == "dodging":
-            target, target_name = who.template, name
+            target, target_name = (who.template, who.enrolled), name
         else:
-            photo = sorted(ds.people[victim])[0]
-            target, target_name = system.probe(photo.read_bytes(), str(photo)).embedding[None], \
-                victim
-        rows.append(attack_one(system, who, target, target_name, opts, out, options))
+            photo = sorted(ds.people[victim])[0].read_bytes()
+            target, target_name = (system.probe(photo, victim).embedding[None], photo), victim
+        rows.append(attack_one(system, who, target, target_name, opts, out, options, others))
     return PhysicalResults(system.describe(), _plain_options(options), SIMULATED,
                            summarise(rows), rows, skipped)
 

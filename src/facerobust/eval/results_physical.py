@@ -28,6 +28,7 @@ class PhysicalRow(Unit):
     preview: str  # the attacker wearing it under held-out captures
     seconds: float
     trace: dict[str, list[float]] = field(default_factory=dict)  # loss, goal, nps, tv
+    also: dict[str, Rate] = field(default_factory=dict)  # held-out success on other systems
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class PhysicalSummary(Unit):
     attackers: int
     success: Rate
     control: Rate
+    also: dict[str, Rate] = field(default_factory=dict)  # transfer / defended systems
 
 
 @dataclass(frozen=True)
