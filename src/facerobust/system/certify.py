@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from facerobust.defenses.smoothing import (
     Certificate,
@@ -91,6 +92,22 @@ def gallery_decider(system: FaceSystem, gallery: Gallery) -> Decider:
         return torch.cat([logits, torch.zeros(len(x), 1)], dim=1).softmax(dim=1)
 
     return Decider((*gallery.names, NO_MATCH), hard, soft)
+
+
+def logits_decider(model: nn.Module, names: Sequence[str]) -> Decider:
+    """The top class of a closed-set identification model (chips -> logits over ``names``);
+    the soft decision is its softmax."""
+    if len(names) < 2:
+        raise ValueError(f"identification needs >= 2 classes, got {len(names)}")
+
+    def hard(x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return model(_box(x)).argmax(dim=1)
+
+    def soft(x: torch.Tensor) -> torch.Tensor:
+        return model(_box(x)).float().softmax(dim=1)
+
+    return Decider(tuple(names), hard, soft)
 
 
 @dataclass(frozen=True)
