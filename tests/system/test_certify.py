@@ -124,3 +124,22 @@ def test_mismatched_lengths_are_refused(system: FaceSystem,
         certify_probes([], chip(people[0]), [1], SmoothingOptions())
     with pytest.raises(ValueError, match="the gallery is empty"):
         gallery_decider(system, Gallery((), np.zeros((0, 64), dtype=np.float32)))
+
+
+def test_smooth_defense_makes_the_system_decide_by_majority(people: list[torch.Tensor]
+                                                            ) -> None:
+    smoothed = FaceSystem(PooledPixels(), threshold=1.0, defense="smooth:sigma=0.25,n=60")
+    assert smoothed.smoothing is not None and smoothed.smoothing.n == 60
+    t = template(smoothed, people[0])[None]
+    genuine, far = boundary_probes(people[0], np.array([0.3, 2.0]))
+    probe = Probe("", genuine[None], smoothed.embed(genuine[None])[0].numpy())
+    ok = smoothed.verify(probe, "a", t)
+    assert ok.accepted and ok.reason == "match (smoothed)"
+    assert sum(ok.flags["smoothed.counts"]) == 60 and ok.flags["smoothed.seconds"] >= 0
+    no = smoothed.verify(Probe("", far[None], smoothed.embed(far[None])[0].numpy()), "a", t)
+    assert not no.accepted and no.reason == "smoothed decision: no match"
+    gallery = Gallery(("a",), t)
+    assert smoothed.identify(probe, gallery).identity == "a"
+    assert FaceSystem(PooledPixels(), threshold=1.0).smoothing is None
+    with pytest.raises(ValueError, match="smooth:sigma=-1.*sigma must be > 0"):
+        FaceSystem(PooledPixels(), threshold=1.0, defense="smooth:sigma=-1")

@@ -20,10 +20,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from scipy.stats import beta, binomtest, norm
+
+from facerobust.defenses.base import Defense
 
 Tensor = torch.Tensor
 
@@ -171,13 +174,38 @@ def certify(decider: Decider, x: Tensor, options: SmoothingOptions,
                        options.n, selected, time.perf_counter() - start)
 
 
-def predict(decider: Decider, x: Tensor, options: SmoothingOptions,
-            generator: torch.Generator | None = None) -> Prediction:
-    """Cohen et al.'s PREDICT: the top class of ``n`` draws unless a two-sided binomial test
-    cannot tell it from the runner-up at level ``alpha`` (then abstain)."""
-    counts = sample_counts(decider, x, options.n, options, _generator(options, generator))
-    order = np.argsort(-counts, kind="stable")
+def majority(counts: np.ndarray, alpha: float) -> int | None:
+    """The top class of ``counts`` unless a two-sided binomial test cannot tell it from the
+    runner-up at level ``alpha`` (``None``: abstain)."""
+    order = np.argsort(-np.asarray(counts), kind="stable")
     top, second = int(counts[order[0]]), int(counts[order[1]]) if len(order) > 1 else 0
     p_value = binomtest(top, top + second, 0.5).pvalue if top + second else 1.0
-    label = int(order[0]) if p_value <= options.alpha else None
-    return Prediction(label, tuple(int(c) for c in counts))
+    return int(order[0]) if p_value <= alpha else None
+
+
+def predict(decider: Decider, x: Tensor, options: SmoothingOptions,
+            generator: torch.Generator | None = None) -> Prediction:
+    """Cohen et al.'s PREDICT: :func:`majority` of ``n`` noisy draws of ``x``."""
+    counts = sample_counts(decider, x, options.n, options, _generator(options, generator))
+    return Prediction(majority(counts, options.alpha), tuple(int(c) for c in counts))
+
+
+class GaussianNoise(Defense):
+    """The smoothing defense (spec ``smooth:sigma=0.25,n=100``): as a transform, one draw of
+    ``x + N(0, sigma^2 I)`` (clamped to [0, 1] for the model); a face system holding it decides
+    by the majority of ``n`` draws (:func:`majority` at level ``alpha``, abstain = reject)."""
+
+    name = "smooth"
+    randomized = True
+
+    def __init__(self, *, sigma: float = 0.25, n: int = 100, alpha: float = 0.001) -> None:
+        super().__init__()
+        SmoothingOptions(sigma=sigma, n0=1, n=n, alpha=alpha)  # the same checks
+        self.sigma, self.n, self.alpha = float(sigma), int(n), float(alpha)
+
+    def params(self) -> dict[str, Any]:
+        return {"sigma": self.sigma, "n": self.n, "alpha": self.alpha}
+
+    def transform(self, x: Tensor) -> Tensor:
+        noise = torch.randn(x.shape, generator=self.generator, dtype=x.dtype).to(x.device)
+        return (x + self.sigma * noise).clamp(0.0, 1.0)

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from facerobust.report.figures import Figure, plt, png, rate_bars
+import matplotlib.pyplot as plt
+
+from facerobust.report.figures import Figure, png, rate_bars  # figures sets the Agg backend
 
 if TYPE_CHECKING:
     from facerobust.eval.results_certify import CertifyUnit
