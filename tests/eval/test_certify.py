@@ -104,3 +104,25 @@ def test_certify_is_a_one_unit_audit_with_a_report(lfw_root: Path, tmp_path: Pat
     html = (out / "report.html").read_text()
     assert 'id="certify-table"' in html and "certified at r=0.5" in html
     assert (out / "figures" / f"{unit['key']}.png").is_file()
+
+
+def test_victim_weights_load_fit_and_change_every_fingerprint(tmp_path: Path) -> None:
+    import torch
+
+    from facerobust.eval.experiment import load_weights
+    from tests.helpers.models import PooledPixels
+
+    plain = parse_config({})
+    tuned = parse_config({"models": {"victim_weights": str(tmp_path / "model.pt")}})
+    assert plain.unit_fingerprint("clean", "m") != tuned.unit_fingerprint("clean", "m")
+    assert "victim_weights" not in config_to_toml(plain)
+    assert parse_config(parse_toml(config_to_toml(tuned))) == tuned
+    model = PooledPixels()
+    with pytest.raises(FileNotFoundError, match="models.victim_weights: no such file"):
+        load_weights(model, tmp_path / "model.pt")
+    torch.save({"dummy": torch.tensor(2.0)}, tmp_path / "model.pt")
+    load_weights(model, tmp_path / "model.pt")
+    assert float(model.dummy) == 2.0
+    torch.save({"other": torch.zeros(3)}, tmp_path / "bad.pt")
+    with pytest.raises(ValueError, match="bad.pt does not fit the victim"):
+        load_weights(model, tmp_path / "bad.pt")

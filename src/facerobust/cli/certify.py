@@ -33,6 +33,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, default=None,
                         help="dataset folder or a folder containing it "
                         "(default: $FACEROBUST_DATA, then the cache)")
+    parser.add_argument("--weights", default="", metavar="PATH",
+                        help="fine-tuned weights of --model (a state dict, e.g. model.pt of "
+                             "`facerobust adv-train --augment noise=0.25 ...`)")
     parser.add_argument("--goal", default="verification", choices=CERTIFY_GOALS)
     parser.add_argument("--sigma", default="0.12,0.25,0.5",
                         help="comma-separated noise levels (std of the Gaussian on [0, 1] chips)")
@@ -55,6 +58,6 @@ def run(args: argparse.Namespace) -> int:
     table = {"sigma": _floats(args.sigma), "n0": args.n0, "n": args.n, "alpha": args.alpha,
              "goal": args.goal, "samples": args.samples, "radii": _floats(args.radii),
              "attack_steps": args.attack_steps, "attack_eot": args.attack_eot}
-    command = CertifyCommand(parse_certify(table, "certify"))
+    command = CertifyCommand(parse_certify(table, "certify"), weights=args.weights)
     print_outcome(run_certify(command, command_run(args)))
     return 0

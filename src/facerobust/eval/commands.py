@@ -56,7 +56,7 @@ def config_to_toml(cfg: AuditConfig) -> str:
         lines.append(header)
         for f in dataclasses.fields(section):
             value = getattr(section, f.name)
-            if value is not None:
+            if value is not None and not (f.name == "victim_weights" and not value):
                 lines.append(f"{f.name} = {_toml_value(value)}")
         lines.append("")
 
@@ -204,6 +204,7 @@ class CertifyCommand:
     (the keys of a ``[[certify]]`` table)."""
 
     certify: CertifyConfig
+    weights: str = ""  # fine-tuned victim weights (models.victim_weights)
 
     def __post_init__(self) -> None:
         if not isinstance(self.certify, CertifyConfig):
@@ -223,7 +224,7 @@ def run_certify(command: CertifyCommand, run: CommandRun) -> Path:
                       seed=run.seed, batch_size=run.batch_size),
         data=_data(run, clean_pairs_per_fold=pairs_per_fold(c.samples), attack_pairs=1),
         identification=dataclasses.replace(ident, probes=c.samples),
-        models=ModelsConfig(victim=run.model), certify=(c,))
+        models=ModelsConfig(victim=run.model, victim_weights=command.weights), certify=(c,))
     return _finish(cfg, run, "certify")
 
 

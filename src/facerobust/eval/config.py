@@ -74,6 +74,7 @@ class IdentificationConfig:
 class ModelsConfig:
     victim: str = "dlib-resnet"
     others: tuple[str, ...] = ()
+    victim_weights: str = ""  # a state dict for the victim (e.g. adv-train's model.pt)
 
 
 @dataclass(frozen=True)
@@ -185,6 +186,8 @@ class AuditConfig:
         every unit whose fingerprint is unchanged."""
         common: dict[str, Any] = {"data": dataclasses.asdict(self.data), "data_override":
                                   data_override, "seed": self.run.seed}
+        if self.models.victim_weights:  # other weights: nothing of the victim is reused
+            common["victim_weights"] = self.models.victim_weights
         if kind != "minimal":
             common["identification"] = dataclasses.asdict(self.identification)
         if kind in ("attack", "defense", "minimal", "detector", "detection-data", "certify"):
