@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -15,6 +16,7 @@ from facerobust.eval.certify_config import CertifyConfig, parse_certify
 from facerobust.eval.certify_unit import summarise
 from facerobust.eval.commands import config_to_toml
 from facerobust.eval.config import AuditConfig, parse_config, parse_toml
+from facerobust.eval.kinds.certify import sentences as certify_sentences
 from facerobust.eval.results_certify import CertifyUnit
 from facerobust.system.certify import ProbeCertificate
 
@@ -70,6 +72,9 @@ def test_summarise_counts_certified_correct_abstain_and_flips() -> None:
                        groups=[group])
     again = CertifyUnit.from_dict(json.loads(json.dumps(unit.to_dict())))
     assert again == unit and again.attack_flips == 1
+    (sentence,) = certify_sentences(SimpleNamespace(certify=[unit]))  # type: ignore[arg-type]
+    assert "certified at L2 radius 0.5: genuine 25.0% (1/4" in sentence
+    assert sentence.endswith("flips of certified decisions: 1.")
     row = unit.to_dict()["groups"][0]
     assert row["certified"][0] == {"k": 2, "n": 4, "rate": 0.5, "ci95": list(Rate(2, 4).ci95)}
 

@@ -14,6 +14,8 @@ from facerobust.eval.results_audit import Results
 from facerobust.eval.results_certify import CertifyUnit
 from facerobust.eval.unit_kind import PlannedUnit, Stored, UnitKind, unit_seed
 
+HEADLINE_RADIUS = 0.5  # the radius the summary quotes (Cohen et al.'s headline), if listed
+
 
 def plan(cfg: AuditConfig, exp: Experiment, _out: Path) -> list[PlannedUnit]:
     units: list[PlannedUnit] = []
@@ -33,9 +35,10 @@ def collect(_cfg: AuditConfig, units: Stored) -> list[CertifyUnit]:
 def sentences(results: Results) -> list[str]:
     out = []
     for unit in results.certify:
-        at = [f"{g.name} {g.certified[-1].text()}" for g in unit.groups]
+        i = unit.radii.index(HEADLINE_RADIUS) if HEADLINE_RADIUS in unit.radii else -1
+        at = [f"{g.name} {g.certified[i].text()}" for g in unit.groups]
         out.append(f"Smoothed {unit.model} (sigma {unit.sigma:g}): certified at L2 radius "
-                   f"{unit.radii[-1]:g}: " + "; ".join(at)
+                   f"{unit.radii[i]:g}: " + "; ".join(at)
                    + f". Adaptive-attack flips of certified decisions: {unit.attack_flips}.")
     return out
 
