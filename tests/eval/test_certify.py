@@ -131,3 +131,35 @@ def test_victim_weights_load_fit_and_change_every_fingerprint(tmp_path: Path) ->
     torch.save({"other": torch.zeros(3)}, tmp_path / "bad.pt")
     with pytest.raises(ValueError, match="bad.pt does not fit the victim"):
         load_weights(model, tmp_path / "bad.pt")
+
+
+def test_identification_unit_certifies_the_heads_top_class() -> None:
+    import numpy as np
+    import torch
+
+    from facerobust.eval.certify_unit import certify_unit
+    from facerobust.models.heads import IdentificationModel
+    from tests.helpers.models import PooledPixels
+
+    gen = torch.Generator().manual_seed(0)
+    cells = 0.35 + 0.3 * torch.rand(3, 1, 8, 8, generator=gen)
+    chips = torch.nn.functional.interpolate(cells, size=150, mode="nearest").expand(3, 3, 150,
+                                                                                     150)
+    embedder = PooledPixels()
+    with torch.no_grad():
+        emb = embedder(chips)
+    head = torch.nn.Linear(64, 3, bias=False)
+    head.weight.data = 20 * emb  # the nearest-template head: each chip is its own class
+    model = IdentificationModel(embedder, head, names=["a", "b", "c"]).eval()
+    exp = SimpleNamespace(victim="m", chips=SimpleNamespace(chips=chips),
+                          probe_rows=lambda: (np.arange(3), np.arange(3)),
+                          identification_model=lambda _name: model,
+                          embeddings=lambda _name: emb)
+    ccfg = parse_certify({"goal": "identification", "n0": 10, "n": 60, "samples": 3,
+                          "attack_steps": 2, "attack_eot": 2}, "c")
+    unit = certify_unit(exp, ccfg, 0, 0.12, seed=1)  # type: ignore[arg-type]
+    (group,) = unit.groups
+    assert group.name == "identification" and group.base_correct.k == 3
+    assert group.smoothed_correct.k == 3 and group.certified[0].k == 3
+    assert group.attacked == 3 and group.attack_flips == 0
+    assert unit.key == "certify-0-s0.12-m"
