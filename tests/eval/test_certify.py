@@ -109,6 +109,7 @@ def test_certify_is_a_one_unit_audit_with_a_report(lfw_root: Path, tmp_path: Pat
     html = (out / "report.html").read_text()
     assert 'id="certify-table"' in html and "certified at r=0.5" in html
     assert (out / "figures" / f"{unit['key']}.png").is_file()
+    assert (out / "tables" / "certify.csv").is_file()
 
 
 def test_victim_weights_load_fit_and_change_every_fingerprint(tmp_path: Path) -> None:

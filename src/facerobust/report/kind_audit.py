@@ -106,6 +106,17 @@ def write_tables(results: Results, out_dir: Path) -> list[Path]:
                                  ["unit", "detector", "attack", "auroc", "auroc_low",
                                   "auroc_high", "n_clean", "n_adversarial",
                                   *[f"detected_{h}" for h in RATE_HEADER]], rows))
+    if results.certify:
+        rows = [[u.model, u.goal, u.sigma, u.n0, u.n, u.alpha, g.name, radius,
+                 *rate_cells(rate), g.abstained.rate, g.attack_flips, g.attacked,
+                 g.seconds_per_certificate]
+                for u in results.certify for g in u.groups
+                for radius, rate in zip(u.radii, g.certified, strict=True)]
+        written.append(write_csv(table_dir / "certify.csv",
+                                 ["model", "goal", "sigma", "n0", "n", "alpha", "group",
+                                  "radius", *[f"certified_{h}" for h in RATE_HEADER],
+                                  "abstain_rate", "attack_flips", "attacked",
+                                  "seconds_per_certificate"], rows))
     return written
 
 
