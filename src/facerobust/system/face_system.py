@@ -195,6 +195,8 @@ class FaceSystem:
         noise = self.smoothing
         if noise is None:
             raise ValueError("this system has no smooth defense")
+        if self.flagged(flags):  # before the n draws: a detector's reject costs nothing more
+            return Decision(False, claimed, distance, "rejected by a detector", flags)
         tic = time.perf_counter()
         with self._lock:
             vote = smoothed_vote(self.model, probe.chip, templates, self.threshold, noise)
@@ -202,8 +204,6 @@ class FaceSystem:
                  "smoothed.seconds": round(time.perf_counter() - tic, 4)}
         identity = claimed if claimed is not None else (
             names[vote.match] if vote.match is not None else None)
-        if self.flagged(flags):
-            return Decision(False, identity, distance, "rejected by a detector", flags)
         if vote.abstained:
             return Decision(False, identity, distance, "smoothed decision abstains", flags)
         if vote.match is None:
