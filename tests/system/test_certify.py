@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from facerobust.defenses import parse_defense
 from facerobust.defenses.smoothing import SmoothingOptions
 from facerobust.defenses.smoothing_attack import SmoothAttackOptions
 from facerobust.system import FaceSystem, Gallery, Probe
@@ -19,6 +20,7 @@ from facerobust.system.certify import (
     gallery_decider,
     verification_decider,
 )
+from facerobust.system.smoothed import without_noise
 from tests.helpers.models import PooledPixels
 
 SIZE = 150
@@ -141,5 +143,8 @@ def test_smooth_defense_makes_the_system_decide_by_majority(people: list[torch.T
     gallery = Gallery(("a",), t)
     assert smoothed.identify(probe, gallery).identity == "a"
     assert FaceSystem(PooledPixels(), threshold=1.0).smoothing is None
+    assert torch.equal(smoothed.embed(genuine[None]), smoothed.embed(genuine[None]))
+    assert without_noise(parse_defense("jpeg:q=75+smooth:sigma=0.5")).spec == "jpeg:q=75"
+    assert without_noise(parse_defense("smooth")).spec == "none"
     with pytest.raises(ValueError, match="smooth:sigma=-1.*sigma must be > 0"):
         FaceSystem(PooledPixels(), threshold=1.0, defense="smooth:sigma=-1")

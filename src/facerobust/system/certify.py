@@ -58,7 +58,7 @@ def verification_decider(system: FaceSystem, template: np.ndarray | torch.Tensor
     t, thr = _template(template), system.threshold
 
     def margin(x: torch.Tensor) -> torch.Tensor:
-        emb = system.model(_box(x)).float()
+        emb = system.clean_model(_box(x)).float()
         return thr - system.model.distance(emb, t.expand(len(emb), -1))
 
     decider = threshold_decider(margin, TEMPERATURE * thr)
@@ -88,7 +88,7 @@ def gallery_decider(system: FaceSystem, gallery: Gallery) -> Decider:
         return torch.where(accepts(best, thr), i, torch.full_like(i, k))
 
     def soft(x: torch.Tensor) -> torch.Tensor:
-        logits = (thr - distances(system.model(_box(x)).float())) / (TEMPERATURE * thr)
+        logits = (thr - distances(system.clean_model(_box(x)).float())) / (TEMPERATURE * thr)
         return torch.cat([logits, torch.zeros(len(x), 1)], dim=1).softmax(dim=1)
 
     return Decider((*gallery.names, NO_MATCH), hard, soft)

@@ -30,7 +30,7 @@ from facerobust.data.capture import Capture, Captured
 from facerobust.defenses import DefendedModel, parse_defense
 from facerobust.models.base import accepts
 from facerobust.system.photo import PhotoFaceModel, PhotoOptions
-from facerobust.system.smoothed import smoothed_vote, smoothing_of
+from facerobust.system.smoothed import smoothed_vote, smoothing_of, without_noise
 from facerobust.system.spec import (
     Scorer,
     SystemSpec,
@@ -98,6 +98,9 @@ class FaceSystem:
         self.capture = capture if capture is not None else Capture()
         self.scorers = dict(scorers or {})
         self.smoothing = smoothing_of(self.model.defense)  # decide by majority of noisy draws
+        # embeddings (enrolment, probes) without the noise: only the smoothed vote draws it
+        self.clean_model = self.model if self.smoothing is None else DefendedModel(
+            model, without_noise(self.model.defense)).eval()
         self._lock = threading.Lock()  # one forward at a time: torch threads are the budget
 
     @classmethod
@@ -122,9 +125,10 @@ class FaceSystem:
 
     # ----------------------------------------------------------------- model and detectors
     def embed(self, chips: torch.Tensor) -> torch.Tensor:
-        """Raw descriptors of chips (N, 3, s, s) through the defense and the model."""
+        """Raw descriptors of chips (N, 3, s, s) through the defense and the model (without the
+        ``smooth`` stage's noise: templates and reported distances stay noise-free)."""
         with self._lock, torch.no_grad():
-            return self.model(chips).float()
+            return self.clean_model(chips).float()
 
     def flags(self, chips: torch.Tensor) -> dict[str, Any]:
         """Every detector's flags on ``chips``, keyed ``"<detector>.<flag>"``."""

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from facerobust.defenses import DefendedModel
-from facerobust.defenses.base import Defense
+from facerobust.defenses.base import Compose, Defense, Identity
 from facerobust.defenses.smoothing import GaussianNoise, majority
 from facerobust.models.base import accepts
 
@@ -32,6 +32,18 @@ class Vote:
 def smoothing_of(defense: Defense) -> GaussianNoise | None:
     """The ``smooth`` stage of a (composed) defense, if any."""
     return next((m for m in defense.modules() if isinstance(m, GaussianNoise)), None)
+
+
+def without_noise(defense: Defense) -> Defense:
+    """``defense`` with its ``smooth`` stage left out (what enrolment and the reported
+    embedding go through: templates stay noise-free)."""
+    if isinstance(defense, GaussianNoise):
+        return Identity()
+    if isinstance(defense, Compose):
+        stages = [d for d in defense.stages
+                  if isinstance(d, Defense) and not isinstance(d, GaussianNoise)]
+        return Identity() if not stages else stages[0] if len(stages) == 1 else Compose(stages)
+    return defense
 
 
 def smoothed_vote(model: DefendedModel, chip: torch.Tensor, templates: np.ndarray,
