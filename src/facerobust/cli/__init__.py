@@ -18,6 +18,8 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("demo", "demo", "run the built-in demo audit on LFW"),
     ("report", "report", "re-render the HTML page of results.json or a study JSON"),
     ("attack", "attack", "attack a face model (a one-unit audit: results.json + report)"),
+    ("certify", "certify", "certified decisions: randomized smoothing of a model's "
+     "verification / identification, certified L2 radius per probe (one-unit audit)"),
     ("defend", "defend", "judge defenses under naive, direct and adaptive attacks (one-unit "
      "audit)"),
     ("detect", "detect", "adversarial-input detectors: fit + judge them (also against adaptive "

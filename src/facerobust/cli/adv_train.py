@@ -39,7 +39,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--augment", default="", metavar="SPEC",
                         help="augmentation, e.g. 'rotation=10,zoom=0.1,flip=1,brightness=0.2,"
                              "contrast=0.2,fraction=0.5' (seeded; default rotation 10, zoom "
-                             "0.1, flip)")
+                             "0.1, flip); noise=0.25 adds Gaussian noise (training for "
+                             "randomized smoothing, see `facerobust certify`)")
     parser.add_argument("--adv-fraction", type=float, default=1.0,
                         help="share of each batch also trained on as PGD adversarials "
                              "(0 = augmentation only; default 1)")

@@ -19,7 +19,9 @@ import torch.nn.functional as F
 class AugmentSpec:
     """Random rotation in +-``rotation`` degrees, zoom in 1 +- ``zoom``, horizontal flip
     (half the images when ``flip``), brightness shift in +-``brightness``, contrast scale in
-    1 +- ``contrast``; ``fraction`` of each batch is augmented."""
+    1 +- ``contrast``, Gaussian noise of standard deviation ``noise`` (Gaussian augmentation,
+    the training of smoothed models, Cohen et al. 2019; clipped to [0, 1]); ``fraction`` of
+    each batch is augmented."""
 
     rotation: float = 10.0
     zoom: float = 0.1
@@ -27,10 +29,11 @@ class AugmentSpec:
     brightness: float = 0.0
     contrast: float = 0.0
     fraction: float = 1.0
+    noise: float = 0.0
 
     def __post_init__(self) -> None:
         limits = {"rotation": 180.0, "zoom": 0.5, "brightness": 1.0, "contrast": 1.0,
-                  "fraction": 1.0}
+                  "fraction": 1.0, "noise": 1.0}
         for key, top in limits.items():
             v = getattr(self, key)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= top:
@@ -61,13 +64,23 @@ class AugmentSpec:
         return asdict(self)
 
     @property
-    def active(self) -> bool:
+    def geometric(self) -> bool:
+        """Flips, rotations, zoom, brightness or contrast are on (everything but noise)."""
         return self.fraction > 0 and (self.rotation > 0 or self.zoom > 0 or self.flip
                                       or self.brightness > 0 or self.contrast > 0)
 
+    @property
+    def active(self) -> bool:
+        return self.geometric or (self.fraction > 0 and self.noise > 0)
+
     def apply(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """``x`` with a seeded ``fraction`` of its rows augmented."""
-        if not self.active:
+        return self.add_noise(self.apply_clean(x, generator), generator)
+
+    def apply_clean(self, x: torch.Tensor, generator: torch.Generator | None = None
+                    ) -> torch.Tensor:
+        """:meth:`apply` without the noise (what a clean teacher sees)."""
+        if not self.geometric:
             return x
         pick = torch.rand(len(x), generator=generator) < self.fraction
         if not bool(pick.any()):
@@ -77,6 +90,15 @@ class AugmentSpec:
                                   flip=self.flip, brightness=self.brightness,
                                   contrast=self.contrast)
         return out
+
+    def add_noise(self, x: torch.Tensor, generator: torch.Generator | None = None
+                  ) -> torch.Tensor:
+        """A seeded ``fraction`` of the rows of ``x`` plus N(0, noise^2), clipped to [0, 1]."""
+        if not (self.noise > 0 and self.fraction > 0):
+            return x
+        pick = (torch.rand(len(x), generator=generator) < self.fraction).to(x.dtype)
+        noise = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
+        return (x + self.noise * noise * pick.view(-1, 1, 1, 1).to(x.device)).clamp(0, 1)
 
 
 def augment_batch(x: torch.Tensor, generator: torch.Generator | None = None, *,

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from facerobust.defenses.base import Compose, Defense, Identity
+from facerobust.defenses.smoothing import GaussianNoise
 from facerobust.defenses.transforms import JPEG, TVM, BitDepth, GaussianBlur, Median, ResizePad
 
 #: name -> (class, {parameter: type}); one line per defense
@@ -25,6 +26,7 @@ DEFENSES: dict[str, tuple[type[Defense], dict[str, type]]] = {
     "gaussian": (GaussianBlur, {"sigma": float}),
     "tvm": (TVM, {"weight": float, "keep": float, "steps": int}),
     "rp": (ResizePad, {"scale": float}),
+    "smooth": (GaussianNoise, {"sigma": float, "n": int, "alpha": float}),
 }
 
 

@@ -211,16 +211,18 @@ def _check_args(chips: torch.Tensor, labels: torch.Tensor,
 
 
 def _batch_loss(tuned: nn.Module, original: nn.Module, x: torch.Tensor, y: torch.Tensor,
-                attack: Any, o: FinetuneOptions, g: torch.Generator) -> torch.Tensor:
+                attack: Any, o: FinetuneOptions, g: torch.Generator,
+                teacher_x: torch.Tensor | None = None) -> torch.Tensor:
     """Hinge losses around the threshold on the batch and on its adversarial share, plus the
-    distillation term keeping clean embeddings near the original model's."""
+    distillation term keeping clean embeddings near the original model's (the teacher sees
+    ``teacher_x``: the batch before Gaussian noise, so noisy chips learn clean embeddings)."""
 
     face = cast(FaceModel, tuned)  # duck-typed: any module with .metric and .threshold
     thr, metric = float(face.threshold), face.metric
     pos, neg = _partners(y, g)
     with torch.no_grad():
         ref = tuned(x)
-        teacher = original(x)
+        teacher = original(x if teacher_x is None else teacher_x)
     goal, eps, margin, keep = o.goal, o.eps, o.margin, o.keep
     rows = (torch.rand(len(x), generator=g) < o.adv_fraction).nonzero()[:, 0]
     x_adv = x[:0]
@@ -308,8 +310,9 @@ def adversarial_finetune(
         total = 0.0
         for i in range(n_batches):
             rows = order[i * batch_size:(i + 1) * batch_size]
-            x = chips[rows] if spec is None else spec.apply(chips[rows], g)
-            loss = _batch_loss(tuned, original, x, labels[rows], attack, o, g)
+            plain = chips[rows] if spec is None else spec.apply_clean(chips[rows], g)
+            x = plain if spec is None else spec.add_noise(plain, g)
+            loss = _batch_loss(tuned, original, x, labels[rows], attack, o, g, plain)
             opt.zero_grad()
             loss.backward()
             opt.step()

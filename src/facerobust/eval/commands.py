@@ -13,6 +13,7 @@ from typing import Any
 
 from facerobust.data import resolve_dataset
 from facerobust.eval.audit import run_audit
+from facerobust.eval.certify_config import CertifyConfig
 from facerobust.eval.config import (
     AttackConfig,
     AuditConfig,
@@ -55,7 +56,7 @@ def config_to_toml(cfg: AuditConfig) -> str:
         lines.append(header)
         for f in dataclasses.fields(section):
             value = getattr(section, f.name)
-            if value is not None:
+            if value is not None and not (f.name == "victim_weights" and not value):
                 lines.append(f"{f.name} = {_toml_value(value)}")
         lines.append("")
 
@@ -67,6 +68,8 @@ def config_to_toml(cfg: AuditConfig) -> str:
         table("[[defense]]", d)
     for det in cfg.detectors:
         table("[[detector]]", det)
+    for cert in cfg.certify:
+        table("[[certify]]", cert)
     return "\n".join(lines)
 
 
@@ -193,6 +196,39 @@ class DetectCommand:
         if not self.detectors:
             raise ValueError("detectors is empty: name at least one detector")
         _positive("n", self.n)
+
+
+@dataclass(frozen=True)
+class CertifyCommand:
+    """``facerobust certify``: randomized-smoothing certificates of the victim's decisions
+    (the keys of a ``[[certify]]`` table)."""
+
+    certify: CertifyConfig
+    weights: str = ""  # fine-tuned victim weights (models.victim_weights)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.certify, CertifyConfig):
+            raise TypeError(f"certify must be a CertifyConfig, got "
+                            f"{type(self.certify).__name__}")
+
+
+def run_certify(command: CertifyCommand, run: CommandRun) -> Path:
+    """Certificates of ``run.model``'s decisions at every noise level of the command, as a
+    one-unit audit (``config.toml`` holds the ``[[certify]]`` table)."""
+    c = command.certify
+    ident = _identification_for("untargeted" if c.goal == "identification" else "dodging",
+                                run.head)
+    if c.goal == "identification" and not run.head:  # a small split: certificates are slow
+        ident = dataclasses.replace(ident, identities=20, images_per_identity=12,
+                                    gallery_per_identity=8, min_images=12)
+    cfg = AuditConfig(
+        run=RunConfig(name=f"facerobust certify: {c.goal} of {run.model}, sigma "
+                           + ", ".join(f"{s:g}" for s in c.sigma),
+                      seed=run.seed, batch_size=run.batch_size),
+        data=_data(run, clean_pairs_per_fold=pairs_per_fold(c.samples), attack_pairs=1),
+        identification=dataclasses.replace(ident, probes=c.samples),
+        models=ModelsConfig(victim=run.model, victim_weights=command.weights), certify=(c,))
+    return _finish(cfg, run, "certify")
 
 
 def run_attack(command: AttackCommand, run: CommandRun) -> Path:

@@ -25,6 +25,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from facerobust.attacks.threat import Threat, threat_for, threat_names
+from facerobust.eval.certify_config import CertifyConfig, parse_certify
 from facerobust.eval.detector_config import DetectorConfig, parse_detector
 from facerobust.eval.results_file import SCHEMA_VERSION
 from facerobust.eval.tasks import GOALS, IDENTIFICATION_GOALS, VERIFICATION_GOALS
@@ -73,6 +74,7 @@ class IdentificationConfig:
 class ModelsConfig:
     victim: str = "dlib-resnet"
     others: tuple[str, ...] = ()
+    victim_weights: str = ""  # a state dict for the victim (e.g. adv-train's model.pt)
 
 
 @dataclass(frozen=True)
@@ -169,6 +171,7 @@ class AuditConfig:
     defenses: tuple[DefenseConfig, ...] = ()
     fusions: tuple[FusionConfig, ...] = ()
     detectors: tuple[DetectorConfig, ...] = ()
+    certify: tuple[CertifyConfig, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -183,9 +186,11 @@ class AuditConfig:
         every unit whose fingerprint is unchanged."""
         common: dict[str, Any] = {"data": dataclasses.asdict(self.data), "data_override":
                                   data_override, "seed": self.run.seed}
+        if self.models.victim_weights:  # other weights: nothing of the victim is reused
+            common["victim_weights"] = self.models.victim_weights
         if kind != "minimal":
             common["identification"] = dataclasses.asdict(self.identification)
-        if kind in ("attack", "defense", "minimal", "detector", "detection-data"):
+        if kind in ("attack", "defense", "minimal", "detector", "detection-data", "certify"):
             common["victim"] = self.models.victim
         if kind in ("attack", "defense", "fusion", "detector", "detection-data"):
             common["batch_size"] = self.run.batch_size
@@ -266,7 +271,7 @@ def parse_toml(text: str) -> dict[str, Any]:
 def parse_config(doc: dict[str, Any]) -> AuditConfig:
     """Validate a parsed TOML document into an :class:`AuditConfig`."""
     sections = {"run", "system", "data", "identification", "models", "attack", "minimal",
-                "defense", "fusion", "detector"}
+                "defense", "fusion", "detector", "certify"}
     unknown = sorted(set(doc) - sections)
     if unknown:
         raise ValueError(f"unknown section [{unknown[0]}] (allowed: {', '.join(sorted(sections))})")
@@ -275,10 +280,12 @@ def parse_config(doc: dict[str, Any]) -> AuditConfig:
     defenses_raw = doc.get("defense", [])
     fusions_raw = doc.get("fusion", [])
     detectors_raw = doc.get("detector", [])
+    certify_raw = doc.get("certify", [])
     if not all(isinstance(t, list) for t in (attacks_raw, defenses_raw, fusions_raw,
-                                             detectors_raw)):
-        raise ValueError("attacks, defenses, fusions and detectors are arrays of tables: "
-                         "write [[attack]] / [[defense]] / [[fusion]] / [[detector]]")
+                                             detectors_raw, certify_raw)):
+        raise ValueError("attacks, defenses, fusions, detectors and certify are arrays of "
+                         "tables: write [[attack]] / [[defense]] / [[fusion]] / [[detector]] / "
+                         "[[certify]]")
     cfg = AuditConfig(
         run=_build(RunConfig, doc.get("run", {}), "run"),
         data=_build(DataConfig, doc.get("data", {}), "data"),
@@ -291,6 +298,7 @@ def parse_config(doc: dict[str, Any]) -> AuditConfig:
                        for i, d in enumerate(defenses_raw)),
         fusions=tuple(_build(FusionConfig, f, f"fusion[{i}]") for i, f in enumerate(fusions_raw)),
         detectors=tuple(parse_detector(d, f"detector[{i}]") for i, d in enumerate(detectors_raw)),
+        certify=tuple(parse_certify(c, f"certify[{i}]") for i, c in enumerate(certify_raw)),
     )
     _validate(cfg)
     return cfg
@@ -437,6 +445,10 @@ def _validate(cfg: AuditConfig) -> None:
     if cfg.detectors and not ident.enabled:
         raise ValueError("detector[0]: detectors are studied on the identification task; "
                          "enable [identification]")
+    for i, c in enumerate(cfg.certify):
+        if c.goal == "identification" and not ident.enabled:
+            raise ValueError(f"certify[{i}].goal: 'identification' needs [identification] "
+                             "enabled")
     for i, d in enumerate(cfg.defenses):
 
         try:

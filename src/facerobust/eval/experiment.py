@@ -186,6 +186,8 @@ class Experiment:
                     raise
                 missing[name] = str(err)
                 log.warning("transfer model %s unavailable: %s", name, err)
+        if cfg.models.victim_weights:
+            load_weights(loaded[victim], Path(cfg.models.victim_weights).expanduser())
         for model in loaded.values():
             model.requires_grad_(False)
         return loaded, missing
@@ -309,6 +311,20 @@ class Experiment:
         target = torch.as_tensor(labels)
         refs = {name: (self.identification_model(name), target) for name in self.models}
         return GoalRows(goal, self.chips.chips, rows, refs)
+
+
+def load_weights(model: nn.Module, path: Path) -> None:
+    """Fine-tuned weights (a state dict, e.g. ``model.pt`` of ``facerobust adv-train``) into
+    the victim; errors name the file."""
+    if not path.is_file():
+        raise FileNotFoundError(f"models.victim_weights: no such file: {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        model.load_state_dict(state)
+    except (RuntimeError, KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"models.victim_weights: {path} does not fit the victim "
+                         f"({str(err).splitlines()[0]})") from None
+    model.eval()
 
 
 def _loads(module: nn.Module, state: dict[str, Any]) -> bool:

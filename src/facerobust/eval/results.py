@@ -3,7 +3,8 @@
 An audit's ``results.json`` (:class:`facerobust.eval.results_audit.Results`, in the versioned
 wrapper of :mod:`facerobust.eval.results_file`) holds ``clean`` (model -> :class:`CleanUnit`),
 ``attacks`` (:class:`AttackUnit`), ``minimal`` (:class:`MinimalUnit`), ``defenses``
-(:class:`DefenseUnit`), ``fusions`` and ``detectors`` (:mod:`.results_detection`); every rate
+(:class:`DefenseUnit`), ``fusions``, ``detectors`` (:mod:`.results_detection`) and ``certify``
+(:mod:`.results_certify`); every rate
 is a :class:`~facerobust.eval.stats.Rate` written as
 ``{"k", "n", "rate", "ci95"}``. ``audit``, ``attack`` and ``defend`` all write this schema, so
 ``facerobust report`` renders any of them.

@@ -16,6 +16,7 @@ from facerobust.eval.results import (
     MinimalUnit,
     Unit,
 )
+from facerobust.eval.results_certify import CertifyUnit
 from facerobust.eval.results_detection import DetectorUnit
 from facerobust.eval.results_file import KindUnit, Verdict
 from facerobust.eval.stats import Rate
@@ -144,6 +145,7 @@ class Results(KindUnit):
     environment: dict[str, Any] = dataclasses.field(default_factory=dict)
     fusions: list[FusionUnit] = dataclasses.field(default_factory=list)
     detectors: list[DetectorUnit] = dataclasses.field(default_factory=list)
+    certify: list[CertifyUnit] = dataclasses.field(default_factory=list)
     # derived (audit_summary.add_derived): the report computes nothing
     accuracy_curves: list[AccuracyCurve] = dataclasses.field(default_factory=list)
     roc_attacked: list[AttackedRoc] = dataclasses.field(default_factory=list)

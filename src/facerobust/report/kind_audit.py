@@ -12,6 +12,7 @@ from facerobust.eval.results_file import VERDICT_RULE, Overview
 from facerobust.eval.results_load import audit_from_document, is_legacy_audit
 from facerobust.eval.stats import Rate
 from facerobust.report import figures
+from facerobust.report.figures_certify import certified_curves
 from facerobust.report.kind_base import Legacy, Loaded, ReportKind
 from facerobust.report.page import (
     RATE_HEADER,
@@ -28,7 +29,8 @@ def build_figures(results: Results, out_dir: Path) -> dict[str, Any]:
     """Draw every figure, save PNGs under ``out_dir/figures`` and return data URIs."""
     fig_dir = out_dir / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
-    uris: dict[str, Any] = {"attacks": {}, "defenses": {}, "examples": {}, "detectors": {}}
+    uris: dict[str, Any] = {"attacks": {}, "defenses": {}, "examples": {}, "detectors": {},
+                            "certify": {}}
 
     def keep(name: str, png: bytes | None) -> str | None:
         if png is None:
@@ -58,6 +60,8 @@ def build_figures(results: Results, out_dir: Path) -> dict[str, Any]:
                                               figures.defense_curves(defense))
     for unit in results.detectors:
         uris["detectors"][unit.key] = keep(f"roc_{unit.key}", figures.detector_rocs(unit))
+    for cert in results.certify:
+        uris["certify"][cert.key] = keep(cert.key, certified_curves(cert))
     return uris
 
 
@@ -102,6 +106,17 @@ def write_tables(results: Results, out_dir: Path) -> list[Path]:
                                  ["unit", "detector", "attack", "auroc", "auroc_low",
                                   "auroc_high", "n_clean", "n_adversarial",
                                   *[f"detected_{h}" for h in RATE_HEADER]], rows))
+    if results.certify:
+        rows = [[u.model, u.goal, u.sigma, u.n0, u.n, u.alpha, g.name, radius,
+                 *rate_cells(rate), g.abstained.rate, g.attack_flips, g.attacked,
+                 g.seconds_per_certificate]
+                for u in results.certify for g in u.groups
+                for radius, rate in zip(u.radii, g.certified, strict=True)]
+        written.append(write_csv(table_dir / "certify.csv",
+                                 ["model", "goal", "sigma", "n0", "n", "alpha", "group",
+                                  "radius", *[f"certified_{h}" for h in RATE_HEADER],
+                                  "abstain_rate", "attack_flips", "attacked",
+                                  "seconds_per_certificate"], rows))
     return written
 
 
@@ -156,6 +171,11 @@ def rates(results: Results) -> dict[str, Rate]:
             for step in det.adaptive:
                 out[f"detector {det.label} {step.goal} @ {step.epsilon_label}: adaptive "
                     "evades"] = step.adaptive_evades
+    for cert in results.certify:
+        for g in cert.groups:
+            for radius, rate in zip(cert.radii, g.certified, strict=True):
+                out[f"certify {cert.model} sigma {cert.sigma:g} {g.name}: certified at L2 "
+                    f"{radius:g}"] = rate
     return out
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +30,7 @@ from facerobust.data.capture import Capture, Captured
 from facerobust.defenses import DefendedModel, parse_defense
 from facerobust.models.base import accepts
 from facerobust.system.photo import PhotoFaceModel, PhotoOptions
+from facerobust.system.smoothed import smoothed_vote, smoothing_of, without_noise
 from facerobust.system.spec import (
     Scorer,
     SystemSpec,
@@ -95,6 +97,10 @@ class FaceSystem:
         self.metric = str(getattr(model, "metric", "euclidean"))
         self.capture = capture if capture is not None else Capture()
         self.scorers = dict(scorers or {})
+        self.smoothing = smoothing_of(self.model.defense)  # decide by majority of noisy draws
+        # embeddings (enrolment, probes) without the noise: only the smoothed vote draws it
+        self.clean_model = self.model if self.smoothing is None else DefendedModel(
+            model, without_noise(self.model.defense)).eval()
         self._lock = threading.Lock()  # one forward at a time: torch threads are the budget
 
     @classmethod
@@ -119,9 +125,10 @@ class FaceSystem:
 
     # ----------------------------------------------------------------- model and detectors
     def embed(self, chips: torch.Tensor) -> torch.Tensor:
-        """Raw descriptors of chips (N, 3, s, s) through the defense and the model."""
+        """Raw descriptors of chips (N, 3, s, s) through the defense and the model (without the
+        ``smooth`` stage's noise: templates and reported distances stay noise-free)."""
         with self._lock, torch.no_grad():
-            return self.model(chips).float()
+            return self.clean_model(chips).float()
 
     def flags(self, chips: torch.Tensor) -> dict[str, Any]:
         """Every detector's flags on ``chips``, keyed ``"<detector>.<flag>"``."""
@@ -170,6 +177,8 @@ class FaceSystem:
         if dist.size == 0:
             return Decision(False, claimed, None, NOT_ENROLLED, {**flags, "reason": NOT_ENROLLED})
         best = float(dist.min())
+        if self.smoothing is not None:
+            return self._decide_smoothed(probe, claimed, best, templates, flags)
         return self._decide(best, claimed, flags)
 
     def identify(self, probe: Probe, gallery: Gallery) -> Decision:
@@ -178,7 +187,32 @@ class FaceSystem:
         if dist.size == 0:
             return Decision(False, None, None, "gallery is empty", dict(probe.flags))
         i = int(dist.argmin())
+        if self.smoothing is not None:
+            return self._decide_smoothed(probe, None, float(dist[i]), gallery.templates,
+                                         dict(probe.flags), gallery.names)
         return self._decide(float(dist[i]), gallery.names[i], dict(probe.flags))
+
+    def _decide_smoothed(self, probe: Probe, claimed: str | None, distance: float,
+                         templates: np.ndarray, flags: dict[str, Any],
+                         names: Sequence[str] = ()) -> Decision:
+        """The majority decision of ``self.smoothing.n`` noisy draws (abstain rejects)."""
+        noise = self.smoothing
+        if noise is None:
+            raise ValueError("this system has no smooth defense")
+        if self.flagged(flags):  # before the n draws: a detector's reject costs nothing more
+            return Decision(False, claimed, distance, "rejected by a detector", flags)
+        tic = time.perf_counter()
+        with self._lock:
+            vote = smoothed_vote(self.model, probe.chip, templates, self.threshold, noise)
+        flags = {**flags, "smoothed.counts": list(vote.counts),
+                 "smoothed.seconds": round(time.perf_counter() - tic, 4)}
+        identity = claimed if claimed is not None else (
+            names[vote.match] if vote.match is not None else None)
+        if vote.abstained:
+            return Decision(False, identity, distance, "smoothed decision abstains", flags)
+        if vote.match is None:
+            return Decision(False, identity, distance, "smoothed decision: no match", flags)
+        return Decision(True, identity, distance, "match (smoothed)", flags)
 
     def _decide(self, distance: float, identity: str, flags: dict[str, Any]) -> Decision:
         if self.flagged(flags):

@@ -2,6 +2,7 @@
 A new kind of unit: its own module here plus one line in :data:`UNIT_KINDS`."""
 
 from facerobust.eval.kinds.attack import ATTACK
+from facerobust.eval.kinds.certify import CERTIFY
 from facerobust.eval.kinds.clean import CLEAN
 from facerobust.eval.kinds.defense import DEFENSE
 from facerobust.eval.kinds.detector import DETECTOR
@@ -16,6 +17,7 @@ UNIT_KINDS: tuple[UnitKind, ...] = (
     DEFENSE,
     FUSION,
     DETECTOR,
+    CERTIFY,
 )
 
 __all__ = ["UNIT_KINDS", "UnitKind"]
