@@ -12,12 +12,17 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 def test_examples_and_demo_parse() -> None:
     from facerobust.cli.demo import demo_config_text
     from facerobust.eval.config import tomllib
+    from facerobust.service.remote import load_remote
 
     files = sorted(p for p in EXAMPLES.glob("*.toml") if p.name != "gate.toml")  # tests/service
     assert files, "examples/*.toml must exist"
-    for path in files:
+    remote = [p for p in files if "remote" in tomllib.loads(p.read_text())]
+    assert remote, "examples/remote-compreface.toml must exist"
+    for path in remote:  # attack-gate [remote] descriptions, not audits
+        assert load_remote(path).url.startswith("http"), path
+    for path in sorted(set(files) - set(remote)):
         cfg = load_config(path)
-        assert cfg.attacks or cfg.detectors, path
+        assert cfg.attacks or cfg.detectors or cfg.certify, path
     demo = parse_config(tomllib.loads(demo_config_text()))
     assert demo.models.victim == "dlib-resnet"
 
