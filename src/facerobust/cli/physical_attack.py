@@ -9,6 +9,7 @@ printable PNG (``--dpi``) and PDF at real size and a preview, and ``DIR/report.h
 from __future__ import annotations
 
 import argparse
+import os
 from dataclasses import replace
 
 from facerobust.attacks.accessory import ACCESSORIES
@@ -19,9 +20,11 @@ from facerobust.cli.common import (
     print_gate_study,
     run_output,
 )
-from facerobust.eval.physical_study import StudyOptions, run_physical
+from facerobust.eval.physical_study import Judges, StudyOptions, also_systems, run_physical
 from facerobust.eval.results_physical import PhysicalResults, physical_overview
 from facerobust.eval.study_run import run_study, source_identity
+from facerobust.service.blackbox import GateAccess
+from facerobust.service.physical_gate import GateOracle
 from facerobust.system import FaceSystem
 from facerobust.system.physical import GOALS, PhysicalOptions
 from facerobust.system.spec import SystemSpec
@@ -33,6 +36,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--detector", default="hog", help="face detector chain")
     parser.add_argument("--threshold", type=float, default=0.0,
                         help="0 = the model card's FAR=1e-3 threshold")
+    parser.add_argument("--detectors", action="append", default=[], metavar="FILE",
+                        help="adversarial-input detectors of the face system (files saved by "
+                             "`facerobust detect --save`; repeatable): a flagged capture is "
+                             "rejected. The accessory is not optimised against them (naive)")
     parser.add_argument("--accessory", default="eyeglasses",
                         help=f"comma-separated: {', '.join(ACCESSORIES)}")
     parser.add_argument("--goal", default=",".join(GOALS),
@@ -52,6 +59,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="another face system judging the same captures (repeatable): "
                              "transfer to another model, or a defense the accessory was not "
                              "crafted against, e.g. mobilefacenet or dlib-resnet@jpeg:q=75")
+    parser.add_argument("--gate", default="", metavar="URL",
+                        help="also send every held-out capture to this running gate's /verify "
+                             "(targets enrolled with --gate-admin-key, mode=replace)")
+    parser.add_argument("--gate-key", default=os.environ.get("FACEROBUST_GATE_KEY", ""),
+                        help="the attacker's client key (default $FACEROBUST_GATE_KEY)")
+    parser.add_argument("--gate-admin-key",
+                        default=os.environ.get("FACEROBUST_GATE_ADMIN_KEY", ""),
+                        help="admin key to enroll the targets (default "
+                             "$FACEROBUST_GATE_ADMIN_KEY)")
     parser.add_argument("--seed", type=int, default=0)
     add_data_arguments(parser)
     add_out_argument(parser, required=True)
@@ -69,18 +85,35 @@ def _options(args: argparse.Namespace) -> StudyOptions:
                         progress=not args.no_progress, also=tuple(args.also))
 
 
+def _gate(args: argparse.Namespace) -> GateOracle | None:
+    if not args.gate:
+        return None
+    if not args.gate_key or not args.gate_admin_key:
+        raise ValueError("--gate needs --gate-key and --gate-admin-key (or $FACEROBUST_GATE_KEY "
+                         "/ $FACEROBUST_GATE_ADMIN_KEY)")
+    oracle = GateOracle(GateAccess(args.gate, args.gate_key, args.gate_admin_key))
+    oracle.admin.health()  # reachable before any work
+    return oracle
+
+
 def run(args: argparse.Namespace) -> int:
     options = _options(args)  # every option checked before the model loads
+    gate = _gate(args)
     spec = SystemSpec(model=args.model, defense=args.defense, detector=args.detector,
-                      threshold=args.threshold)
+                      threshold=args.threshold, detectors=tuple(args.detectors))
     out = run_output(args.out, force=args.force)
     source = data_source(args)
     settings = {"system": spec, "data": source_identity(source),
-                "options": replace(options, progress=False)}
+                "options": replace(options, progress=False), "gate": args.gate}
 
     def compute() -> PhysicalResults:
         system = FaceSystem.from_spec(spec, where="physical-attack")
-        return run_physical(system, source, options, out.folder)
+        judges = Judges(also_systems(options, spec.detector), gate)
+        return run_physical(system, source, options, out.folder, judges)
 
-    res = run_study(out, PhysicalResults, settings, compute, force=args.force)
+    try:
+        res = run_study(out, PhysicalResults, settings, compute, force=args.force)
+    finally:
+        if gate is not None:
+            gate.close()
     return print_gate_study(physical_overview(res.result).sentences, res.results)

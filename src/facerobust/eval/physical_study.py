@@ -11,7 +11,7 @@ import random
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -32,6 +32,7 @@ from facerobust.system.physical import (
     PhysicalOptions,
     Shot,
     control_texture,
+    heldout_captures,
     judge,
     optimise,
     shot_of,
@@ -72,6 +73,17 @@ class StudyOptions:
             also_spec(spec, "hog")  # validates
         if self.attackers < 1 or self.photos < 3:
             raise ValueError("need attackers >= 1 and photos >= 3 (1 enrolled, train, held-out)")
+
+
+class DecisionOracle(Protocol):
+    """A live system deciding the captures too, e.g. a running gate over HTTP
+    (:class:`facerobust.service.physical_gate.GateOracle`)."""
+
+    def enroll(self, identity: str, photo: bytes) -> None:
+        """Enroll ``photo`` as the only template of ``identity``."""
+
+    def accepts(self, photo: bytes, claimed: str) -> bool | None:
+        """Whether the system accepts ``photo`` as ``claimed`` (None: refused, no face)."""
 
 
 @dataclass
@@ -127,9 +139,24 @@ def load_attacker(system: FaceSystem, ds: Dataset, name: str, options: StudyOpti
     return Attacker(name, template, shots, shots, enrolled)
 
 
+@dataclass(frozen=True)
+class Judges:
+    """Who else decides the held-out captures: other systems, and a live gate."""
+
+    others: dict[str, FaceSystem] = field(default_factory=dict)
+    gate: DecisionOracle | None = None
+
+
+def gate_rate(gate: DecisionOracle, captures: list[tuple[str, bytes]], claimed: str,
+              goal: str) -> Rate:
+    """The live gate's verdict on the captures (a refused capture is no success)."""
+    wins = sum(gate.accepts(data, claimed) is (goal == "impersonation") for _, data in captures)
+    return Rate(wins, len(captures))
+
+
 def attack_one(system: FaceSystem, who: Attacker, aim: tuple[np.ndarray, bytes],
                target_name: str, opts: PhysicalOptions, out: Path, options: StudyOptions,
-               others: dict[str, FaceSystem]) -> PhysicalRow:
+               judges: Judges) -> PhysicalRow:
     """Optimise, judge, and write the files of one attacker x accessory x goal."""
     started = time.perf_counter()
     heldout = draws(opts.variation, opts.heldout_captures, opts.seed, "heldout")
@@ -145,8 +172,13 @@ def attack_one(system: FaceSystem, who: Attacker, aim: tuple[np.ndarray, bytes],
     train = _pool([judge(system, who.train, t, target, opts, heldout) for t, _ in textures[:1]])
     control = _pool([judge(system, shots, control_texture(opts), target, opts, heldout)
                      for _, shots in textures])
+    gate = None
+    if judges.gate is not None:
+        judges.gate.enroll(target_name, target_photo)
+        caps = [c for t, shots in textures for c in heldout_captures(shots, t, opts, heldout)]
+        gate = gate_rate(judges.gate, caps, target_name, opts.goal)
     also = {}
-    for spec, other in others.items():
+    for spec, other in judges.others.items():
         templ = other.probe(target_photo, target_name).embedding[None]
         also[spec] = _pool([judge(other, shots, t, templ, opts, heldout)
                             for t, shots in textures])[0]
@@ -161,12 +193,17 @@ def attack_one(system: FaceSystem, who: Attacker, aim: tuple[np.ndarray, bytes],
                        success[0], train[0], control[0], success[1], png.name, pdf.name,
                        preview.name, round(time.perf_counter() - started, 1),
                        {k: [round(v, 5) for v in vs] for k, vs in asdict(trace).items()},
-                       also)
+                       also, gate)
 
 
 def _pool(judged: list[Any]) -> tuple[Rate, int]:
     return (Rate(sum(j.success.k for j in judged), sum(j.success.n for j in judged)),
             sum(j.no_face for j in judged))
+
+
+def _gate_total(rows: list[PhysicalRow]) -> Rate | None:
+    rates = [r.gate for r in rows if r.gate is not None]
+    return Rate(sum(r.k for r in rates), sum(r.n for r in rates)) if rates else None
 
 
 def summarise(rows: list[PhysicalRow]) -> list[PhysicalSummary]:
@@ -181,17 +218,18 @@ def summarise(rows: list[PhysicalRow]) -> list[PhysicalSummary]:
                                         sum(r.control.n for r in mine)),
                                    {spec: Rate(sum(r.also[spec].k for r in mine),
                                                sum(r.also[spec].n for r in mine))
-                                    for spec in mine[0].also}))
+                                    for spec in mine[0].also}, _gate_total(mine)))
     return out
 
 
 def run_physical(system: FaceSystem, source: Dataset | DataSource | Path | str,
                  options: StudyOptions, out: Path,
-                 others: dict[str, FaceSystem] | None = None) -> PhysicalResults:
+                 judges: Judges | None = None) -> PhysicalResults:
     """The whole study (see the module docstring); files go to ``out`` (the run folder).
-    ``others`` (default: :func:`also_systems`) judge the same captures: transfer to other
-    models, and the naive case of a defense (the accessory crafted without it)."""
-    others = also_systems(options, system.capture.detector) if others is None else others
+    ``judges`` decide the same captures too: other systems (default: :func:`also_systems`;
+    transfer, and the naive case of a defense) and a live gate."""
+    if judges is None:
+        judges = Judges(also_systems(options, system.capture.detector))
     ds = as_dataset(source)
     attackers, victims = choose_people(ds, options)
     skipped: list[dict[str, str]] = []
@@ -209,7 +247,7 @@ def run_physical(system: FaceSystem, source: Dataset | DataSource | Path | str,
         else:
             photo = sorted(ds.people[victim])[0].read_bytes()
             target, target_name = (system.probe(photo, victim).embedding[None], photo), victim
-        rows.append(attack_one(system, who, target, target_name, opts, out, options, others))
+        rows.append(attack_one(system, who, target, target_name, opts, out, options, judges))
     return PhysicalResults(system.describe(), _plain_options(options), SIMULATED,
                            summarise(rows), rows, skipped)
 
@@ -220,4 +258,4 @@ def _plain_options(options: StudyOptions) -> dict[str, Any]:
     return plain
 
 
-__all__ = ["SIMULATED", "StudyOptions", "run_physical"]
+__all__ = ["SIMULATED", "DecisionOracle", "Judges", "StudyOptions", "run_physical"]

@@ -29,6 +29,7 @@ class PhysicalRow(Unit):
     seconds: float
     trace: dict[str, list[float]] = field(default_factory=dict)  # loss, goal, nps, tv
     also: dict[str, Rate] = field(default_factory=dict)  # held-out success on other systems
+    gate: Rate | None = None  # the same captures sent to a running gate over HTTP
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class PhysicalSummary(Unit):
     success: Rate
     control: Rate
     also: dict[str, Rate] = field(default_factory=dict)  # transfer / defended systems
+    gate: Rate | None = None  # accepted (impersonation) / rejected (dodging) by a live gate
 
 
 @dataclass(frozen=True)

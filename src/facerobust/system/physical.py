@@ -195,29 +195,36 @@ class Judged:
     no_face: int
 
 
+def heldout_captures(shots: Sequence[Shot], texture: torch.Tensor,
+                     options: PhysicalOptions, heldout: Sequence[Draw]) -> list[tuple[str, bytes]]:
+    """What the camera sends for each shot under each held-out draw: ``(name, JPEG bytes)``
+    with the accessory worn (the same bytes for every judge of one study)."""
+    if any(d.purpose != "heldout" for d in heldout):
+        raise ValueError("judge() takes held-out capture draws only")
+    mask = region(options.accessory)
+    with torch.no_grad():
+        return [(shot.name, captured_bytes(wear(shot, texture, mask, draw), draw.jpeg))
+                for shot in shots for draw in heldout]
+
+
 def judge(system: FaceSystem, shots: Sequence[Shot], texture: torch.Tensor,
           templates: np.ndarray, options: PhysicalOptions,
           heldout: Sequence[Draw]) -> Judged:
     """Wear ``texture`` on each shot under each held-out draw, send the JPEG through the
     system's exact capture and decide against ``templates`` (the target's)."""
-    if any(d.purpose != "heldout" for d in heldout):
-        raise ValueError("judge() takes held-out capture draws only")
-    mask, wins, n, no_face = region(options.accessory), 0, 0, 0
-    for shot in shots:
-        for draw in heldout:
-            with torch.no_grad():
-                data = captured_bytes(wear(shot, texture, mask, draw), draw.jpeg)
-            n += 1
-            try:
-                probe = system.probe(data, shot.name)
-            except CaptureError:
-                no_face += 1
-                continue
-            accepted = system.verify(probe, "target", templates).accepted
-            wins += int(accepted == (options.goal == "impersonation"))
-    return Judged(Rate(wins, n), no_face)
+    wins, no_face = 0, 0
+    captures = heldout_captures(shots, texture, options, heldout)
+    for name, data in captures:
+        try:
+            probe = system.probe(data, name)
+        except CaptureError:
+            no_face += 1
+            continue
+        accepted = system.verify(probe, "target", templates).accepted
+        wins += int(accepted == (options.goal == "impersonation"))
+    return Judged(Rate(wins, len(captures)), no_face)
 
 
 __all__ = ["GOALS", "Judged", "PhysicalOptions", "Shot", "Texture", "Trace",
-           "captured_bytes", "control_texture", "goal_loss", "judge", "optimise", "shot_of",
-           "wear"]
+           "captured_bytes", "control_texture", "goal_loss", "heldout_captures", "judge",
+           "optimise", "shot_of", "wear"]
