@@ -22,7 +22,7 @@ def test_examples_and_demo_parse() -> None:
         assert load_remote(path).url.startswith("http"), path
     for path in sorted(set(files) - set(remote)):
         cfg = load_config(path)
-        assert cfg.attacks or cfg.detectors or cfg.certify, path
+        assert cfg.attacks or cfg.detectors or cfg.certify or cfg.physical, path
     demo = parse_config(tomllib.loads(demo_config_text()))
     assert demo.models.victim == "dlib-resnet"
 

@@ -70,6 +70,8 @@ def config_to_toml(cfg: AuditConfig) -> str:
         table("[[detector]]", det)
     for cert in cfg.certify:
         table("[[certify]]", cert)
+    for phys in cfg.physical:
+        table("[[physical]]", phys)
     return "\n".join(lines)
 
 

@@ -27,6 +27,7 @@ else:  # pragma: no cover
 from facerobust.attacks.threat import Threat, threat_for, threat_names
 from facerobust.eval.certify_config import CertifyConfig, parse_certify
 from facerobust.eval.detector_config import DetectorConfig, parse_detector
+from facerobust.eval.physical_config import PhysicalConfig, parse_physical
 from facerobust.eval.results_file import SCHEMA_VERSION
 from facerobust.eval.tasks import GOALS, IDENTIFICATION_GOALS, VERIFICATION_GOALS
 from facerobust.system.spec import parse_system
@@ -172,6 +173,7 @@ class AuditConfig:
     fusions: tuple[FusionConfig, ...] = ()
     detectors: tuple[DetectorConfig, ...] = ()
     certify: tuple[CertifyConfig, ...] = ()
+    physical: tuple[PhysicalConfig, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -190,7 +192,8 @@ class AuditConfig:
             common["victim_weights"] = self.models.victim_weights
         if kind != "minimal":
             common["identification"] = dataclasses.asdict(self.identification)
-        if kind in ("attack", "defense", "minimal", "detector", "detection-data", "certify"):
+        if kind in ("attack", "defense", "minimal", "detector", "detection-data", "certify",
+                    "physical"):
             common["victim"] = self.models.victim
         if kind in ("attack", "defense", "fusion", "detector", "detection-data"):
             common["batch_size"] = self.run.batch_size
@@ -271,7 +274,7 @@ def parse_toml(text: str) -> dict[str, Any]:
 def parse_config(doc: dict[str, Any]) -> AuditConfig:
     """Validate a parsed TOML document into an :class:`AuditConfig`."""
     sections = {"run", "system", "data", "identification", "models", "attack", "minimal",
-                "defense", "fusion", "detector", "certify"}
+                "defense", "fusion", "detector", "certify", "physical"}
     unknown = sorted(set(doc) - sections)
     if unknown:
         raise ValueError(f"unknown section [{unknown[0]}] (allowed: {', '.join(sorted(sections))})")
@@ -281,11 +284,12 @@ def parse_config(doc: dict[str, Any]) -> AuditConfig:
     fusions_raw = doc.get("fusion", [])
     detectors_raw = doc.get("detector", [])
     certify_raw = doc.get("certify", [])
+    physical_raw = doc.get("physical", [])
     if not all(isinstance(t, list) for t in (attacks_raw, defenses_raw, fusions_raw,
-                                             detectors_raw, certify_raw)):
-        raise ValueError("attacks, defenses, fusions, detectors and certify are arrays of "
-                         "tables: write [[attack]] / [[defense]] / [[fusion]] / [[detector]] / "
-                         "[[certify]]")
+                                             detectors_raw, certify_raw, physical_raw)):
+        raise ValueError("attacks, defenses, fusions, detectors, certify and physical are "
+                         "arrays of tables: write [[attack]] / [[defense]] / [[fusion]] / "
+                         "[[detector]] / [[certify]] / [[physical]]")
     cfg = AuditConfig(
         run=_build(RunConfig, doc.get("run", {}), "run"),
         data=_build(DataConfig, doc.get("data", {}), "data"),
@@ -299,6 +303,7 @@ def parse_config(doc: dict[str, Any]) -> AuditConfig:
         fusions=tuple(_build(FusionConfig, f, f"fusion[{i}]") for i, f in enumerate(fusions_raw)),
         detectors=tuple(parse_detector(d, f"detector[{i}]") for i, d in enumerate(detectors_raw)),
         certify=tuple(parse_certify(c, f"certify[{i}]") for i, c in enumerate(certify_raw)),
+        physical=tuple(parse_physical(p, f"physical[{i}]") for i, p in enumerate(physical_raw)),
     )
     _validate(cfg)
     return cfg

@@ -19,6 +19,7 @@ from facerobust.eval.results import (
 from facerobust.eval.results_certify import CertifyUnit
 from facerobust.eval.results_detection import DetectorUnit
 from facerobust.eval.results_file import KindUnit, Verdict
+from facerobust.eval.results_physical import PhysicalUnit
 from facerobust.eval.stats import Rate
 
 
@@ -146,6 +147,7 @@ class Results(KindUnit):
     fusions: list[FusionUnit] = dataclasses.field(default_factory=list)
     detectors: list[DetectorUnit] = dataclasses.field(default_factory=list)
     certify: list[CertifyUnit] = dataclasses.field(default_factory=list)
+    physical: list[PhysicalUnit] = dataclasses.field(default_factory=list)
     # derived (audit_summary.add_derived): the report computes nothing
     accuracy_curves: list[AccuracyCurve] = dataclasses.field(default_factory=list)
     roc_attacked: list[AttackedRoc] = dataclasses.field(default_factory=list)

@@ -56,6 +56,17 @@ class PhysicalResults(KindUnit):
     skipped: list[dict[str, str]] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class PhysicalUnit(Unit):
+    """One ``[[physical]]`` audit unit: an accessory and goal on the victim's system."""
+
+    key: str
+    model: str
+    summary: PhysicalSummary
+    rows: list[PhysicalRow]
+    simulated: str = ""
+
+
 def physical_overview(res: PhysicalResults) -> Overview:
     """A verdict row per accessory and goal (pooled over attackers), beside its control."""
     rows, sentences = [], []
@@ -69,4 +80,5 @@ def physical_overview(res: PhysicalResults) -> Overview:
     return Overview(rows, sentences)
 
 
-__all__ = ["PhysicalResults", "PhysicalRow", "PhysicalSummary", "physical_overview"]
+__all__ = ["PhysicalResults", "PhysicalRow", "PhysicalSummary", "PhysicalUnit",
+           "physical_overview"]

@@ -22,6 +22,7 @@ UNIT_SECTIONS: tuple[UnitSection, ...] = (
     UnitSection("fusion", "units/fusion.html.j2", "detail"),
     UnitSection("detector", "units/detector.html.j2", "detail"),
     UnitSection("certify", "units/certify.html.j2", "detail"),
+    UnitSection("physical", "units/physical.html.j2", "detail"),
     UnitSection("attack", "units/attack.html.j2", "detail"),
 )
 

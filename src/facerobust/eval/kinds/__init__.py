@@ -8,6 +8,7 @@ from facerobust.eval.kinds.defense import DEFENSE
 from facerobust.eval.kinds.detector import DETECTOR
 from facerobust.eval.kinds.fusion import FUSION
 from facerobust.eval.kinds.minimal import MINIMAL
+from facerobust.eval.kinds.physical import PHYSICAL
 from facerobust.eval.unit_kind import UnitKind
 
 UNIT_KINDS: tuple[UnitKind, ...] = (
@@ -18,6 +19,7 @@ UNIT_KINDS: tuple[UnitKind, ...] = (
     FUSION,
     DETECTOR,
     CERTIFY,
+    PHYSICAL,
 )
 
 __all__ = ["UNIT_KINDS", "UnitKind"]
