@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
+from facerobust.eval.config_values import check_table
+
 CERTIFY_GOALS = ("verification", "identification")
 DEFAULT_RADII = (0.0, 0.25, 0.5, 1.0)
 
@@ -59,13 +61,7 @@ def _int(raw: Any, key: str, least: int) -> int:
 
 def parse_certify(table: Any, where: str) -> CertifyConfig:
     """Validate one ``[[certify]]`` table; every error names ``where.key``."""
-    if not isinstance(table, dict):
-        raise ValueError(f"{where} must be a table, got {type(table).__name__}")
-    allowed = {f.name for f in fields(CertifyConfig)}
-    unknown = sorted(set(table) - allowed)
-    if unknown:
-        raise ValueError(f"unknown key {where}.{unknown[0]} "
-                         f"(allowed: {', '.join(sorted(allowed))})")
+    check_table(table, {f.name for f in fields(CertifyConfig)}, where)
     values: dict[str, Any] = {}
     for key, raw in table.items():
         name = f"{where}.{key}"

@@ -18,3 +18,15 @@ def parse_fraction(value: Any, key: str) -> float:
     if number == float("inf"):
         raise ValueError(f"{key}: must be finite, got {value!r}")
     return number
+
+
+def check_table(table: Any, allowed: set[str], where: str) -> dict[str, Any]:
+    """``table`` when it is a TOML table whose keys are all ``allowed``; else a ValueError
+    naming ``where`` (and the first unknown key, with the allowed ones)."""
+    if not isinstance(table, dict):
+        raise ValueError(f"{where} must be a table, got {type(table).__name__}")
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise ValueError(f"unknown key {where}.{unknown[0]} "
+                         f"(allowed: {', '.join(sorted(allowed))})")
+    return table

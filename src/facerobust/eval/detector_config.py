@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from facerobust.detectors.registry import DETECTORS, detector_options
-from facerobust.eval.config_values import parse_fraction
+from facerobust.eval.config_values import check_table, parse_fraction
 
 DETECTION_ATTACKS = ("bim", "cw", "mifgsm")
 TRAJECTORY_VARIANTS = ("C-l2", "C-cosine", "M-l2", "M-cosine")
@@ -70,13 +70,7 @@ def _fractions(raw: Any, key: str) -> tuple[float, ...]:
 
 def parse_detector(table: Any, where: str) -> DetectorConfig:
     """Validate one ``[[detector]]`` table; every error names ``where.key``."""
-    if not isinstance(table, dict):
-        raise ValueError(f"{where} must be a table, got {type(table).__name__}")
-    allowed = {f.name for f in fields(DetectorConfig)}
-    unknown = sorted(set(table) - allowed)
-    if unknown:
-        raise ValueError(f"unknown key {where}.{unknown[0]} "
-                         f"(allowed: {', '.join(sorted(allowed))})")
+    check_table(table, {f.name for f in fields(DetectorConfig)}, where)
     if not isinstance(table.get("name"), str):
         raise ValueError(f"{where}: missing required key name (trajectory, squeeze, ocsvm, "
                          "iforest or gallery)")

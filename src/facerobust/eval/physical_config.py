@@ -11,6 +11,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from facerobust.attacks.accessory import ACCESSORIES
+from facerobust.eval.config_values import check_table
 from facerobust.system.physical import GOALS
 
 
@@ -54,13 +55,8 @@ def _value(key: str, raw: Any, default: Any, name: str) -> Any:
 
 def parse_physical(table: Any, where: str) -> PhysicalConfig:
     """Validate one ``[[physical]]`` table; every error names ``where.key``."""
-    if not isinstance(table, dict):
-        raise ValueError(f"{where} must be a table, got {type(table).__name__}")
     defaults = {f.name: f.default for f in fields(PhysicalConfig)}
-    unknown = sorted(set(table) - set(defaults))
-    if unknown:
-        raise ValueError(f"unknown key {where}.{unknown[0]} "
-                         f"(allowed: {', '.join(sorted(defaults))})")
+    check_table(table, set(defaults), where)
     return PhysicalConfig(**{k: _value(k, v, defaults[k], f"{where}.{k}")
                              for k, v in table.items()})
 
