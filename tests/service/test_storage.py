@@ -36,6 +36,7 @@ def test_gallery_roundtrip_and_dedupe(db_url: str) -> None:
 def test_keys_are_stored_hashed(db_url: str) -> None:
     store = Store(db_url)
     key_id, key = store.create_key(admin=False)
+    assert key.startswith("fr_") and len(key) >= 35  # never "-..." on a command line
     store.ensure_key("admin-secret-0123456789", admin=True, key_id="admin")
     found = store.key_for(key)
     assert found is not None and found.key_id == key_id and not found.admin

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -14,7 +13,7 @@ from facerobust.service.app import create_app
 from facerobust.service.config import ADMIN_KEY_ENV, GateConfig, load_gate_config
 from facerobust.service.gate import Gate
 from facerobust.service.pipeline import gate_system
-from facerobust.service.storage import Store
+from facerobust.service.storage import Store, new_secret
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -32,7 +31,7 @@ def build_app(config: GateConfig) -> FastAPI:
 
 def generated_admin_key() -> str:
     """A fresh 256-bit admin key, shown once on standard error (only its hash is stored)."""
-    key = secrets.token_urlsafe(32)
+    key = new_secret(32)
     print(f"facerobust serve: no admin key configured (gate.admin_key / ${ADMIN_KEY_ENV}); "
           f"generated one for this run, shown only now:\n  {key}", file=sys.stderr, flush=True)
     return key

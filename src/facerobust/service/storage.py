@@ -46,6 +46,13 @@ from facerobust.service.tables import (
     TEMPLATES,
 )
 
+KEY_PREFIX = "fr_"  # generated keys start with it: never with "-" (a command-line option)
+
+
+def new_secret(nbytes: int) -> str:
+    """A fresh random key of ``nbytes`` bytes (base64url), with :data:`KEY_PREFIX`."""
+    return KEY_PREFIX + secrets.token_urlsafe(nbytes)
+
 
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
@@ -185,7 +192,7 @@ class Store:
         """A new random key: ``(key_id, key)``; only its hash is stored. ``roles`` default to
         a client's (verify, identify), or all of them with ``admin``."""
         roles = roles or (ADMIN_ROLES if admin else CLIENT_ROLES)
-        key_id, key = "k" + secrets.token_hex(6), secrets.token_urlsafe(24)
+        key_id, key = "k" + secrets.token_hex(6), new_secret(24)
         with self.engine.begin() as conn:
             conn.execute(KEYS.insert().values(
                 key_id=key_id, key_sha256=hash_key(key), admin="admin" in roles,
