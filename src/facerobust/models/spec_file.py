@@ -15,15 +15,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-import sys
 from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from facerobust.core.toml_file import read_toml
 
 FORMATS = ("onnx", "torchscript", "python")
 TEMPLATES = {"dlib-chip": None, "arcface-112": 112, "facenet-160": 160, "custom": None}
@@ -117,12 +113,7 @@ def sha256_of(path: Path) -> str:
 def read_model_spec(path: str | Path, *, check_files: bool = True) -> ModelFileSpec:
     """Read and validate a spec file (``ValueError`` naming the file and the key)."""
     path = Path(path).expanduser().resolve()
-    try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ValueError(f"model spec {path} does not exist") from None
-    except tomllib.TOMLDecodeError as err:
-        raise ValueError(f"{path}: not valid TOML: {err}") from None
+    doc = read_toml(path, "model spec")
     try:
         return parse_model_spec(doc, path, check_files=check_files)
     except ValueError as err:

@@ -14,18 +14,13 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from facerobust.core.toml_file import read_toml
 from facerobust.defenses import parse_defense
 from facerobust.system.spec import SYSTEM_KEYS, SystemSpec, parse_system
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 ADMIN_KEY_ENV = "FACEROBUST_GATE_ADMIN_KEY"
 DB_ENV = "FACEROBUST_GATE_DB"
@@ -228,12 +223,7 @@ def _check(cfg: GateConfig) -> None:
 def load_gate_config(path: str | Path) -> GateConfig:
     """Read and validate a gate TOML file (ValueError naming the file and the key)."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ValueError(f"gate config {path} does not exist") from None
-    except tomllib.TOMLDecodeError as err:
-        raise ValueError(f"{path}: not valid TOML: {err}") from None
+    data = read_toml(path, "gate config")
     try:
         return parse_gate_config(data)
     except ValueError as err:

@@ -16,18 +16,13 @@ from __future__ import annotations
 
 import base64
 import os
-import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from facerobust.core.toml_file import read_toml
 from facerobust.models.base import accepts
 from facerobust.service.client import Answer, GateClient, GateLockedOut
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 BODIES = ("multipart", "json")
 METHODS = ("POST", "PUT")
@@ -134,12 +129,7 @@ def parse_remote(data: Any, where: str = "remote") -> RemoteAPI:
 def load_remote(path: str | Path) -> RemoteAPI:
     """Read the ``[remote]`` table of a TOML file (``ValueError`` naming the file and key)."""
     path = Path(path)
-    try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ValueError(f"remote description {path} does not exist") from None
-    except tomllib.TOMLDecodeError as err:
-        raise ValueError(f"{path}: not valid TOML: {err}") from None
+    doc = read_toml(path, "remote description")
     if set(doc) != {"remote"}:
         raise ValueError(f"{path}: expected exactly one table [remote], got "
                          f"{', '.join(f'[{k}]' for k in doc) or 'none'}")
