@@ -32,6 +32,7 @@ from facerobust.system.physical import (
     PhysicalOptions,
     Shot,
     control_texture,
+    decide,
     heldout_captures,
     judge,
     optimise,
@@ -168,20 +169,19 @@ def attack_one(system: FaceSystem, who: Attacker, aim: tuple[np.ndarray, bytes],
     else:  # one texture per photo, judged on that photo
         per = [optimise(system, [s], target_t, opts) for s in who.train]
         textures, trace = [(t, [s]) for (t, _), s in zip(per, who.train, strict=True)], per[0][1]
-    success = _pool([judge(system, shots, t, target, opts, heldout) for t, shots in textures])
+    caps = [heldout_captures(shots, t, opts, heldout) for t, shots in textures]  # once each
+    success = _pool([decide(system, c, target, opts.goal) for c in caps])
     train = _pool([judge(system, who.train, t, target, opts, heldout) for t, _ in textures[:1]])
     control = _pool([judge(system, shots, control_texture(opts), target, opts, heldout)
                      for _, shots in textures])
     gate = None
     if judges.gate is not None:
         judges.gate.enroll(target_name, target_photo)
-        caps = [c for t, shots in textures for c in heldout_captures(shots, t, opts, heldout)]
-        gate = gate_rate(judges.gate, caps, target_name, opts.goal)
+        gate = gate_rate(judges.gate, [c for cs in caps for c in cs], target_name, opts.goal)
     also = {}
     for spec, other in judges.others.items():
         templ = other.probe(target_photo, target_name).embedding[None]
-        also[spec] = _pool([judge(other, shots, t, templ, opts, heldout)
-                            for t, shots in textures])[0]
+        also[spec] = _pool([decide(other, c, templ, opts.goal) for c in caps])[0]
     stem = f"{who.name}-{opts.accessory}-{opts.goal}"
     png, pdf, preview = (out / f"{stem}.png", out / f"{stem}.pdf", out / f"{stem}-preview.png")
     write_printable(textures[0][0], opts.accessory, png, pdf, options.dpi)

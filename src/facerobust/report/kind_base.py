@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from facerobust.eval.results_file import KindUnit, Overview
+from facerobust.eval.results_file import VERDICT_RULE, KindUnit, Overview
 from facerobust.eval.stats import Rate
+from facerobust.report.page import environment
 
 
 def _beside(json_path: Path) -> Path:
@@ -63,3 +64,13 @@ class Loaded:
     result: Any
     source: Path
     overview: Overview = field(default_factory=lambda: Overview([], []))
+
+
+def typed_page(template: str, title: str) -> Callable[[Loaded, Path, Path], str]:
+    """The renderer of a study page: ``template`` with the typed result as ``r``, its
+    ``title``, overview, source file name and the verdict rule."""
+    def render(loaded: Loaded, json_path: Path, html_path: Path) -> str:
+        return environment().get_template(template).render(
+            r=loaded.result, title=title, overview=loaded.overview, source=json_path.name,
+            verdict_rule=VERDICT_RULE)
+    return render

@@ -4,10 +4,6 @@ search); schema-1 files (before the wrapper) are read too."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
-from facerobust.eval.results_file import VERDICT_RULE
 from facerobust.eval.results_gate import (
     GateAttackResults,
     LookalikeResults,
@@ -17,16 +13,7 @@ from facerobust.eval.results_gate import (
     photo_overview,
 )
 from facerobust.eval.stats import Rate
-from facerobust.report.kind_base import Legacy, Loaded, ReportKind, typed_reader
-from facerobust.report.page import environment
-
-
-def _page(template: str, title: str) -> Any:
-    def render(loaded: Loaded, json_path: Path, html_path: Path) -> str:
-        return environment().get_template(template).render(
-            r=loaded.result, title=title, overview=loaded.overview, source=json_path.name,
-            verdict_rule=VERDICT_RULE)
-    return render
+from facerobust.report.kind_base import Legacy, ReportKind, typed_page, typed_reader
 
 
 def gate_rates(res: GateAttackResults) -> dict[str, Rate]:
@@ -51,7 +38,7 @@ def photo_rates(res: PhotoStudyResults) -> dict[str, Rate]:
 GATE_ATTACK = ReportKind(
     name=GateAttackResults.KIND, title="Black-box attack on the gate over HTTP",
     read=typed_reader(GateAttackResults),
-    render=_page("gate_attack.html.j2", "Black-box attack on the gate over HTTP"),
+    render=typed_page("gate_attack.html.j2", "Black-box attack on the gate over HTTP"),
     overview=gate_attack_overview, rates=gate_rates,
     legacy=Legacy(shape=lambda doc: "budgets" in doc and "gate" in doc, version=1, key="schema",
                   convert=typed_reader(GateAttackResults), what="attack-gate's"))
@@ -59,7 +46,7 @@ GATE_PHOTO = ReportKind(
     name=PhotoStudyResults.KIND,
     title="Chip-space vs photo-space adversarial photos through the gate",
     read=typed_reader(PhotoStudyResults),
-    render=_page("gate_photo.html.j2",
+    render=typed_page("gate_photo.html.j2",
                  "Chip-space vs photo-space adversarial photos through the gate"),
     overview=photo_overview, rates=photo_rates,
     legacy=Legacy(shape=lambda doc: "cells" in doc and "gate" in doc, version=1, key="schema",
@@ -67,7 +54,7 @@ GATE_PHOTO = ReportKind(
 GATE_LOOKALIKE = ReportKind(
     name=LookalikeResults.KIND, title="Look-alike search through the gate's /identify",
     read=typed_reader(LookalikeResults),
-    render=_page("gate_lookalike.html.j2", "Look-alike search through the gate's /identify"),
+    render=typed_page("gate_lookalike.html.j2", "Look-alike search through the gate's /identify"),
     overview=lookalike_overview,
     rates=lambda r: {"look-alike per /identify query": r.found,
                      "found look-alike accepted by /verify": r.verified})

@@ -212,8 +212,15 @@ def judge(system: FaceSystem, shots: Sequence[Shot], texture: torch.Tensor,
           heldout: Sequence[Draw]) -> Judged:
     """Wear ``texture`` on each shot under each held-out draw, send the JPEG through the
     system's exact capture and decide against ``templates`` (the target's)."""
+    return decide(system, heldout_captures(shots, texture, options, heldout), templates,
+                  options.goal)
+
+
+def decide(system: FaceSystem, captures: Sequence[tuple[str, bytes]], templates: np.ndarray,
+           goal: str) -> Judged:
+    """``system``'s exact decisions on rendered ``captures`` against ``templates``: a
+    success is an accept for impersonation and a reject for dodging."""
     wins, no_face = 0, 0
-    captures = heldout_captures(shots, texture, options, heldout)
     for name, data in captures:
         try:
             probe = system.probe(data, name)
@@ -221,10 +228,11 @@ def judge(system: FaceSystem, shots: Sequence[Shot], texture: torch.Tensor,
             no_face += 1
             continue
         accepted = system.verify(probe, "target", templates).accepted
-        wins += int(accepted == (options.goal == "impersonation"))
+        wins += int(accepted == (goal == "impersonation"))
     return Judged(Rate(wins, len(captures)), no_face)
 
 
 __all__ = ["GOALS", "Judged", "PhysicalOptions", "Shot", "Texture", "Trace",
-           "captured_bytes", "control_texture", "goal_loss", "heldout_captures", "judge",
+           "captured_bytes", "control_texture", "decide", "goal_loss", "heldout_captures",
+           "judge",
            "optimise", "shot_of", "wear"]
