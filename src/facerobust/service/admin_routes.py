@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Request
 
 from facerobust.service import audit_log
 from facerobust.service.gate import ADMIN_KEY_ID, Gate, GateError, OptText, audit_record
 from facerobust.service.storage import format_roles, parse_roles
 from facerobust.service.tables import CLIENT_ROLES
-
-OptStr = Annotated[str | None, Query()]
 
 
 def add_routes(app: FastAPI, gate: Gate) -> None:
@@ -98,23 +97,38 @@ def _add_identity_routes(app: FastAPI, gate: Gate) -> None:
         return {"deleted": found, "templates": deleted}
 
 
+@dataclass
+class LogQuery:
+    """``GET /log``'s query parameters: the page (``after_id``, ``limit``), exact-match
+    filters (:data:`~facerobust.service.audit_log.FILTERS`) and a time range."""
+
+    after_id: int = 0
+    limit: int = 100
+    key_id: str | None = None
+    identity: str | None = None
+    outcome: str | None = None
+    status: int | None = None
+    path: str | None = None
+    client: str | None = None
+    since: float | None = None
+    until: float | None = None
+
+    def filters(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in audit_log.FILTERS if getattr(self, k) is not None}
+
+
 def _add_log_route(app: FastAPI, gate: Gate) -> None:
     @app.get("/log", summary="the audit log, oldest first, paged by after_id (admin)")
-    def log(request: Request, after_id: int = 0, limit: int = 100, key_id: OptStr = None,
-            identity: OptStr = None, outcome: OptStr = None, status: int | None = None,
-            path: OptStr = None, client: OptStr = None, since: float | None = None,
-            until: float | None = None) -> dict[str, Any]:
+    def log(request: Request, q: Annotated[LogQuery, Depends()]) -> dict[str, Any]:
         gate.auth(request, roles=("admin",))
-        wanted = {"key_id": key_id, "identity": identity, "outcome": outcome,
-                  "status": status, "path": path, "client": client}
         try:
-            rows = audit_log.page(gate.store, after_id=after_id, limit=limit,
-                                  filters={k: v for k, v in wanted.items() if v is not None},
-                                  since=since, until=until)
+            rows = audit_log.page(gate.store, after_id=q.after_id, limit=q.limit,
+                                  filters=q.filters(), since=q.since, until=q.until)
         except ValueError as err:
             raise GateError(422, "limit", str(err)) from None
         _done(request, "listed", entries=len(rows))
-        return {"entries": rows, "next_after_id": rows[-1]["id"] if len(rows) == limit else None}
+        return {"entries": rows,
+                "next_after_id": rows[-1]["id"] if len(rows) == q.limit else None}
 
 
 def parse_role_field(text: str | None) -> frozenset[str]:
