@@ -24,11 +24,25 @@ def test_physical_tables_parse_round_trip_and_name_bad_keys() -> None:
                          ({"goal": "steal"}, r"physical\[0\].goal"),
                          ({"photos": 2}, r"physical\[0\].photos: must be an integer >= 3"),
                          ({"universal": "yes"}, r"physical\[0\].universal: must be true"),
-                         ({"stepz": 3}, r"unknown key physical\[0\].stepz")):
+                         ({"stepz": 3}, r"unknown key physical\[0\].stepz"),
+                         ({"adaptive": 1.0}, r"physical\[0\].adaptive: needs physical\[0\]"
+                                             r".detectors"),
+                         ({"adaptive": -1}, r"physical\[0\].adaptive: must be a number >= 0"),
+                         ({"detectors": ["none.pt"]}, r"physical\[0\].detectors: 'none.pt' is "
+                                                      r"not a detector file")):
         with pytest.raises(ValueError, match=match):
             parse_physical(table, "physical[0]")
     with pytest.raises(ValueError, match=r"\[\[physical\]\]"):
         parse_config({"physical": {"accessory": "mask"}})
+
+
+def test_physical_detectors_and_adaptive_keys_round_trip(tmp_path: Path) -> None:
+    det = tmp_path / "squeeze.pt"
+    det.write_bytes(b"x")  # only its existence is checked here; loading comes with the unit
+    pcfg = parse_physical({"detectors": [str(det)], "adaptive": 0.5}, "physical[0]")
+    assert pcfg.detectors == (str(det),) and pcfg.adaptive == 0.5
+    cfg = parse_config({"physical": [{"detectors": [str(det)], "adaptive": 0.5}]})
+    assert parse_config(parse_toml(config_to_toml(cfg))) == cfg
 
 
 def test_an_audit_with_a_physical_unit_reports_it(tmp_path: Path) -> None:

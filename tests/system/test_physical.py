@@ -112,4 +112,6 @@ def test_physical_attack_cli_writes_printables_and_a_report(
     assert "nonsense" in capsys.readouterr().err
     assert main(["physical-attack", "--accessory", "hat", "--out", str(tmp_path / "x")]) == 2
     assert "unknown accessory 'hat'" in capsys.readouterr().err
+    assert main(["physical-attack", "--adaptive", "1", "--out", str(tmp_path / "y")]) == 2
+    assert "--adaptive needs the detectors to evade" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()  # refused before any work

@@ -39,7 +39,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--detectors", action="append", default=[], metavar="FILE",
                         help="adversarial-input detectors of the face system (files saved by "
                              "`facerobust detect --save`; repeatable): a flagged capture is "
-                             "rejected. The accessory is not optimised against them (naive)")
+                             "rejected. The accessory is not optimised against them (naive) "
+                             "unless --adaptive is given")
+    parser.add_argument("--adaptive", type=float, default=0.0, metavar="WEIGHT",
+                        help="optimise the accessory to also keep every --detectors score "
+                             "under its threshold, with this weight (adaptive attacker; "
+                             "e.g. 1.0; default 0: naive)")
     parser.add_argument("--accessory", default="eyeglasses",
                         help=f"comma-separated: {', '.join(ACCESSORIES)}")
     parser.add_argument("--goal", default=",".join(GOALS),
@@ -77,7 +82,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def _options(args: argparse.Namespace) -> StudyOptions:
     attack = PhysicalOptions(steps=args.steps, eot_samples=args.eot_samples,
                              heldout_captures=args.heldout,
-                             min_feature_mm=args.min_feature_mm, seed=args.seed)
+                             min_feature_mm=args.min_feature_mm, seed=args.seed,
+                             adaptive=args.adaptive)
+    if args.adaptive > 0 and not args.detectors:
+        raise ValueError("--adaptive needs the detectors to evade: give --detectors FILE")
     return StudyOptions(accessories=tuple(a.strip() for a in args.accessory.split(",")),
                         goals=tuple(g.strip() for g in args.goal.split(",")),
                         universal=not args.per_photo, attackers=args.attackers,

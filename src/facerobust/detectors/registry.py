@@ -9,7 +9,6 @@ tensors and plain values only and are read with ``torch.load(weights_only=True)`
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -128,15 +127,30 @@ def load_detector(path: str | Path, model: nn.Module, *, model_name: str) -> Det
     return detector
 
 
-def detector_scorer(path: str | Path, model: nn.Module, *, model_name: str
-                    ) -> Callable[[torch.Tensor], dict[str, Any]]:
+class DetectorScorer:
     """A saved detector as a gate scorer: chips -> ``{"score", "threshold", "reject"}``
-    (``reject`` when the score is above the detector's calibrated threshold)."""
-    detector = load_detector(path, model, model_name=model_name)
-    threshold = float(detector.threshold or 0.0)
+    (``reject`` when the score is above the detector's calibrated threshold). ``detector``
+    stays reachable so an adaptive attacker can push its differentiable score under the
+    threshold."""
 
-    def score(chips: torch.Tensor) -> dict[str, Any]:
-        value = float(detector.score(chips).max())
-        return {"score": value, "threshold": threshold, "reject": value > threshold}
+    def __init__(self, detector: Detector) -> None:
+        if detector.threshold is None:
+            raise ValueError(f"{detector.name}: the saved detector has no threshold")
+        self.detector = detector
+        self.threshold = float(detector.threshold)
 
-    return score
+    def __call__(self, chips: torch.Tensor) -> dict[str, Any]:
+        value = float(self.detector.score(chips).max())
+        return {"score": value, "threshold": self.threshold, "reject": value > self.threshold}
+
+    def evasion_loss(self, chips: torch.Tensor, slack: float = 0.1) -> torch.Tensor:
+        """Differentiable hinge, zero once every chip's score is ``slack`` score spreads
+        under the threshold (the adaptive attacker's term; Carlini and Wagner 2017)."""
+        score = self.detector.adaptive_score(chips)
+        scale = self.detector.score_scale
+        return torch.relu((score - self.threshold) / scale + slack).mean()
+
+
+def detector_scorer(path: str | Path, model: nn.Module, *, model_name: str) -> DetectorScorer:
+    """The saved detector at ``path`` as a gate scorer (:class:`DetectorScorer`)."""
+    return DetectorScorer(load_detector(path, model, model_name=model_name))

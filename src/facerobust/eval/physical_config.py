@@ -8,6 +8,7 @@ face system, judged on held-out simulated captures (:mod:`facerobust.eval.physic
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any
 
 from facerobust.attacks.accessory import ACCESSORIES
@@ -29,12 +30,30 @@ class PhysicalConfig:
     photos: int = 5
     heldout: int = 6
     min_feature_mm: float = 3.0
+    detectors: tuple[str, ...] = ()  # detector files (`facerobust detect --save`) on the system
+    adaptive: float = 0.0  # > 0: the accessory also evades ``detectors`` with this weight
 
 
 CHOICES = {"accessory": ACCESSORIES, "goal": GOALS}
 
 
+def _detector_files(raw: Any, name: str) -> tuple[str, ...]:
+    if not isinstance(raw, list) or not all(isinstance(f, str) for f in raw):
+        raise ValueError(f"{name}: must be a list of detector files, got {raw!r}")
+    for f in raw:
+        if not f.endswith(".pt") or not Path(f).expanduser().is_file():
+            raise ValueError(f"{name}: {f!r} is not a detector file (*.pt saved by "
+                             "`facerobust detect --save`)")
+    return tuple(str(Path(f).expanduser()) for f in raw)
+
+
 def _value(key: str, raw: Any, default: Any, name: str) -> Any:
+    if key == "detectors":
+        return _detector_files(raw, name)
+    if key == "adaptive":
+        if isinstance(raw, bool) or not isinstance(raw, (int, float)) or raw < 0:
+            raise ValueError(f"{name}: must be a number >= 0, got {raw!r}")
+        return float(raw)
     if key in CHOICES:
         if raw not in CHOICES[key]:
             raise ValueError(f"{name}: {raw!r} is not one of {', '.join(CHOICES[key])}")
@@ -57,8 +76,11 @@ def parse_physical(table: Any, where: str) -> PhysicalConfig:
     """Validate one ``[[physical]]`` table; every error names ``where.key``."""
     defaults = {f.name: f.default for f in fields(PhysicalConfig)}
     check_table(table, set(defaults), where)
-    return PhysicalConfig(**{k: _value(k, v, defaults[k], f"{where}.{k}")
-                             for k, v in table.items()})
+    cfg = PhysicalConfig(**{k: _value(k, v, defaults[k], f"{where}.{k}")
+                            for k, v in table.items()})
+    if cfg.adaptive > 0 and not cfg.detectors:
+        raise ValueError(f"{where}.adaptive: needs {where}.detectors (the detectors to evade)")
+    return cfg
 
 
 __all__ = ["PhysicalConfig", "parse_physical"]

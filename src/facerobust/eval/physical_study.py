@@ -33,6 +33,7 @@ from facerobust.system.physical import (
     Shot,
     control_texture,
     decide,
+    evaders,
     heldout_captures,
     judge,
     optimise,
@@ -174,6 +175,8 @@ def attack_one(system: FaceSystem, who: Attacker, aim: tuple[np.ndarray, bytes],
     train = _pool([judge(system, who.train, t, target, opts, heldout) for t, _ in textures[:1]])
     control = _pool([judge(system, shots, control_texture(opts), target, opts, heldout)
                      for _, shots in textures])
+    detected = (Rate(success[2], success[0].n), Rate(control[2], control[0].n)) \
+        if system.scorers else (None, None)
     gate = None
     if judges.gate is not None:
         judges.gate.enroll(target_name, target_photo)
@@ -193,17 +196,19 @@ def attack_one(system: FaceSystem, who: Attacker, aim: tuple[np.ndarray, bytes],
                        success[0], train[0], control[0], success[1], png.name, pdf.name,
                        preview.name, round(time.perf_counter() - started, 1),
                        {k: [round(v, 5) for v in vs] for k, vs in asdict(trace).items()},
-                       also, gate)
+                       also, gate, *detected)
 
 
-def _pool(judged: list[Any]) -> tuple[Rate, int]:
+def _pool(judged: list[Any]) -> tuple[Rate, int, int]:
+    """Pooled successes, captures without a face, captures a detector flagged."""
     return (Rate(sum(j.success.k for j in judged), sum(j.success.n for j in judged)),
-            sum(j.no_face for j in judged))
+            sum(j.no_face for j in judged), sum(j.flagged for j in judged))
 
 
-def _gate_total(rows: list[PhysicalRow]) -> Rate | None:
-    rates = [r.gate for r in rows if r.gate is not None]
-    return Rate(sum(r.k for r in rates), sum(r.n for r in rates)) if rates else None
+def _total(rates: list[Rate | None]) -> Rate | None:
+    """Rates pooled over rows (None when no row has one)."""
+    present = [r for r in rates if r is not None]
+    return Rate(sum(r.k for r in present), sum(r.n for r in present)) if present else None
 
 
 def summarise(rows: list[PhysicalRow]) -> list[PhysicalSummary]:
@@ -218,7 +223,9 @@ def summarise(rows: list[PhysicalRow]) -> list[PhysicalSummary]:
                                         sum(r.control.n for r in mine)),
                                    {spec: Rate(sum(r.also[spec].k for r in mine),
                                                sum(r.also[spec].n for r in mine))
-                                    for spec in mine[0].also}, _gate_total(mine)))
+                                    for spec in mine[0].also}, _total([r.gate for r in mine]),
+                                   _total([r.detected for r in mine]),
+                                   _total([r.control_detected for r in mine])))
     return out
 
 
@@ -230,6 +237,8 @@ def run_physical(system: FaceSystem, source: Dataset | DataSource | Path | str,
     transfer, and the naive case of a defense) and a live gate."""
     if judges is None:
         judges = Judges(also_systems(options, system.capture.detector))
+    if options.attack.adaptive > 0 and not evaders(system):
+        raise ValueError("adaptive accessory: the face system has no detector file to evade")
     ds = as_dataset(source)
     attackers, victims = choose_people(ds, options)
     skipped: list[dict[str, str]] = []

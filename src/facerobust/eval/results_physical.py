@@ -30,6 +30,8 @@ class PhysicalRow(Unit):
     trace: dict[str, list[float]] = field(default_factory=dict)  # loss, goal, nps, tv
     also: dict[str, Rate] = field(default_factory=dict)  # held-out success on other systems
     gate: Rate | None = None  # the same captures sent to a running gate over HTTP
+    detected: Rate | None = None  # held-out captures a detector flagged (None: no detectors)
+    control_detected: Rate | None = None  # the random texture's captures flagged
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,8 @@ class PhysicalSummary(Unit):
     control: Rate
     also: dict[str, Rate] = field(default_factory=dict)  # transfer / defended systems
     gate: Rate | None = None  # accepted (impersonation) / rejected (dodging) by a live gate
+    detected: Rate | None = None  # held-out captures a detector flagged (None: no detectors)
+    control_detected: Rate | None = None
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from facerobust.core.stats import Rate
 from facerobust.data.align import WarpPlan
 from facerobust.data.capture import CaptureError
 from facerobust.data.warp import ChipWarp, chip_frame_to_photo
+from facerobust.detectors.registry import DetectorScorer
 from facerobust.system.capture_variation import CaptureVariation, Draw, draws, light, place
 from facerobust.system.face_system import FaceSystem
 
@@ -52,6 +53,7 @@ class PhysicalOptions:
     min_feature_mm: float = 3.0  # smallest printed feature at the stated face width
     heldout_captures: int = 6  # judged captures per photo
     seed: int = 0
+    adaptive: float = 0.0  # > 0: weight of the term pushing the system's detectors' scores down
     palette: tuple[tuple[float, float, float], ...] = DEFAULT_PALETTE
     variation: CaptureVariation = field(default_factory=CaptureVariation)
 
@@ -59,6 +61,8 @@ class PhysicalOptions:
         region(self.accessory, 8)  # validates the name
         if self.goal not in GOALS:
             raise ValueError(f"goal must be one of {', '.join(GOALS)}, got {self.goal!r}")
+        if self.adaptive < 0:
+            raise ValueError(f"adaptive must be >= 0, got {self.adaptive}")
         for name in ("steps", "eot_samples", "heldout_captures"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -129,6 +133,23 @@ class Trace:
     goal: list[float] = field(default_factory=list)
     nps: list[float] = field(default_factory=list)
     tv: list[float] = field(default_factory=list)
+    evade: list[float] = field(default_factory=list)  # detector hinge (adaptive only)
+
+
+def evaders(system: FaceSystem) -> list[DetectorScorer]:
+    """The system's detectors an adaptive attacker can differentiate through."""
+    return [s for s in system.scorers.values() if isinstance(s, DetectorScorer)]
+
+
+def evasion(system: FaceSystem, chips: torch.Tensor, options: PhysicalOptions) -> torch.Tensor:
+    """The adaptive term: every detector's hinge on ``chips`` (zero when not adaptive)."""
+    if options.adaptive == 0:
+        return chips.new_zeros(())
+    found = evaders(system)
+    if not found:
+        raise ValueError("adaptive accessory: the face system has no detector to evade "
+                         "(give detector files with --detectors)")
+    return sum((s.evasion_loss(chips) for s in found), chips.new_zeros(()))
 
 
 def optimise(system: FaceSystem, shots: Sequence[Shot], target: torch.Tensor,
@@ -154,11 +175,13 @@ def optimise(system: FaceSystem, shots: Sequence[Shot], target: torch.Tensor,
         dist = model.distance(model(chips), target.expand(chips.shape[0], -1))
         g, nps, tv = goal_loss(dist, system.threshold, o), \
             non_printability(tex, mask, palette), total_variation(tex, mask)
-        loss = g + o.printability * nps + o.smoothness * tv
+        evade = evasion(system, chips, o)
+        loss = g + o.printability * nps + o.smoothness * tv + o.adaptive * evade
         opt.zero_grad()
         loss.backward()
         opt.step()
-        for name, value in (("loss", loss), ("goal", g), ("nps", nps), ("tv", tv)):
+        for name, value in (("loss", loss), ("goal", g), ("nps", nps), ("tv", tv),
+                            ("evade", evade)):
             getattr(trace, name).append(float(value.detach()))
         if on_step is not None:
             on_step(step)
@@ -188,11 +211,13 @@ def captured_bytes(photo: torch.Tensor, quality: int) -> bytes:
 
 @dataclass(frozen=True)
 class Judged:
-    """Held-out captures judged by the exact pipeline: successes, and captures in which no
-    face was found (not counted as successes)."""
+    """Held-out captures judged by the exact pipeline: successes, captures in which no face
+    was found, and captures a detector flagged (neither counts as a success: a flagged
+    capture raises the alarm, whatever the goal)."""
 
     success: Rate
     no_face: int
+    flagged: int = 0
 
 
 def heldout_captures(shots: Sequence[Shot], texture: torch.Tensor,
@@ -219,20 +244,24 @@ def judge(system: FaceSystem, shots: Sequence[Shot], texture: torch.Tensor,
 def decide(system: FaceSystem, captures: Sequence[tuple[str, bytes]], templates: np.ndarray,
            goal: str) -> Judged:
     """``system``'s exact decisions on rendered ``captures`` against ``templates``: a
-    success is an accept for impersonation and a reject for dodging."""
-    wins, no_face = 0, 0
+    success is an accept for impersonation and a reject for dodging that no detector
+    flagged (a flagged capture is caught, not dodged)."""
+    wins, no_face, flagged = 0, 0, 0
     for name, data in captures:
         try:
             probe = system.probe(data, name)
         except CaptureError:
             no_face += 1
             continue
+        if system.flagged(probe.flags):
+            flagged += 1
+            continue
         accepted = system.verify(probe, "target", templates).accepted
         wins += int(accepted == (goal == "impersonation"))
-    return Judged(Rate(wins, len(captures)), no_face)
+    return Judged(Rate(wins, len(captures)), no_face, flagged)
 
 
 __all__ = ["GOALS", "Judged", "PhysicalOptions", "Shot", "Texture", "Trace",
-           "captured_bytes", "control_texture", "decide", "goal_loss", "heldout_captures",
-           "judge",
+           "captured_bytes", "control_texture", "decide", "evaders", "evasion", "goal_loss",
+           "heldout_captures", "judge",
            "optimise", "shot_of", "wear"]

@@ -15,7 +15,9 @@ from facerobust.eval.results_audit import Results
 from facerobust.eval.results_file import Verdict, verdict
 from facerobust.eval.results_physical import PhysicalUnit
 from facerobust.eval.unit_kind import PlannedUnit, Stored, UnitKind, unit_seed
+from facerobust.system.face_system import FaceSystem
 from facerobust.system.physical import PhysicalOptions
+from facerobust.system.spec import load_detectors
 
 
 def physical_key(index: int, pcfg: PhysicalConfig, victim: str) -> str:
@@ -23,18 +25,30 @@ def physical_key(index: int, pcfg: PhysicalConfig, victim: str) -> str:
     return f"physical-{index}-{pcfg.accessory}-{pcfg.goal}-{mode}-{victim}"
 
 
+def guarded(exp: Experiment, pcfg: PhysicalConfig, index: int) -> FaceSystem:
+    """The victim's face system, with the table's detectors when it names some."""
+    system = exp.system()
+    if not pcfg.detectors:
+        return system
+    scorers = load_detectors(pcfg.detectors, system.base, exp.victim,
+                             f"physical[{index}].detectors")
+    return FaceSystem(system.base, threshold=system.threshold, capture=system.capture,
+                      scorers=scorers, name=system.name)
+
+
 def physical_unit(exp: Experiment, pcfg: PhysicalConfig, index: int, seed: int,
                   out: Path) -> PhysicalUnit:
     """Run one ``[[physical]]`` table; its printable files go to the run folder."""
     attack = PhysicalOptions(accessory=pcfg.accessory, goal=pcfg.goal, steps=pcfg.steps,
                              eot_samples=pcfg.eot_samples, heldout_captures=pcfg.heldout,
-                             min_feature_mm=pcfg.min_feature_mm, seed=seed)
+                             min_feature_mm=pcfg.min_feature_mm, seed=seed,
+                             adaptive=pcfg.adaptive)
     options = StudyOptions(accessories=(pcfg.accessory,), goals=(pcfg.goal,),
                            universal=pcfg.universal, attackers=pcfg.attackers,
                            photos=pcfg.photos, attack=attack, seed=seed, progress=False)
     if exp.dataset is None:
         raise ValueError("[[physical]] needs the audit's dataset (photos of the attackers)")
-    res = run_physical(exp.system(), exp.dataset, options, out, Judges())
+    res = run_physical(guarded(exp, pcfg, index), exp.dataset, options, out, Judges())
     return PhysicalUnit(physical_key(index, pcfg, exp.victim), exp.victim, res.summaries[0],
                         res.rows, SIMULATED)
 
