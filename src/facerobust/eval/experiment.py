@@ -95,6 +95,8 @@ class Experiment:
     dataset: Dataset | None = None
     chosen_pairs: list[Any] = field(default_factory=list)
     data_override: Path | None = None
+    # data several units need, by run-store key (the detectors' adversarial set), computed once
+    shared: dict[str, Any] = field(default_factory=dict)
     _emb: dict[str, torch.Tensor] = field(default_factory=dict)
     _heads: dict[str, IdentificationModel] = field(default_factory=dict)
     _systems: dict[str, FaceSystem] = field(default_factory=dict)
