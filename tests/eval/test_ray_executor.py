@@ -157,7 +157,12 @@ def test_every_unit_kind_sharded_on_ray_equals_local(tmp_path: Path, ray_cluster
     local_doc = json.loads((local / "results.json").read_text())
     assert without_keys(doc, VOLATILE) == without_keys(local_doc, VOLATILE)
     assert _files(remote) == _files(local)  # fitted detectors written by the driver
-    assert doc["defenses"][0]["n_attacked"] == 8 and doc["fusions"][0]["n_attacked"] == 5
+    defense, fusion = doc["defenses"][0], doc["fusions"][0]
+    assert defense["n_attacked"] == 8 and fusion["n_attacked"] == 5
+    # every shard's samples counted once in the merged rates
+    assert {r["n"] for c in ("undefended", "naive", "adaptive", "worst_case")
+            for r in defense[c]} == {8}
+    assert {r["n"] for r in fusion["adaptive"] + fusion["from_member"]["pooled-2"]} == {5}
     assert [len(d["results"]) for d in doc["detectors"]] == [1, 1]
     log = (remote / "audit.log").read_text()
     assert log.count("computed detection-data-") == 1  # once, shared by both detectors

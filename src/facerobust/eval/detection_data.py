@@ -95,8 +95,10 @@ def build_detection_set(exp: Experiment, dcfg: DetectorConfig, seed: int) -> Det
     _check_probes(len(x))
     parts = _split_rows(labels.numpy(), seed)
     saved = exp.shared.get(shared.key)
-    if saved is None:
-        saved = exp.shared[shared.key] = shared.compute(exp.store)
+    if saved is None:  # kept in memory only without a run store to reload it from
+        saved = shared.compute(exp.store)
+        if exp.store is None:
+            exp.shared[shared.key] = saved
     rows, gallery_labels = rows_for(exp.split.train_paths, exp.split.train_labels,
                                     exp.chips.index)
     adversarial, groups, counts = {}, {}, {}
