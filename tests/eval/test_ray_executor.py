@@ -147,8 +147,11 @@ def test_every_unit_kind_sharded_on_ray_equals_local(tmp_path: Path, ray_cluster
         8 if name == "pooled" else 4))
     config = tmp_path / "kinds.toml"  # shards of 3: the defense is 3 Ray tasks, the fusion 2,
     # the detectors' adversarial set (24 probes) 8, computed once for both detectors
-    config.write_text(CONFIG.format(root=embedded_dataset()).replace(
-        "batch_size = 8", "batch_size = 8\nshard_size = 3") + EVERY_KIND)
+    text = CONFIG.format(root=embedded_dataset()).replace("batch_size = 8",
+                                                          "batch_size = 8\nshard_size = 3")
+    # the attack and minimal units are the test above's: only the defense is kept
+    text = text[:text.index("[[attack]]")] + text[text.index("[[defense]]"):]
+    config.write_text(text + EVERY_KIND)
     local, remote = tmp_path / "local", tmp_path / "ray"
     assert main(["audit", str(config), "--out", str(local), "--no-progress"]) == 0
     assert main(["audit", str(config), "--out", str(remote), "--no-progress",
