@@ -15,7 +15,11 @@ separates that effect from the parallelism.
 ``identical`` compares every Ray run's results.json with the local one's, ignoring timings and
 the executor echoed in the config.
 
+``--kinds`` adds a defense and two detectors (sharing one adversarial set) to the attacks, with
+identification enabled and shards of 4 samples: every unit kind Ray shards by sample.
+
     PYTHONPATH=src .venv/bin/python benchmarks/ray_scale.py --rounds 3
+    PYTHONPATH=src .venv/bin/python benchmarks/ray_scale.py --rounds 2 --kinds --local-threads 1
 """
 
 from __future__ import annotations
@@ -60,6 +64,35 @@ epsilons = ["0.5", "2"]
 steps = {steps}
 goals = ["dodging", "impersonation"]
 """
+KINDS = """
+[identification]
+enabled = true
+identities = 20
+images_per_identity = 20
+gallery_per_identity = 10
+min_images = 20
+probes = 8
+
+[[defense]]
+spec = "jpeg:q=75"
+attack = "pgd"
+epsilons = ["4/255"]
+steps = {steps}
+goal = "impersonation"
+eot = 1
+samples = 8
+""" + "".join("""
+[[detector]]
+name = "NAME"
+attacks = ["bim", "cw"]
+samples = 24
+steps = {steps}
+cw_steps = {steps}
+adaptive_samples = 4
+adaptive_steps = {steps}
+adaptive_epsilons = ["4/255"]
+adaptive_weights = [1.0]
+""".replace("NAME", name) for name in ("squeeze", "gallery"))
 VOLATILE = RUN_SPECIFIC_KEYS | {"config_fingerprint", "executor"}
 
 
@@ -72,14 +105,19 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--local-threads", type=int, default=2,
                         help="torch threads of the single-process run (default 2)")
+    parser.add_argument("--kinds", action="store_true",
+                        help="add a defense and two detectors, shards of 4 samples")
     args = parser.parse_args()
 
     from facerobust.cli.demo import embedded_dataset
     from facerobust.eval.audit import run_audit
     from facerobust.eval.config import parse_config, tomllib
 
-    text = CONFIG.format(root=embedded_dataset(), pairs=args.pairs,
-                         attack_pairs=args.attack_pairs, steps=args.steps)
+    text = CONFIG + (KINDS if args.kinds else "")
+    if args.kinds:
+        text = text.replace("batch_size = 8", "batch_size = 8\nshard_size = 4")
+    text = text.format(root=embedded_dataset(), pairs=args.pairs,
+                       attack_pairs=args.attack_pairs, steps=args.steps)
     local_cfg = parse_config(tomllib.loads(text))
     ray_cfg = replace(local_cfg, run=replace(local_cfg.run, executor="ray"))
     torch.set_num_threads(args.local_threads)

@@ -116,3 +116,58 @@ def test_ray_run_equals_local_run_and_resumes(tmp_path: Path, ray_cluster: Any,
     resumed = json.loads((killed / "results.json").read_text())
     assert without_keys(resumed, VOLATILE) == without_keys(local_doc, VOLATILE)
     assert _files(killed) == _files(local)
+
+
+# a fusion and two detectors sharing one adversarial set, beside the tiny audit's units
+EVERY_KIND = """
+[[fusion]]
+models = ["pooled", "pooled-2"]
+epsilons = ["4/255"]
+steps = 2
+goal = "impersonation"
+samples = 5
+""" + "".join(f"""
+[[detector]]
+name = "{name}"
+attacks = ["bim", "cw"]
+samples = 24
+steps = 2
+cw_steps = 3
+adaptive_samples = 4
+adaptive_steps = 2
+adaptive_epsilons = ["4/255"]
+adaptive_weights = [1.0]
+""" for name in ("squeeze", "gallery"))
+
+
+@pytest.mark.slow
+def test_every_unit_kind_sharded_on_ray_equals_local(tmp_path: Path, ray_cluster: Any,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(models, "load", lambda name, device=None: PooledPixels(
+        8 if name == "pooled" else 4))
+    config = tmp_path / "kinds.toml"  # shards of 3: the defense is 3 Ray tasks, the fusion 2,
+    # the detectors' adversarial set (24 probes) 8, computed once for both detectors
+    text = CONFIG.format(root=embedded_dataset()).replace("batch_size = 8",
+                                                          "batch_size = 8\nshard_size = 3")
+    # the attack and minimal units are the test above's: only the defense is kept
+    text = text[:text.index("[[attack]]")] + text[text.index("[[defense]]"):]
+    config.write_text(text + EVERY_KIND)
+    local, remote = tmp_path / "local", tmp_path / "ray"
+    assert main(["audit", str(config), "--out", str(local), "--no-progress"]) == 0
+    assert main(["audit", str(config), "--out", str(remote), "--no-progress",
+                 "--executor", "ray"]) == 0
+    doc = json.loads((remote / "results.json").read_text())
+    local_doc = json.loads((local / "results.json").read_text())
+    assert without_keys(doc, VOLATILE) == without_keys(local_doc, VOLATILE)
+    assert _files(remote) == _files(local)  # fitted detectors written by the driver
+    defense, fusion = doc["defenses"][0], doc["fusions"][0]
+    assert defense["n_attacked"] == 8 and fusion["n_attacked"] == 5
+    # every shard's samples counted once in the merged rates
+    assert {r["n"] for c in ("undefended", "naive", "adaptive", "worst_case")
+            for r in defense[c]} == {8}
+    assert {r["n"] for r in fusion["adaptive"] + fusion["from_member"]["pooled-2"]} == {5}
+    assert [len(d["results"]) for d in doc["detectors"]] == [1, 1]
+    log = (remote / "audit.log").read_text()
+    assert log.count("computed detection-data-") == 1  # once, shared by both detectors
+    assert len(list((remote / "tensors").glob("detection-data-*"))) == 1
+    assert not list((remote / "tensors").glob("*.shard-*"))  # parts dropped once merged

@@ -1,5 +1,6 @@
-"""Shards of attack / minimal units: seeds and bounds, the config key, and a killed run that
-resumes from the shards it had finished, to the results of an uninterrupted run."""
+"""Shards of attack / minimal units (and the rule for defense, fusion and detector units): seeds
+and bounds, the config key, and a killed run that resumes from the shards it had finished, to
+the results of an uninterrupted run."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from facerobust.eval.attack_unit import AttackShards
 from facerobust.eval.audit import run_audit
 from facerobust.eval.config import parse_config, tomllib
 from facerobust.eval.results import RUN_SPECIFIC_KEYS, without_keys
-from facerobust.eval.shards import shard_bounds, shard_seed
+from facerobust.eval.shards import shard_bounds, shard_seed, sharding
 from tests.helpers.models import PooledPixels
 from tests.helpers.tiny_audit import CONFIG
 
@@ -44,6 +45,13 @@ def test_shard_size_is_part_of_sharded_units_fingerprints() -> None:
     assert small.unit_fingerprint("attack") != big.unit_fingerprint("attack")
     assert small.unit_fingerprint("minimal") != big.unit_fingerprint("minimal")
     assert small.unit_fingerprint("clean") == big.unit_fingerprint("clean")
+
+
+def test_units_of_one_shard_keep_their_fingerprint() -> None:
+    # defense, fusion and detector units of at most shard_size samples are one shard,
+    # computed as before they were sharded: older run folders stay valid
+    assert sharding(16, 128) == [] and sharding(128, 128) == []
+    assert sharding(129, 128) == [{"shard_size": 128}]
 
 
 def _cfg() -> Any:

@@ -3,8 +3,10 @@
 ``success`` is success on the victim (early stopping: each sample's first successful iterate).
 Transfer, ``full_budget_success`` and the example grid use adversarials crafted *for* each
 budget at full strength (every step run, final iterate), re-scored unchanged on every other
-model; a target's transfer counts only samples it handled correctly when clean (its clean
-failure rate is beside it).
+model (without gradients, in batches, each chip once per model and budget: the experiment's
+score cache serves chips scored before, like the clean probes every unit of a goal shares);
+a target's transfer counts only samples it handled correctly when clean (its clean failure
+rate is beside it).
 
 Each shard (:mod:`facerobust.eval.shards`) reads its own chips, attacks them with its own seed
 and returns per-sample masks and scores; :meth:`AttackShards.merge` turns the concatenated
@@ -14,6 +16,7 @@ parts into the :class:`~facerobust.eval.results.AttackUnit`.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property, partial
 from pathlib import Path
@@ -41,10 +44,11 @@ from facerobust.eval.tasks import (
     embed,
     make_criterion,
     model_device,
-    score_goal,
 )
 
 EXAMPLE_ROWS = 4
+# (goal, chips, reference) -> (success mask, score) on one model
+Scorer = Callable[[str, torch.Tensor, torch.Tensor], tuple[np.ndarray, np.ndarray]]
 
 
 @dataclass(frozen=True)
@@ -77,13 +81,15 @@ def _member_criterion(goal: str, model: torch.nn.Module, ref: torch.Tensor, rows
     return make_criterion(goal, model, ref[rows])
 
 
-def _scores(model: torch.nn.Module, goal: str, x: torch.Tensor, adv: torch.Tensor,
-            target: torch.Tensor, batch: int, *, only_correct: bool) -> Part:
-    """Per-sample clean / adversarial success and score of ``adv`` on ``model``; ``keep``
-    marks the samples that count (with ``only_correct``: those it handled correctly when
-    clean, so its own clean failures are not counted as transfer)."""
-    clean, clean_score = score_goal(model, goal, x, target, batch)
-    rows = [score_goal(model, goal, a, target, batch) for a in adv]
+def _scores(scorer: Scorer, goal: str, x: torch.Tensor, adv: torch.Tensor, target: torch.Tensor,
+            *, only_correct: bool) -> Part:
+    """Per-sample clean / adversarial success and score of ``adv`` on one model (``scorer``:
+    the experiment's :class:`~facerobust.eval.tasks.ScoreCache` bound to it, so chips scored
+    before -- by this or another unit -- are not scored again); ``keep`` marks the samples
+    that count (with ``only_correct``: those it handled correctly when clean, so its own
+    clean failures are not counted as transfer)."""
+    clean, clean_score = scorer(goal, x, target)
+    rows = [scorer(goal, a, target) for a in adv]
     keep = ~clean if only_correct else np.ones_like(clean)
     return {"clean": torch.from_numpy(clean), "clean_score": torch.from_numpy(clean_score),
             "adv": torch.from_numpy(np.stack([s for s, _ in rows])),
@@ -92,13 +98,13 @@ def _scores(model: torch.nn.Module, goal: str, x: torch.Tensor, adv: torch.Tenso
 
 
 def _source_scores(setup: GoalSetup, source: Source, adv: torch.Tensor, batch: int,
-                   victim: str) -> Part:
+                   exp: Experiment) -> Part:
     """The source's view: the victim's outcome; another single model's over the samples it
     handled correctly; for an ensemble the first member's scores with success = every member
     fooled."""
-    model, ref = setup.refs[source.names[0]]
-    part = _scores(model, setup.goal, setup.x, adv, ref, batch,
-                   only_correct=source.names != [victim])
+    ref = setup.refs[source.names[0]][1]
+    part = _scores(_scorer(exp, setup, source.names[0], batch), setup.goal, setup.x, adv, ref,
+                   only_correct=source.names != [exp.victim])
     if source.sizes:
         crit = source.criterion(slice(None))
 
@@ -109,6 +115,11 @@ def _source_scores(setup: GoalSetup, source: Source, adv: torch.Tensor, batch: i
         part["adv"] = torch.stack([fooled(a) for a in adv])
         part["keep"] = torch.ones_like(part["clean"])
     return part
+
+
+def _scorer(exp: Experiment, setup: GoalSetup, name: str, batch: int) -> Scorer:
+    """Scores on model ``name`` through the experiment's score cache."""
+    return partial(exp.scores.score, name, setup.refs[name][0], batch_size=batch)
 
 
 def _outcome(parts: list[Part]) -> ModelOutcome:
@@ -153,12 +164,11 @@ class AttackShards:
         swept, queries = self._attack(setup, source, seed, full=False)
         seconds = time.perf_counter() - tic
         full = self._attack(setup, source, seed, full=True)[0] if self.budget_bound else swept
-        own = _source_scores(setup, source, swept, self.batch, self.exp.victim)
-        own_full = _source_scores(setup, source, full, self.batch, self.exp.victim)
-        transfer = {name: _scores(model, self.goal, setup.x, full, target, self.batch,
-                                  only_correct=True)
-                    for name, (model, target) in setup.refs.items()
-                    if name not in source.names}
+        own = _source_scores(setup, source, swept, self.batch, self.exp)
+        own_full = _source_scores(setup, source, full, self.batch, self.exp)
+        transfer = {name: _scores(_scorer(self.exp, setup, name, self.batch), self.goal,
+                                  setup.x, full, target, only_correct=True)
+                    for name, (_, target) in setup.refs.items() if name not in source.names}
         shown = max(0, min(hi, EXAMPLE_ROWS) - lo)  # this shard's rows of the example grid
         return {"own": own, "own_full": own_full, "transfer": transfer,
                 "sizes": torch.stack([self.atk.threat.norm(a - setup.x) for a in full]),

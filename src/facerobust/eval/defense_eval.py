@@ -21,6 +21,11 @@ names correctly; ``untargeted`` must be misnamed, ``targeted`` named as ``target
 
 Every column runs the attack separately at each epsilon at full strength (``early_stop``
 off), so a larger budget never reuses a smaller one's barely-successful adversarial.
+
+A defense is judged in three steps, so the audit can shard it by sample like an attack unit:
+:func:`plan_verification` / :func:`plan_identification` (clean figures, attacked samples and
+their references: a :class:`DefensePlan`), :func:`attack_part` on any slice of the attacked
+samples (per-sample outcomes, seeded), and :func:`merge_defense` (the typed result).
 """
 
 from __future__ import annotations
@@ -38,7 +43,15 @@ from facerobust.attacks.registry import full_budget
 from facerobust.attacks.threat import LINF, Threat
 from facerobust.core.stats import Rate
 from facerobust.defenses.base import Defense
-from facerobust.defenses.masking import MaskingFlags, masking_flags
+from facerobust.defenses.masking import (
+    RANDOM_TOL,
+    ZERO_GRAD_LIMIT,
+    MaskingFlags,
+    blackbox_beats_whitebox,
+    output_variation,
+    success_not_rising,
+    zero_gradient_fraction,
+)
 from facerobust.defenses.model import DefendedModel, adaptive
 from facerobust.eval.metrics import tar_at_far
 from facerobust.eval.results import DefenseUnit
@@ -140,13 +153,6 @@ class DefenseEvalOptions:
             raise ValueError(f"far must be in (0, 1), got {self.far!r}")
 
 
-@dataclass(frozen=True)
-class _Columns:
-    tables: dict[str, list[Rate] | None]
-    worst: list[Rate]
-    flags: MaskingFlags | None
-
-
 def _sweep(attack: Any, target: nn.Module, x: torch.Tensor, crit: Any, eps: list[float],
            seed: int, defense: Defense) -> tuple[list[torch.Tensor], torch.Tensor]:
     """Run ``attack`` separately at each epsilon (seeded alike); adversarials and the
@@ -166,56 +172,13 @@ def _eot(defense: Defense, options: DefenseEvalOptions) -> int:
     return (options.eot_samples or 8) if defense.randomized else 1
 
 
-def _attack_columns(bare: nn.Module, defended: DefendedModel, xs: torch.Tensor,
-                    crits: tuple[Any, Any], attack: Any, options: DefenseEvalOptions
-                    ) -> _Columns:
-    """Every attack column on the samples ``xs``; ``crits`` judge the bare and the defended
-    model."""
-    defense, o = defended.defense, options
-    crit_bare, crit_def = crits
-    eps, seed = list(o.epsilons), o.seed
-
-    def judge(advs: list[torch.Tensor]) -> torch.Tensor:
-        _seeded(defense, seed)
-        return torch.stack([crit_def.is_adversarial(embed(defended, a, o.batch_size)).cpu()
-                            for a in advs])
-
-    runs: list[tuple[str, nn.Module, Any, Any]] = [
-        ("naive", bare, attack, crit_bare),
-        ("adaptive", adaptive(defended, eot_samples=_eot(defense, o)), attack, crit_def)]
-    if o.direct:
-        runs.append(("direct", defended, attack, crit_def))
-    if o.blackbox is not None:
-        runs.append(("blackbox", defended, o.blackbox, crit_def))
-    tables: dict[str, list[Rate] | None] = {"direct": None, "blackbox": None}
-    fooled: dict[str, torch.Tensor] = {}
-    bar = tqdm(runs, desc=f"{defense.spec} attacks", disable=not o.progress, leave=False)
-    for label, target, atk, crit in bar:
-        bar.set_postfix_str(label)
-        advs, wins = _sweep(full_budget(atk), target, xs, crit, eps, seed, defense)
-        if label == "naive":
-            tables["undefended"] = [Rate.of(w) for w in wins]
-        fooled[label] = judge(advs)
-        tables[label] = [Rate.of(f) for f in fooled[label]]
-
-    def rates(label: str) -> dict[float, float] | None:
-        column = tables[label]
-        return None if column is None else {e: r.rate for e, r in zip(eps, column, strict=True)}
-
-    _seeded(defense, seed)
-    flags = masking_flags(defended, xs, loss_fn=crit_def.loss,
-                          whitebox=rates("direct") or rates("naive"), blackbox=rates("blackbox"))
-    worst = [Rate.of(w) for w in torch.stack(list(fooled.values())).any(0)]
-    return _Columns(tables, worst, flags)
-
-
 def _check_defense(defense: Defense) -> None:
     if not isinstance(defense, Defense):
         raise TypeError(f"defense must be a Defense, got {type(defense).__name__}")
 
 
 @dataclass(frozen=True)
-class _Clean:
+class CleanFigures:
     """The clean figures of a defense unit, defended and undefended."""
 
     measure: str
@@ -225,16 +188,150 @@ class _Clean:
     far: float = 0.0
 
 
-def _unit(model: nn.Module, defense: Defense, attack: Any, options: DefenseEvalOptions,
-          clean: _Clean, idx: torch.Tensor, columns: _Columns | None, cost_x: torch.Tensor
-          ) -> DefenseUnit:
-    """The typed result; ``seconds`` is left 0 for the caller to set."""
+@dataclass(frozen=True)
+class DefensePlan:
+    """What every shard of a defense unit shares: the clean figures, the attacked samples
+    (``idx``, rows of the candidate samples), their references on the bare and the defended
+    model (enrolled descriptors, or true / target labels) and the defense's cost."""
+
+    clean: CleanFigures
+    idx: torch.Tensor
+    ref_bare: torch.Tensor
+    ref_defended: torch.Tensor
+    ms_per_image: float
+
+
+def plan_verification(model: nn.Module, defense: Defense, x1: torch.Tensor, x2: torch.Tensor,
+                      same: torch.Tensor, options: DefenseEvalOptions) -> DefensePlan:
+    """Clean figures on every pair and the pairs to attack (see :func:`evaluate_defense`)."""
+    o = options
+    if o.goal not in VERIFICATION_GOALS:
+        raise ValueError(f"goal must be 'dodging' or 'impersonation', got {o.goal!r}")
+    if x1.shape != x2.shape or x1.ndim != 4:
+        raise ValueError(f"x1 and x2 must be equal (N, C, H, W) batches, got "
+                         f"{tuple(x1.shape)} and {tuple(x2.shape)}")
+    if same.dtype != torch.bool or same.shape != (len(x1),):
+        raise ValueError(f"same must be a bool tensor of shape ({len(x1)},), got "
+                         f"{same.dtype} {tuple(same.shape)}")
+    _check_defense(defense)
+    defended = DefendedModel(model, defense)
+    threshold = float(defended.threshold)
+    bare1, bare2 = embed(model, x1, o.batch_size), embed(model, x2, o.batch_size)
+    _seeded(defense, o.seed)
+    def1, def2 = embed(defended, x1, o.batch_size), embed(defended, x2, o.batch_size)
+    d_bare, d_def = model.distance(bare1, bare2), defended.distance(def1, def2)  # type: ignore[operator]
+    accepted = accepts(d_def, threshold)
+    wanted = same & accepted if o.goal == "dodging" else ~same & ~accepted
+    idx = wanted.nonzero()[:, 0][:o.n_attack]
+    clean = CleanFigures("verification decisions at the operating threshold",
+                         accuracy_at_threshold(d_def, same, threshold),
+                         accuracy_at_threshold(d_bare, same, threshold),
+                         (_tar(d_def, same, o.far), _tar(d_bare, same, o.far)), o.far)
+    return DefensePlan(clean, idx, bare2[idx], def2[idx],
+                       _cost_ms(defense, x1[: min(len(x1), 16)]))
+
+
+def plan_identification(classifier: nn.Module, defense: Defense, x: torch.Tensor,
+                        labels: torch.Tensor, options: DefenseEvalOptions,
+                        targets: torch.Tensor | None = None) -> DefensePlan:
+    """Clean top-1 and the probes to attack (see :func:`evaluate_defense_identification`)."""
+    o = options
+    if o.goal not in IDENTIFICATION_GOALS:
+        raise ValueError(f"goal must be 'untargeted' or 'targeted', got {o.goal!r}")
+    if x.ndim != 4 or labels.shape != (len(x),):
+        raise ValueError(f"need (N, C, H, W) probes and N labels, got {tuple(x.shape)} and "
+                         f"{tuple(labels.shape)}")
+    if o.goal == "targeted" and (targets is None or targets.shape != labels.shape):
+        raise ValueError("goal 'targeted' needs one target label per probe")
+    _check_defense(defense)
+    defended = DefendedModel(classifier, defense)
+    bare_pred = embed(classifier, x, o.batch_size).argmax(1)
+    _seeded(defense, o.seed)
+    def_pred = embed(defended, x, o.batch_size).argmax(1)
+    idx = (def_pred == labels).nonzero()[:, 0][:o.n_attack]
+    ref = (targets if o.goal == "targeted" else labels)[idx]  # type: ignore[index]
+    clean = CleanFigures("identification top-1", Rate.of(def_pred == labels),
+                         Rate.of(bare_pred == labels))
+    return DefensePlan(clean, idx, ref, ref, _cost_ms(defense, x[: min(len(x), 16)]))
+
+
+def attack_part(model: nn.Module, defense: Defense, xs: torch.Tensor, refs: tuple[
+        torch.Tensor, torch.Tensor], attack: Any, options: DefenseEvalOptions
+                ) -> dict[str, Any]:
+    """Every attack column on the attacked samples ``xs`` (references ``refs`` on the bare
+    and the defended model), seeded by ``options.seed``: per-sample success masks (n_eps, N)
+    by column and the gradient-masking statistics of these samples."""
+    start, o = time.perf_counter(), options
+    defended = DefendedModel(model, defense)
+    crit_bare, crit_def = (make_criterion(o.goal, model, refs[0]),
+                           make_criterion(o.goal, defended, refs[1]))
+    eps, seed = list(o.epsilons), o.seed
+    runs: list[tuple[str, nn.Module, Any, Any]] = [
+        ("naive", model, attack, crit_bare),
+        ("adaptive", adaptive(defended, eot_samples=_eot(defense, o)), attack, crit_def)]
+    if o.direct:
+        runs.append(("direct", defended, attack, crit_def))
+    if o.blackbox is not None:
+        runs.append(("blackbox", defended, o.blackbox, crit_def))
+    fooled: dict[str, torch.Tensor] = {}
+    undefended = torch.zeros(0)
+    bar = tqdm(runs, desc=f"{defense.spec} attacks", disable=not o.progress, leave=False)
+    for label, target, atk, crit in bar:
+        bar.set_postfix_str(label)
+        advs, wins = _sweep(full_budget(atk), target, xs, crit, eps, seed, defense)
+        if label == "naive":
+            undefended = wins.bool().cpu()
+        _seeded(defense, seed)
+        fooled[label] = torch.stack([
+            crit_def.is_adversarial(embed(defended, a, o.batch_size)).bool().cpu()
+            for a in advs])
+    _seeded(defense, seed)
+    zero = zero_gradient_fraction(defended, xs, crit_def.loss)
+    return {"undefended": undefended, "fooled": fooled, "zero_grad": zero,
+            "variation": output_variation(defended, xs), "n": len(xs),
+            "seconds": time.perf_counter() - start}
+
+
+def _flags(parts: list[dict[str, Any]], tables: dict[str, list[Rate] | None],
+           eps: list[float]) -> MaskingFlags:
+    """The masking checks over every part: the zero-gradient fraction averaged over samples,
+    the largest output variation of any part, success tables of the merged columns."""
+    def rates(label: str) -> dict[float, float] | None:
+        column = tables.get(label)
+        return None if column is None else {e: r.rate for e, r in zip(eps, column, strict=True)}
+
+    frac = float(parts[0]["zero_grad"]) if len(parts) == 1 else sum(
+        float(p["zero_grad"]) * int(p["n"]) for p in parts) / sum(int(p["n"]) for p in parts)
+    var = max(float(p["variation"]) for p in parts)
+    white, black = rates("direct") or rates("naive"), rates("blackbox")
+    return MaskingFlags(
+        zero_grad_fraction=frac, zero_gradients=frac >= ZERO_GRAD_LIMIT,
+        output_variation=var, random_outputs=var > RANDOM_TOL,
+        blackbox_beats_whitebox=(None if white is None or black is None
+                                 else blackbox_beats_whitebox(white, black)),
+        success_not_rising=None if white is None else success_not_rising(white))
+
+
+def merge_defense(model: nn.Module, defense: Defense, attack: Any, options: DefenseEvalOptions,
+                  plan: DefensePlan, parts: list[dict[str, Any]]) -> DefenseUnit:
+    """The typed result of the parts of every attacked sample, in order (``seconds``: the
+    parts' sum; the caller adds its own)."""
     threat: Threat = getattr(attack, "threat", LINF)
     eps, goal = list(options.epsilons), options.goal
-    notes = [] if columns is not None else [
-        f"no sample qualifies for {goal} under the defense; nothing attacked"]
     zero = [Rate(0, 0) for _ in eps]
-    tables = columns.tables if columns is not None else {}
+    tables: dict[str, list[Rate] | None] = {"direct": None, "blackbox": None}
+    worst, flags = zero, None
+    if parts:
+        tables["undefended"] = [Rate.of(w) for w in torch.cat(
+            [p["undefended"] for p in parts], dim=1)]
+        fooled = {label: torch.cat([p["fooled"][label] for p in parts], dim=1)
+                  for label in parts[0]["fooled"]}
+        tables.update({label: [Rate.of(f) for f in masks] for label, masks in fooled.items()})
+        worst = [Rate.of(w) for w in torch.stack(list(fooled.values())).any(0)]
+        flags = _flags(parts, tables, eps)
+    notes = [] if parts else [f"no sample qualifies for {goal} under the defense; nothing "
+                              "attacked"]
+    clean = plan.clean
     return DefenseUnit(
         name=defense.spec, slug="".join(c if c.isalnum() else "-" for c in defense.spec),
         params=defense.params(), model=str(getattr(model, "name", type(model).__name__)),
@@ -244,13 +341,22 @@ def _unit(model: nn.Module, defense: Defense, attack: Any, options: DefenseEvalO
                                eot_samples=_eot(defense, options)).mode,
         clean_measure=clean.measure, clean=clean.defended, clean_undefended=clean.undefended,
         far=clean.far, tar_at_far=clean.tars[0], tar_at_far_undefended=clean.tars[1],
-        n_attacked=len(idx),
+        n_attacked=len(plan.idx),
         undefended=tables.get("undefended") or zero, naive=tables.get("naive") or zero,
         adaptive=tables.get("adaptive") or zero, direct=tables.get("direct"),
-        blackbox=tables.get("blackbox"), worst_case=columns.worst if columns else zero,
-        ms_per_image=_cost_ms(defense, cost_x[: min(len(cost_x), 16)]),
-        masking=columns.flags.to_dict() if columns and columns.flags else {},
-        flags=flag_sentences(columns.flags if columns else None), notes=notes, seconds=0.0)
+        blackbox=tables.get("blackbox"), worst_case=worst, ms_per_image=plan.ms_per_image,
+        masking=flags.to_dict() if flags else {}, flags=flag_sentences(flags), notes=notes,
+        seconds=sum(float(p["seconds"]) for p in parts))
+
+
+def _judged(model: nn.Module, defense: Defense, x: torch.Tensor, plan: DefensePlan,
+            attack: Any, options: DefenseEvalOptions, start: float) -> DefenseUnit:
+    """Every attacked sample as one part, merged; ``seconds`` from ``start``."""
+    parts = [] if not len(plan.idx) else [
+        attack_part(model, defense, x[plan.idx], (plan.ref_bare, plan.ref_defended), attack,
+                    options)]
+    unit = merge_defense(model, defense, attack, options, plan, parts)
+    return replace(unit, seconds=time.perf_counter() - start)
 
 
 def evaluate_defense(model: nn.Module, defense: Defense, x1: torch.Tensor, x2: torch.Tensor,
@@ -263,37 +369,9 @@ def evaluate_defense(model: nn.Module, defense: Defense, x1: torch.Tensor, x2: t
     steps=10)``); ``options`` hold the budgets, the goal and the rest. Clean figures use all
     pairs at ``model.threshold``.
     """
-    o = options
-    if o.goal not in VERIFICATION_GOALS:
-        raise ValueError(f"goal must be 'dodging' or 'impersonation', got {o.goal!r}")
-    if x1.shape != x2.shape or x1.ndim != 4:
-        raise ValueError(f"x1 and x2 must be equal (N, C, H, W) batches, got "
-                         f"{tuple(x1.shape)} and {tuple(x2.shape)}")
-    if same.dtype != torch.bool or same.shape != (len(x1),):
-        raise ValueError(f"same must be a bool tensor of shape ({len(x1)},), got "
-                         f"{same.dtype} {tuple(same.shape)}")
-    _check_defense(defense)
     start = time.perf_counter()
-    defended = DefendedModel(model, defense)
-    threshold = float(defended.threshold)
-    bare1, bare2 = embed(model, x1, o.batch_size), embed(model, x2, o.batch_size)
-    _seeded(defense, o.seed)
-    def1, def2 = embed(defended, x1, o.batch_size), embed(defended, x2, o.batch_size)
-    d_bare, d_def = model.distance(bare1, bare2), defended.distance(def1, def2)  # type: ignore[operator]
-    accepted = accepts(d_def, threshold)
-    wanted = same & accepted if o.goal == "dodging" else ~same & ~accepted
-    idx = wanted.nonzero()[:, 0][:o.n_attack]
-    columns = None
-    if len(idx):
-        crits = (make_criterion(o.goal, model, bare2[idx]),
-                 make_criterion(o.goal, defended, def2[idx]))
-        columns = _attack_columns(model, defended, x1[idx], crits, attack, o)
-    clean = _Clean("verification decisions at the operating threshold",
-                   accuracy_at_threshold(d_def, same, threshold),
-                   accuracy_at_threshold(d_bare, same, threshold),
-                   (_tar(d_def, same, o.far), _tar(d_bare, same, o.far)), o.far)
-    unit = _unit(model, defense, attack, o, clean, idx, columns, x1)
-    return replace(unit, seconds=time.perf_counter() - start)
+    plan = plan_verification(model, defense, x1, x2, same, options)
+    return _judged(model, defense, x1, plan, attack, options, start)
 
 
 def evaluate_defense_identification(
@@ -302,27 +380,6 @@ def evaluate_defense_identification(
 ) -> DefenseUnit:
     """Evaluate ``defense`` in front of a closed-set ``classifier`` (chips -> logits) on
     probes ``x`` with true ``labels``; ``targets`` (one per probe) for goal ``targeted``."""
-    o = options
-    if o.goal not in IDENTIFICATION_GOALS:
-        raise ValueError(f"goal must be 'untargeted' or 'targeted', got {o.goal!r}")
-    if x.ndim != 4 or labels.shape != (len(x),):
-        raise ValueError(f"need (N, C, H, W) probes and N labels, got {tuple(x.shape)} and "
-                         f"{tuple(labels.shape)}")
-    if o.goal == "targeted" and (targets is None or targets.shape != labels.shape):
-        raise ValueError("goal 'targeted' needs one target label per probe")
-    _check_defense(defense)
     start = time.perf_counter()
-    defended = DefendedModel(classifier, defense)
-    bare_pred = embed(classifier, x, o.batch_size).argmax(1)
-    _seeded(defense, o.seed)
-    def_pred = embed(defended, x, o.batch_size).argmax(1)
-    idx = (def_pred == labels).nonzero()[:, 0][:o.n_attack]
-    columns = None
-    if len(idx):
-        ref = (targets if o.goal == "targeted" else labels)[idx]  # type: ignore[index]
-        crits = (make_criterion(o.goal, classifier, ref), make_criterion(o.goal, defended, ref))
-        columns = _attack_columns(classifier, defended, x[idx], crits, attack, o)
-    clean = _Clean("identification top-1", Rate.of(def_pred == labels),
-                   Rate.of(bare_pred == labels))
-    unit = _unit(classifier, defense, attack, o, clean, idx, columns, x)
-    return replace(unit, seconds=time.perf_counter() - start)
+    plan = plan_identification(classifier, defense, x, labels, options, targets)
+    return _judged(classifier, defense, x, plan, attack, options, start)

@@ -6,13 +6,16 @@ identities for train/validation, the other half's probes for test); every config
 (BIM, CW-L2, MI-FGSM) is run on each of them for each goal (untargeted, targeted) against the
 victim's identification model. Only
 successful adversarials enter the set (an attack that failed left nothing to detect); their
-count per group is kept, with the attack success rate.
+count per group is kept, with the attack success rate. The attacks run as shards of the
+probes (:class:`DetectionShards`), once for every detector with the same data settings: the
+Ray executor computes them before the detector units and hands the set to each.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -23,8 +26,9 @@ from facerobust.attacks.registry import build_attack, full_budget
 from facerobust.attacks.threat import L2, LINF
 from facerobust.core.stats import Rate
 from facerobust.eval.detector_config import DetectorConfig
-from facerobust.eval.experiment import Experiment
+from facerobust.eval.experiment import Experiment, GoalRows
 from facerobust.eval.results_detection import DetectionData
+from facerobust.eval.shards import Part, ShardedUnit, SharedData, shard_bounds, shard_seed, sharding
 from facerobust.eval.tasks import attack_in_batches, make_criterion, rows_for
 
 log = logging.getLogger("facerobust.audit")
@@ -67,26 +71,34 @@ def _attack(name: str, dcfg: DetectorConfig) -> tuple[Any, list[float]]:
     return (full_budget(attack) if dcfg.full_budget else attack), [dcfg.epsilon]
 
 
+def detection_data(exp: Experiment, dcfg: DetectorConfig) -> SharedData:
+    """The adversarial set of ``dcfg`` as data shared by every detector with the same data
+    settings: its run-store key, fingerprint and shards (probes split by ``[run] shard_size``,
+    each attacked by every configured attack and goal with its own seed)."""
+    parts = sharding(dcfg.samples, exp.cfg.run.shard_size)
+    fp = exp.fingerprint("detection-data", dcfg.data_settings(), *parts)
+    shards = DetectionShards(exp, dcfg, exp.cfg.run.seed)
+    return SharedData(f"detection-data-{fp}", fp,
+                      ShardedUnit(shards.bounds, shards.run, shards.merge))
+
+
 def build_detection_set(exp: Experiment, dcfg: DetectorConfig, seed: int) -> DetectionSet:
-    """Probes, splits and adversarials for ``dcfg`` (from the run store when computed before)."""
+    """Probes, splits and adversarials for ``dcfg``: the adversarials handed over by the
+    executor (``exp.shared``), saved in the run store, or computed here."""
     if exp.split is None:
         raise ValueError("detectors need [identification] enabled")
-    fp = exp.fingerprint("detection-data", dcfg.data_settings())
-    key = f"detection-data-{fp}"
-    model = exp.identification_model(exp.victim)
+    shared = detection_data(exp, dcfg)
     untargeted = exp.goal_setup("untargeted", dcfg.samples, seed)
     targeted = exp.goal_setup("targeted", dcfg.samples, seed)
     x, labels = untargeted.x, untargeted.refs[exp.victim][1]
     targets = targeted.refs[exp.victim][1]
-    if len(x) < 10:
-        raise ValueError(f"detectors: only {len(x)} probes are identified correctly; need >= 10 "
-                         "(raise identification.identities / images_per_identity)")
+    _check_probes(len(x))
     parts = _split_rows(labels.numpy(), seed)
-    saved = exp.store.load_tensors(key, fp) if exp.store is not None else None
-    if saved is None:
-        saved = _attack_all(exp, model, dcfg, x, labels, targets, seed)
-        if exp.store is not None:
-            exp.store.save_tensors(key, fp, saved)
+    saved = exp.shared.get(shared.key)
+    if saved is None:  # kept in memory only without a run store to reload it from
+        saved = shared.compute(exp.store)
+        if exp.store is None:
+            exp.shared[shared.key] = saved
     rows, gallery_labels = rows_for(exp.split.train_paths, exp.split.train_labels,
                                     exp.chips.index)
     adversarial, groups, counts = {}, {}, {}
@@ -111,26 +123,66 @@ def build_detection_set(exp: Experiment, dcfg: DetectorConfig, seed: int) -> Det
         adversarial=adversarial, groups=groups, summary=summary)
 
 
-def _attack_all(exp: Experiment, model: torch.nn.Module, dcfg: DetectorConfig,
-                x: torch.Tensor, labels: torch.Tensor, targets: torch.Tensor, seed: int
-                ) -> dict[str, Any]:
-    advs, sources, groups, names, found, tried = [], [], [], [], [], []
-    jobs = [(a, g) for a in dcfg.attacks for g in dcfg.goals]
-    for name, goal in tqdm(jobs, desc="detector data: attacks", disable=not exp.progress):
-        attack, eps = _attack(name, dcfg)
-        ref = labels if goal == "untargeted" else targets
-        adv, success, _ = attack_in_batches(
-            lambda rows, a=attack: a, model, x,
-            lambda rows, r=ref, g=goal: make_criterion(g, model, r[rows]), eps,
-            batch_size=exp.cfg.run.batch_size, generator=torch.Generator().manual_seed(seed))
-        ok = success[0].cpu()
-        group = f"{name}/{goal}"
-        log.info("detector data: %s found %d/%d adversarials", group, int(ok.sum()), len(ok))
-        advs.append(adv[0][ok])
-        sources.append(torch.nonzero(ok)[:, 0])
-        groups += [group] * int(ok.sum())
-        names.append(group)
-        found.append(int(ok.sum()))
-        tried.append(len(ok))
-    return {"adv": torch.cat(advs), "source": torch.cat(sources), "groups": groups,
-            "group_names": names, "found": torch.tensor(found), "tried": torch.tensor(tried)}
+def _check_probes(n: int) -> None:
+    if n < 10:
+        raise ValueError(f"detectors: only {n} probes are identified correctly; need >= 10 "
+                         "(raise identification.identities / images_per_identity)")
+
+
+class DetectionShards:
+    """The attacks of a detector data set over shards of the probes: each shard runs every
+    (attack, goal) job on its probes seeded ``shard_seed(seed, index)``; :meth:`merge` orders
+    the successful adversarials by job, then by probe, as one pass over all probes would."""
+
+    def __init__(self, exp: Experiment, dcfg: DetectorConfig, seed: int) -> None:
+        self.exp, self.dcfg, self.seed = exp, dcfg, seed
+        self.jobs = [(a, g) for a in dcfg.attacks for g in dcfg.goals]
+
+    @cached_property
+    def samples(self) -> tuple[GoalRows, GoalRows]:
+        if self.exp.split is None:
+            raise ValueError("detectors need [identification] enabled")
+        n = self.dcfg.samples
+        return (self.exp.goal_rows("untargeted", n, self.seed),
+                self.exp.goal_rows("targeted", n, self.seed))
+
+    def bounds(self) -> list[tuple[int, int]]:
+        _check_probes(len(self.samples[0]))
+        return shard_bounds(len(self.samples[0]), self.exp.cfg.run.shard_size)
+
+    def run(self, index: int) -> Part:
+        lo, hi = self.bounds()[index]
+        untargeted, targeted = (rows.take(lo, hi) for rows in self.samples)
+        model, labels = untargeted.refs[self.exp.victim]
+        targets = targeted.refs[self.exp.victim][1]
+        jobs: list[Part] = []
+        for name, goal in tqdm(self.jobs, desc="detector data: attacks",
+                               disable=not self.exp.progress):
+            attack, eps = _attack(name, self.dcfg)
+            ref = labels if goal == "untargeted" else targets
+            adv, success, _ = attack_in_batches(
+                lambda rows, a=attack: a, model, untargeted.x,
+                lambda rows, r=ref, g=goal: make_criterion(g, model, r[rows]), eps,
+                batch_size=self.exp.cfg.run.batch_size,
+                generator=torch.Generator().manual_seed(shard_seed(self.seed, index)))
+            ok = success[0].cpu()
+            jobs.append({"adv": adv[0][ok], "source": torch.nonzero(ok)[:, 0] + lo,
+                         "tried": len(ok)})
+        return {"jobs": jobs}
+
+    def merge(self, parts: list[Part]) -> Part:
+        advs, sources, groups, names, found, tried = [], [], [], [], [], []
+        for j, (name, goal) in enumerate(self.jobs):
+            group = f"{name}/{goal}"
+            ok = [p["jobs"][j] for p in parts]
+            count = sum(len(o["source"]) for o in ok)
+            log.info("detector data: %s found %d/%d adversarials", group, count,
+                     sum(int(o["tried"]) for o in ok))
+            advs += [o["adv"] for o in ok]
+            sources += [o["source"] for o in ok]
+            groups += [group] * count
+            names.append(group)
+            found.append(count)
+            tried.append(sum(int(o["tried"]) for o in ok))
+        return {"adv": torch.cat(advs), "source": torch.cat(sources), "groups": groups,
+                "group_names": names, "found": torch.tensor(found), "tried": torch.tensor(tried)}

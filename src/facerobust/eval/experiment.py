@@ -95,6 +95,10 @@ class Experiment:
     dataset: Dataset | None = None
     chosen_pairs: list[Any] = field(default_factory=list)
     data_override: Path | None = None
+    # data several units need, by run-store key (the detectors' adversarial set), computed once
+    shared: dict[str, Any] = field(default_factory=dict)
+    # every score of chips on a model, by content: transfer re-scoring done once per chip
+    scores: tasks.ScoreCache = field(default_factory=tasks.ScoreCache)
     _emb: dict[str, torch.Tensor] = field(default_factory=dict)
     _heads: dict[str, IdentificationModel] = field(default_factory=dict)
     _systems: dict[str, FaceSystem] = field(default_factory=dict)

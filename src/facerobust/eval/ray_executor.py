@@ -37,7 +37,7 @@ from tqdm import tqdm
 
 from facerobust.allocator import keep_freed_memory
 from facerobust.eval.experiment import Experiment
-from facerobust.eval.shards import Part, ShardedUnit, ShardParts, log_reuse
+from facerobust.eval.shards import Part, ShardedUnit, ShardParts, SharedData, log_reuse
 from facerobust.eval.store import RunStore
 from facerobust.ray_cluster import INSTALL_HINT, connect, require_ray
 
@@ -79,14 +79,32 @@ def _shipped(box: list[Any]) -> Experiment:
     return exp
 
 
-def compute_unit(box: list[Any], key: str, plan_units: Planner
+def _planned(exp: Experiment, plan: Planner, out: Path) -> dict[str, Any]:
+    """Every planned unit's function by key, and the shards of the data they share by its
+    run-store key."""
+    fns: dict[str, Any] = {}
+    for key, _, fn in plan(exp.cfg, exp, out):
+        fns[key] = fn
+        for need in getattr(fn, "needs", []):
+            fns[need.key] = need.shards
+    return fns
+
+
+def compute_unit(box: list[Any], key: str, plan_units: Planner,
+                 shared: dict[str, Any] | None = None
                  ) -> tuple[dict[str, Any], dict[str, bytes]]:
     """In a worker: unit ``key`` of the shipped experiment -> (result payload, the files it
-    wrote, by path relative to the run folder)."""
+    wrote, by path relative to the run folder). ``shared`` holds the object refs of the data
+    it needs (installed once per worker)."""
+    import ray
+
     exp = _shipped(box)
+    for name, ref in (shared or {}).items():
+        if name not in exp.shared:
+            exp.shared[name] = ray.get(ref)
     with tempfile.TemporaryDirectory(prefix="facerobust-unit-") as tmp:
         out = Path(tmp)
-        fn = {k: f for k, _, f in plan_units(exp.cfg, exp, out)}[key]
+        fn = _planned(exp, plan_units, out)[key]
         tic = time.perf_counter()
         payload = fn().to_dict()
         if not payload.get("seconds"):
@@ -96,14 +114,18 @@ def compute_unit(box: list[Any], key: str, plan_units: Planner
     return payload, files
 
 
-def compute_shard(box: list[Any], key: str, index: int, plan_units: Planner) -> Part:
-    """In a worker: shard ``index`` of the sharded unit ``key`` -> its part (the driver
-    merges the parts and writes the unit's files)."""
+def compute_shard(box: list[Any], key: str, index: int, plan_units: Planner,
+                  state: Any = None) -> Part:
+    """In a worker: shard ``index`` of the sharded unit (or shared data) ``key`` -> its part
+    (the driver merges the parts and writes the unit's files); ``state`` is what the driver
+    computed for every shard of the unit."""
     exp = _shipped(box)
     with tempfile.TemporaryDirectory(prefix="facerobust-shard-") as tmp:
-        fn = {k: f for k, _, f in plan_units(exp.cfg, exp, Path(tmp))}[key]
+        fn = _planned(exp, plan_units, Path(tmp))[key]
         if not isinstance(fn, ShardedUnit):
             raise TypeError(f"unit {key} is not sharded")
+        if state is not None and fn.adopt is not None:
+            fn.adopt(state)
         return fn.run(index)
 
 
@@ -118,15 +140,19 @@ def _write_files(out: Path, files: dict[str, bytes]) -> None:
 
 
 class _Collector:
-    """The driver's side: saves each finished unit, and each shard's part until its unit is
-    complete, then merges it."""
+    """The driver's side: saves each finished unit, and each shard's part until its unit (or
+    shared data) is complete, then merges it; merged shared data goes to ``on_shared``."""
 
-    def __init__(self, store: RunStore, bar: tqdm) -> None:
-        self.store, self.bar = store, bar
+    def __init__(self, store: RunStore, bar: tqdm,
+                 on_shared: Callable[[str, Part], None]) -> None:
+        self.store, self.bar, self.on_shared = store, bar, on_shared
         self.parts: dict[str, tuple[str, ShardedUnit, ShardParts, list[Part | None]]] = {}
+        self.shared: set[str] = set()
 
-    def plan(self, key: str, fp: str, fn: Any) -> list[int]:
-        """Register a sharded unit; returns the shards still to compute."""
+    def plan(self, key: str, fp: str, fn: ShardedUnit, *, shared: bool = False) -> list[int]:
+        """Register a sharded unit (or shared data); returns the shards still to compute."""
+        if shared:
+            self.shared.add(key)
         bounds = fn.bounds()
         saved = ShardParts(self.store, key, fp, bounds)
         parts = [saved.load(i) for i in range(len(bounds))]
@@ -152,7 +178,13 @@ class _Collector:
 
     def _merge(self, key: str) -> None:
         fp, fn, saved, parts = self.parts.pop(key)
-        self.unit_done(key, fp, fn.merge([p for p in parts if p is not None]).to_dict())
+        merged = fn.merge([p for p in parts if p is not None])
+        if key in self.shared:
+            self.store.save_tensors(key, fp, merged)
+            log.info("computed %s (ray)", key)
+            self.on_shared(key, merged)
+        else:
+            self.unit_done(key, fp, merged.to_dict())
         saved.drop()
 
 
@@ -169,41 +201,103 @@ def _result(ray: Any, ref: Any, what: str) -> Any:
                       "shards are saved, rerun to resume") from None
 
 
+def _order(unit: tuple[str, str, Any]) -> int:
+    """Submission order: units whose shards need a state the driver computes (defense,
+    fusion) last, so the cluster works while the driver computes it."""
+    fn = unit[2]
+    return 1 if isinstance(fn, ShardedUnit) and fn.state is not None else 0
+
+
+class _Submitter:
+    """Submits the Ray tasks of every unit, its shards, and the shards of the data units
+    share (a unit needing shared data is submitted once that data is in the object store)."""
+
+    def __init__(self, ray: Any, box: list[Any], plan: Planner, store: RunStore,
+                 bar: tqdm) -> None:
+        self.ray, self.box, self.plan, self.store = ray, box, plan, store
+        self.unit_task = ray.remote(num_cpus=1)(compute_unit)
+        self.shard_task = ray.remote(num_cpus=1)(compute_shard)
+        self.collect = _Collector(store, bar, self._shared_ready)
+        self.pending: dict[Any, tuple[str, str, int | None]] = {}
+        self.shared: dict[str, Any] = {}  # shared data key -> object ref
+        self.started: set[str] = set()
+        self.waiting: list[tuple[str, str, Any]] = []
+
+    def submit(self, key: str, fp: str, fn: Any) -> None:
+        if isinstance(fn, ShardedUnit):
+            todo = self.collect.plan(key, fp, fn)
+            state = self.ray.put(fn.state()) if todo and fn.state is not None else None
+            for i in todo:
+                self.pending[self.shard_task.remote(self.box, key, i, self.plan, state)] = \
+                    (key, fp, i)
+            return
+        needs = getattr(fn, "needs", [])
+        if all(n.key in self.shared for n in needs):
+            refs = {n.key: self.shared[n.key] for n in needs}
+            self.pending[self.unit_task.remote(self.box, key, self.plan, refs)] = \
+                (key, fp, None)
+            return
+        self.waiting.append((key, fp, fn))
+        for need in needs:
+            self._start_shared(need)
+
+    def _start_shared(self, need: SharedData) -> None:
+        if need.key in self.started:
+            return
+        self.started.add(need.key)
+        saved = self.store.load_tensors(need.key, need.fingerprint)
+        if saved is not None:
+            self._shared_ready(need.key, saved)
+            return
+        for i in self.collect.plan(need.key, need.fingerprint, need.shards, shared=True):
+            self.pending[self.shard_task.remote(self.box, need.key, i, self.plan)] = \
+                (need.key, need.fingerprint, i)
+
+    def _shared_ready(self, key: str, data: Part) -> None:
+        self.shared[key] = self.ray.put(data)
+        ready = [u for u in self.waiting
+                 if all(n.key in self.shared for n in getattr(u[2], "needs", []))]
+        self.waiting = [u for u in self.waiting if not any(u is r for r in ready)]
+        for unit in ready:
+            self.submit(*unit)
+
+    def collect_one(self, ref: Any) -> None:
+        key, fp, index = self.pending.pop(ref)
+        if index is not None:
+            self.collect.shard_done(key, index,
+                                    _result(self.ray, ref, f"unit {key} shard {index}"))
+            return
+        payload, files = _result(self.ray, ref, f"unit {key}")
+        _write_files(self.store.out, files)
+        self.collect.unit_done(key, fp, payload)
+
+
 def run_on_ray(exp: Experiment, todo: list[tuple[str, str, Any]], store: RunStore, bar: tqdm,
                *, plan: Planner, address: str | None = None, num_cpus: int | None = None
                ) -> None:
     """Compute the units ``todo`` ((key, fingerprint, planned function) triples) as Ray tasks
-    -- one per unit, or one per shard not yet saved of a sharded unit -- saving each result
-    into ``store`` as it completes. Workers rebuild each unit with ``plan`` (the audit's
-    :func:`~facerobust.eval.audit.plan_units`, passed in: the executor sits below the audit)."""
+    -- one per unit, or one per shard not yet saved of a sharded unit or of the data units
+    share -- saving each result into ``store`` as it completes. Workers rebuild each unit
+    with ``plan`` (the audit's :func:`~facerobust.eval.audit.plan_units`, passed in: the
+    executor sits below the audit)."""
     ray = require_ray()
     started = connect(ray, address, num_cpus)
-    pending: dict[Any, tuple[str, str, int | None]] = {}
+    jobs: _Submitter | None = None
     try:
         box = [ray.put(ray.cloudpickle.dumps(shippable(exp)))]
-        unit_task = ray.remote(num_cpus=1)(compute_unit)
-        shard_task = ray.remote(num_cpus=1)(compute_shard)
-        collect = _Collector(store, bar)
-        for key, fp, fn in todo:
-            if isinstance(fn, ShardedUnit):
-                for i in collect.plan(key, fp, fn):
-                    pending[shard_task.remote(box, key, i, plan)] = (key, fp, i)
-            else:
-                pending[unit_task.remote(box, key, plan)] = (key, fp, None)
-        log.info("ray: %d tasks submitted to %s", len(pending), address or "a local cluster")
-        while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1)
+        jobs = _Submitter(ray, box, plan, store, bar)
+        for key, fp, fn in sorted(todo, key=_order):
+            jobs.submit(key, fp, fn)
+        log.info("ray: %d tasks submitted to %s", len(jobs.pending),
+                 address or "a local cluster")
+        while jobs.pending:
+            ready, _ = ray.wait(list(jobs.pending), num_returns=1)
             for ref in ready:
-                key, fp, index = pending.pop(ref)
-                if index is not None:
-                    collect.shard_done(key, index,
-                                       _result(ray, ref, f"unit {key} shard {index}"))
-                    continue
-                payload, files = _result(ray, ref, f"unit {key}")
-                _write_files(store.out, files)
-                collect.unit_done(key, fp, payload)
+                jobs.collect_one(ref)
+        if jobs.waiting:
+            raise RuntimeError(f"units never submitted: {[k for k, _, _ in jobs.waiting]}")
     finally:
-        for ref in pending:
+        for ref in jobs.pending if jobs is not None else []:
             ray.cancel(ref)
         if started:
             ray.shutdown()

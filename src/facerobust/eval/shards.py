@@ -1,9 +1,15 @@
 """Shards: the samples of one unit split into independent pieces of ``[run] shard_size``.
 
-A sharded unit (attack and minimal-perturbation units) computes each shard on its own --
-reading only that shard's chips, with its own seed -- and merges the per-sample parts into the
-unit's result. Both executors use the same shards and seeds, so the local executor and Ray
-(one task per shard) give identical results; a shard's part is saved in the run store as it
+A sharded unit (attack, minimal-perturbation, defense and fusion units, and the adversarial
+data set detector units share) computes each shard on its own -- reading only that shard's
+chips, with its own seed -- and merges the per-sample parts into the unit's result. What every
+shard of a unit needs (a defense's clean figures and attacked samples) is its *state*,
+computed once (by the driver on Ray, which hands it to the shards through the object store).
+Data several units need (:class:`SharedData`, the detectors' adversarial set) is computed once
+as shards of its own and saved in the run store before the units that need it run.
+
+Both executors use the same shards and seeds, so the local executor and Ray (one task per
+shard) give identical results; a shard's part is saved in the run store as it
 finishes (``tensors/<unit key>.shard-<i>-<fingerprint>.pt``), so a killed run recomputes only
 the shards in flight.
 
@@ -42,6 +48,13 @@ def shard_bounds(n: int, size: int) -> list[tuple[int, int]]:
     return [(lo, min(lo + size, n)) for lo in range(0, n, size)]
 
 
+def sharding(samples: int, size: int) -> list[dict[str, int]]:
+    """The fingerprint part saying how a unit of at most ``samples`` samples is sharded:
+    nothing when it is one shard (computed as before sharding existed, so run folders of
+    older versions stay valid), else the shard size."""
+    return [] if samples <= size else [{"shard_size": size}]
+
+
 def shard_key(key: str, index: int) -> str:
     return f"{key}.shard-{index}"
 
@@ -49,14 +62,51 @@ def shard_key(key: str, index: int) -> str:
 @dataclass
 class ShardedUnit:
     """A unit computed as ``len(bounds())`` shards: ``run(i)`` -> part, ``merge(parts)`` ->
-    the unit's result. Calling it runs every shard here, in order, and merges."""
+    the unit's result. Calling it runs every shard here, in order, and merges. ``state``
+    (optional) returns what every shard shares, computed once; ``adopt`` installs a state
+    computed elsewhere (a Ray worker receives the driver's)."""
 
     bounds: Callable[[], list[tuple[int, int]]]
     run: Callable[[int], Part]
-    merge: Callable[[list[Part]], Unit]
+    merge: Callable[[list[Part]], Any]
+    state: Callable[[], Any] | None = None
+    adopt: Callable[[Any], None] | None = None
+
+    def __call__(self) -> Any:
+        return self.merge([self.run(i) for i in range(len(self.bounds()))])
+
+
+@dataclass
+class SharedData:
+    """Data several units need (its ``merge`` returns a dict of tensors), computed once as
+    shards and saved in the run store under ``key`` and ``fingerprint``."""
+
+    key: str
+    fingerprint: str
+    shards: ShardedUnit
+
+    def compute(self, store: RunStore | None) -> Part:
+        """From the run store, or computed here (shards reused and saved) and saved."""
+        saved = store.load_tensors(self.key, self.fingerprint) if store is not None else None
+        if saved is None:
+            saved = run_here(self.shards, self.key, self.fingerprint, store)
+            if store is not None:
+                store.save_tensors(self.key, self.fingerprint, saved)
+                ShardParts(store, self.key, self.fingerprint, self.shards.bounds()).drop()
+        return saved
+
+
+@dataclass
+class Dependent:
+    """A unit that needs :class:`SharedData` first (a detector unit: the adversarial set).
+    Called here it computes what it needs itself; the Ray executor computes ``needs`` first,
+    once for every unit needing them, and hands them to the workers."""
+
+    needs: list[SharedData]
+    fn: Callable[[], Unit]
 
     def __call__(self) -> Unit:
-        return self.merge([self.run(i) for i in range(len(self.bounds()))])
+        return self.fn()
 
 
 def part_fingerprint(fingerprint: str, index: int, bounds: tuple[int, int]) -> str:
@@ -93,7 +143,7 @@ def log_reuse(key: str, found: list[bool]) -> None:
 
 
 def run_here(unit: ShardedUnit, key: str, fingerprint: str, store: RunStore | None,
-             on_shard: Callable[[str], None] | None = None) -> Unit:
+             on_shard: Callable[[str], None] | None = None) -> Any:
     """Every shard of ``unit`` in this process, reusing the parts saved by an earlier
     (killed) run and saving each new one, then the merged result."""
     bounds = unit.bounds()

@@ -12,6 +12,7 @@ a pair sample, an identification split or a success criterion means the same eve
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,9 +36,9 @@ from facerobust.data.chips import load_chips
 from facerobust.data.lfw import Pair
 
 __all__ = ["CHUNK_IMAGES", "GOALS", "IDENTIFICATION_GOALS", "VERIFICATION_GOALS", "IdentitySplit",
-           "PairSample", "attack_in_batches", "choose_identities", "decided_correctly", "embed",
-           "embed_paths", "identity_split", "make_criterion", "model_device",
-           "pairs_per_fold_limit", "pairs_to_indices", "rows_for", "score_goal",
+           "PairSample", "ScoreCache", "attack_in_batches", "choose_identities",
+           "decided_correctly", "embed", "embed_paths", "identity_split", "make_criterion",
+           "model_device", "pairs_per_fold_limit", "pairs_to_indices", "rows_for", "score_goal",
            "select_pairs", "spread", "targets_for"]
 
 VERIFICATION_GOALS = ("dodging", "impersonation")
@@ -192,6 +193,32 @@ def score_goal(model: nn.Module, goal: str, x: torch.Tensor, reference: torch.Te
     else:
         score = out.softmax(1).gather(1, reference[:, None].long())[:, 0].numpy()
     return success.astype(bool), score
+
+
+def _digest(t: torch.Tensor) -> bytes:
+    return hashlib.blake2b(t.detach().cpu().contiguous().numpy().tobytes(),
+                           digest_size=16).digest()
+
+
+class ScoreCache:
+    """:func:`score_goal` results by content: a chip batch is scored once per model, goal and
+    reference, and reused by every unit that scores the same chips (the clean probes every
+    attack unit of a goal shares, a sweep's chips equal to its full-budget ones). Keyed by a
+    hash of the chips and the reference, so a hit is exactly the score it replaces."""
+
+    def __init__(self) -> None:
+        self._scores: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray]] = {}
+
+    def __len__(self) -> int:
+        return len(self._scores)
+
+    def score(self, name: str, model: nn.Module, goal: str, x: torch.Tensor,
+              reference: torch.Tensor, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+        """:func:`score_goal` of ``x`` on model ``name``, computed once."""
+        key = (name, goal, batch_size, tuple(x.shape), _digest(x), _digest(reference))
+        if key not in self._scores:
+            self._scores[key] = score_goal(model, goal, x, reference, batch_size)
+        return self._scores[key]
 
 
 def decided_correctly(goal: str, accepted: np.ndarray, same: np.ndarray) -> np.ndarray:

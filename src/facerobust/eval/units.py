@@ -1,12 +1,14 @@
-"""The units of work of an experiment: attack (:mod:`facerobust.eval.attack_unit`) and
-minimal-perturbation units, both sharded (:mod:`facerobust.eval.shards`), and defense, fusion
-and detector units (one piece each; the clean unit is
+"""The units of work of an experiment: attack (:mod:`facerobust.eval.attack_unit`),
+minimal-perturbation, defense and fusion units, all sharded by sample
+(:mod:`facerobust.eval.shards`), and detector units (one piece each, on the adversarial data
+set they share, itself sharded: :mod:`facerobust.eval.detection_data`; the clean unit is
 :meth:`facerobust.eval.experiment.Experiment.clean_unit`). Each gives a typed result from
 :mod:`facerobust.eval.results`."""
 
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 
@@ -22,19 +24,29 @@ from facerobust.eval.attack_unit import AttackShards
 from facerobust.eval.config import DefenseConfig, FusionConfig
 from facerobust.eval.defense_eval import (
     DefenseEvalOptions,
-    evaluate_defense,
-    evaluate_defense_identification,
+    DefensePlan,
+    attack_part,
+    merge_defense,
+    plan_identification,
+    plan_verification,
 )
 from facerobust.eval.detection import detector_unit as run
 from facerobust.eval.detector_config import DetectorConfig
 from facerobust.eval.experiment import Experiment, GoalRows
-from facerobust.eval.fusion_eval import FusionOptions, evaluate_fusion
+from facerobust.eval.fusion_eval import (
+    FusionOptions,
+    FusionPlan,
+    fusion_part,
+    merge_fusion,
+    plan_fusion,
+)
 from facerobust.eval.results import DefenseUnit, FusionUnit, MinimalUnit
 from facerobust.eval.results_detection import DetectorUnit
-from facerobust.eval.shards import Part, shard_bounds, shard_seed
+from facerobust.eval.shards import Part, ShardedUnit, shard_bounds, shard_seed
 from facerobust.eval.tasks import VERIFICATION_GOALS, make_criterion, targets_for
 
-__all__ = ["AttackShards", "MinimalShards", "defense_unit", "detector_unit", "fusion_unit"]
+__all__ = ["AttackShards", "DefenseShards", "FusionShards", "MinimalShards", "detector_unit",
+           "sharded"]
 
 
 class MinimalShards:
@@ -80,44 +92,119 @@ class MinimalShards:
             seconds=sum(float(p["seconds"]) for p in parts))
 
 
-def defense_unit(exp: Experiment, dcfg: DefenseConfig, seed: int) -> DefenseUnit:
+class DefenseShards:
     """One defense judged under naive, direct, adaptive (BPDA + EOT) and optional black-box
-    attacks, on verification pairs or on the identification probes."""
+    attacks, on verification pairs or on the identification probes, as shards of the attacked
+    samples; the clean figures and the choice of samples are its state
+    (:class:`~facerobust.eval.defense_eval.DefensePlan`), computed once."""
 
-    attack = build_attack(dcfg.attack, dcfg.threat, steps=dcfg.steps)
-    blackbox = (build_attack("square", dcfg.threat, queries=dcfg.blackbox_queries)
-                if dcfg.blackbox_queries else None)
-    options = DefenseEvalOptions(
-        epsilons=dcfg.epsilons, goal=dcfg.goal, eot_samples=dcfg.eot, n_attack=dcfg.samples,
-        direct=dcfg.direct, blackbox=blackbox, batch_size=exp.cfg.run.batch_size, seed=seed,
-        progress=exp.progress)
-    chips = exp.chips.chips
-    if dcfg.goal in VERIFICATION_GOALS:
-        a, b = torch.as_tensor(exp.pairs.a), torch.as_tensor(exp.pairs.b)
-        return evaluate_defense(exp.models[exp.victim], parse_defense(dcfg.spec),
-                                take_rows(chips, a), take_rows(chips, b),
-                                torch.as_tensor(exp.pairs.same), attack, options)
-    rows, labels = exp.probe_rows()
-    n_classes = len(exp.split.names) if exp.split is not None else 0
-    targets = torch.as_tensor(targets_for(labels, n_classes, seed))
-    return evaluate_defense_identification(
-        exp.identification_model(exp.victim), parse_defense(dcfg.spec),
-        take_rows(chips, torch.as_tensor(rows)), torch.as_tensor(labels), attack, options,
-        targets=targets)
+    def __init__(self, exp: Experiment, dcfg: DefenseConfig, seed: int) -> None:
+        self.exp, self.dcfg, self.seed = exp, dcfg, seed
+        self.defense = parse_defense(dcfg.spec)
+        self.attack = build_attack(dcfg.attack, dcfg.threat, steps=dcfg.steps)
+        blackbox = (build_attack("square", dcfg.threat, queries=dcfg.blackbox_queries)
+                    if dcfg.blackbox_queries else None)
+        self.options = DefenseEvalOptions(
+            epsilons=dcfg.epsilons, goal=dcfg.goal, eot_samples=dcfg.eot,
+            n_attack=dcfg.samples, direct=dcfg.direct, blackbox=blackbox,
+            batch_size=exp.cfg.run.batch_size, seed=seed, progress=exp.progress)
+        self.verification = dcfg.goal in VERIFICATION_GOALS
+        self._plan: DefensePlan | None = None
+
+    @property
+    def model(self) -> torch.nn.Module:
+        exp = self.exp
+        return exp.models[exp.victim] if self.verification \
+            else exp.identification_model(exp.victim)
+
+    def _rows(self) -> torch.Tensor:
+        """Chip rows of the candidate samples (the probe of each pair, or the probes)."""
+        return torch.as_tensor(self.exp.pairs.a if self.verification
+                               else self.exp.probe_rows()[0])
+
+    def state(self) -> DefensePlan:
+        if self._plan is None:
+            exp, chips = self.exp, self.exp.chips.chips
+            if self.verification:
+                b = torch.as_tensor(exp.pairs.b)
+                self._plan = plan_verification(
+                    self.model, self.defense, take_rows(chips, self._rows()),
+                    take_rows(chips, b), torch.as_tensor(exp.pairs.same), self.options)
+            else:
+                labels = exp.probe_rows()[1]
+                n_classes = len(exp.split.names) if exp.split is not None else 0
+                targets = torch.as_tensor(targets_for(labels, n_classes, self.seed))
+                self._plan = plan_identification(
+                    self.model, self.defense, take_rows(chips, self._rows()),
+                    torch.as_tensor(labels), self.options, targets=targets)
+        return self._plan
+
+    def adopt(self, plan: DefensePlan) -> None:
+        self._plan = plan
+
+    def bounds(self) -> list[tuple[int, int]]:
+        return shard_bounds(len(self.state().idx), self.exp.cfg.run.shard_size)
+
+    def run(self, index: int) -> Part:
+        lo, hi = self.bounds()[index]
+        plan = self.state()
+        rows = self._rows()[plan.idx[lo:hi]]
+        options = replace(self.options, seed=shard_seed(self.seed, index))
+        return attack_part(self.model, self.defense, self.exp.chips.chips[rows],
+                           (plan.ref_bare[lo:hi], plan.ref_defended[lo:hi]), self.attack,
+                           options)
+
+    def merge(self, parts: list[Part]) -> DefenseUnit:
+        return merge_defense(self.model, self.defense, self.attack, self.options, self.state(),
+                             parts)
 
 
-def fusion_unit(exp: Experiment, fcfg: FusionConfig, seed: int) -> FusionUnit:
+class FusionShards:
     """Score-level fusion of ``fcfg.models`` as a verifier, under the white-box attack on the
-    fusion and chips crafted on each single member (:mod:`facerobust.eval.fusion_eval`)."""
+    fusion and chips crafted on each single member (:mod:`facerobust.eval.fusion_eval`), as
+    shards of the attacked pairs; the clean figures and the pairs are its state."""
 
-    chips = exp.chips.chips
-    a, b = torch.as_tensor(exp.pairs.a), torch.as_tensor(exp.pairs.b)
-    return evaluate_fusion(
-        {name: exp.models[name] for name in fcfg.models}, take_rows(chips, a),
-        take_rows(chips, b),
-        torch.as_tensor(exp.pairs.same), build_attack(fcfg.attack, fcfg.threat, steps=fcfg.steps),
-        FusionOptions(epsilons=fcfg.epsilons, goal=fcfg.goal, n_attack=fcfg.samples,
-                      batch_size=exp.cfg.run.batch_size, seed=seed))
+    def __init__(self, exp: Experiment, fcfg: FusionConfig, seed: int) -> None:
+        self.exp, self.fcfg, self.seed = exp, fcfg, seed
+        self.attack = build_attack(fcfg.attack, fcfg.threat, steps=fcfg.steps)
+        self.options = FusionOptions(epsilons=fcfg.epsilons, goal=fcfg.goal,
+                                     n_attack=fcfg.samples,
+                                     batch_size=exp.cfg.run.batch_size, seed=seed)
+        self.members = {name: exp.models[name] for name in fcfg.models}
+        self._plan: FusionPlan | None = None
+
+    def state(self) -> FusionPlan:
+        if self._plan is None:
+            exp, chips = self.exp, self.exp.chips.chips
+            a, b = torch.as_tensor(exp.pairs.a), torch.as_tensor(exp.pairs.b)
+            self._plan = plan_fusion(self.members, take_rows(chips, a), take_rows(chips, b),
+                                     torch.as_tensor(exp.pairs.same), self.options)
+        return self._plan
+
+    def adopt(self, plan: FusionPlan) -> None:
+        self._plan = plan
+
+    def bounds(self) -> list[tuple[int, int]]:
+        return shard_bounds(len(self.state().idx), self.exp.cfg.run.shard_size)
+
+    def run(self, index: int) -> Part:
+        lo, hi = self.bounds()[index]
+        plan = self.state()
+        rows = torch.as_tensor(self.exp.pairs.a)[plan.idx[lo:hi]]
+        refs = {name: ref[lo:hi] for name, ref in plan.refs.items()}
+        return fusion_part(self.members, self.exp.chips.chips[rows], refs,
+                           self.attack, replace(self.options, seed=shard_seed(self.seed, index)))
+
+    def merge(self, parts: list[Part]) -> FusionUnit:
+        return merge_fusion(list(self.members), self.attack, self.options, self.state(), parts)
+
+
+def sharded(shards: DefenseShards | FusionShards | MinimalShards) -> ShardedUnit:
+    """``shards`` as a :class:`~facerobust.eval.shards.ShardedUnit` (with its state when it
+    has one)."""
+    state = getattr(shards, "state", None)
+    return ShardedUnit(shards.bounds, shards.run, shards.merge, state,
+                       getattr(shards, "adopt", None))
 
 
 def detector_unit(exp: Experiment, dcfg: DetectorConfig, key: str, seed: int, out: Path

@@ -4,7 +4,6 @@ black-box attacks."""
 from __future__ import annotations
 
 from dataclasses import asdict
-from functools import partial
 from pathlib import Path
 
 from facerobust.eval.config import AuditConfig
@@ -12,16 +11,18 @@ from facerobust.eval.experiment import Experiment
 from facerobust.eval.results import DefenseUnit
 from facerobust.eval.results_audit import Results
 from facerobust.eval.results_file import Verdict, verdict
+from facerobust.eval.shards import sharding
 from facerobust.eval.unit_kind import PlannedUnit, Stored, UnitKind, unit_seed
-from facerobust.eval.units import defense_unit
+from facerobust.eval.units import DefenseShards, sharded
 
 
 def plan(cfg: AuditConfig, exp: Experiment, _out: Path) -> list[PlannedUnit]:
     units: list[PlannedUnit] = []
     for i, dcfg in enumerate(cfg.defenses):
         key = f"defense-{i}-{cfg.models.victim}"
-        units.append((key, exp.fingerprint("defense", asdict(dcfg)),
-                      partial(defense_unit, exp, dcfg, unit_seed(cfg.run.seed, key))))
+        units.append((key, exp.fingerprint("defense", asdict(dcfg),
+                                         *sharding(dcfg.samples, cfg.run.shard_size)),
+                      sharded(DefenseShards(exp, dcfg, unit_seed(cfg.run.seed, key)))))
     return units
 
 

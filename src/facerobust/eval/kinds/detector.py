@@ -1,5 +1,6 @@
 """Detector units: an adversarial-input detector fitted, calibrated, judged and adaptively
-attacked."""
+attacked, on the adversarial data set every detector with the same data settings shares
+(computed once, as shards of the probes: :mod:`facerobust.eval.detection_data`)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ from functools import partial
 from pathlib import Path
 
 from facerobust.eval.config import AuditConfig
+from facerobust.eval.detection_data import detection_data
 from facerobust.eval.experiment import Experiment
 from facerobust.eval.results_audit import Results
 from facerobust.eval.results_detection import DetectorUnit
 from facerobust.eval.results_file import Verdict, verdict
+from facerobust.eval.shards import Dependent, sharding
 from facerobust.eval.unit_kind import PlannedUnit, Stored, UnitKind, unit_seed
 from facerobust.eval.units import detector_unit
 
@@ -20,9 +23,10 @@ def plan(cfg: AuditConfig, exp: Experiment, out: Path) -> list[PlannedUnit]:
     units: list[PlannedUnit] = []
     for i, det in enumerate(cfg.detectors):
         key = f"detector-{i}-{det.name}"
-        units.append((key, exp.fingerprint("detector", asdict(det)),
-                      partial(detector_unit, exp, det, key, unit_seed(cfg.run.seed, key),
-                              out)))
+        fn = partial(detector_unit, exp, det, key, unit_seed(cfg.run.seed, key), out)
+        units.append((key, exp.fingerprint("detector", asdict(det),
+                                           *sharding(det.samples, cfg.run.shard_size)),
+                      Dependent([detection_data(exp, det)], fn)))
     return units
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from functools import partial
 from pathlib import Path
 
 from facerobust.eval.config import AuditConfig
@@ -11,16 +10,18 @@ from facerobust.eval.experiment import Experiment
 from facerobust.eval.results import FusionUnit
 from facerobust.eval.results_audit import Results
 from facerobust.eval.results_file import Verdict, verdict
+from facerobust.eval.shards import sharding
 from facerobust.eval.unit_kind import PlannedUnit, Stored, UnitKind, unit_seed
-from facerobust.eval.units import fusion_unit
+from facerobust.eval.units import FusionShards, sharded
 
 
 def plan(cfg: AuditConfig, exp: Experiment, _out: Path) -> list[PlannedUnit]:
     units: list[PlannedUnit] = []
     for i, fcfg in enumerate(cfg.fusions):
         key = f"fusion-{i}"
-        units.append((key, exp.fingerprint("fusion", asdict(fcfg)),
-                      partial(fusion_unit, exp, fcfg, unit_seed(cfg.run.seed, key))))
+        units.append((key, exp.fingerprint("fusion", asdict(fcfg),
+                                         *sharding(fcfg.samples, cfg.run.shard_size)),
+                      sharded(FusionShards(exp, fcfg, unit_seed(cfg.run.seed, key)))))
     return units
 
 
