@@ -124,7 +124,7 @@ class ChipSet(Generic[ChipsT]):
 def settings_key(size: int = align.CHIP_SIZE, padding: float = align.CHIP_PADDING) -> str:
     """Folder name encoding every alignment setting that changes chip pixels."""
     return (f"v{align.ALIGN_VERSION}-s{size}-p{padding:g}-up{align.DETECTOR_UPSAMPLE}"
-            "-dlibhog5")
+            f"-dlibhog5-d{align.detect_side()}")
 
 
 def _skip(reason: str, kind: str) -> ChipResult:
