@@ -2,19 +2,22 @@
 the detectors worked at their working size (issue #30), at original size and upscaled 3x.
 
 Samples ``--n`` colour photos (half LFW-colour ``$FACEROBUST_DATA/lfw-color/images/<person>``,
-half CFP ``$FACEROBUST_DATA/cfp/Data/Images/<id>/frontal``), copies them to a temporary
-folder as they are ("original", 150-360 px) and upscaled 3x ("phone", bicubic, JPEG quality
-95; written before any timing). Each case runs ``prepare_dataset(workers=--workers)`` cold
-(its own empty chip cache) in a fresh process; the chains are
+half CFP ``$FACEROBUST_DATA/cfp/Data/Images/<id>/frontal``; or any folder with ``--photos``)
+and copies them to a temporary folder as they are ("original", mostly 150-360 px) and
+upscaled 3x ("phone", bicubic, JPEG quality 95), before any timing. Each case runs
+``prepare_dataset(workers=--workers)`` cold (its own empty chip cache) in a fresh process;
+the chains are
 
 * ``before``: the detectors at up to 1600 px (``FACEROBUST_DETECT_SIDE=1600``: the chain
   before #30 on these sizes), or with ``--before-src DIR`` the prepare code of another source
   tree (e.g. ``/work/main/src`` before the merge);
 * ``after``: this tree's defaults.
 
-Cases run interleaved for ``--rounds`` rounds; each prints photos/s and skip rate, and the
-summary gives medians, the speed-up and how far the after-chips lie from the before-chips on
-the photos both chains detect (pixel |diff|, from the two caches). Ends with::
+Cases run interleaved for ``--rounds`` rounds; each prints photos/s (wall clock) and skip rate,
+and the summary gives medians, the CPU seconds per photo (workers included: what the box's
+load barely changes) with the photos/s they allow on free cores, the speed-up, and how far
+the after-chips lie from the before-chips on the photos both chains detect (pixel |diff|,
+from the two caches). Ends with::
 
     RESULT photos_per_s=<phone-size, after> skip_rate=<phone-size, after>
 
@@ -38,20 +41,30 @@ import numpy as np
 
 from facerobust.data import align
 from facerobust.data import chip_cache as cc
+from facerobust.data.lfw import IMAGE_SUFFIXES
 
 SIZES = {"original": 1, "phone": 3}
 CHAINS = ("before", "after")
 CHILD = """
-import json, sys
+import json, resource, sys
 from facerobust.data.prepare import prepare_dataset
+def cpu(who):
+    r = resource.getrusage(who)
+    return r.ru_utime + r.ru_stime
+before = cpu(resource.RUSAGE_SELF)
 rep = prepare_dataset(sys.argv[1], workers=int(sys.argv[2]), progress=False)
-print(json.dumps({"total": rep.total, "skipped": len(rep.skipped), "seconds": rep.seconds}))
+used = cpu(resource.RUSAGE_SELF) - before + cpu(resource.RUSAGE_CHILDREN)
+print(json.dumps({"total": rep.total, "skipped": len(rep.skipped), "seconds": rep.seconds,
+                  "cpu": used}))
 """
 
 
-def sample(data: Path, n: int, seed: int) -> list[Path]:
-    """``n`` photos, half LFW-colour and half CFP frontal, seeded."""
+def sample(data: Path, n: int, seed: int, photos: Path | None) -> list[Path]:
+    """``n`` photos, half LFW-colour and half CFP frontal (or any under ``photos``), seeded."""
     rng = random.Random(seed)
+    if photos is not None:
+        found = sorted(p for p in photos.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        return rng.sample(found, min(n, len(found)))
     lfw = sorted((data / "lfw-color" / "images").glob("*/*.jpg"))
     cfp = sorted((data / "cfp" / "Data" / "Images").glob("*/frontal/*.jpg"))
     if not lfw or not cfp:
@@ -114,6 +127,8 @@ def chip_agreement(cache_a: Path, cache_b: Path) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=None, help="default: $FACEROBUST_DATA")
+    parser.add_argument("--photos", type=Path, default=None,
+                        help="sample any photo folder (recursive) instead of LFW-colour + CFP")
     parser.add_argument("--n", type=int, default=60, help="photos per case (default 60)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
     parser.add_argument("--workers", type=int, default=2)
@@ -123,9 +138,10 @@ def main() -> None:
                              "FACEROBUST_DETECT_SIDE=1600)")
     args = parser.parse_args()
     data = args.data or Path(os.environ.get("FACEROBUST_DATA", "/work/shared/data"))
-    files = sample(data, args.n, args.seed)
+    files = sample(data, args.n, args.seed, args.photos)
     rates: dict[tuple[str, str], list[float]] = {}
     skips: dict[tuple[str, str], list[float]] = {}
+    cpus: dict[tuple[str, str], list[float]] = {}  # CPU seconds per photo, workers included
     with tempfile.TemporaryDirectory(prefix="prepare-speed-") as tmp:
         for size, scale in SIZES.items():
             write_copies(files, Path(tmp) / size, scale)
@@ -137,6 +153,7 @@ def main() -> None:
                                    args.before_src)
                     rate, skip = res["total"] / res["seconds"], res["skipped"] / res["total"]
                     rates.setdefault((size, chain), []).append(rate)
+                    cpus.setdefault((size, chain), []).append(res["cpu"] / res["total"])
                     skips.setdefault((size, chain), []).append(skip)
                     print(f"round {rnd} {size:8s} {chain:6s} {res['total']:.0f} photos "
                           f"{res['seconds']:.2f} s {rate:6.1f} photos/s skip {skip:.3f} "
@@ -146,8 +163,11 @@ def main() -> None:
         for size in SIZES:
             med = {c: statistics.median(rates[(size, c)]) for c in CHAINS}
             for chain in CHAINS:
+                per = statistics.median(cpus[(size, chain)])
                 print(f"  {size:8s} {chain:6s} {med[chain]:6.1f} photos/s skip "
-                      f"{statistics.median(skips[(size, chain)]):.3f}")
+                      f"{statistics.median(skips[(size, chain)]):.3f}; {per * 1000:.0f} CPU ms "
+                      f"per photo = {args.workers / per:.1f} photos/s on {args.workers} free "
+                      "cores")
             print(f"  {size:8s} speed-up {med['after'] / med['before']:.2f}x; chips: "
                   + chip_agreement(Path(tmp) / f"cache-{size}-before-0",
                                    Path(tmp) / f"cache-{size}-after-0"))
