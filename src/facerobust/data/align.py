@@ -284,19 +284,18 @@ def _rotate(center: np.ndarray, p: np.ndarray, angle: float) -> np.ndarray:
 
 
 def _pyramid_down(img: np.ndarray) -> np.ndarray:
-    """dlib ``pyramid_down<2>``: separable [1 4 6 4 1] filter, keep every other pixel, //256.
-
-    OpenCV filters in float32, exact here: every sum is an integer below 2**16."""
+    """dlib ``pyramid_down<2>``: separable [1 4 6 4 1] filter, keep every other pixel, floor of
+    the sum / 256. OpenCV's ``pyrDown`` applies the same filter, centred two pixels earlier;
+    in float32 it is exact here (integer sums below 2**16, scaled by a power of two), and the
+    border rows and columns it reflects are not among the ones dlib keeps."""
     import cv2
 
     h, w = img.shape[:2]
     if h <= 8 or w <= 8:
         return np.zeros((0, 0, 3), dtype=np.uint8)
     nc, nr = (w - 3) // 2, (h - 3) // 2
-    k = np.array([1, 4, 6, 4, 1], dtype=np.float32)
-    full = cv2.sepFilter2D(img.astype(np.float32), -1, k, k, anchor=(0, 0),
-                           borderType=cv2.BORDER_CONSTANT)
-    return (full[0: 2 * nr: 2, 0: 2 * nc: 2] // 256).astype(np.uint8)
+    down = cv2.pyrDown(img.astype(np.float32))
+    return np.floor(down[1: 1 + nr, 1: 1 + nc]).astype(np.uint8)
 
 
 def _point_down(p: np.ndarray) -> np.ndarray:
