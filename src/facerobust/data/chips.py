@@ -13,7 +13,9 @@ each chip and how many faces it found.
 Cache: ``facerobust.paths.cache_subdir("chips")/<settings>/<sha256[:2]>/`` holds, per file
 content hash, ``<sha>.png`` (HOG chip) or ``<sha>.noface`` (HOG found none), and
 ``<sha>.cnn.png`` / ``<sha>.cnn.noface`` for the CNN detector. ``<settings>`` encodes size,
-padding, HOG upsampling and the alignment version. Entries check themselves
+padding, HOG upsampling, the alignment version and the detectors' working size
+(:func:`facerobust.data.align.detect_side`). One file's path to its chip lives in
+:mod:`facerobust.data.chip_file` (torch-free; re-exported here). Entries check themselves
 (:mod:`facerobust.data.chip_cache`: the PNG carries the hash of its pixels, its detector,
 settings and face count; a marker names its source hash): a damaged, replaced or planted entry
 is recomputed. A second run, or a renamed copy of the same file, skips detection. All writes
