@@ -36,6 +36,8 @@ from facerobust.data.prepare_ray import on_ray
 from facerobust.data.prepare_work import Settings, Status, init_worker, settings_for, work
 
 EXECUTORS = ("local", "ray")
+# files queued per spawned worker: enough to keep it busy while the caller aligns a slow photo
+IN_FLIGHT = 8
 
 
 @dataclass
@@ -102,11 +104,11 @@ def iter_image_files(root: Path) -> Iterator[Path]:
 
 def _parallel(files: Iterator[str], settings: Settings,
               workers: int) -> Iterator[Status]:
-    """Statuses from the calling process plus ``workers - 1`` spawned ones: the caller aligns
-    files itself whenever the pool has its ``2 * (workers - 1)`` files in flight (so it works
-    from the first second, while the pool still starts, and no core idles at the end: files
-    the pool has not started are taken back). Memory stays flat; a worker that dies (e.g.
-    killed for memory) raises instead of hanging."""
+    """Statuses from the calling process plus ``workers - 1`` spawned ones. The pool keeps
+    :data:`IN_FLIGHT` files per process queued and the caller aligns the others itself, so it
+    works from the first second (while the pool still starts); at the end the caller takes
+    back queued files one at a time, newest first, so no core idles while files wait. Memory
+    stays flat; a worker that dies (e.g. killed for memory) raises instead of hanging."""
     ctx = multiprocessing.get_context("spawn")
     threads = cv2.getNumThreads()
     cv2.setNumThreads(1)  # the caller is one of the workers: one OpenCV thread, as they
@@ -114,22 +116,30 @@ def _parallel(files: Iterator[str], settings: Settings,
         with ProcessPoolExecutor(workers - 1, mp_context=ctx, initializer=init_worker) as pool:
             pending: dict[Future[Status], str] = {}
             for path in files:
-                if len(pending) < 2 * (workers - 1):
+                if len(pending) < IN_FLIGHT * (workers - 1):
                     pending[pool.submit(work, path, settings)] = path
                 else:
                     yield work(path, settings)
                 yield from _collect(pending, block=False)
-            for future, path in list(pending.items()):
-                if future.cancel():  # not started yet: the caller does it now
-                    del pending[future]
-                    yield work(path, settings)
             while pending:
-                yield from _collect(pending, block=True)
+                back = _take_back(pending)
+                if back is not None:
+                    yield work(back, settings)
+                yield from _collect(pending, block=back is None)
     except BrokenProcessPool as err:
         raise RuntimeError("a worker process died (out of memory?); finished files are "
                            "cached, rerun to resume (with fewer --workers)") from err
     finally:
         cv2.setNumThreads(threads)
+
+
+def _take_back(pending: dict[Future[Status], str]) -> str | None:
+    """The path of the newest queued file no worker has started (cancelled and removed from
+    ``pending``), or ``None``."""
+    for future in reversed(list(pending)):
+        if future.cancel():
+            return pending.pop(future)
+    return None
 
 
 def _collect(pending: dict[Future[Status], str], *, block: bool) -> Iterator[Status]:
