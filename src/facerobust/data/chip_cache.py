@@ -24,6 +24,8 @@ from PIL import Image, PngImagePlugin
 
 from facerobust.data import align
 
+PNG_LEVEL = 1
+
 
 def atomic_write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -59,8 +61,8 @@ def encode_chip(chip: np.ndarray, faces: int, detector: str, settings: str) -> b
     for key, value in (("faces", str(faces)), ("detector", detector),
                        ("settings", settings), ("pixels", _pixels_hash(chip))):
         info.add_text(key, value)
-    buf = io.BytesIO()
-    Image.fromarray(chip).save(buf, format="PNG", pnginfo=info)
+    buf = io.BytesIO()  # zlib level 1: ~7x faster than the default 6, ~10% larger files
+    Image.fromarray(chip).save(buf, format="PNG", pnginfo=info, compress_level=PNG_LEVEL)
     return buf.getvalue()
 
 

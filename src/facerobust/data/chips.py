@@ -13,7 +13,9 @@ each chip and how many faces it found.
 Cache: ``facerobust.paths.cache_subdir("chips")/<settings>/<sha256[:2]>/`` holds, per file
 content hash, ``<sha>.png`` (HOG chip) or ``<sha>.noface`` (HOG found none), and
 ``<sha>.cnn.png`` / ``<sha>.cnn.noface`` for the CNN detector. ``<settings>`` encodes size,
-padding, HOG upsampling and the alignment version. Entries check themselves
+padding, HOG upsampling, the alignment version and the detectors' working size
+(:func:`facerobust.data.align.detect_side`). One file's path to its chip lives in
+:mod:`facerobust.data.chip_file` (torch-free; re-exported here). Entries check themselves
 (:mod:`facerobust.data.chip_cache`: the PNG carries the hash of its pixels, its detector,
 settings and face count; a marker names its source hash): a damaged, replaced or planted entry
 is recomputed. A second run, or a renamed copy of the same file, skips detection. All writes
@@ -30,7 +32,6 @@ in ``ChipSet.skipped`` with the reason; they never raise.
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -39,9 +40,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 
 import numpy as np
 
-from facerobust import paths as fr_paths
 from facerobust.data import align
-from facerobust.data import chip_cache as cc
 from facerobust.data.capture import (
     DETECTORS,
     MAX_BYTES,
@@ -54,43 +53,20 @@ from facerobust.data.capture import (
     header_size,
     read_image,
 )
+from facerobust.data.chip_file import (
+    NO_FACE_KIND,
+    TOO_LARGE,
+    UNREADABLE,
+    ChipResult,
+    SkippedImage,
+    chip_cache_root,
+    chip_for_file,
+    settings_key,
+)
 from facerobust.data.chip_rows import ChipRows
 
 if TYPE_CHECKING:
     import torch
-
-# SkippedImage.kind values
-NO_FACE_KIND, UNREADABLE, TOO_LARGE = "no_face", "unreadable", "too_large"
-
-
-@dataclass(frozen=True)
-class SkippedImage:
-    """A file that produced no chip, with a human-readable reason and a machine ``kind``
-    (``"no_face"``, ``"unreadable"`` or ``"too_large"``)."""
-
-    path: Path
-    reason: str
-    kind: str = UNREADABLE
-
-    def to_dict(self) -> dict[str, str]:
-        return {"path": str(self.path), "reason": self.reason}
-
-
-@dataclass(frozen=True)
-class ChipResult:
-    """One file's outcome: a uint8 chip with the detector that found it and the number of
-    faces found, or ``chip=None`` with a skip ``reason`` and ``kind``."""
-
-    chip: np.ndarray | None
-    detector: str = ""
-    faces: int = 0
-    reason: str = ""
-    kind: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return bool(self.detector)
-
 
 ChipsT = TypeVar("ChipsT")
 
@@ -119,76 +95,6 @@ class ChipSet(Generic[ChipsT]):
     def detector_counts(self) -> dict[str, int]:
         """Number of chips per detector, e.g. ``{"hog": 590, "cnn": 7}``."""
         return dict(Counter(self.detectors[p] for p in self.paths))
-
-
-def settings_key(size: int = align.CHIP_SIZE, padding: float = align.CHIP_PADDING) -> str:
-    """Folder name encoding every alignment setting that changes chip pixels."""
-    return (f"v{align.ALIGN_VERSION}-s{size}-p{padding:g}-up{align.DETECTOR_UPSAMPLE}"
-            "-dlibhog5")
-
-
-def _skip(reason: str, kind: str) -> ChipResult:
-    return ChipResult(None, reason=reason, kind=kind)
-
-
-def chip_for_file(path: Path, cache_root: Path | None, detector: str = "hog+cnn", *,
-                  max_pixels: int = MAX_PIXELS, max_bytes: int = MAX_BYTES,
-                  load: bool = True) -> ChipResult:
-    """The aligned uint8 chip of one file (see :class:`ChipResult`). With ``load=False`` a
-    cache hit is reported without reading the cached chip (``chip`` is then ``None``)."""
-    stages = check_detector(detector)
-    path = Path(path)
-    try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            return _skip(f"too large: {size / 1e6:.1f} MB on disk (limit {max_bytes / 1e6:g} "
-                         "MB)", TOO_LARGE)
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return _skip("file not found", UNREADABLE)
-    except IsADirectoryError:
-        return _skip("is a directory, not an image file", UNREADABLE)
-    except OSError as err:
-        return _skip(f"unreadable: {err.strerror or err}", UNREADABLE)
-    digest = hashlib.sha256(data).hexdigest()
-    todo = list(stages)
-    settings = cache_root.name if cache_root is not None else ""
-    if cache_root is not None:
-        while todo:
-            png, noface = cc.entry_paths(cache_root, digest, todo[0])
-            if png.is_file():
-                cached = cc.read_chip(png, todo[0], settings)
-                if cached is None:  # damaged, replaced or older entry: recompute
-                    break
-                if not load:
-                    return ChipResult(None, detector=todo[0])
-                return ChipResult(cached[0], detector=todo[0], faces=cached[1])
-            if not cc.marker_valid(noface, digest, todo[0], settings):
-                break
-            todo.pop(0)
-        if not todo:
-            return _skip(NO_FACE, NO_FACE_KIND)
-    rgb, reason = read_image(data, max_pixels)
-    if rgb is None:
-        return _skip(reason, TOO_LARGE if reason.startswith("too large") else UNREADABLE)
-    capture = Capture(detector, max_bytes=max_bytes, max_pixels=max_pixels)
-    for stage in todo:
-        found = capture.locate_with(rgb, stage)
-        entry = cc.entry_paths(cache_root, digest, stage) if cache_root is not None else None
-        if found is None:
-            if entry is not None:
-                cc.try_write(entry[1], cc.noface_marker(digest, stage, settings))
-            continue
-        chip = align.apply_plan(rgb, found.plan)
-        if entry is not None:
-            cc.try_write(entry[0], cc.encode_chip(chip, found.faces, stage, settings))
-        return ChipResult(chip, detector=stage, faces=found.faces)
-    return _skip(NO_FACE, NO_FACE_KIND)
-
-
-def chip_cache_root() -> Path:
-    """The chip cache folder for the current alignment settings."""
-    return fr_paths.cache_subdir("chips") / settings_key()
 
 
 @overload
@@ -254,7 +160,7 @@ def load_chips(paths: Sequence[Path], *, cache: bool = True, progress: bool = Fa
                    detectors=detectors, faces_found=faces_found)
 
 
-# the capture's limits and decoder are re-exported: the chip cache reads files through them
+# the capture's limits and decoder, and chip_file's one-file API, are re-exported
 __all__ = [
     "Capture",
     "ChipResult",

@@ -2,9 +2,11 @@
 
 Walks ``root`` recursively for image files (:data:`facerobust.data.lfw.IMAGE_SUFFIXES`) and
 runs :func:`facerobust.data.chips.chip_for_file` on each, so that later audits find every chip
-in the cache. Resumable: already-cached files only cost a hash. With ``workers > 1`` a pool of
-spawned processes (each loading dlib once) does the work; workers return short status tuples,
-never chips, so memory stays flat however large the dataset is.
+in the cache. Resumable: already-cached files only cost a hash. With ``workers > 1`` the
+calling process and ``workers - 1`` spawned processes (each loading dlib once) do the work, so
+all ``workers`` cores are busy from the start; workers return short status tuples, never chips,
+so memory stays flat however large the dataset is. Each file is read and decoded once, and
+detected at the detectors' working size (:func:`facerobust.data.align.detect_side`).
 
 >>> from facerobust.data.prepare import prepare_dataset
 >>> rep = prepare_dataset("photos/", workers=2)          # doctest: +SKIP
@@ -24,15 +26,18 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 from tqdm import tqdm
 
 from facerobust.data import chips as chips_mod
 from facerobust.data.chips import MAX_BYTES, MAX_PIXELS, SkippedImage
 from facerobust.data.lfw import IMAGE_SUFFIXES
 from facerobust.data.prepare_ray import on_ray
-from facerobust.data.prepare_work import Settings, Status, init_worker, work
+from facerobust.data.prepare_work import Settings, Status, init_worker, settings_for, work
 
 EXECUTORS = ("local", "ray")
+# files queued per spawned worker: enough to keep it busy while the caller aligns a slow photo
+IN_FLIGHT = 8
 
 
 @dataclass
@@ -99,24 +104,54 @@ def iter_image_files(root: Path) -> Iterator[Path]:
 
 def _parallel(files: Iterator[str], settings: Settings,
               workers: int) -> Iterator[Status]:
-    """Statuses from a spawned process pool, at most ``4 * workers`` files in flight (memory
-    flat); a worker that dies (e.g. killed for memory) raises instead of hanging."""
-
+    """Statuses from the calling process plus ``workers - 1`` spawned ones. The pool keeps
+    :data:`IN_FLIGHT` files per process queued and the caller aligns the others itself, so it
+    works from the first second (while the pool still starts); at the end the caller takes
+    back queued files one at a time, newest first, so no core idles while files wait. Memory
+    stays flat; a worker that dies (e.g. killed for memory) raises instead of hanging."""
     ctx = multiprocessing.get_context("spawn")
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)  # the caller is one of the workers: one OpenCV thread, as they
     try:
-        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=init_worker) as pool:
-            pending: set[Future[Status]] = set()
+        with ProcessPoolExecutor(workers - 1, mp_context=ctx, initializer=init_worker) as pool:
+            pending: dict[Future[Status], str] = {}
             for path in files:
-                pending.add(pool.submit(work, path, settings))
-                if len(pending) >= 4 * workers:
-                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    yield from (f.result() for f in done)
+                if len(pending) < IN_FLIGHT * (workers - 1):
+                    pending[pool.submit(work, path, settings)] = path
+                else:
+                    yield work(path, settings)
+                yield from _collect(pending, block=False)
             while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                yield from (f.result() for f in done)
+                back = _take_back(pending)
+                if back is not None:
+                    yield work(back, settings)
+                yield from _collect(pending, block=back is None)
     except BrokenProcessPool as err:
         raise RuntimeError("a worker process died (out of memory?); finished files are "
                            "cached, rerun to resume (with fewer --workers)") from err
+    finally:
+        cv2.setNumThreads(threads)
+
+
+def _take_back(pending: dict[Future[Status], str]) -> str | None:
+    """The path of the newest queued file no worker has started (cancelled and removed from
+    ``pending``), or ``None``."""
+    for future in reversed(list(pending)):
+        if future.cancel():
+            return pending.pop(future)
+    return None
+
+
+def _collect(pending: dict[Future[Status], str], *, block: bool) -> Iterator[Status]:
+    """The statuses of the finished futures (removed from ``pending``); with ``block``, wait
+    for at least one."""
+    if block:
+        done, _ = wait(pending, return_when=FIRST_COMPLETED)
+    else:
+        done = {f for f in pending if f.done()}
+    for future in done:
+        del pending[future]
+        yield future.result()
 
 
 def prepare_dataset(root: Path | str, *, workers: int = 1, detector: str = "hog+cnn",
@@ -143,7 +178,7 @@ def prepare_dataset(root: Path | str, *, workers: int = 1, detector: str = "hog+
     start = time.perf_counter()
     total = sum(1 for _ in iter_image_files(root))
     report = PrepareReport(root=root, detector=detector, workers=workers, executor=executor)
-    settings = (str(chips_mod.chip_cache_root()), detector, max_pixels, max_bytes)
+    settings = settings_for(detector, max_pixels, max_bytes)
     files = (str(p) for p in iter_image_files(root))
 
     statuses = None
