@@ -157,21 +157,16 @@ class Builder:
             return
         self.emit("reduce", [x], out, shape, fn=fn, dims=tuple(dims), keepdim=keepdim)
 
-    def fallback(self, fn: TFFn, operands: list[Operand], out: str, shape: Sequence[int],
-                 *, reshape: bool = False) -> None:
-        """Run ``fn`` (TF semantics) on ``operands`` with rank-4 dynamic values as NHWC views;
-        a rank-4 result goes back to NCHW. A ``reshape`` of one rank-4 value to
-        (N, features) is marked for the linear fold."""
+    def fallback(self, fn: TFFn, operands: list[Operand], out: str,
+                 shape: Sequence[int]) -> None:
+        """Run ``fn`` (TF semantics) on ``operands`` with rank-4 dynamic values as NHWC views
+        (free for channels-last memory); a rank-4 result goes back to NCHW."""
         inputs = [o for o in operands if isinstance(o, str)]
         if not inputs:
             raise ValueError(f"{out}: a fallback step needs a dynamic input")
-        first = self.shapes[inputs[0]]
-        flatten = (reshape and len(first) == 4 and len(shape) == 2
-                   and shape[1] == math.prod(first[1:]))
         self.emit("fallback", inputs, out, shape, fn=fn,
                   template=[None if isinstance(o, str) else o for o in operands],
-                  to_tf=tuple(self.rank(i) == 4 for i in inputs), from_tf=len(shape) == 4,
-                  flatten=first[1:] if flatten else None)
+                  to_tf=tuple(self.rank(i) == 4 for i in inputs), from_tf=len(shape) == 4)
 
     def program(self, outputs: list[str]) -> Program:
         return Program(self.input, self.shapes[self.input], self.steps, outputs, self.shapes)

@@ -2,14 +2,13 @@
 
 Rewrites, each applied only where the value it absorbs has no other consumer:
 
-* per-channel ``mul`` / ``add`` / ``sub`` of a constant after a conv or linear step go into
-  its weight and bias (batch-norm as exported by TF);
+* per-channel ``mul`` of a constant after a conv goes into its weight (batch-norm as exported
+  by TF; this changes float rounding), ``add`` / ``sub`` after a conv or linear into its bias;
 * an activation after a conv or linear becomes part of it; clamp after clamp is one clamp
   (relu -> min 6 -> max 0 is relu6);
 * the two PReLU spellings of exported graphs, ``max(x, 0) + g * min(x, 0)`` and
   ``relu(x) + c * (x - |x|)``, become one PReLU (slope ``g``, resp. ``2c``: exact in float);
-* zero padding before a conv becomes the conv's padding; an NHWC flatten before a linear
-  becomes a permutation of the linear's weight.
+* zero padding before a conv becomes the conv's padding.
 
 Steps nothing reads any more are dropped.
 """
@@ -27,14 +26,15 @@ from facerobust.models.graph_compile import Act, Program, Step
 Producers = dict[str, Step]
 
 
-def fold(program: Program) -> Program:
-    """``program`` with every rewrite above applied until none applies."""
+def fold(program: Program, *, fold_scales: bool = True) -> Program:
+    """``program`` with every rewrite above applied until none applies; ``fold_scales=False``
+    keeps per-channel scales out of conv weights (bit-equal to the interpreter, slower)."""
     steps = list(program.steps)
     while True:
         producers = {s.output: s for s in steps}
         uses = Counter(i for s in steps for i in s.inputs) + Counter(program.outputs)
         for index, step in enumerate(steps):
-            new = _rewrite(step, producers, uses)
+            new = _rewrite(step, producers, uses, fold_scales)
             if new is not None:
                 steps[index] = new
                 break
@@ -53,7 +53,8 @@ def _live(steps: list[Step], outputs: list[str]) -> list[Step]:
     return kept[::-1]
 
 
-def _rewrite(step: Step, producers: Producers, uses: Counter[str]) -> Step | None:
+def _rewrite(step: Step, producers: Producers, uses: Counter[str],
+             fold_scales: bool) -> Step | None:
     if step.kind == "binary" and step.attrs["op"] == "add":
         return _prelu(step, producers)
     if not step.inputs or uses[step.inputs[0]] != 1 or step.inputs[0] not in producers:
@@ -62,7 +63,7 @@ def _rewrite(step: Step, producers: Producers, uses: Counter[str]) -> Step | Non
     if step.kind == "act" and src.kind == "act":
         return _clamp_clamp(src, step)
     if step.kind == "const" and src.kind in ("conv", "linear") and src.attrs["act"] is None:
-        return _affine_into(src, step)
+        return _affine_into(src, step, fold_scales)
     if step.kind == "act" and src.kind in ("conv", "linear"):
         if src.attrs["act"] is None:
             return _with(src, step, act=step.attrs["act"])
@@ -70,8 +71,6 @@ def _rewrite(step: Step, producers: Producers, uses: Counter[str]) -> Step | Non
         return None if merged is None else _with(src, step, act=merged)
     if step.kind == "conv" and src.kind == "pad":
         return _pad_into(src, step)
-    if step.kind == "linear" and src.kind == "fallback" and src.attrs["flatten"] is not None:
-        return _flatten_into(src, step)
     return None
 
 
@@ -90,14 +89,14 @@ def _channel_vector(c: torch.Tensor, n: int, rank: int) -> torch.Tensor | None:
     return c.reshape(n).float()
 
 
-def _affine_into(src: Step, step: Step) -> Step | None:
+def _affine_into(src: Step, step: Step, fold_scales: bool) -> Step | None:
     op, first = step.attrs["op"], step.attrs["const_first"]
     n = int(src.attrs["weight"].shape[0])
     c = _channel_vector(step.attrs["const"], n, len(src.shape))
     if c is None:
         return None
     weight, bias = src.attrs["weight"], src.attrs["bias"]
-    if op == "mul":
+    if op == "mul" and src.kind == "conv" and fold_scales:
         scale = c.reshape(-1, *([1] * (weight.ndim - 1)))
         return _with(src, step, weight=weight * scale, bias=None if bias is None else bias * c)
     if op == "add" or (op == "sub" and not first):
@@ -126,14 +125,6 @@ def _pad_into(src: Step, step: Step) -> Step | None:
     left, right, top, bottom = step.attrs["pad"]
     return Step("conv", list(src.inputs), step.output, step.shape,
                 {**step.attrs, "pad": (left + w0, right + w1, top + h0, bottom + h1)})
-
-
-def _flatten_into(src: Step, step: Step) -> Step:
-    h, w, c = src.attrs["flatten"]
-    weight = step.attrs["weight"]
-    nchw = weight.reshape(-1, h, w, c).permute(0, 3, 1, 2).reshape(weight.shape[0], -1)
-    return Step("linear", list(src.inputs), step.output, step.shape,
-                {**step.attrs, "weight": nchw.contiguous(), "flatten": True})
 
 
 def _act_of(producers: Producers, name: str, lo: float, hi: float) -> str | None:

@@ -70,15 +70,23 @@ class ActLayer(nn.Module):
 
 
 class ConvLayer(nn.Module):
-    """Convolution with folded bias and fused activation; TF's asymmetric padding is one pad."""
+    """Convolution with folded bias and fused activation; TF's asymmetric padding is one pad.
+
+    A 1x1 stride-1 convolution is the interpreters' NHWC matrix product (the same BLAS call on
+    the same memory when activations are channels-last, so the same rounding)."""
 
     weight: torch.Tensor  # buffers (register_buffer)
     bias: torch.Tensor | None
 
     def __init__(self, a: dict[str, Any], memory: torch.memory_format) -> None:
         super().__init__()
-        self.register_buffer("weight", a["weight"].contiguous(memory_format=memory),
-                             persistent=False)
+        weight = a["weight"]
+        cout, cin, kh, kw = (int(s) for s in weight.shape)
+        self.pointwise = (kh == kw == 1 and a["groups"] == 1 and not any(a["pad"])
+                          and tuple(a["stride"]) == (1, 1))
+        stored = weight.reshape(cout, cin).t() if self.pointwise else weight.contiguous(
+            memory_format=memory)
+        self.register_buffer("weight", stored, persistent=False)
         self.register_buffer("bias", a["bias"], persistent=False)
         left, right, top, bottom = a["pad"]
         symmetric = left == right and top == bottom
@@ -88,10 +96,16 @@ class ConvLayer(nn.Module):
         self.act = None if a["act"] is None else ActLayer(a["act"], inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.pre_pad is not None:
-            x = F.pad(x, self.pre_pad)
-        y = F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
-                     self.groups)
+        if self.pointwise:
+            y = x.permute(0, 2, 3, 1) @ self.weight
+            if self.bias is not None:
+                y = y + self.bias
+            y = y.permute(0, 3, 1, 2)
+        else:
+            if self.pre_pad is not None:
+                x = F.pad(x, self.pre_pad)
+            y = F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
+                         self.groups)
         return y if self.act is None else self.act(y)
 
 
@@ -103,13 +117,14 @@ class LinearLayer(nn.Module):
 
     def __init__(self, a: dict[str, Any]) -> None:
         super().__init__()
-        self.register_buffer("weight", a["weight"].contiguous(), persistent=False)
+        self.register_buffer("weight", a["weight"].t(), persistent=False)  # (in, out)
         self.register_buffer("bias", a["bias"], persistent=False)
-        self.flatten = bool(a.get("flatten", False))
         self.act = None if a["act"] is None else ActLayer(a["act"], inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = F.linear(x.flatten(1) if self.flatten else x, self.weight, self.bias)
+        y = x @ self.weight
+        if self.bias is not None:
+            y = y + self.bias
         return y if self.act is None else self.act(y)
 
 
@@ -249,17 +264,21 @@ def _nhwc(x: torch.Tensor | None) -> torch.Tensor | None:
 class CompileOptions:
     """How :func:`compile_program` builds the module: ``channels_last`` memory for rank-4
     values (else plain NCHW), and ``verify``: compare with the interpreter on a random input
-    at build time, failing with a ``ValueError`` beyond ``rtol`` of the output's range."""
+    at build time, failing with a ``ValueError`` beyond ``rtol`` of the output's range;
+    ``fold_scales``: batch-norm scales folded into conv weights (faster; outputs then differ
+    from the interpreter by float rounding, ~1e-6 relative) or kept (bit-equal outputs)."""
 
     channels_last: bool = True
     verify: bool = True
     rtol: float = 1e-4
+    fold_scales: bool = True
 
 
 def compile_program(program: Program, output_names: list[str], *, as_list: bool,
                     options: CompileOptions, reference: nn.Module) -> CompiledGraph:
     """Fold ``program`` and build its module; ``reference`` is the interpreter it replaces."""
-    module = CompiledGraph(fold(program), output_names, as_list=as_list,
+    folded = fold(program, fold_scales=options.fold_scales)
+    module = CompiledGraph(folded, output_names, as_list=as_list,
                            channels_last=options.channels_last)
     if options.verify:
         generator = torch.Generator().manual_seed(0)

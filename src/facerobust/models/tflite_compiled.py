@@ -91,7 +91,7 @@ def _fallback(b: Builder, op: Operator, ops: list[Operand | None], shape: tuple[
         it = iter(args)
         return fn(op, [next(it) if here else None for here in where])
 
-    b.fallback(run, present, _name(op.outputs[0]), shape, reshape=op.op == "RESHAPE")
+    b.fallback(run, present, _name(op.outputs[0]), shape)
 
 
 def _binary_ok(b: Builder, ops: list[Operand | None], shape: tuple[int, ...]) -> bool:

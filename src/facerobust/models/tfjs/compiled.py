@@ -68,8 +68,7 @@ def lower_tfjs(graph: TFGraph, input_hwc: Sequence[int]) -> Program:
 def _lower(b: Builder, node: Node, ops: list[Operand], shape: tuple[int, ...]) -> None:
     if not _native(b, node, ops, shape):
         op = get_op(node)
-        b.fallback(lambda args: op(node, args), ops, node.name, shape,
-                   reshape=node.op == "Reshape")
+        b.fallback(lambda args: op(node, args), ops, node.name, shape)
 
 
 def _native(b: Builder, node: Node, ops: list[Operand], shape: tuple[int, ...]) -> bool:
