@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from facerobust import models
 from facerobust.models import zoo
 from facerobust.models.graph_fold import fold
 from facerobust.models.graph_module import CompiledGraph, CompileOptions
@@ -171,6 +172,9 @@ def test_zoo_loads_the_compiled_graph_and_keeps_the_interpreter(name: str) -> No
     assert isinstance(fast.graph, CompiledGraph)
     assert not isinstance(oracle.graph, CompiledGraph)
     assert fast.graph.output_names == oracle.graph.output_names == [fast.entry.output]
+    loaded = models.load(name, compiled=False)  # the registry passes the flag through
+    assert isinstance(loaded, zoo.TFJSFaceModel) and isinstance(loaded.graph, type(oracle.graph))
+    assert not list(fast.parameters())  # constants are buffers: backward is input-only
 
 
 @pytest.mark.slow
