@@ -49,6 +49,22 @@ def test_synthetic_graph_compiles_to_the_interpreters_values_and_gradients(
         assert torch.allclose(_grad(fast, x, index), _grad(graph, x, index), atol=1e-5)
 
 
+def test_every_constant_moves_with_to() -> None:
+    # float64 stands in for a device: a constant captured outside a buffer would stay float32
+    rng = np.random.default_rng(4)
+    nodes, w = synthetic_graph(rng)
+    graph = TFGraph(nodes, w, outputs=["l2", "sm", "sg"]).to(torch.float64)
+    fast = compile_tfjs(TFGraph(nodes, w, outputs=["l2", "sm", "sg"]), (9, 9, 3))
+    fast = fast.to(torch.float64)
+    x = torch.from_numpy(rng.normal(size=(2, 9, 9, 3)))
+    for ours, ref in zip(fast(x), graph(x), strict=True):
+        assert ours.dtype == torch.float64
+        assert torch.allclose(ours, ref, atol=1e-12)
+    if torch.cuda.is_available():
+        on_gpu = fast.to("cuda")(x.cuda())
+        assert all(o.is_cuda for o in on_gpu)
+
+
 def _bn_relu6_graph(rng: np.random.Generator) -> TFGraph:
     """conv -> mul -> add -> relu -> min 6 -> max 0 (a Keras MobileNet block as exported)."""
     w = {"w": rng.normal(size=(3, 3, 3, 4)).astype(np.float32),
