@@ -3,6 +3,7 @@ TF.js graph, on small TFLite graphs, and on the three zoo models with real LFW c
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -63,6 +64,17 @@ def test_every_constant_moves_with_to() -> None:
     if torch.cuda.is_available():
         on_gpu = fast.to("cuda")(x.cuda())
         assert all(o.is_cuda for o in on_gpu)
+
+
+def test_a_compiled_graph_pickles() -> None:
+    # Ray ships models pickled; the fallback steps (Softmax, Sum, ...) must survive it too
+    rng = np.random.default_rng(5)
+    nodes, w = synthetic_graph(rng)
+    fast = compile_tfjs(TFGraph(nodes, w, outputs=["l2", "sm", "sg"]), (9, 9, 3))
+    x = torch.from_numpy(rng.normal(size=(2, 9, 9, 3)).astype(np.float32))
+    copy = pickle.loads(pickle.dumps(fast))
+    for a, b in zip(copy(x), fast(x), strict=True):
+        assert torch.equal(a, b)
 
 
 def _bn_relu6_graph(rng: np.random.Generator) -> TFGraph:

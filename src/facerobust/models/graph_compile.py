@@ -23,8 +23,14 @@ Operand = str | torch.Tensor  # a dynamic value's name, or a constant in TF layo
 TFFn = Callable[[list[torch.Tensor]], torch.Tensor]  # an op on TF-layout tensors
 NHWC_TO_NCHW_AXIS = (0, 2, 3, 1)  # NHWC axis a lives at NCHW axis NHWC_TO_NCHW_AXIS[a]
 BINARY_OPS = ("add", "sub", "mul", "div", "maximum", "minimum")
-UNARY_OPS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-    "identity": lambda x: x, "abs": torch.abs, "neg": torch.neg, "square": torch.square,
+
+
+def identity(x: torch.Tensor) -> torch.Tensor:
+    return x
+
+
+UNARY_OPS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {  # module-level: picklable
+    "identity": identity, "abs": torch.abs, "neg": torch.neg, "square": torch.square,
     "sqrt": torch.sqrt, "rsqrt": torch.rsqrt, "exp": torch.exp, "sigmoid": torch.sigmoid,
     "tanh": torch.tanh, "elu": torch.nn.functional.elu,
 }

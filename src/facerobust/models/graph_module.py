@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, cast
 
 import torch
@@ -195,25 +196,22 @@ class FallbackLayer(nn.Module):
         return y.permute(0, 3, 1, 2) if self.from_tf else y
 
 
-_REDUCE: dict[str, Callable[[list[int], bool], Callable[[torch.Tensor], torch.Tensor]]] = {
-    "mean": lambda d, k: lambda x: torch.mean(x, dim=d, keepdim=k),
-    "sum": lambda d, k: lambda x: torch.sum(x, dim=d, keepdim=k),
-    "amax": lambda d, k: lambda x: torch.amax(x, dim=d, keepdim=k),
+_REDUCE: dict[str, Callable[..., torch.Tensor]] = {
+    "mean": torch.mean, "sum": torch.sum, "amax": torch.amax,
 }
 
 
 def _fn(step: Step) -> Callable[..., torch.Tensor]:
+    """The function of a stateless step (plain or ``partial`` torch functions: picklable)."""
     a = step.attrs
     if step.kind == "binary":
         return _BINARY[a["op"]]
     if step.kind == "unary":
         return UNARY_OPS[a["fn"]]
     if step.kind == "pad":
-        pads, value = a["pads"], a["value"]
-        return lambda x: F.pad(x, pads, value=value)
+        return partial(F.pad, pad=a["pads"], value=a["value"])
     if step.kind == "reduce":
-        dims, keep = list(a["dims"]), a["keepdim"]
-        return _REDUCE[a["fn"]](dims, keep)
+        return partial(_REDUCE[a["fn"]], dim=list(a["dims"]), keepdim=a["keepdim"])
     raise ValueError(f"step {step.output!r}: unknown kind {step.kind!r}")
 
 

@@ -12,6 +12,7 @@ oracle; the module takes the same NHWC input and returns the same tensor.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 import torch
 
@@ -82,16 +83,18 @@ def _lower(b: Builder, op: Operator, ops: list[Operand | None], shape: tuple[int
     return None
 
 
+def run_operator(op: Operator, present: tuple[bool, ...], args: list[torch.Tensor]
+                 ) -> torch.Tensor:
+    """``op`` run by the reader, its absent inputs (``present`` false) passed as ``None``
+    (a fallback step; module-level, so picklable)."""
+    it = iter(args)
+    return OPS[op.op](op, [next(it) if here else None for here in present])
+
+
 def _fallback(b: Builder, op: Operator, ops: list[Operand | None], shape: tuple[int, ...]) -> None:
-    fn = OPS[op.op]
-    present = [o for o in ops if o is not None]
-    where = [o is not None for o in ops]
-
-    def run(args: list[torch.Tensor]) -> torch.Tensor:
-        it = iter(args)
-        return fn(op, [next(it) if here else None for here in where])
-
-    b.fallback(run, present, _name(op.outputs[0]), shape)
+    present = tuple(o is not None for o in ops)
+    b.fallback(partial(run_operator, op, present), [o for o in ops if o is not None],
+               _name(op.outputs[0]), shape)
 
 
 def _binary_ok(b: Builder, ops: list[Operand | None], shape: tuple[int, ...]) -> bool:

@@ -12,6 +12,7 @@ the module equals it to float rounding and takes the same NHWC input.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 import torch
 
@@ -65,10 +66,14 @@ def lower_tfjs(graph: TFGraph, input_hwc: Sequence[int]) -> Program:
     return builder.program(outputs)
 
 
+def run_node(node: Node, args: list[torch.Tensor]) -> torch.Tensor:
+    """``node`` run by the interpreter (a fallback step; module-level, so picklable)."""
+    return get_op(node)(node, args)
+
+
 def _lower(b: Builder, node: Node, ops: list[Operand], shape: tuple[int, ...]) -> None:
     if not _native(b, node, ops, shape):
-        op = get_op(node)
-        b.fallback(lambda args: op(node, args), ops, node.name, shape)
+        b.fallback(partial(run_node, node), ops, node.name, shape)
 
 
 def _native(b: Builder, node: Node, ops: list[Operand], shape: tuple[int, ...]) -> bool:
@@ -96,9 +101,8 @@ def _native(b: Builder, node: Node, ops: list[Operand], shape: tuple[int, ...]) 
     elif node.op == "Prelu" and _tail_ok(["Prelu"], ops[1:], shape):
         return _act_tail(b, node, x, ops[1:], shape, ["Prelu"])
     elif node.op in _REDUCE and isinstance(ops[1], torch.Tensor):
-        op = get_op(node)
         b.reduce(_REDUCE[node.op], x, node.name, shape, ops[1].reshape(-1).tolist(),
-                 node.attr_bool("keep_dims", False), lambda args: op(node, args), ops)
+                 node.attr_bool("keep_dims", False), partial(run_node, node), ops)
     elif node.op in ("Pad", "PadV2") and isinstance(pads := ops[1], torch.Tensor):
         fill = ops[2] if len(ops) > 2 else torch.zeros(())
         if not isinstance(fill, torch.Tensor):
