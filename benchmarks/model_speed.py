@@ -12,7 +12,8 @@ cost); forward+backward counts ``2 x`` the forward (the input-gradient pass of a
 costs its forward's multiply-adds), so GFLOP/s is that over ms/image. The chip resampling
 and pixel scaling inside ``forward`` count as time, not FLOPs. With ``--profile`` the top ops
 of one forward+backward per compiled model (torch profiler, self CPU time) show where the time
-goes: pointwise and depthwise convolutions and the memory-bound activation passes.
+goes: pointwise and depthwise convolutions and the memory-bound activation passes (measured
+figures and the breakdown per model: docs/benchmarks.md, "Model speed").
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/model_speed.py            # quick: 3 rounds
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/model_speed.py --rounds 5 --profile
