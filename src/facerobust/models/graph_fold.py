@@ -28,7 +28,7 @@ Producers = dict[str, Step]
 
 def fold(program: Program, *, fold_scales: bool = True) -> Program:
     """``program`` with every rewrite above applied until none applies; ``fold_scales=False``
-    keeps per-channel scales out of conv weights (bit-equal to the interpreter, slower)."""
+    keeps per-channel scales out of conv weights (outputs bit-equal to the interpreter's)."""
     steps = list(program.steps)
     while True:
         producers = {s.output: s for s in steps}

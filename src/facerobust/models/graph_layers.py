@@ -69,6 +69,20 @@ class ActLayer(nn.Module):
                        max=self.hi if math.isfinite(self.hi) else None)
 
 
+def _one_more_tap(weight: torch.Tensor, pad: tuple[int, int, int, int]
+                  ) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
+    """TF's SAME padding one larger after than before (stride 2, even size) as symmetric
+    padding and a kernel with a leading zero tap: window i then starts one pixel earlier on
+    a zero weight, so it sums the same products without a padded copy of the input (the pad
+    and its backward were ~7% of a MobileFaceNet step)."""
+    left, right, top, bottom = pad
+    if bottom == top + 1:
+        weight, top = F.pad(weight, (0, 0, 1, 0)), bottom
+    if right == left + 1:
+        weight, left = F.pad(weight, (1, 0, 0, 0)), right
+    return weight, (left, right, top, bottom)
+
+
 class ConvLayer(nn.Module):
     """Convolution with folded bias and fused activation; TF's asymmetric padding is one pad.
 
@@ -85,11 +99,13 @@ class ConvLayer(nn.Module):
         self.macs_per_output = cin * kh * kw  # multiply-adds per output element (FLOP counts)
         self.pointwise = (kh == kw == 1 and a["groups"] == 1 and not any(a["pad"])
                           and tuple(a["stride"]) == (1, 1))
+        left, right, top, bottom = a["pad"]
+        if tuple(a["dilation"]) == (1, 1) and not self.pointwise:
+            weight, (left, right, top, bottom) = _one_more_tap(weight, (left, right, top, bottom))
         stored = weight.reshape(cout, cin).t() if self.pointwise else weight.contiguous(
             memory_format=memory)
         self.register_buffer("weight", stored, persistent=False)
         self.register_buffer("bias", a["bias"], persistent=False)
-        left, right, top, bottom = a["pad"]
         symmetric = left == right and top == bottom
         self.padding = (top, left) if symmetric else (0, 0)
         self.pre_pad = None if symmetric else (left, right, top, bottom)
