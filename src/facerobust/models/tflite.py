@@ -159,6 +159,10 @@ class TFLiteGraph(nn.Module):
             self.register_buffer(attr, torch.from_numpy(value.copy()), persistent=False)
             self._const_attr[index] = attr
 
+    def constants(self) -> dict[int, torch.Tensor]:
+        """The value of every constant tensor, by tensor index."""
+        return {index: getattr(self, attr) for index, attr in self._const_attr.items()}
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         values: dict[int, torch.Tensor] = {self.input_index: x}
         for index, attr in self._const_attr.items():

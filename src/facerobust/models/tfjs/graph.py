@@ -97,6 +97,10 @@ class TFGraph(nn.Module):
                         stack.append((dep, False))
         return order
 
+    def constants(self) -> dict[str, torch.Tensor]:
+        """The value of every ``Const`` node, by node name."""
+        return {name: getattr(self, attr) for name, attr in self._const_attr.items()}
+
     def ops_used(self) -> dict[str, int]:
         """Op census of the scheduled part of the graph."""
         census: dict[str, int] = {}
