@@ -72,6 +72,21 @@ class GalleryDistance(EmbeddingDetector):
         nearest, which = d.min(dim=1)
         return nearest / self.spread.to(features.device)[self.labels.to(features.device)[which]]
 
+    def leave_one_out_scores(self) -> np.ndarray:
+        """Each enrolled template's score against the rest of the gallery: clean scores to
+        calibrate on when the gallery is all there is (the identity spreads are the full
+        gallery's). Templates of single-template identities are left out."""
+        if self.gallery is None or self.labels is None:
+            raise ValueError("gallery: enroll(chips, labels) before scoring")
+        with torch.no_grad():
+            d = _pairwise(self.gallery, self.gallery, metric_of(self.model))
+            d.fill_diagonal_(float("inf"))
+            nearest, which = d.min(dim=1)
+            scores = nearest / self.spread[self.labels[which]]
+        counts = torch.bincount(self.labels)
+        keep = counts[self.labels] >= 2
+        return scores[keep].numpy().astype(np.float64)
+
     def state(self) -> dict[str, Any]:
         self._check_fitted()
         return {"gallery": self.gallery, "labels": self.labels}

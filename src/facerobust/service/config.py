@@ -47,7 +47,8 @@ class GateSection:
     # adversarial-input detectors: files saved by `facerobust detect --save` (*.pt, fitted on
     # this model), or "package.module:factory" paths whose factory() returns a callable
     # chips (N, 3, 150, 150) -> {flag: value}; a true "reject" flag rejects the probe
-    detectors: tuple[str, ...] = ()
+    detectors: tuple[str, ...] = ()  # "gallery": fitted on this gate's own gallery
+    gallery_fpr: float = 0.05  # false alarms of the "gallery" detector on enrolled templates
     docs: bool = False  # serve /docs and /openapi.json (without a key) only when true
     trusted_proxies: tuple[str, ...] = ()  # peers whose X-Forwarded-For names the client
 
@@ -189,13 +190,18 @@ def _check(cfg: GateConfig) -> None:
         parse_defense(cfg.gate.defense)
     except ValueError as err:
         raise ValueError(f"gate.defense: {err}") from None
+    if not 0 < cfg.gate.gallery_fpr < 1:
+        raise ValueError(f"gate.gallery_fpr must lie strictly between 0 and 1, got "
+                         f"{cfg.gate.gallery_fpr}")
     for spec in cfg.gate.detectors:
+        if spec == "gallery":
+            continue
         if spec.endswith(".pt"):
             if not Path(spec).is_file():
                 raise ValueError(f"gate.detectors: {spec!r}: no such detector file")
         elif ":" not in spec:
-            raise ValueError(f"gate.detectors: {spec!r} is neither a detector file (*.pt) nor "
-                             "a 'package.module:factory' path")
+            raise ValueError(f"gate.detectors: {spec!r} is neither \"gallery\", a detector "
+                             "file (*.pt) nor a 'package.module:factory' path")
     if cfg.gate.torch_threads < 1:
         raise ValueError("gate.torch_threads must be >= 1")
     lim = cfg.limits

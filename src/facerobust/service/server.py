@@ -12,7 +12,7 @@ import torch
 from facerobust.service.app import create_app
 from facerobust.service.config import ADMIN_KEY_ENV, GateConfig, load_gate_config
 from facerobust.service.gate import Gate
-from facerobust.service.pipeline import gate_system
+from facerobust.service.pipeline import gate_system, guard_gallery
 from facerobust.service.storage import Store, new_secret
 
 if TYPE_CHECKING:
@@ -26,7 +26,9 @@ def build_app(config: GateConfig) -> FastAPI:
     admin_key = config.admin_key or generated_admin_key()  # checked before the model loads
     torch.set_num_threads(config.gate.torch_threads)
     store = Store(config.database_url)
-    return create_app(Gate(gate_system(config), config, store, admin_key))
+    system = gate_system(config)
+    guard_gallery(system, config, store)
+    return create_app(Gate(system, config, store, admin_key))
 
 
 def generated_admin_key() -> str:

@@ -292,6 +292,12 @@ class Store:
             done = conn.execute(TEMPLATES.delete().where(TEMPLATES.c.identity == identity))
         return int(done.rowcount)
 
+    def gallery_version(self) -> tuple[int, int]:
+        """``(templates, newest template id)``: changes with every enrollment and deletion."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(sa.func.count(), sa.func.max(TEMPLATES.c.id))).one()
+        return int(row[0]), int(row[1] or 0)
+
     def gallery_counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(TEMPLATES.c.identity, sa.func.count())
