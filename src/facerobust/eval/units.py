@@ -11,6 +11,7 @@ import time
 from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import numpy as np
 import torch
@@ -44,6 +45,8 @@ from facerobust.eval.results import DefenseUnit, FusionUnit, MinimalUnit
 from facerobust.eval.results_detection import DetectorUnit
 from facerobust.eval.shards import Part, ShardedUnit, shard_bounds, shard_seed
 from facerobust.eval.tasks import VERIFICATION_GOALS, make_criterion, targets_for
+
+PlanT = TypeVar("PlanT", DefensePlan, FusionPlan)
 
 __all__ = ["AttackShards", "DefenseShards", "FusionShards", "MinimalShards", "detector_unit",
            "sharded"]
@@ -92,7 +95,24 @@ class MinimalShards:
             seconds=sum(float(p["seconds"]) for p in parts))
 
 
-class DefenseShards:
+class PlannedShards(Generic[PlanT]):
+    """Shards of the samples a plan chose (``plan.idx``): the plan is computed once by
+    :meth:`state` (on the driver) and handed to every shard with :meth:`adopt`."""
+
+    exp: Experiment
+    _plan: PlanT | None
+
+    def state(self) -> PlanT:
+        raise NotImplementedError
+
+    def adopt(self, plan: PlanT) -> None:
+        self._plan = plan
+
+    def bounds(self) -> list[tuple[int, int]]:
+        return shard_bounds(len(self.state().idx), self.exp.cfg.run.shard_size)
+
+
+class DefenseShards(PlannedShards[DefensePlan]):
     """One defense judged under naive, direct, adaptive (BPDA + EOT) and optional black-box
     attacks, on verification pairs or on the identification probes, as shards of the attacked
     samples; the clean figures and the choice of samples are its state
@@ -139,12 +159,6 @@ class DefenseShards:
                     torch.as_tensor(labels), self.options, targets=targets)
         return self._plan
 
-    def adopt(self, plan: DefensePlan) -> None:
-        self._plan = plan
-
-    def bounds(self) -> list[tuple[int, int]]:
-        return shard_bounds(len(self.state().idx), self.exp.cfg.run.shard_size)
-
     def run(self, index: int) -> Part:
         lo, hi = self.bounds()[index]
         plan = self.state()
@@ -159,7 +173,7 @@ class DefenseShards:
                              parts)
 
 
-class FusionShards:
+class FusionShards(PlannedShards[FusionPlan]):
     """Score-level fusion of ``fcfg.models`` as a verifier, under the white-box attack on the
     fusion and chips crafted on each single member (:mod:`facerobust.eval.fusion_eval`), as
     shards of the attacked pairs; the clean figures and the pairs are its state."""
@@ -180,12 +194,6 @@ class FusionShards:
             self._plan = plan_fusion(self.members, take_rows(chips, a), take_rows(chips, b),
                                      torch.as_tensor(exp.pairs.same), self.options)
         return self._plan
-
-    def adopt(self, plan: FusionPlan) -> None:
-        self._plan = plan
-
-    def bounds(self) -> list[tuple[int, int]]:
-        return shard_bounds(len(self.state().idx), self.exp.cfg.run.shard_size)
 
     def run(self, index: int) -> Part:
         lo, hi = self.bounds()[index]
