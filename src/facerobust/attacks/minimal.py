@@ -50,6 +50,7 @@ from facerobust.attacks.base import (
     Tally,
     check_inputs,
     check_positive,
+    forward,
     frozen,
 )
 from facerobust.attacks.bracket import OVERSHOOT, Bracket
@@ -116,6 +117,20 @@ class MinimalEpsilonResult:
         }
 
 
+def _judged(model: nn.Module, adv: torch.Tensor, criterion: Criterion,
+            known: torch.Tensor | None, tally: Tally) -> torch.Tensor:
+    """Success of a minimisation attack's adversarials: a forward only on the rows it has not
+    already judged adversarial (counted)."""
+    ok = torch.zeros(len(adv), dtype=torch.bool, device=adv.device) if known is None \
+        else known.clone()
+    todo = (~ok).nonzero()[:, 0]
+    if len(todo):
+        sub = criterion if len(todo) == len(ok) else criterion.subset(todo)
+        ok[todo] = sub.is_adversarial(forward(model, adv[todo], sub))
+        tally.add(todo)
+    return ok
+
+
 def _setup(attack: Attack, x: torch.Tensor, criterion: Criterion, max_epsilon: float) -> None:
     if not isinstance(attack, Attack):
         raise ValueError(f"attack must be a facerobust Attack, got {type(attack).__name__}")
@@ -167,9 +182,8 @@ def minimal_epsilon(
     tally = Tally(n, dev)
     with frozen(model):
         if isinstance(attack, MinimizationAttack):
-            adv = attack.minimize(model, x, criterion, generator=generator, tally=tally)
-            with torch.no_grad():
-                ok = criterion.is_adversarial(model(adv))
+            adv, known = attack.minimize(model, x, criterion, generator=generator, tally=tally)
+            ok = _judged(model, adv, criterion, known, tally)
             size = threat.norm(adv - x)
             eps = torch.where(ok & (size <= max_epsilon), size, torch.full_like(size, math.inf))
             return MinimalEpsilonResult(eps.cpu(), adv, attack.norm, max_epsilon, tally.passes,
