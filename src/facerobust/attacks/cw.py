@@ -39,7 +39,6 @@ from facerobust.attacks.base import (
 from facerobust.attacks.criteria import Criterion
 from facerobust.attacks.threat import L2, L2Ball, Threat
 
-
 ABORT_SCOPES = ("sample", "batch")
 
 
@@ -107,52 +106,61 @@ class CarliniWagnerL2(MinimizationAttack):
         """One round of Adam steps at the constants ``const``; updates ``best`` in place and
         returns which rows any step made adversarial (with the confidence margin)."""
         o = self.options
-        n, dev = x.shape[0], x.device
-        hit_c = torch.zeros(n, dtype=torch.bool, device=dev)
-        act = torch.arange(n, device=dev)
-        w, xa, ca, crit = w0.clone().requires_grad_(True), x, const, criterion
-        m = torch.zeros_like(w)
-        v = torch.zeros_like(w)
+        hit_c = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
+        rows = _Rows(torch.arange(x.shape[0], device=x.device), w0.clone(), x, const, criterion)
         prev = torch.full_like(const, math.inf)
         prev_total = math.inf
         check_every = max(o.steps // 10, 1)
         for it in range(1, o.steps + 1):
-            with torch.enable_grad():
-                adv = torch.tanh(w).add(1).mul(0.5)
-                out = model(adv)
-                crit.check(out)
-                margin = crit.margin(out)
-                l2 = (adv - xa).pow(2).flatten(1).sum(dim=1)
-                loss = l2 + ca * torch.clamp(-margin, min=-o.confidence)
-                (grad,) = torch.autograd.grad(loss.sum(), w)
-            tally.add(act)
+            adv, out, margin, l2, loss, grad = rows.loss_and_grad(model, o.confidence)
+            tally.add(rows.act)
             with torch.no_grad():
-                ok = crit.is_adversarial(out) & (margin >= o.confidence)
-                better = ok & (l2 < best.l2[act])
-                if better.any():
-                    idx = act[better]
-                    best.l2[idx] = l2[better]
-                    best.adv[idx] = adv[better]
-                hit_c[act[ok]] = True
-                _adam(w, grad, m, v, it, o.lr)
-                if not o.abort_early:
-                    continue
-                if o.abort_scope == "batch":  # Carlini's rule: steps 0, k, 2k, ... (0-based)
-                    if (it - 1) % check_every == 0:
-                        total = float(loss.sum())
-                        if total > prev_total * 0.9999:
-                            break
-                        prev_total = total
-                elif it % check_every == 0:
-                    keep = (loss <= prev * 0.9999).nonzero()[:, 0]
-                    if len(keep) == 0:
+                ok = rows.crit.is_adversarial(out) & (margin >= o.confidence)
+                best.update(rows.act, ok, l2, adv)
+                hit_c[rows.act[ok]] = True
+                _adam(rows.w, grad, rows.m, rows.v, it, o.lr)
+            if not o.abort_early:
+                continue
+            if o.abort_scope == "batch":  # Carlini's rule: steps 0, k, 2k, ... (0-based)
+                if (it - 1) % check_every == 0:
+                    if float(loss.sum()) > prev_total * 0.9999:
                         break
-                    if len(keep) < len(act):
-                        act, m, v, xa, ca = act[keep], m[keep], v[keep], xa[keep], ca[keep]
-                        w = w[keep].requires_grad_(True)
-                        crit = crit.subset(keep)
-                    prev = loss[keep]
+                    prev_total = float(loss.sum())
+            elif it % check_every == 0:  # per sample: rows that stopped improving leave
+                keep = (loss <= prev * 0.9999).nonzero()[:, 0]
+                if len(keep) == 0:
+                    break
+                if len(keep) < len(rows.act):
+                    rows = rows.subset(keep)
+                prev = loss[keep]
         return hit_c
+
+
+class _Rows:
+    """The active rows of one round: indices, ``w`` (a leaf), Adam moments, images, constants."""
+
+    def __init__(self, act: torch.Tensor, w: torch.Tensor, x: torch.Tensor, c: torch.Tensor,
+                 crit: Criterion, moments: tuple[torch.Tensor, torch.Tensor] | None = None
+                 ) -> None:
+        self.act, self.w, self.x, self.c, self.crit = act, w.requires_grad_(True), x, c, crit
+        self.m, self.v = moments or (torch.zeros_like(w), torch.zeros_like(w))
+
+    def subset(self, keep: torch.Tensor) -> _Rows:
+        with torch.no_grad():
+            return _Rows(self.act[keep], self.w[keep], self.x[keep], self.c[keep],
+                         self.crit.subset(keep), (self.m[keep], self.v[keep]))
+
+    def loss_and_grad(self, model: nn.Module, confidence: float) -> tuple[torch.Tensor, ...]:
+        """One forward+backward: the image, outputs, margin, squared L2, loss, d loss / d w."""
+        with torch.enable_grad():
+            adv = torch.tanh(self.w).add(1).mul(0.5)
+            out = model(adv)
+            self.crit.check(out)
+            margin = self.crit.margin(out)
+            l2 = (adv - self.x).pow(2).flatten(1).sum(dim=1)
+            loss = l2 + self.c * torch.clamp(-margin, min=-confidence)
+            (grad,) = torch.autograd.grad(loss.sum(), self.w)
+        return adv.detach(), out.detach(), margin.detach(), l2.detach(), loss.detach(), grad
 
 
 class _Best:
@@ -160,6 +168,14 @@ class _Best:
 
     def __init__(self, adv: torch.Tensor, l2: torch.Tensor) -> None:
         self.adv, self.l2 = adv, l2
+
+    def update(self, act: torch.Tensor, ok: torch.Tensor, l2: torch.Tensor,
+               adv: torch.Tensor) -> None:
+        better = ok & (l2 < self.l2[act])
+        if better.any():
+            idx = act[better]
+            self.l2[idx] = l2[better]
+            self.adv[idx] = adv[better]
 
 
 def _adam(w: torch.Tensor, grad: torch.Tensor, m: torch.Tensor, v: torch.Tensor, it: int,

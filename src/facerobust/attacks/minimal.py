@@ -229,11 +229,16 @@ def robfr_search(
 ) -> MinimalEpsilonResult:
     """Baseline RobFR-style search: linear phase over ``linear_steps`` budgets (unfinished samples
     only), then ``binary_steps`` bisection steps on every sample found. Give it an attack with
-    ``early_stop=False`` to reproduce RobFR's cost (their attacks always run every step)."""
+    ``early_stop=False`` to reproduce RobFR's trajectory (their attacks always run every step);
+    passes are counted as RobFR spends them: per probed sample, ``steps`` forward+backward
+    passes and one forward judging the final iterate (the attack's own count if it has no
+    ``steps``), whatever the attack given here saves."""
     _setup(attack, x, criterion, max_epsilon)
     x = x.detach()
     n, dev = x.shape[0], x.device
     tally = Tally(n, dev)
+    steps: int | None = getattr(attack.options, "steps", None)
+    own = None if steps else tally  # with steps: RobFR's count, charged per probe below
     hi = torch.full((n,), math.inf, dtype=x.dtype, device=dev)
     lo = torch.zeros_like(hi)
     best = x.clone()
@@ -244,7 +249,9 @@ def robfr_search(
                 break
             e = torch.full((len(act),), max_epsilon * i / linear_steps, dtype=x.dtype, device=dev)
             a, s = attack.perturb(model, x[act], criterion.subset(act), e,
-                                  generator=generator, tally=tally, index=act)
+                                  generator=generator, tally=own, index=act)
+            if steps:
+                tally.add(act, times=steps + 1)
             hi[act[s]] = e[s]
             lo[act[s]] = max_epsilon * (i - 1) / linear_steps
             best[act[s]] = a[s]
@@ -252,7 +259,9 @@ def robfr_search(
         for _ in range(binary_steps if len(act) else 0):
             mid = (lo[act] + hi[act]) / 2
             a, s = attack.perturb(model, x[act], criterion.subset(act), mid,
-                                  generator=generator, tally=tally, index=act)
+                                  generator=generator, tally=own, index=act)
+            if steps:
+                tally.add(act, times=steps + 1)
             hi[act[s]] = mid[s]
             best[act[s]] = a[s]
             lo[act[~s]] = mid[~s]
