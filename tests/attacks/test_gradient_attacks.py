@@ -92,7 +92,7 @@ def test_fgsm_sweep_reuses_one_gradient(classifier: nn.Module, clean_batch: Synt
     assert torch.equal(single.clipped[0][fresh], res.clipped[3][fresh])
 
 
-def test_early_stop_saves_passes_and_full_budget_returns_final_iterates(
+def test_early_stop_saves_passes_and_full_budget_keeps_last_success(
     classifier: nn.Module, clean_batch: Synthetic
 ) -> None:
     x, y = clean_batch.x[:24], clean_batch.y[:24]
@@ -102,16 +102,17 @@ def test_early_stop_saves_passes_and_full_budget_returns_final_iterates(
                                             generator=g().manual_seed(0))
     full = PGD(steps=10, random_start=False, early_stop=False)(
         classifier, x, crit, epsilons=[12 / 255], generator=g().manual_seed(0))
-    assert fast.passes < full.passes
-    assert full.passes == len(x) * 11
-    with torch.no_grad():  # full budget: success is judged on the returned final iterate
+    assert fast.passes < full.passes <= len(x) * 11
+    with torch.no_grad():  # the mask is the returned iterate's, judged as it is
         assert torch.equal(crit.is_adversarial(classifier(full.clipped[0])), full.success[0])
-    # early stopping keeps the first successful iterate: smaller than the full-budget one
-    both = fast.success[0] & full.success[0]
+    # same trajectory: success at any iterate either way; only the kept iterate differs
+    assert torch.equal(fast.success[0], full.success[0])
+    # early stopping keeps the first successful iterate, full budget the last one: larger
+    both = full.success[0]
     assert both.any()
     small = flat_norm(fast.clipped[0] - x, "linf")[both]
     large = flat_norm(full.clipped[0] - x, "linf")[both]
-    assert (large >= small - 1e-6).all() and large.mean() > small.mean()
+    assert large.mean() > small.mean()
     assert (large <= 12 / 255 + 1e-6).all()
 
 

@@ -84,3 +84,32 @@ def test_cw_matches_torchattacks(classifier: nn.Module, clean_batch: Synthetic) 
     ours, theirs = res.success_rate()[0], _rate(classifier, ta_adv, y)
     assert 0.05 < ours < 0.95, ours
     assert abs(ours - theirs) <= TOL, (ours, theirs)
+
+
+def test_cw_batch_abort_costs_what_torchattacks_spends(
+    classifier: nn.Module, clean_batch: Synthetic
+) -> None:
+    import torchattacks
+
+    x, y = clean_batch.x[:32], clean_batch.y[:32]
+    c, steps, lr = 0.3, 30, 0.01
+    calls = {"ours": 0, "ta": 0}
+    who = {"now": "ours"}
+
+    def count(_: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
+        calls[who["now"]] += len(inputs[0])
+
+    h = classifier.register_forward_pre_hook(count)
+    try:
+        res = CarliniWagnerL2(binary_search_steps=1, steps=steps, lr=lr, initial_const=c,
+                              abort_scope="batch")(classifier, x, Misclassification(y),
+                                                   epsilons=[float("inf")])
+        who["now"] = "ta"
+        ta_adv = torchattacks.CW(classifier, c=c, kappa=0, steps=steps, lr=lr)(x, y)
+    finally:
+        h.remove()
+    # Carlini's rule (a rise beyond 0.01%) vs torchattacks' (any rise): at most one check apart
+    assert abs(calls["ours"] - calls["ta"]) <= len(x) * max(steps // 10, 1), calls
+    assert res.passes == calls["ours"]  # every pass counted, none spent on success
+    ours, theirs = res.success_rate()[0], _rate(classifier, ta_adv, y)
+    assert abs(ours - theirs) <= TOL, (ours, theirs)

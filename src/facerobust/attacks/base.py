@@ -22,7 +22,7 @@ import dataclasses
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, NamedTuple, TypeVar
 
 import torch
 from torch import nn
@@ -34,6 +34,14 @@ Opts = TypeVar("Opts", bound="AttackOptions")
 
 # (raw adversarials per epsilon, clipped adversarials per epsilon, success (n_eps, N))
 RunOutput = tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor]
+
+
+class Minimized(NamedTuple):
+    """A minimisation attack's adversarials and, where it knows it without another pass, which
+    of them a forward already judged adversarial (``known``; False = not known, judged later)."""
+
+    adv: torch.Tensor
+    known: torch.Tensor | None = None
 
 
 # ----------------------------------------------------------------------------- validation
@@ -281,6 +289,20 @@ class Attack:
             settings=self.settings(),
         )
 
+    def craft(
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        criterion: Criterion,
+        *,
+        epsilons: Sequence[float],
+        generator: torch.Generator | None = None,
+    ) -> list[torch.Tensor]:
+        """The adversarials per epsilon (inside each budget) without the success mask, for a
+        caller that scores them itself (e.g. on other models). Attacks that judge success with
+        passes of their own (FGSM) skip those passes here; the others return ``clipped``."""
+        return self(model, x, criterion, epsilons=epsilons, generator=generator).clipped
+
     def _run(
         self,
         model: nn.Module,
@@ -362,7 +384,7 @@ class MinimizationAttack(Attack):
         *,
         generator: torch.Generator | None,
         tally: Tally,
-    ) -> torch.Tensor:
+    ) -> Minimized:
         raise NotImplementedError
 
     def _run(
@@ -374,14 +396,24 @@ class MinimizationAttack(Attack):
         generator: torch.Generator | None,
         tally: Tally,
     ) -> RunOutput:
-        adv = self.minimize(model, x, criterion, generator=generator, tally=tally)
+        """Each budget clips the one minimal adversarial; a row the clip leaves unchanged keeps
+        it exactly, and its success too where ``minimize`` already judged it (no pass spent)."""
+        adv, known = self.minimize(model, x, criterion, generator=generator, tally=tally)
+        size = self.threat.norm(adv - x)
         raw: list[torch.Tensor] = []
         clipped: list[torch.Tensor] = []
         success: list[torch.Tensor] = []
         for e in eps:
-            e_t = torch.full((x.shape[0],), e, dtype=x.dtype, device=x.device)
-            c = self.threat.clip(x, adv, e_t)
-            success.append(criterion.is_adversarial(forward(model, c, criterion)))
+            inside = size <= e
+            c = self.threat.clip(x, adv, torch.full_like(size, e))
+            c[inside] = adv[inside]
+            ok = torch.zeros_like(inside) if known is None else inside & known
+            todo = (~ok).nonzero()[:, 0]
+            if len(todo):
+                sub = criterion if len(todo) == len(ok) else criterion.subset(todo)
+                ok[todo] = sub.is_adversarial(forward(model, c[todo], sub))
+                tally.add(todo)
+            success.append(ok)
             raw.append(adv)
             clipped.append(c)
         return raw, clipped, torch.stack(success).cpu()

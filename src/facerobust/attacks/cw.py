@@ -5,9 +5,13 @@ Optimises ``w`` with ``x_adv = (tanh(w) + 1) / 2`` (always inside [0, 1]) to min
 ``||x_adv - x||_2^2 + c * max(-margin(x_adv), -confidence)`` with Adam, where ``margin`` is the
 criterion's margin (``Z_other - Z_label`` for classifiers, ``distance - threshold`` for dodging,
 ``threshold - distance`` for impersonation). A per-sample binary search over ``c``
-(``binary_search_steps``) keeps the smallest successful perturbation. Samples whose loss stops
-improving leave the batch early (``abort_early``). Each epsilon of the call clips the found
-perturbation to that L2 budget and re-checks success; ``epsilons=[math.inf]`` keeps it as is.
+(``binary_search_steps``) keeps the smallest successful perturbation. With ``abort_early``,
+every ``steps // 10`` steps (at least every step) a sample whose loss has not improved leaves
+the batch (``abort_scope="sample"``, the default: a sample's result does not depend on its batch
+mates), or the whole batch stops once its summed loss has not improved (``"batch"``: Carlini's
+reference rule, as torchattacks runs it). Each step's forward also judges its iterate, so no
+pass is spent on success: an epsilon the found perturbation fits keeps it and its success, a
+smaller one clips it to that L2 budget and re-checks just those rows.
 
 >>> from facerobust.attacks import CarliniWagnerL2, Misclassification
 >>> cw = CarliniWagnerL2(binary_search_steps=5, steps=100, lr=0.01, initial_const=1.0)
@@ -27,6 +31,7 @@ from torch import nn
 from facerobust.attacks.base import (
     AttackOptions,
     MinimizationAttack,
+    Minimized,
     Tally,
     check_int,
     check_positive,
@@ -34,11 +39,14 @@ from facerobust.attacks.base import (
 from facerobust.attacks.criteria import Criterion
 from facerobust.attacks.threat import L2, L2Ball, Threat
 
+ABORT_SCOPES = ("sample", "batch")
+
 
 @dataclass(frozen=True)
 class CWOptions(AttackOptions):
     """``binary_search_steps`` rounds over the constant c (from ``initial_const``), each of
-    ``steps`` Adam steps at ``lr``; ``confidence`` margin; ``abort_early`` on a plateau."""
+    ``steps`` Adam steps at ``lr``; ``confidence`` margin; ``abort_early`` on a plateau, per
+    sample or for the whole batch (``abort_scope``)."""
 
     binary_search_steps: int = 9
     steps: int = 100
@@ -46,8 +54,12 @@ class CWOptions(AttackOptions):
     initial_const: float = 1e-3
     confidence: float = 0.0
     abort_early: bool = True
+    abort_scope: str = "sample"
 
     def __post_init__(self) -> None:
+        if self.abort_scope not in ABORT_SCOPES:
+            raise ValueError(f"abort_scope must be one of {', '.join(ABORT_SCOPES)}, got "
+                             f"{self.abort_scope!r}")
         check_int("binary_search_steps", self.binary_search_steps)
         check_int("steps", self.steps)
         check_positive("lr", self.lr)
@@ -71,64 +83,106 @@ class CarliniWagnerL2(MinimizationAttack):
         *,
         generator: torch.Generator | None,
         tally: Tally,
-    ) -> torch.Tensor:
+    ) -> Minimized:
         n, dev, o = x.shape[0], x.device, self.options
         w0 = torch.atanh((2 * x - 1).clamp(-1 + 1e-6, 1 - 1e-6))
         const = torch.full((n,), o.initial_const, device=dev, dtype=x.dtype)
         lo = torch.zeros_like(const)
         hi = torch.full_like(const, math.inf)
-        best_adv = x.clone()
-        best_l2 = torch.full_like(const, math.inf)
-        check_every = max(o.steps // 10, 1)
-        b1, b2 = 0.9, 0.999
+        best = _Best(x.clone(), torch.full_like(const, math.inf))
         for _ in range(o.binary_search_steps):
-            hit_c = torch.zeros(n, dtype=torch.bool, device=dev)
-            act = torch.arange(n, device=dev)
-            w, xa, ca = w0.clone(), x, const
-            crit = criterion
-            m = torch.zeros_like(w)
-            v = torch.zeros_like(w)
-            prev = torch.full_like(const, math.inf)
-            for it in range(1, o.steps + 1):
-                w.requires_grad_(True)
-                with torch.enable_grad():
-                    adv = (torch.tanh(w) + 1) / 2
-                    out = model(adv)
-                    crit.check(out)
-                    margin = crit.margin(out)
-                    l2 = (adv - xa).pow(2).flatten(1).sum(dim=1)
-                    loss = l2 + ca * torch.clamp(-margin, min=-o.confidence)
-                    (grad,) = torch.autograd.grad(loss.sum(), w)
-                tally.add(act)
-                with torch.no_grad():
-                    ok = crit.is_adversarial(out) & (margin >= o.confidence)
-                    better = ok & (l2 < best_l2[act])
-                    if better.any():
-                        idx = act[better]
-                        best_l2[idx] = l2[better]
-                        best_adv[idx] = adv[better]
-                    hit_c[act[ok]] = True
-                    w = w.detach()
-                    m.mul_(b1).add_(grad, alpha=1 - b1)
-                    v.mul_(b2).addcmul_(grad, grad, value=1 - b2)
-                    mhat = m / (1 - b1**it)
-                    vhat = v / (1 - b2**it)
-                    w = w - o.lr * mhat / (vhat.sqrt() + 1e-8)
-                    if o.abort_early and it % check_every == 0:
-                        keep = (loss <= prev * 0.9999).nonzero()[:, 0]
-                        if len(keep) == 0:
-                            break
-                        if len(keep) < len(act):
-                            act, w, m, v = act[keep], w[keep], m[keep], v[keep]
-                            xa, ca = xa[keep], ca[keep]
-                            crit = crit.subset(keep)
-                            prev = loss[keep].detach()
-                        else:
-                            prev = loss.detach()
+            hit_c = self._descend(model, x, criterion, w0, const, best, tally)
             # per-sample binary search on c
             hi = torch.where(hit_c, torch.minimum(hi, const), hi)
             lo = torch.where(hit_c, lo, torch.maximum(lo, const))
-            const = torch.where(
-                torch.isinf(hi), const * 10, (lo + hi) / 2
-            )
-        return best_adv
+            const = torch.where(torch.isinf(hi), const * 10, (lo + hi) / 2)
+        # a finite best L2 means the forward that found the adversarial judged it so
+        return Minimized(best.adv, torch.isfinite(best.l2))
+
+    def _descend(
+        self, model: nn.Module, x: torch.Tensor, criterion: Criterion, w0: torch.Tensor,
+        const: torch.Tensor, best: _Best, tally: Tally,
+    ) -> torch.Tensor:
+        """One round of Adam steps at the constants ``const``; updates ``best`` in place and
+        returns which rows any step made adversarial (with the confidence margin)."""
+        o = self.options
+        hit_c = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
+        rows = _Rows(torch.arange(x.shape[0], device=x.device), w0.clone(), x, const, criterion)
+        prev = torch.full_like(const, math.inf)
+        prev_total = math.inf
+        check_every = max(o.steps // 10, 1)
+        for it in range(1, o.steps + 1):
+            adv, out, margin, l2, loss, grad = rows.loss_and_grad(model, o.confidence)
+            tally.add(rows.act)
+            with torch.no_grad():
+                ok = rows.crit.is_adversarial(out) & (margin >= o.confidence)
+                best.update(rows.act, ok, l2, adv)
+                hit_c[rows.act[ok]] = True
+                _adam(rows.w, grad, rows.m, rows.v, it, o.lr)
+            if not o.abort_early:
+                continue
+            if o.abort_scope == "batch":  # Carlini's rule: steps 0, k, 2k, ... (0-based)
+                if (it - 1) % check_every == 0:
+                    if float(loss.sum()) > prev_total * 0.9999:
+                        break
+                    prev_total = float(loss.sum())
+            elif it % check_every == 0:  # per sample: rows that stopped improving leave
+                keep = (loss <= prev * 0.9999).nonzero()[:, 0]
+                if len(keep) == 0:
+                    break
+                if len(keep) < len(rows.act):
+                    rows = rows.subset(keep)
+                prev = loss[keep]
+        return hit_c
+
+
+class _Rows:
+    """The active rows of one round: indices, ``w`` (a leaf), Adam moments, images, constants."""
+
+    def __init__(self, act: torch.Tensor, w: torch.Tensor, x: torch.Tensor, c: torch.Tensor,
+                 crit: Criterion, moments: tuple[torch.Tensor, torch.Tensor] | None = None
+                 ) -> None:
+        self.act, self.w, self.x, self.c, self.crit = act, w.requires_grad_(True), x, c, crit
+        self.m, self.v = moments or (torch.zeros_like(w), torch.zeros_like(w))
+
+    def subset(self, keep: torch.Tensor) -> _Rows:
+        with torch.no_grad():
+            return _Rows(self.act[keep], self.w[keep], self.x[keep], self.c[keep],
+                         self.crit.subset(keep), (self.m[keep], self.v[keep]))
+
+    def loss_and_grad(self, model: nn.Module, confidence: float) -> tuple[torch.Tensor, ...]:
+        """One forward+backward: the image, outputs, margin, squared L2, loss, d loss / d w."""
+        with torch.enable_grad():
+            adv = torch.tanh(self.w).add(1).mul(0.5)
+            out = model(adv)
+            self.crit.check(out)
+            margin = self.crit.margin(out)
+            l2 = (adv - self.x).pow(2).flatten(1).sum(dim=1)
+            loss = l2 + self.c * torch.clamp(-margin, min=-confidence)
+            (grad,) = torch.autograd.grad(loss.sum(), self.w)
+        return adv.detach(), out.detach(), margin.detach(), l2.detach(), loss.detach(), grad
+
+
+class _Best:
+    """Each row's smallest successful adversarial so far and its squared L2 (inf: none)."""
+
+    def __init__(self, adv: torch.Tensor, l2: torch.Tensor) -> None:
+        self.adv, self.l2 = adv, l2
+
+    def update(self, act: torch.Tensor, ok: torch.Tensor, l2: torch.Tensor,
+               adv: torch.Tensor) -> None:
+        better = ok & (l2 < self.l2[act])
+        if better.any():
+            idx = act[better]
+            self.l2[idx] = l2[better]
+            self.adv[idx] = adv[better]
+
+
+def _adam(w: torch.Tensor, grad: torch.Tensor, m: torch.Tensor, v: torch.Tensor, it: int,
+          lr: float, b1: float = 0.9, b2: float = 0.999) -> None:
+    """One Adam step on ``w`` in place (moments ``m``/``v`` too): no full-size temporaries
+    beyond the denominator."""
+    m.mul_(b1).add_(grad, alpha=1 - b1)
+    v.mul_(b2).addcmul_(grad, grad, value=1 - b2)
+    denom = v.div(1 - b2**it).sqrt_().add_(1e-8)
+    w.addcdiv_(m, denom, value=-lr / (1 - b1**it))

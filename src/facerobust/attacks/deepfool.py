@@ -25,6 +25,7 @@ from torch import nn
 from facerobust.attacks.base import (
     AttackOptions,
     MinimizationAttack,
+    Minimized,
     Tally,
     check_int,
     check_positive,
@@ -60,9 +61,10 @@ class DeepFool(MinimizationAttack):
         *,
         generator: torch.Generator | None,
         tally: Tally,
-    ) -> torch.Tensor:
+    ) -> Minimized:
         n, dev = x.shape[0], x.device
         result = x.clone()
+        known = torch.zeros(n, dtype=torch.bool, device=dev)
         act = torch.arange(n, device=dev)
         xa, crit = x, criterion
         total = torch.zeros_like(x)
@@ -79,13 +81,14 @@ class DeepFool(MinimizationAttack):
                 hit = crit.is_adversarial(out)
                 if hit.any():
                     result[act[hit]] = adv[hit].detach()
+                    known[act[hit]] = True
                     keep = (~hit).nonzero()[:, 0]
                     if len(keep) == 0:
-                        return result
+                        return Minimized(result, known)
                     act, xa, total, f, grad = act[keep], xa[keep], total[keep], f[keep], grad[keep]
                     crit = crit.subset(keep)
                 size = f.abs() + 1e-4
                 total = total + self.threat.linear_step(grad, size)
                 adv = (xa + (1 + self.options.overshoot) * total).clamp(0.0, 1.0)
-        result[act] = adv.detach()
-        return result
+        result[act] = adv.detach()  # the last step, not judged yet
+        return Minimized(result, known)

@@ -4,7 +4,10 @@ Goodfellow, Shlens & Szegedy, "Explaining and Harnessing Adversarial Examples", 
 One gradient of the criterion's loss at the clean image; ``x + eps * sign(grad)`` (Linf) or
 ``x + eps * grad / ||grad||`` (L2), clipped to [0, 1]. A sweep over many epsilons reuses the
 single gradient and only spends one no-grad forward per epsilon on samples that have not
-already succeeded at a smaller epsilon.
+already succeeded at a smaller epsilon. That forward is the only way to know success, and it
+costs about half the attack: a caller that scores the adversarials itself (on other models,
+or its own batch) calls :meth:`FGM.craft` instead -- one forward+backward and no success mask,
+like ART and torchattacks.
 
 >>> from facerobust.attacks import FGSM, Misclassification
 >>> result = FGSM()(classifier, x, Misclassification(y), epsilons=[1/255, 2/255])  # doctest: +SKIP
@@ -13,6 +16,7 @@ already succeeded at a smaller epsilon.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -24,8 +28,11 @@ from facerobust.attacks.base import (
     FixedEpsilonAttack,
     RunOutput,
     Tally,
+    check_epsilons,
+    check_inputs,
     forward,
     forward_with_grad,
+    frozen,
 )
 from facerobust.attacks.criteria import Criterion
 from facerobust.attacks.threat import L2, LINF, Threat
@@ -54,15 +61,43 @@ class FGM(FixedEpsilonAttack):
         index: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         out, grad = forward_with_grad(model, x, criterion)
-        clean = criterion.is_adversarial(out)
-        step = eps.view(-1, 1, 1, 1) * self.threat.direction(grad)
-        adv = self.threat.clip(x, x + step, eps)
-        success = criterion.is_adversarial(forward(model, adv, criterion))
+        success = criterion.is_adversarial(out)  # clean rows already adversarial stay x
+        idx = index if index is not None else torch.arange(x.shape[0], device=x.device)
         if tally is not None:
-            idx = index if index is not None else torch.arange(x.shape[0], device=x.device)
-            tally.add(idx, times=2)
-        adv[clean] = x[clean]
-        return adv, success | clean
+            tally.add(idx)
+        adv = self.threat.step(x, x, eps, self.threat.direction(grad), eps)
+        adv[success] = x[success]
+        todo = (~success).nonzero()[:, 0]
+        if len(todo):
+            sub = criterion if len(todo) == len(x) else criterion.subset(todo)
+            success[todo] = sub.is_adversarial(forward(model, adv[todo], sub))
+            if tally is not None:
+                tally.add(idx[todo])
+        return adv, success
+
+    def craft(
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        criterion: Criterion,
+        *,
+        epsilons: Sequence[float],
+        generator: torch.Generator | None = None,
+    ) -> list[torch.Tensor]:
+        """One forward+backward, ``x + eps * direction`` per epsilon (rows adversarial
+        already stay ``x``), no success forward; at a single epsilon equal to ``clipped``."""
+        eps = check_epsilons(epsilons)
+        check_inputs(x, criterion)
+        x = x.detach()
+        with frozen(model):
+            out, grad = forward_with_grad(model, x, criterion)
+        clean = criterion.is_adversarial(out).view(-1, 1, 1, 1)
+        d = self.threat.direction(grad)
+        out_eps = []
+        for e in eps:
+            e_t = torch.full((len(x),), e, dtype=x.dtype, device=x.device)
+            out_eps.append(torch.where(clean, x, self.threat.step(x, x, e_t, d, e_t)))
+        return out_eps
 
     def _run(
         self,
@@ -86,7 +121,7 @@ class FGM(FixedEpsilonAttack):
             if len(todo):
                 xs = x[todo]
                 e_t = torch.full((len(todo),), e, dtype=x.dtype, device=x.device)
-                a = self.threat.clip(xs, xs + e * step[todo], e_t)
+                a = self.threat.step(xs, xs, e_t, step[todo], e_t)
                 sub = criterion if len(todo) == n else criterion.subset(todo)
                 s = sub.is_adversarial(forward(model, a, sub))
                 tally.add(todo)

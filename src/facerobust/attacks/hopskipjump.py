@@ -23,7 +23,13 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from facerobust.attacks.base import AttackOptions, MinimizationAttack, Tally, check_int
+from facerobust.attacks.base import (
+    AttackOptions,
+    MinimizationAttack,
+    Minimized,
+    Tally,
+    check_int,
+)
 from facerobust.attacks.criteria import Criterion
 from facerobust.attacks.threat import L2, L2Ball, LinfBall, Threat, supported
 
@@ -209,7 +215,7 @@ class HopSkipJump(MinimizationAttack):
         *,
         generator: torch.Generator | None,
         tally: Tally,
-    ) -> torch.Tensor:
+    ) -> Minimized:
         dev, o, geo = x.device, self.options, self._geometry
         d = x[0].numel()
         theta = geo.theta(o.gamma, d)
@@ -254,7 +260,7 @@ class HopSkipJump(MinimizationAttack):
         # step 0.1% further from x: boundary points found in one batch composition can flip
         # when re-evaluated in another (float noise of ~1e-6 in the model outputs)
         walked = (found & ~clean).view(-1, 1, 1, 1)
-        return torch.where(walked, (x + 1.001 * (result - x)).clamp(0, 1), result)
+        return Minimized(torch.where(walked, (x + 1.001 * (result - x)).clamp(0, 1), result))
 
     def _estimate(
         self,

@@ -1,12 +1,15 @@
 """The shared loop of iterative gradient attacks (BIM, PGD, MI-FGSM).
 
-Each step does one forward+backward on the *active* rows; the success check comes from the
-same forward that gives the gradient. With ``early_stop`` (the default, for "success on the
-victim") a row that turns adversarial is recorded (first successful iterate) and dropped from
-the batch, so finished samples cost nothing. Without it (full budget, as ART and torchattacks
-run: for transfer, defenses and every "at budget eps" figure) every row runs all steps and the
-*final* iterate is returned, judged by the last forward. After the last step one no-grad
-forward checks the final iterate (it is the only iterate no gradient forward has seen).
+Each step does one forward+backward on the *active* rows, and that forward also judges the
+iterate it was run on (no separate success forward). With ``early_stop`` (the default, for
+"success on the victim") a row that turns adversarial is recorded (first successful iterate)
+and dropped from the batch, so finished samples cost nothing. Without it (full budget, as ART
+and torchattacks run: for transfer, defenses and every "at budget eps" figure) every row runs
+all steps and keeps its *last* successful iterate, so the mask is the same as with early
+stopping and only the adversarial differs. The final iterate is the only one no step's forward
+has seen: one no-grad forward judges it, on just the rows no earlier forward found
+adversarial (they return it, successful or not). Cost per sample: ``steps``
+forward+backward passes, plus one forward only where no iterate before the last succeeded.
 
 ``margins`` (optional, length N) receives each row's ``criterion.margin`` of the returned
 iterate, taken from the forward that judged it (no extra pass): the minimal-epsilon search
@@ -55,56 +58,56 @@ def iterate(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Run ``plan.steps`` projected steps from ``x + plan.start``; returns (adversarials,
     success)."""
-    n = x.shape[0]
-    dev = x.device
-    threat, steps, early_stop, direction = plan.threat, plan.steps, plan.early_stop, \
-        plan.direction
-    start, stepsize = plan.start, plan.stepsize
+    n, dev = x.shape[0], x.device
+    threat, direction = plan.threat, plan.direction
     gidx = index if index is not None else torch.arange(n, device=dev)
-    adv = threat.clip(x, x + start, eps) if start.any() else x.clone()
-    result = adv.clone()
+    aa = threat.clip(x, x + plan.start, eps) if plan.start.any() else x.clone()
+    result = torch.empty_like(x)  # every row is written: at a success or after the loop
     success = torch.zeros(n, dtype=torch.bool, device=dev)
     act = torch.arange(n, device=dev)
-    xa, ea, aa, crit = x, eps, adv, criterion
-    sa = stepsize.view(-1, *([1] * (x.ndim - 1))).to(dev, x.dtype)
+    xa, ea, crit = x, eps, criterion
+    sa = plan.stepsize.to(dev, x.dtype)
     state: torch.Tensor | None = None
-    for t in range(steps + 1):
-        last = t == steps
-        if last:
-            out, grad = forward(model, aa, crit), None
-        else:
-            out, grad = forward_with_grad(model, aa, crit)
+    for _ in range(plan.steps):
+        out, grad = forward_with_grad(model, aa, crit)
         if tally is not None:
             tally.add(gidx[act])
         hit = crit.is_adversarial(out)
-        new = hit & ~success[act]
-        marg = None if margins is None else crit.margin(out)
-        if new.any():
-            result[act[new]] = aa[new]
-            success[act[new]] = True
-            if marg is not None and margins is not None:
-                margins[act[new]] = marg[new]
-        if last or grad is None:
-            break
-        if early_stop and hit.any():
-            keep = (~hit).nonzero()[:, 0]
-            if len(keep) == 0:
-                break
-            act, xa, ea, aa = act[keep], xa[keep], ea[keep], aa[keep]
-            grad, sa = grad[keep], sa[keep]
-            crit = crit.subset(keep)
-            state = None if state is None else state[keep]
+        if hit.any():  # the forward judged the iterate it ran on: keep it where adversarial
+            rows = act[hit]
+            result[rows] = aa[hit]
+            success[rows] = True
+            if margins is not None:
+                margins[rows] = crit.margin(out)[hit]
+            if plan.early_stop:
+                keep = (~hit).nonzero()[:, 0]
+                if len(keep) == 0:
+                    return result, success
+                act, xa, ea, aa, grad, sa = (t[keep] for t in (act, xa, ea, aa, grad, sa))
+                crit = crit.subset(keep)
+                state = None if state is None else state[keep]
         d, state = direction(grad, state)
-        aa = threat.clip(xa, aa + sa * d, ea)
-    if not early_stop:  # full budget: the final iterate, judged as it is
-        result[act] = aa
-        success[act] = hit
-        if marg is not None and margins is not None:
-            margins[act] = marg
-        return result, success
-    fail = ~success[act]
-    if fail.any():
-        result[act[fail]] = aa[fail]
-        if marg is not None and margins is not None:
-            margins[act[fail]] = marg[fail]
+        aa = threat.step(xa, aa, sa, d, ea)
+    _judge_last(model, aa, crit, act, success, result, gidx, tally, margins)
     return result, success
+
+
+def _judge_last(
+    model: nn.Module, aa: torch.Tensor, crit: Criterion, act: torch.Tensor,
+    success: torch.Tensor, result: torch.Tensor, gidx: torch.Tensor, tally: Tally | None,
+    margins: torch.Tensor | None,
+) -> None:
+    """One no-grad forward on the final iterate of the rows (global ``act``) that no earlier
+    iterate made adversarial; they return it with its success (and margin)."""
+    todo = (~success[act]).nonzero()[:, 0]
+    if len(todo) == 0:
+        return
+    if len(todo) < len(act):
+        aa, crit, act = aa[todo], crit.subset(todo), act[todo]
+    out = forward(model, aa, crit)
+    if tally is not None:
+        tally.add(gidx[act])
+    result[act] = aa
+    success[act] = crit.is_adversarial(out)
+    if margins is not None:
+        margins[act] = crit.margin(out)

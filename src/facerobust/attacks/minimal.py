@@ -50,6 +50,7 @@ from facerobust.attacks.base import (
     Tally,
     check_inputs,
     check_positive,
+    forward,
     frozen,
 )
 from facerobust.attacks.bracket import OVERSHOOT, Bracket
@@ -116,6 +117,20 @@ class MinimalEpsilonResult:
         }
 
 
+def _judged(model: nn.Module, adv: torch.Tensor, criterion: Criterion,
+            known: torch.Tensor | None, tally: Tally) -> torch.Tensor:
+    """Success of a minimisation attack's adversarials: a forward only on the rows it has not
+    already judged adversarial (counted)."""
+    ok = torch.zeros(len(adv), dtype=torch.bool, device=adv.device) if known is None \
+        else known.clone()
+    todo = (~ok).nonzero()[:, 0]
+    if len(todo):
+        sub = criterion if len(todo) == len(ok) else criterion.subset(todo)
+        ok[todo] = sub.is_adversarial(forward(model, adv[todo], sub))
+        tally.add(todo)
+    return ok
+
+
 def _setup(attack: Attack, x: torch.Tensor, criterion: Criterion, max_epsilon: float) -> None:
     if not isinstance(attack, Attack):
         raise ValueError(f"attack must be a facerobust Attack, got {type(attack).__name__}")
@@ -167,9 +182,8 @@ def minimal_epsilon(
     tally = Tally(n, dev)
     with frozen(model):
         if isinstance(attack, MinimizationAttack):
-            adv = attack.minimize(model, x, criterion, generator=generator, tally=tally)
-            with torch.no_grad():
-                ok = criterion.is_adversarial(model(adv))
+            adv, known = attack.minimize(model, x, criterion, generator=generator, tally=tally)
+            ok = _judged(model, adv, criterion, known, tally)
             size = threat.norm(adv - x)
             eps = torch.where(ok & (size <= max_epsilon), size, torch.full_like(size, math.inf))
             return MinimalEpsilonResult(eps.cpu(), adv, attack.norm, max_epsilon, tally.passes,
@@ -215,11 +229,16 @@ def robfr_search(
 ) -> MinimalEpsilonResult:
     """Baseline RobFR-style search: linear phase over ``linear_steps`` budgets (unfinished samples
     only), then ``binary_steps`` bisection steps on every sample found. Give it an attack with
-    ``early_stop=False`` to reproduce RobFR's cost (their attacks always run every step)."""
+    ``early_stop=False`` to reproduce RobFR's trajectory (their attacks always run every step);
+    passes are counted as RobFR spends them: per probed sample, ``steps`` forward+backward
+    passes and one forward judging the final iterate (the attack's own count if it has no
+    ``steps``), whatever the attack given here saves."""
     _setup(attack, x, criterion, max_epsilon)
     x = x.detach()
     n, dev = x.shape[0], x.device
     tally = Tally(n, dev)
+    steps: int | None = getattr(attack.options, "steps", None)
+    own = None if steps else tally  # with steps: RobFR's count, charged per probe below
     hi = torch.full((n,), math.inf, dtype=x.dtype, device=dev)
     lo = torch.zeros_like(hi)
     best = x.clone()
@@ -230,7 +249,9 @@ def robfr_search(
                 break
             e = torch.full((len(act),), max_epsilon * i / linear_steps, dtype=x.dtype, device=dev)
             a, s = attack.perturb(model, x[act], criterion.subset(act), e,
-                                  generator=generator, tally=tally, index=act)
+                                  generator=generator, tally=own, index=act)
+            if steps:
+                tally.add(act, times=steps + 1)
             hi[act[s]] = e[s]
             lo[act[s]] = max_epsilon * (i - 1) / linear_steps
             best[act[s]] = a[s]
@@ -238,7 +259,9 @@ def robfr_search(
         for _ in range(binary_steps if len(act) else 0):
             mid = (lo[act] + hi[act]) / 2
             a, s = attack.perturb(model, x[act], criterion.subset(act), mid,
-                                  generator=generator, tally=tally, index=act)
+                                  generator=generator, tally=own, index=act)
+            if steps:
+                tally.add(act, times=steps + 1)
             hi[act[s]] = mid[s]
             best[act[s]] = a[s]
             lo[act[~s]] = mid[~s]

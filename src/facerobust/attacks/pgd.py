@@ -8,7 +8,10 @@
 
 Samples keep their first successful iterate and, with ``early_stop=True`` (default), leave the
 batch as soon as they succeed. ``early_stop=False`` runs every step on every sample (the
-classic cost, used for fair speed comparisons).
+classic cost, used for fair speed comparisons) and keeps each sample's last successful iterate
+(the final one where none succeeded); the success mask is the same either way. Each step's
+forward judges its iterate, so the cost is ``steps`` forward+backward passes plus one forward
+on the final iterate of the samples nothing succeeded for.
 
 >>> from facerobust.attacks import PGD, Dodging
 >>> attack = PGD("linf", steps=10, rel_stepsize=0.25)

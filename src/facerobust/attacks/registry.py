@@ -172,9 +172,10 @@ def build_attack(name: str, threat: Threat | str, options: AttackOptions | None 
 
 
 def full_budget(attack: Attack) -> Attack:
-    """A copy of ``attack`` that runs every step and returns the final iterate (``early_stop``
-    off) instead of each sample's first success: adversarials crafted *for* the budget, as
-    transfer, defenses and every "at budget eps" figure need."""
+    """A copy of ``attack`` that runs every step (``early_stop`` off) and returns each sample's
+    last successful iterate (the final one where none before it succeeded) instead of its
+    first success: adversarials crafted *for* the budget, as transfer, defenses and every "at
+    budget eps" figure need."""
     if getattr(attack.options, "early_stop", False):
         return attack.with_options(early_stop=False)
     return attack

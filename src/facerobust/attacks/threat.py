@@ -63,9 +63,21 @@ class Threat(ABC):
     def project(self, delta: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
         """Each row of ``delta`` moved onto its eps-ball (``eps`` has shape (N,))."""
 
+    def project_(self, delta: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        """:meth:`project` written into ``delta`` (the caller owns it); returns ``delta``.
+        Threats override it to spare the full-size temporaries of the out-of-place form."""
+        return delta.copy_(self.project(delta, eps))
+
     def clip(self, x: torch.Tensor, adv: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
         """``adv`` moved into the eps-ball around ``x`` and the [0, 1] box."""
-        return (x + self.project(adv - x, eps)).clamp_(0.0, 1.0)
+        return self.project_(adv - x, eps).add_(x).clamp_(0.0, 1.0)
+
+    def step(self, x: torch.Tensor, adv: torch.Tensor, size: torch.Tensor,
+             direction: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        """One projected step: ``clip(x, adv + size * direction, eps)`` with ``size`` (N,),
+        computed in one new tensor (the inner loop of every iterative attack)."""
+        new = torch.addcmul(adv, _view(size.to(adv.device, adv.dtype), adv), direction)
+        return self.project_(new.sub_(x), eps).add_(x).clamp_(0.0, 1.0)
 
     @abstractmethod
     def direction(self, g: torch.Tensor) -> torch.Tensor:
@@ -141,8 +153,16 @@ class LinfBall(Threat):
         return delta.flatten(1).abs().amax(dim=1)
 
     def project(self, delta: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        return self.project_(delta.clone(), eps)
+
+    def project_(self, delta: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        if eps.numel() == 0:
+            return delta
+        lo, hi = eps.min(), eps.max()
+        if bool(lo == hi):  # one budget for every row: a scalar clamp, several times faster
+            return delta.clamp_(-float(hi), float(hi))
         e = _view(eps.to(delta.device, delta.dtype), delta)
-        return torch.maximum(torch.minimum(delta, e), -e)
+        return delta.clamp_(min=-e, max=e)
 
     def direction(self, g: torch.Tensor) -> torch.Tensor:
         return g.sign()
@@ -188,6 +208,10 @@ class L2Ball(Threat):
         e = _view(eps.to(delta.device, delta.dtype), delta)
         n = _view(self.norm(delta), delta)
         return delta * torch.clamp(e / (n + 1e-12), max=1.0)
+
+    def project_(self, delta: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        e = eps.to(delta.device, delta.dtype)
+        return delta.mul_(_view(torch.clamp(e / (self.norm(delta) + 1e-12), max=1.0), delta))
 
     def direction(self, g: torch.Tensor) -> torch.Tensor:
         return g / (_view(self.norm(g), g) + 1e-12)
