@@ -17,6 +17,7 @@ from facerobust.cli.common import (
     print_skipped,
     run_output,
 )
+from facerobust.data.cfp import PROTOCOLS
 from facerobust.data.chips import DETECTORS
 from facerobust.eval.clean import CleanEvaluation, CleanOptions, evaluate_clean
 from facerobust.eval.results_file import wrap
@@ -33,6 +34,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pairs-file", default="pairs.txt",
                         help="protocol file: pairs.txt (10 folds), pairsDevTest.txt, ...; "
                              "datasets without one get a generated 10-fold protocol")
+    parser.add_argument("--protocol", default=None, choices=PROTOCOLS,
+                        help="CFP's official 10-fold protocol: ff (frontal-frontal, the "
+                             "default on cfp) or fp (frontal-profile); CFP only")
     parser.add_argument("--detector", default="hog+cnn", choices=DETECTORS,
                         help="face detector (default: HOG, CNN when HOG finds none)")
     parser.add_argument("--seed", type=int, default=0, help="seed of a generated protocol")
@@ -72,12 +76,13 @@ def format_table(res: CleanEvaluation) -> str:
 def run(args: argparse.Namespace) -> int:
 
     label = Path(args.model).stem if args.model.endswith(".toml") else args.model
-    out = run_output(args.out or Path(f"eval-clean-{label}-{args.dataset}"),
+    where = args.dataset + (f"-{args.protocol}" if args.protocol else "")
+    out = run_output(args.out or Path(f"eval-clean-{label}-{where}"),
                      force=args.force, legacy_suffix=".json",
                      new_form="which writes DIR/results.json and DIR/report.html")
     source = data_source(args)
     options = CleanOptions(limit_pairs=args.limit_pairs, pairs_file=args.pairs_file,
-                           layout=args.layout, detector=args.detector, far=args.far,
+                           protocol=args.protocol, layout=args.layout, detector=args.detector, far=args.far,
                            batch_size=args.batch_size, seed=args.seed)
     settings = {"model": args.model, "data": source_identity(source), "options": options}
 

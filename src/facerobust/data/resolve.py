@@ -9,8 +9,14 @@ from pathlib import Path
 from facerobust import paths
 from facerobust.data.sources import detect_layout
 
-# name -> folder names tried in order (``lfw`` accepts the fetched copy or the gray copy).
-ALIASES: dict[str, tuple[str, ...]] = {"lfw": ("lfw", "lfw-gray"), "lfw-gray": ("lfw-gray",)}
+# name -> folder names tried in order (``lfw`` accepts the fetched copy or the gray copy;
+# ``lfw-color``: LFW View 2 in colour, deep-funneled; ``cfp``: CFP with its FF/FP protocols).
+ALIASES: dict[str, tuple[str, ...]] = {
+    "lfw": ("lfw", "lfw-gray"), "lfw-gray": ("lfw-gray",),
+    "lfw-color": ("lfw-color", "lfw-colour"), "lfw-colour": ("lfw-color", "lfw-colour"),
+    "cfp": ("cfp",),
+}
+FETCHABLE = ("lfw", "lfw-gray")  # `facerobust data fetch lfw` downloads these
 
 
 EMBEDDED = "lfw-demo"  # the LFW subset shipped inside the package (data/demo/lfw-demo)
@@ -75,7 +81,7 @@ def resolve_dataset(name: str, data: Path | str | None = None) -> Path:
         return embedded_dataset()
     where = ", ".join(str(r) for r in paths.data_roots())
     hint = ("run `facerobust data fetch lfw` (downloads LFW into the cache), or "
-            if name in ALIASES else "")
+            if name in FETCHABLE else "")
     raise FileNotFoundError(
         f"dataset {name!r} not found (looked for {', '.join(candidates)} in {where}): "
         f"{hint}set {paths.DATA_ENV} to a folder holding {candidates[0]}/, or pass --data DIR")
