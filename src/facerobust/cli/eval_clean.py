@@ -82,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
                      new_form="which writes DIR/results.json and DIR/report.html")
     source = data_source(args)
     options = CleanOptions(limit_pairs=args.limit_pairs, pairs_file=args.pairs_file,
-                           protocol=args.protocol, layout=args.layout, detector=args.detector, far=args.far,
+                           protocol=args.protocol, layout=args.layout,
+                           detector=args.detector, far=args.far,
                            batch_size=args.batch_size, seed=args.seed)
     settings = {"model": args.model, "data": source_identity(source), "options": options}
 

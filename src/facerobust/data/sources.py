@@ -30,7 +30,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from facerobust.data.cfp import check_protocol, cfp_pairs, cfp_people, is_cfp_root
+from facerobust.data.cfp import cfp_pairs, cfp_people, check_protocol, is_cfp_root
 from facerobust.data.lfw import IMAGE_SUFFIXES, LFWPairs, Pair, images_dir, parse_pairs
 
 LAYOUTS = ("auto", "lfw", "cfp", "folders", "listing")
