@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from facerobust.cli import main
 from facerobust.data import resolve_dataset
 from facerobust.data.cfp import (
     cfp_names,
@@ -16,8 +17,10 @@ from facerobust.data.cfp import (
     protocol_label,
     training_people,
 )
+from facerobust.data.resolve import dataset_protocol
 from facerobust.data.sources import detect_layout, open_dataset
 from facerobust.eval.clean import CleanOptions, protocol_pairs
+from facerobust.eval.datasource import DataSource
 
 PEOPLE = 4  # fake people 001-004, 3 frontal + 2 profile photos each
 
@@ -148,3 +151,18 @@ def test_real_cfp_protocols(data_root: Path) -> None:
     people, train = cfp_people(root), training_people(root)
     assert len(people) == 500 and all(len(v) == 14 for v in people.values())
     assert len(train) == 500 - len(lfw_overlap(root)) == 328
+
+
+def test_cfp_protocol_names_pick_the_protocol(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = tmp_path / "data"
+    make_cfp(data / "cfp")
+    monkeypatch.setenv("FACEROBUST_DATA", str(data))
+    monkeypatch.setenv("FACEROBUST_CACHE", str(tmp_path / "cache"))
+    assert resolve_dataset("cfp-fp") == resolve_dataset("cfp-ff") == data / "cfp"
+    assert (dataset_protocol("cfp-fp"), dataset_protocol("cfp"), dataset_protocol("lfw")) \
+        == ("fp", None, None)
+    assert DataSource(dataset="cfp-fp").open().pairs == cfp_pairs(data / "cfp", "fp")
+    assert DataSource(dataset="cfp").open().pairs == cfp_pairs(data / "cfp", "ff")
+    assert main(["eval-clean", "--dataset", "cfp-fp", "--protocol", "ff",
+                 "--out", str(tmp_path / "o")]) == 2

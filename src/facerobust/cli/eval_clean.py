@@ -19,6 +19,7 @@ from facerobust.cli.common import (
 )
 from facerobust.data.cfp import PROTOCOLS
 from facerobust.data.chips import DETECTORS
+from facerobust.data.resolve import dataset_protocol
 from facerobust.eval.clean import CleanEvaluation, CleanOptions, evaluate_clean
 from facerobust.eval.results_file import wrap
 from facerobust.eval.results_study import CleanEvalResult
@@ -76,13 +77,18 @@ def format_table(res: CleanEvaluation) -> str:
 def run(args: argparse.Namespace) -> int:
 
     label = Path(args.model).stem if args.model.endswith(".toml") else args.model
-    where = args.dataset + (f"-{args.protocol}" if args.protocol else "")
+    named = dataset_protocol(args.dataset)
+    if args.protocol and named and args.protocol != named:
+        raise ValueError(f"--protocol {args.protocol} contradicts --dataset {args.dataset} "
+                         f"(which means --protocol {named})")
+    protocol = args.protocol or named
+    where = args.dataset + (f"-{protocol}" if args.protocol else "")
     out = run_output(args.out or Path(f"eval-clean-{label}-{where}"),
                      force=args.force, legacy_suffix=".json",
                      new_form="which writes DIR/results.json and DIR/report.html")
     source = data_source(args)
     options = CleanOptions(limit_pairs=args.limit_pairs, pairs_file=args.pairs_file,
-                           protocol=args.protocol, layout=args.layout,
+                           protocol=protocol, layout=args.layout,
                            detector=args.detector, far=args.far,
                            batch_size=args.batch_size, seed=args.seed)
     settings = {"model": args.model, "data": source_identity(source), "options": options}

@@ -14,8 +14,9 @@ from facerobust.data.sources import detect_layout
 ALIASES: dict[str, tuple[str, ...]] = {
     "lfw": ("lfw", "lfw-gray"), "lfw-gray": ("lfw-gray",),
     "lfw-color": ("lfw-color", "lfw-colour"), "lfw-colour": ("lfw-color", "lfw-colour"),
-    "cfp": ("cfp",),
+    "cfp": ("cfp",), "cfp-ff": ("cfp",), "cfp-fp": ("cfp",),
 }
+CFP_PROTOCOL_NAMES = {"cfp-ff": "ff", "cfp-fp": "fp"}  # a CFP protocol chosen by name
 FETCHABLE = ("lfw", "lfw-gray")  # `facerobust data fetch lfw` downloads these
 
 
@@ -34,6 +35,12 @@ def default_dataset() -> str:
     the embedded ``lfw-demo`` (as ``make demo`` and the README do)."""
     found = any(paths.find_dataset(cand) is not None for cand in ALIASES[FULL_LFW])
     return FULL_LFW if found else EMBEDDED
+
+
+def dataset_protocol(name: str) -> str | None:
+    """The CFP protocol a dataset name picks (``cfp-fp`` -> ``fp``), else ``None`` (the
+    dataset's own pairs; ``cfp`` alone means ``ff``)."""
+    return CFP_PROTOCOL_NAMES.get(name)
 
 
 def _is_lfw_root(folder: Path) -> bool:
