@@ -19,9 +19,11 @@ face found). Results are merged into cards.json entry by entry.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import platform
 import sys
+import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -49,14 +51,17 @@ def _entry(res: Any, dataset: str, requested: int | None, threads: int, t0: floa
 
 
 def _save(out: Path, name: str, key: str, entry: dict[str, Any]) -> None:
-    data = json.loads(out.read_text()) if out.is_file() else {}
-    data.setdefault("generated_by", "scripts/measure_model_cards.py")
-    model = data.setdefault("models", {}).setdefault(name, {})
-    if key == GRAY:
-        model.update(entry)
-    else:
-        model.setdefault("datasets", {})[key] = entry
-    out.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    """Merge one entry into ``out``; a lock file keeps concurrent runs from losing entries."""
+    with open(Path(tempfile.gettempdir()) / "facerobust-cards.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        data = json.loads(out.read_text()) if out.is_file() else {}
+        data.setdefault("generated_by", "scripts/measure_model_cards.py")
+        model = data.setdefault("models", {}).setdefault(name, {})
+        if key == GRAY:
+            model.update(entry)
+        else:
+            model.setdefault("datasets", {})[key] = entry
+        out.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
