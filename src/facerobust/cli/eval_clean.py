@@ -17,7 +17,9 @@ from facerobust.cli.common import (
     print_skipped,
     run_output,
 )
+from facerobust.data.cfp import PROTOCOLS
 from facerobust.data.chips import DETECTORS
+from facerobust.data.resolve import dataset_protocol
 from facerobust.eval.clean import CleanEvaluation, CleanOptions, evaluate_clean
 from facerobust.eval.results_file import wrap
 from facerobust.eval.results_study import CleanEvalResult
@@ -33,6 +35,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pairs-file", default="pairs.txt",
                         help="protocol file: pairs.txt (10 folds), pairsDevTest.txt, ...; "
                              "datasets without one get a generated 10-fold protocol")
+    parser.add_argument("--protocol", default=None, choices=PROTOCOLS,
+                        help="CFP's official 10-fold protocol: ff (frontal-frontal, the "
+                             "default on cfp) or fp (frontal-profile); CFP only")
     parser.add_argument("--detector", default="hog+cnn", choices=DETECTORS,
                         help="face detector (default: HOG, CNN when HOG finds none)")
     parser.add_argument("--seed", type=int, default=0, help="seed of a generated protocol")
@@ -72,12 +77,19 @@ def format_table(res: CleanEvaluation) -> str:
 def run(args: argparse.Namespace) -> int:
 
     label = Path(args.model).stem if args.model.endswith(".toml") else args.model
-    out = run_output(args.out or Path(f"eval-clean-{label}-{args.dataset}"),
+    named = dataset_protocol(args.dataset)
+    if args.protocol and named and args.protocol != named:
+        raise ValueError(f"--protocol {args.protocol} contradicts --dataset {args.dataset} "
+                         f"(which means --protocol {named})")
+    protocol = args.protocol or named
+    where = args.dataset + (f"-{protocol}" if args.protocol else "")
+    out = run_output(args.out or Path(f"eval-clean-{label}-{where}"),
                      force=args.force, legacy_suffix=".json",
                      new_form="which writes DIR/results.json and DIR/report.html")
     source = data_source(args)
     options = CleanOptions(limit_pairs=args.limit_pairs, pairs_file=args.pairs_file,
-                           layout=args.layout, detector=args.detector, far=args.far,
+                           protocol=protocol, layout=args.layout,
+                           detector=args.detector, far=args.far,
                            batch_size=args.batch_size, seed=args.seed)
     settings = {"model": args.model, "data": source_identity(source), "options": options}
 

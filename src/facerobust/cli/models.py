@@ -141,6 +141,8 @@ def run(args: argparse.Namespace) -> int:
         for c in cards:
             m = c["measured"] or {}
             acc = f"LFW {m['accuracy']:.4f} ({m['pairs']} pairs)" if m else "LFW not measured"
+            acc += "".join(f", {k} {v:.4f}" for k, v in c.get("accuracies", {}).items()
+                           if k != m.get("dataset"))
             have = ("DAMAGED" if c.get("weights_problem") else
                     "ready" if c["weights_available"] else "not fetched")
             print(f"{c['name']:15s} {c['embedding_dim']:5d}-d {c['metric']:9s} {have:11s} {acc}")

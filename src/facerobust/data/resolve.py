@@ -9,8 +9,15 @@ from pathlib import Path
 from facerobust import paths
 from facerobust.data.sources import detect_layout
 
-# name -> folder names tried in order (``lfw`` accepts the fetched copy or the gray copy).
-ALIASES: dict[str, tuple[str, ...]] = {"lfw": ("lfw", "lfw-gray"), "lfw-gray": ("lfw-gray",)}
+# name -> folder names tried in order (``lfw`` accepts the fetched copy or the gray copy;
+# ``lfw-color``: LFW View 2 in colour, deep-funneled; ``cfp``: CFP with its FF/FP protocols).
+ALIASES: dict[str, tuple[str, ...]] = {
+    "lfw": ("lfw", "lfw-gray"), "lfw-gray": ("lfw-gray",),
+    "lfw-color": ("lfw-color", "lfw-colour"), "lfw-colour": ("lfw-color", "lfw-colour"),
+    "cfp": ("cfp",), "cfp-ff": ("cfp",), "cfp-fp": ("cfp",),
+}
+CFP_PROTOCOL_NAMES = {"cfp-ff": "ff", "cfp-fp": "fp"}  # a CFP protocol chosen by name
+FETCHABLE = ("lfw", "lfw-gray")  # `facerobust data fetch lfw` downloads these
 
 
 EMBEDDED = "lfw-demo"  # the LFW subset shipped inside the package (data/demo/lfw-demo)
@@ -28,6 +35,12 @@ def default_dataset() -> str:
     the embedded ``lfw-demo`` (as ``make demo`` and the README do)."""
     found = any(paths.find_dataset(cand) is not None for cand in ALIASES[FULL_LFW])
     return FULL_LFW if found else EMBEDDED
+
+
+def dataset_protocol(name: str) -> str | None:
+    """The CFP protocol a dataset name picks (``cfp-fp`` -> ``fp``), else ``None`` (the
+    dataset's own pairs; ``cfp`` alone means ``ff``)."""
+    return CFP_PROTOCOL_NAMES.get(name)
 
 
 def _is_lfw_root(folder: Path) -> bool:
@@ -75,7 +88,7 @@ def resolve_dataset(name: str, data: Path | str | None = None) -> Path:
         return embedded_dataset()
     where = ", ".join(str(r) for r in paths.data_roots())
     hint = ("run `facerobust data fetch lfw` (downloads LFW into the cache), or "
-            if name in ALIASES else "")
+            if name in FETCHABLE else "")
     raise FileNotFoundError(
         f"dataset {name!r} not found (looked for {', '.join(candidates)} in {where}): "
         f"{hint}set {paths.DATA_ENV} to a folder holding {candidates[0]}/, or pass --data DIR")

@@ -4,6 +4,8 @@ a listing file.
 * ``lfw``: ``<root>/pairs.txt`` + ``<root>/images/<Person>/<Person>_NNNN.jpg`` (LFW's own
   verification protocol is used).
 * ``folders``: ``<root>/<identity>/<image>`` (VGGFace2, CASIA-WebFace, CelebA-by-folder).
+* ``cfp``: CFP's ``Data/Images/<id>/frontal|profile/NN.jpg`` with its official ``ff`` or
+  ``fp`` protocol (``protocol``; :mod:`facerobust.data.cfp`).
 * ``listing``: images in ``<root>`` (or below it) plus a listing file of ``file identity``
   lines (CelebA's ``identity_CelebA.txt``) or a CSV with a header naming a file column
   (``file``, ``filename``, ``image``, ``path``) and an identity column (``identity``, ``id``,
@@ -28,9 +30,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from facerobust.data.cfp import cfp_pairs, cfp_people, check_protocol, is_cfp_root
 from facerobust.data.lfw import IMAGE_SUFFIXES, LFWPairs, Pair, images_dir, parse_pairs
 
-LAYOUTS = ("auto", "lfw", "folders", "listing")
+LAYOUTS = ("auto", "lfw", "cfp", "folders", "listing")
 LISTING_NAMES = ("identity_CelebA.txt", "identities.txt", "identities.csv", "listing.txt",
                  "listing.csv", "training_identities.csv")
 FILE_COLUMNS = ("file", "filename", "file_name", "image", "image_id", "path")
@@ -84,9 +87,12 @@ def find_listing(root: Path) -> Path | None:
 
 
 def detect_layout(root: Path) -> str:
-    """``lfw``, ``folders`` or ``listing`` for ``root``; ``ValueError`` when none applies."""
+    """``lfw``, ``cfp``, ``folders`` or ``listing`` for ``root``; ``ValueError`` when none
+    applies."""
     if (root / "pairs.txt").is_file():
         return "lfw"
+    if is_cfp_root(root):
+        return "cfp"
     if _has_identity_folders(root):
         return "folders"
     if find_listing(root) is not None:
@@ -180,9 +186,10 @@ def duplicate_warnings(people: dict[str, list[Path]]) -> list[str]:
 
 
 def open_dataset(root: Path | str, *, layout: str = "auto", listing: Path | str | None = None,
-                 pairs_file: Path | str | None = None) -> Dataset:
+                 pairs_file: Path | str | None = None, protocol: str | None = None) -> Dataset:
     """Open the dataset at ``root``; ``pairs_file`` (a pairs.txt-format file, e.g. one a
-    previous run generated) overrides the dataset's own protocol."""
+    previous run generated) overrides the dataset's own protocol; ``protocol`` picks CFP's
+    (``ff``, the default, or ``fp``) and is refused for other layouts."""
     root = Path(root).expanduser()
     if not root.is_dir():
         raise FileNotFoundError(f"dataset folder not found: {root}")
@@ -190,6 +197,9 @@ def open_dataset(root: Path | str, *, layout: str = "auto", listing: Path | str 
         raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
     if layout == "auto":
         layout = "listing" if listing else detect_layout(root)
+    if protocol is not None and layout != "cfp":
+        raise ValueError(f"protocol {protocol!r} applies to CFP only; {root} has the "
+                         f"{layout} layout (use pairs_file for its pairs)")
     warnings: list[str] = []
     missing: list[Path] = []
     pairs: list[Pair] | None = None
@@ -197,6 +207,10 @@ def open_dataset(root: Path | str, *, layout: str = "auto", listing: Path | str 
     if layout == "lfw":
         lfw = LFWPairs(root)
         people, pairs, pairs_path = lfw.people(), lfw.pairs, lfw.pairs_path
+    elif layout == "cfp":
+        key = check_protocol(protocol or "ff")
+        people, pairs = cfp_people(root), cfp_pairs(root, key)
+        pairs_path = root / "Protocol" / "Split" / key.upper()
     elif layout == "folders":
         people, warnings = _folders(root)
         pairs_path = None
@@ -216,6 +230,6 @@ def open_dataset(root: Path | str, *, layout: str = "auto", listing: Path | str 
 
         pairs_path = Path(pairs_file).expanduser()
         pairs = parse_pairs(pairs_path, images_dir(root), root)
-    warnings += duplicate_warnings(people) if layout != "lfw" else []
+    warnings += duplicate_warnings(people) if layout in ("folders", "listing") else []
     return Dataset(root=root, layout=layout, people=people, pairs=pairs, pairs_file=pairs_path,
                    listing=found_listing, warnings=warnings, missing=missing)

@@ -27,6 +27,7 @@ from torch import nn
 from facerobust import models
 from facerobust.core.stats import Rate
 from facerobust.data.capture import check_detector
+from facerobust.data.cfp import check_protocol, protocol_label
 from facerobust.data.sources import LAYOUTS, open_dataset
 from facerobust.eval.metrics import roc_points, verification_metrics
 from facerobust.eval.protocol import FOLDS, generate_pairs
@@ -82,7 +83,9 @@ def protocol_pairs(dataset: Any, limit_pairs: int | None, seed: int) -> tuple[li
     """The dataset's own pairs (first ``limit_pairs`` spread over folds and classes), or a
     generated 10-fold protocol when it has none."""
     if dataset.pairs is not None:
-        return select_pairs(dataset.pairs, limit_pairs), Path(dataset.pairs_file).name
+        name = Path(dataset.pairs_file).name
+        label = protocol_label(name) if dataset.layout == "cfp" else name
+        return select_pairs(dataset.pairs, limit_pairs), label
 
     per_fold = 300 if limit_pairs is None else max(1, -(-limit_pairs // (2 * FOLDS)))
     return generate_pairs(dataset.people, per_fold=per_fold, seed=seed), "generated"
@@ -93,10 +96,12 @@ class CleanOptions:
     """Which pairs and how they are measured: at most ``limit_pairs`` of the dataset's own
     pairs (``pairs_file`` beside it; a ``seed``-ed 10-fold protocol when it has none), read
     with ``layout``, faces found by ``detector``, TAR at ``far``, ``batch_size`` chips per
-    forward pass."""
+    forward pass. ``protocol`` picks CFP's official pairs (``ff`` frontal-frontal, the
+    default, or ``fp`` frontal-profile); it is refused on other datasets."""
 
     limit_pairs: int | None = None
     pairs_file: str = "pairs.txt"
+    protocol: str | None = None
     layout: str = "auto"
     detector: str = "hog+cnn"
     far: float = 1e-3
@@ -113,6 +118,8 @@ class CleanOptions:
             raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got "
                              f"{self.layout!r}")
         check_detector(self.detector)
+        if self.protocol is not None:
+            check_protocol(self.protocol)
         if not 0 < self.far < 1:
             raise ValueError(f"far must be in (0, 1), got {self.far!r}")
         b = self.batch_size
@@ -124,10 +131,13 @@ class CleanOptions:
 
 def evaluate_clean(model: Any, dataset_root: Path | str, options: CleanOptions | None = None,
                    *, name: str | None = None, device: str | torch.device | None = None,
-                   progress: bool = True) -> CleanEvaluation:
+                   progress: bool = True,
+                   descriptors: dict[Path, torch.Tensor] | None = None) -> CleanEvaluation:
     """Clean verification figures of ``model`` (a FaceModel or a registered model name, loaded
     on ``device``) on the dataset at ``dataset_root`` (any layout; a 10-fold protocol is
-    generated when it has no pairs file); ``name`` labels the figures."""
+    generated when it has no pairs file); ``name`` labels the figures. ``descriptors``, when
+    given, is read and filled (path -> descriptor of this model), so a second protocol on the
+    same photos (CFP's FF then FP) embeds only the photos the first did not."""
 
     o = options or CleanOptions()
     if isinstance(model, str):
@@ -137,11 +147,14 @@ def evaluate_clean(model: Any, dataset_root: Path | str, options: CleanOptions |
     t0 = time.perf_counter()
     root = Path(dataset_root)
     own = root / o.pairs_file if o.pairs_file != "pairs.txt" else None
-    dataset = open_dataset(root, layout=o.layout, pairs_file=own)
+    dataset = open_dataset(root, layout=o.layout, pairs_file=own, protocol=o.protocol)
     chosen, source = protocol_pairs(dataset, o.limit_pairs, o.seed)
     paths = list(dict.fromkeys(p for pair in chosen for p in (pair.path_a, pair.path_b)))
-    desc, skipped = embed_paths(model, paths, batch_size=o.batch_size, progress=progress,
-                                detector=o.detector)
+    desc = descriptors if descriptors is not None else {}
+    todo = [p for p in paths if p not in desc]
+    new, skipped = embed_paths(model, todo, batch_size=o.batch_size, progress=progress,
+                               detector=o.detector)
+    desc.update(new)
     kept = [p for p in chosen if p.path_a in desc and p.path_b in desc]
     if not kept:
         raise ValueError(f"no pair of {root} ({source}) could be evaluated: all "

@@ -16,7 +16,7 @@ from typing import Any
 
 from facerobust.data.chips import load_chips
 from facerobust.data.lfw import Pair
-from facerobust.data.resolve import default_dataset, resolve_dataset
+from facerobust.data.resolve import dataset_protocol, default_dataset, resolve_dataset
 from facerobust.data.sources import Dataset, open_dataset
 from facerobust.eval.clean import protocol_pairs
 from facerobust.eval.tasks import PairSample, pairs_to_indices
@@ -43,7 +43,8 @@ class DataSource:
         """The dataset (at ``root`` when given, else :meth:`root`), its warnings and missing
         listed files logged to ``logger`` (the audit passes its own: they land in audit.log)."""
         dataset = open_dataset(root or self.root(), layout=self.layout,
-                               listing=self.listing or None, pairs_file=self.pairs or None)
+                               listing=self.listing or None, pairs_file=self.pairs or None,
+                               protocol=dataset_protocol(self.dataset))
         for warning in dataset.warnings:
             logger.warning("%s", warning)
         for path in dataset.missing:

@@ -3,7 +3,10 @@
 The static part (source package, version, weight-file SHA-256, geometry, embedding size,
 metric) is read off the code and the fetched files; the measured part (LFW 10-fold accuracy,
 threshold at FAR=1e-3, number of pairs) comes from ``cards.json`` beside this module, which
-``scripts/measure_model_cards.py`` writes. Nothing measured is typed in by hand.
+``scripts/measure_model_cards.py`` writes: the top-level entry is grayscale LFW (``lfw-gray``),
+``datasets`` holds the other measurements (``lfw-color``, ``cfp-ff``, ``cfp-fp``), each with
+its pairs count, machine and date. :attr:`ModelCard.accuracies` lists every accuracy measured
+on a dataset's full protocol. Nothing measured is typed in by hand.
 
 >>> card("mobileface").to_dict()["embedding_dim"]   # doctest: +SKIP
 256
@@ -99,6 +102,8 @@ class ModelCard:
     architecture: str = ""
     lfw_accuracy: float | None = None  # measured on all 6,000 LFW pairs, else None
     note: str = ""
+    # dataset (lfw-gray, lfw-color, cfp-ff, cfp-fp) -> 10-fold accuracy on its full protocol
+    accuracies: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -168,15 +173,28 @@ def card(name: str) -> ModelCard:
         metric=metric, measured=measured_cards().get(name) or student_measured(name, path),
         weights_problem=problem,
         architecture=ARCHITECTURE.get(name, ""), lfw_accuracy=_all_pairs_accuracy(name),
-        note=NOTES.get(name, ""),
+        note=NOTES.get(name, ""), accuracies=dataset_accuracies(name),
     )
 
 
-def _all_pairs_accuracy(name: str) -> float | None:
-    entry = measured_cards().get(name) or {}
+def _full_accuracy(entry: dict[str, Any]) -> float | None:
     if entry.get("pairs_requested") != "all" or entry.get("accuracy") is None:
         return None
     return float(entry["accuracy"])
+
+
+def _all_pairs_accuracy(name: str) -> float | None:
+    return _full_accuracy(measured_cards().get(name) or {})
+
+
+def dataset_accuracies(name: str, path: Path = CARDS_FILE) -> dict[str, float]:
+    """Dataset -> accuracy of ``name`` on every full protocol its card entry records: the
+    top-level entry under its dataset (``lfw-gray``), then each of ``datasets``."""
+    entry = measured_cards(path).get(name) or {}
+    found = {str(entry.get("dataset", "lfw-gray")): _full_accuracy(entry)}
+    for key, sub in (entry.get("datasets") or {}).items():
+        found[str(key)] = _full_accuracy(sub) if isinstance(sub, dict) else None
+    return {k: v for k, v in found.items() if v is not None}
 
 
 def student_measured(name: str, path: Path | None) -> dict[str, Any] | None:
