@@ -19,6 +19,7 @@ from facerobust.system import capture_variation as cv
 from facerobust.system.physical import (
     PhysicalOptions,
     control_texture,
+    goal_loss,
     judge,
     optimise,
     shot_of,
@@ -115,3 +116,32 @@ def test_physical_attack_cli_writes_printables_and_a_report(
     assert main(["physical-attack", "--adaptive", "1", "--out", str(tmp_path / "y")]) == 2
     assert "--adaptive needs the detectors to evade" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()  # refused before any work
+
+
+def test_identification_goals_name_someone_else_or_the_victim(system: FaceSystem) -> None:
+    """Closed-set identification over three people: the untargeted mask gets the attacker
+    named as someone else (or nobody), the targeted one as the victim, where the random mask
+    of the same shape leaves the attacker named as themself. (A mask over the lower face of
+    this whole-chip pooled model reaches the victim in 1 of 6 captures; the random one in 0.)"""
+    people = (ATTACKER, "Adam_Sandler", "Al_Sharpton")
+    gallery = np.concatenate([system.probe(g.demo_photo(p, 1)).embedding[None] for p in people])
+    shots = [shot_of(system, g.demo_photo(ATTACKER, i), f"p{i}") for i in (2, 4)]
+    held = cv.draws(cv.CaptureVariation(), 3, 0, "heldout")
+    for goal, index, least in (("untargeted", 0, 4), ("targeted", 1, 1)):
+        opts = PhysicalOptions(accessory="mask", goal=goal, steps=30, eot_samples=2, lr=0.5,
+                               smoothness=0.05, printability=0.1)
+        texture, trace = optimise(system, shots, torch.from_numpy(gallery), opts, index=index)
+        attack = judge(system, shots, texture, gallery, opts, held, index)
+        control = judge(system, shots, control_texture(opts), gallery, opts, held, index)
+        assert control.success.k == 0 and attack.success.k >= least, (goal, attack, control)
+        assert trace.goal[-1] < trace.goal[0]
+
+
+def test_goal_loss_of_the_identification_goals_is_zero_once_met() -> None:
+    dist = torch.tensor([[1.0, 3.0, 0.5]])  # template 2 nearest and within threshold 2
+    opts = PhysicalOptions(goal="targeted", margin=0.1)
+    assert float(goal_loss(dist, 2.0, opts, index=2)) == 0.0
+    assert float(goal_loss(dist, 2.0, opts, index=0)) > 0  # template 0 is not the nearest
+    untargeted = PhysicalOptions(goal="untargeted", margin=0.1)
+    assert float(goal_loss(dist, 2.0, untargeted, index=0)) == 0.0  # someone else nearer
+    assert float(goal_loss(dist, 2.0, untargeted, index=2)) > 0

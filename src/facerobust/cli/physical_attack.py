@@ -47,8 +47,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "e.g. 1.0; default 0: naive)")
     parser.add_argument("--accessory", default="eyeglasses",
                         help=f"comma-separated: {', '.join(ACCESSORIES)}")
-    parser.add_argument("--goal", default=",".join(GOALS),
-                        help=f"comma-separated: {', '.join(GOALS)}")
+    parser.add_argument("--goal", default="dodging,impersonation",
+                        help=f"comma-separated: {', '.join(GOALS)} (untargeted / targeted: "
+                             "closed-set identification over the study's attackers and "
+                             "victims; default: dodging,impersonation)")
     parser.add_argument("--per-photo", action="store_true",
                         help="one accessory per photo (upper bound) instead of one universal "
                              "accessory per attacker")

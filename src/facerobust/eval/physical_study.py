@@ -1,5 +1,7 @@
 """The physical-accessory study: for a few attackers of a dataset, optimise each accessory
-for each goal (dodging: not recognised as themself; impersonation: accepted as a victim) and
+for each goal (dodging: not recognised as themself; impersonation: accepted as a victim;
+untargeted / targeted: the closed-set identification over the study's people names someone
+other than the attacker / names the victim) and
 judge it on held-out captures by the face system's exact pipeline, beside a random texture
 of the same shape. Universal (the realistic case): one accessory for all of an attacker's
 photos, optimised on half of them and judged on the other half. Per photo (an upper bound):
@@ -29,6 +31,7 @@ from facerobust.system.capture_variation import draws
 from facerobust.system.face_system import FaceSystem
 from facerobust.system.physical import (
     GOALS,
+    IDENTIFY_GOALS,
     PhysicalOptions,
     Shot,
     control_texture,
@@ -55,7 +58,7 @@ class StudyOptions:
     """Which accessories and goals, on how many attackers and photos."""
 
     accessories: tuple[str, ...] = ("eyeglasses",)
-    goals: tuple[str, ...] = GOALS
+    goals: tuple[str, ...] = ("dodging", "impersonation")
     universal: bool = True
     attackers: int = 2
     photos: int = 5  # per attacker: 1 enrolled, the rest split train / held-out
@@ -156,24 +159,36 @@ def gate_rate(gate: DecisionOracle, captures: list[tuple[str, bytes]], claimed: 
     return Rate(wins, len(captures))
 
 
-def attack_one(system: FaceSystem, who: Attacker, aim: tuple[np.ndarray, bytes],
-               target_name: str, opts: PhysicalOptions, out: Path, options: StudyOptions,
-               judges: Judges) -> PhysicalRow:
+@dataclass(frozen=True)
+class Aim:
+    """What one accessory aims at: the target's template (verification goals) or the study's
+    gallery with the row of the attacker (untargeted) or victim (targeted), the target's
+    enrolled photo, and the target's name."""
+
+    templates: np.ndarray
+    photo: bytes
+    name: str
+    index: int = 0
+
+
+def attack_one(system: FaceSystem, who: Attacker, aim: Aim, opts: PhysicalOptions, out: Path,
+               options: StudyOptions, judges: Judges) -> PhysicalRow:
     """Optimise, judge, and write the files of one attacker x accessory x goal."""
     started = time.perf_counter()
     heldout = draws(opts.variation, opts.heldout_captures, opts.seed, "heldout")
-    target, target_photo = aim
+    target, target_photo, target_name, index = aim.templates, aim.photo, aim.name, aim.index
     target_t = torch.from_numpy(target)
     if options.universal:
-        texture, trace = optimise(system, who.train, target_t, opts)
+        texture, trace = optimise(system, who.train, target_t, opts, index=index)
         textures = [(texture, who.heldout)]
     else:  # one texture per photo, judged on that photo
-        per = [optimise(system, [s], target_t, opts) for s in who.train]
+        per = [optimise(system, [s], target_t, opts, index=index) for s in who.train]
         textures, trace = [(t, [s]) for (t, _), s in zip(per, who.train, strict=True)], per[0][1]
     caps = [heldout_captures(shots, t, opts, heldout) for t, shots in textures]  # once each
-    success = _pool([decide(system, c, target, opts.goal) for c in caps])
-    train = _pool([judge(system, who.train, t, target, opts, heldout) for t, _ in textures[:1]])
-    control = _pool([judge(system, shots, control_texture(opts), target, opts, heldout)
+    success = _pool([decide(system, c, target, opts.goal, index) for c in caps])
+    train = _pool([judge(system, who.train, t, target, opts, heldout, index)
+                   for t, _ in textures[:1]])
+    control = _pool([judge(system, shots, control_texture(opts), target, opts, heldout, index)
                      for _, shots in textures])
     detected = (Rate(success[2], success[0].n), Rate(control[2], control[0].n)) \
         if system.scorers else (None, None)
@@ -197,6 +212,16 @@ def attack_one(system: FaceSystem, who: Attacker, aim: tuple[np.ndarray, bytes],
                        preview.name, round(time.perf_counter() - started, 1),
                        {k: [round(v, 5) for v in vs] for k, vs in asdict(trace).items()},
                        also, gate, *detected)
+
+
+def study_gallery(system: FaceSystem, ds: Dataset, people: list[str]
+                  ) -> tuple[list[str], np.ndarray]:
+    """The identification goals' gallery: every attacker and victim enrolled with their
+    first photo (the one the attackers' own template comes from)."""
+    names = list(dict.fromkeys(people))
+    rows = [system.probe(sorted(ds.people[n])[0].read_bytes(), n).embedding[None]
+            for n in names]
+    return names, np.concatenate(rows)
 
 
 def _pool(judged: list[Any]) -> tuple[Rate, int, int]:
@@ -239,8 +264,14 @@ def run_physical(system: FaceSystem, source: Dataset | DataSource | Path | str,
         judges = Judges(also_systems(options, system.capture.detector))
     if options.attack.adaptive > 0 and not evaders(system):
         raise ValueError("adaptive accessory: the face system has no detector file to evade")
+    identification = [g for g in options.goals if g in IDENTIFY_GOALS]
+    if identification and (judges.others or judges.gate is not None):
+        raise ValueError(f"goals {', '.join(identification)}: other systems (--also) and a "
+                         "live gate (--gate) judge the verification goals (dodging, "
+                         "impersonation) only")
     ds = as_dataset(source)
     attackers, victims = choose_people(ds, options)
+    gallery = study_gallery(system, ds, attackers + victims) if identification else None
     skipped: list[dict[str, str]] = []
     rows: list[PhysicalRow] = []
     jobs = [(a, v, acc, goal) for a, v in zip(attackers, victims, strict=True)
@@ -251,12 +282,16 @@ def run_physical(system: FaceSystem, source: Dataset | DataSource | Path | str,
         who = loaded.get(name) or load_attacker(system, ds, name, options, skipped)
         loaded[name] = who
         opts = replace(options.attack, accessory=acc, goal=goal, seed=options.seed)
-        if goal == "dodging":
-            target, target_name = (who.template, who.enrolled), name
+        if gallery is not None and goal in IDENTIFY_GOALS:
+            names, templates = gallery
+            aim_name = name if goal == "untargeted" else victim
+            aim = Aim(templates, b"", aim_name, names.index(aim_name))
+        elif goal == "dodging":
+            aim = Aim(who.template, who.enrolled, name)
         else:
             photo = sorted(ds.people[victim])[0].read_bytes()
-            target, target_name = (system.probe(photo, victim).embedding[None], photo), victim
-        rows.append(attack_one(system, who, target, target_name, opts, out, options, judges))
+            aim = Aim(system.probe(photo, victim).embedding[None], photo, victim)
+        rows.append(attack_one(system, who, aim, opts, out, options, judges))
     return PhysicalResults(system.describe(), _plain_options(options), SIMULATED,
                            summarise(rows), rows, skipped)
 

@@ -32,9 +32,11 @@ from facerobust.data.capture import CaptureError
 from facerobust.data.warp import ChipWarp, chip_frame_to_photo
 from facerobust.detectors.registry import DetectorScorer
 from facerobust.system.capture_variation import CaptureVariation, Draw, draws, light, place
-from facerobust.system.face_system import FaceSystem
+from facerobust.system.face_system import FaceSystem, Gallery, Probe
 
-GOALS = ("dodging", "impersonation")
+VERIFY_GOALS = ("dodging", "impersonation")  # against one claimed identity's template
+IDENTIFY_GOALS = ("untargeted", "targeted")  # against a gallery (closed-set identification)
+GOALS = VERIFY_GOALS + IDENTIFY_GOALS
 TRAIN_POOL = 64  # training capture draws the optimiser cycles through
 
 
@@ -116,13 +118,23 @@ def wear(shot: Shot, texture: torch.Tensor, mask: torch.Tensor,
     return photo if draw is None else light(photo, draw)
 
 
-def goal_loss(distance: torch.Tensor, threshold: float, options: PhysicalOptions
-              ) -> torch.Tensor:
-    """Hinge on the distance to the target template: below the threshold for
-    impersonation, above it for dodging (by ``margin``)."""
+def goal_loss(distance: torch.Tensor, threshold: float, options: PhysicalOptions,
+              index: int = 0) -> torch.Tensor:
+    """Hinge on the distances (N, K) to the target templates, by ``margin``: to template 0
+    below the threshold for impersonation, above it for dodging; for identification,
+    template ``index`` (the attacker's own: untargeted; the victim's: targeted) must lose
+    the nearest-template decision (untargeted) or win it within the threshold (targeted)."""
+    m = options.margin
     if options.goal == "impersonation":
-        return torch.relu(distance - (threshold - options.margin)).mean()
-    return torch.relu(threshold + options.margin - distance).mean()
+        return torch.relu(distance[:, 0] - (threshold - m)).mean()
+    if options.goal == "dodging":
+        return torch.relu(threshold + m - distance[:, 0]).mean()
+    aim = distance[:, index]
+    others = torch.cat([distance[:, :index], distance[:, index + 1:]], dim=1).amin(dim=1)
+    if options.goal == "untargeted":  # someone else nearer, or the attacker out of reach
+        return torch.minimum(torch.relu(others - aim + m),
+                             torch.relu(threshold + m - aim)).mean()
+    return (torch.relu(aim - others + m) + torch.relu(aim - (threshold - m))).mean()
 
 
 @dataclass
@@ -154,11 +166,13 @@ def evasion(system: FaceSystem, chips: torch.Tensor, options: PhysicalOptions) -
 
 def optimise(system: FaceSystem, shots: Sequence[Shot], target: torch.Tensor,
              options: PhysicalOptions, train: Sequence[Draw] | None = None,
-             on_step: Callable[[int], None] | None = None) -> tuple[torch.Tensor, Trace]:
+             on_step: Callable[[int], None] | None = None,
+             index: int = 0) -> tuple[torch.Tensor, Trace]:
     """One texture for all of ``shots`` (one shot = per photo) towards (impersonation) or
-    away from (dodging) the ``target`` template (1, D); returns the printable texture (each
-    pixel a palette colour) and the trace. Only ``train`` draws are used (default: a pool of
-    training draws)."""
+    away from (dodging) the ``target`` template (1, D), or -- identification goals -- for
+    or against row ``index`` of the gallery ``target`` (K, D) (:func:`goal_loss`); returns
+    the printable texture (each pixel a palette colour) and the trace. Only ``train`` draws
+    are used (default: a pool of training draws)."""
     o = options
     pool = list(train) if train is not None else draws(o.variation, TRAIN_POOL, o.seed, "train")
     if any(d.purpose != "train" for d in pool):
@@ -172,8 +186,10 @@ def optimise(system: FaceSystem, shots: Sequence[Shot], target: torch.Tensor,
         tex = texture()
         chips = torch.cat([ChipWarp(s.plan)(wear(s, tex, mask, d), d.jitter)
                            for s in shots for d in picked])
-        dist = model.distance(model(chips), target.expand(chips.shape[0], -1))
-        g, nps, tv = goal_loss(dist, system.threshold, o), \
+        emb = model(chips)
+        dist = torch.stack([model.distance(emb, t.expand(emb.shape[0], -1))
+                            for t in target.split(1)], dim=1)
+        g, nps, tv = goal_loss(dist, system.threshold, o, index), \
             non_printability(tex, mask, palette), total_variation(tex, mask)
         evade = evasion(system, chips, o)
         loss = g + o.printability * nps + o.smoothness * tv + o.adaptive * evade
@@ -234,18 +250,31 @@ def heldout_captures(shots: Sequence[Shot], texture: torch.Tensor,
 
 def judge(system: FaceSystem, shots: Sequence[Shot], texture: torch.Tensor,
           templates: np.ndarray, options: PhysicalOptions,
-          heldout: Sequence[Draw]) -> Judged:
+          heldout: Sequence[Draw], index: int = 0) -> Judged:
     """Wear ``texture`` on each shot under each held-out draw, send the JPEG through the
-    system's exact capture and decide against ``templates`` (the target's)."""
+    system's exact capture and decide against ``templates`` (the target's, or the gallery)."""
     return decide(system, heldout_captures(shots, texture, options, heldout), templates,
-                  options.goal)
+                  options.goal, index)
+
+
+def succeeded(system: FaceSystem, probe: Probe, templates: np.ndarray, goal: str,
+              index: int) -> bool:
+    """The goal met by one probe: verification against ``templates`` (accept for
+    impersonation, reject for dodging), or the gallery's identification (row ``index``
+    not named: untargeted; named and accepted: targeted)."""
+    if goal in VERIFY_GOALS:
+        accepted = system.verify(probe, "target", templates).accepted
+        return accepted == (goal == "impersonation")
+    gallery = Gallery(tuple(str(i) for i in range(templates.shape[0])), templates)
+    found = system.identify(probe, gallery)
+    named = found.accepted and found.identity == str(index)
+    return named if goal == "targeted" else not named
 
 
 def decide(system: FaceSystem, captures: Sequence[tuple[str, bytes]], templates: np.ndarray,
-           goal: str) -> Judged:
-    """``system``'s exact decisions on rendered ``captures`` against ``templates``: a
-    success is an accept for impersonation and a reject for dodging that no detector
-    flagged (a flagged capture is caught, not dodged)."""
+           goal: str, index: int = 0) -> Judged:
+    """``system``'s exact decisions on rendered ``captures`` against ``templates``
+    (:func:`succeeded`); a capture a detector flagged is caught, never a success."""
     wins, no_face, flagged = 0, 0, 0
     for name, data in captures:
         try:
@@ -256,12 +285,12 @@ def decide(system: FaceSystem, captures: Sequence[tuple[str, bytes]], templates:
         if system.flagged(probe.flags):
             flagged += 1
             continue
-        accepted = system.verify(probe, "target", templates).accepted
-        wins += int(accepted == (goal == "impersonation"))
+        wins += int(succeeded(system, probe, templates, goal, index))
     return Judged(Rate(wins, len(captures)), no_face, flagged)
 
 
-__all__ = ["GOALS", "Judged", "PhysicalOptions", "Shot", "Texture", "Trace",
+__all__ = ["GOALS", "IDENTIFY_GOALS", "VERIFY_GOALS", "Judged", "PhysicalOptions", "Shot",
+           "Texture", "Trace", "succeeded",
            "captured_bytes", "control_texture", "decide", "evaders", "evasion", "goal_loss",
            "heldout_captures", "judge",
            "optimise", "shot_of", "wear"]
