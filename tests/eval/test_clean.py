@@ -96,7 +96,7 @@ def test_dlib_resnet_clean_accuracy_on_40_lfw_pairs(lfw_root: Path, cache: Path)
 
 @pytest.mark.parametrize(("changes", "message"), [
     ({"limit_pairs": 0}, "limit_pairs must be an integer >= 1 or None"),
-    ({"layout": "flat"}, "layout must be one of auto, lfw, folders, listing"),
+    ({"layout": "flat"}, "layout must be one of auto, lfw, cfp, folders, listing"),
     ({"detector": "mtcnn"}, "unknown detector 'mtcnn'"),
     ({"far": 1.0}, r"far must be in \(0, 1\)"),
     ({"batch_size": 0}, "batch_size must be an integer >= 1"),
