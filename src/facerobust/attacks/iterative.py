@@ -62,8 +62,9 @@ def iterate(
     threat, direction = plan.threat, plan.direction
     gidx = index if index is not None else torch.arange(n, device=dev)
     aa = threat.clip(x, x + plan.start, eps) if plan.start.any() else x.clone()
-    result = torch.empty_like(x)  # every row is written: at a success or after the loop
-    success = torch.zeros(n, dtype=torch.bool, device=dev)
+    found = Found(torch.empty_like(x),  # every row is written: at a success or after the loop
+                  torch.zeros(n, dtype=torch.bool, device=dev), margins)
+    result, success = found.result, found.success
     act = torch.arange(n, device=dev)
     xa, ea, crit = x, eps, criterion
     sa = plan.stepsize.to(dev, x.dtype)
@@ -88,26 +89,36 @@ def iterate(
                 state = None if state is None else state[keep]
         d, state = direction(grad, state)
         aa = threat.step(xa, aa, sa, d, ea)
-    _judge_last(model, aa, crit, act, success, result, gidx, tally, margins)
+    _judge_last(model, aa, crit, act, found, None if tally is None else (tally, gidx[act]))
     return result, success
 
 
-def _judge_last(
-    model: nn.Module, aa: torch.Tensor, crit: Criterion, act: torch.Tensor,
-    success: torch.Tensor, result: torch.Tensor, gidx: torch.Tensor, tally: Tally | None,
-    margins: torch.Tensor | None,
-) -> None:
+@dataclass(frozen=True)
+class Found:
+    """Per sample: the adversarial returned, whether it succeeded, and (when asked) its
+    margin; filled in as iterates succeed and, for the rest, from the final iterate."""
+
+    result: torch.Tensor
+    success: torch.Tensor
+    margins: torch.Tensor | None
+
+
+def _judge_last(model: nn.Module, aa: torch.Tensor, crit: Criterion, act: torch.Tensor,
+                found: Found, counted: tuple[Tally, torch.Tensor] | None) -> None:
     """One no-grad forward on the final iterate of the rows (global ``act``) that no earlier
-    iterate made adversarial; they return it with its success (and margin)."""
-    todo = (~success[act]).nonzero()[:, 0]
+    iterate made adversarial; they return it with its success (and margin). ``counted``:
+    the tally and the global indices of ``act`` to charge the pass to."""
+    todo = (~found.success[act]).nonzero()[:, 0]
     if len(todo) == 0:
         return
+    ids = None if counted is None else counted[1]
     if len(todo) < len(act):
         aa, crit, act = aa[todo], crit.subset(todo), act[todo]
+        ids = None if ids is None else ids[todo]
     out = forward(model, aa, crit)
-    if tally is not None:
-        tally.add(gidx[act])
-    result[act] = aa
-    success[act] = crit.is_adversarial(out)
-    if margins is not None:
-        margins[act] = crit.margin(out)
+    if counted is not None and ids is not None:
+        counted[0].add(ids)  # ids is None exactly when counted is
+    found.result[act] = aa
+    found.success[act] = crit.is_adversarial(out)
+    if found.margins is not None:
+        found.margins[act] = crit.margin(out)

@@ -70,6 +70,19 @@ class Program:
     shapes: dict[str, tuple[int, ...]]
 
 
+@dataclass(frozen=True)
+class Conv:
+    """One convolution's constants: ``weight`` OIHW, ``bias`` or None, and ``pad`` as
+    (left, right, top, bottom) zero padding."""
+
+    weight: torch.Tensor
+    bias: torch.Tensor | None
+    stride: Sequence[int]
+    dilation: Sequence[int]
+    groups: int
+    pad: Sequence[int]
+
+
 def const_nchw(c: torch.Tensor, rank: int) -> torch.Tensor:
     """A constant broadcasting against a TF-layout value of ``rank`` -> the same constant
     broadcasting against that value in NCHW (rank 4 only; other ranks keep their layout)."""
@@ -96,14 +109,12 @@ class Builder:
         self.shapes[out] = tuple(shape)
         self.steps.append(Step(kind, inputs, out, tuple(shape), attrs))
 
-    def conv(self, x: str, out: str, shape: Sequence[int], *, weight: torch.Tensor,
-             bias: torch.Tensor | None, stride: Sequence[int], dilation: Sequence[int],
-             groups: int, pad: Sequence[int]) -> None:
-        """``weight`` OIHW; ``pad`` is (left, right, top, bottom) zero padding."""
-        self.emit("conv", [x], out, shape, weight=weight.float(),
-                  bias=None if bias is None else bias.float().reshape(-1),
-                  stride=tuple(stride), dilation=tuple(dilation), groups=int(groups),
-                  pad=tuple(int(p) for p in pad), act=None)
+    def conv(self, x: str, out: str, shape: Sequence[int], c: Conv) -> None:
+        """A convolution of ``x`` with the constants ``c``."""
+        self.emit("conv", [x], out, shape, weight=c.weight.float(),
+                  bias=None if c.bias is None else c.bias.float().reshape(-1),
+                  stride=tuple(c.stride), dilation=tuple(c.dilation), groups=int(c.groups),
+                  pad=tuple(int(p) for p in c.pad), act=None)
 
     def linear(self, x: str, out: str, shape: Sequence[int], weight: torch.Tensor) -> None:
         """``weight`` is (out_features, in_features): ``y = x @ weight.T``."""

@@ -16,7 +16,7 @@ from functools import partial
 
 import torch
 
-from facerobust.models.graph_compile import Act, Builder, Operand, Program
+from facerobust.models.graph_compile import Act, Builder, Conv, Operand, Program
 from facerobust.models.graph_module import CompiledGraph, CompileOptions, compile_program
 from facerobust.models.tfjs.ops import same_pad
 from facerobust.models.tflite import OPS, Operator, TFLiteGraph
@@ -121,6 +121,5 @@ def _conv(b: Builder, op: Operator, ops: list[Operand | None], target: str,
         weight, groups = w.permute(3, 0, 1, 2), channels
     else:  # [cout, kh, kw, cin]
         weight, groups = w.permute(0, 3, 1, 2), 1
-    b.conv(x, target, shape, weight=weight, bias=bias, stride=stride, dilation=dil,
-           groups=groups, pad=(left, right, top, bottom))
+    b.conv(x, target, shape, Conv(weight, bias, stride, dil, groups, (left, right, top, bottom)))
     return True

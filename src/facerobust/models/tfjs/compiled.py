@@ -16,7 +16,7 @@ from functools import partial
 
 import torch
 
-from facerobust.models.graph_compile import Act, Builder, Operand, Program
+from facerobust.models.graph_compile import Act, Builder, Conv, Operand, Program
 from facerobust.models.graph_module import CompiledGraph, CompileOptions, compile_program
 from facerobust.models.tfjs.graph import TFGraph
 from facerobust.models.tfjs.nodes import Node
@@ -140,8 +140,8 @@ def _conv(b: Builder, node: Node, ops: list[Operand], shape: tuple[int, ...]) ->
     else:
         weight, groups = w.permute(3, 2, 0, 1), channels // cin
     target = f"{node.name}#conv" if fused else node.name
-    b.conv(x, target, shape, weight=weight, bias=None, stride=strides[1:3],
-           dilation=dil[1:3], groups=groups, pad=(left, right, top, bottom))
+    b.conv(x, target, shape,
+           Conv(weight, None, strides[1:3], dil[1:3], groups, (left, right, top, bottom)))
     return _act_tail(b, node, target, ops[2:], shape, fused)
 
 
