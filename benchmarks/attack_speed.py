@@ -6,11 +6,14 @@ runs once per round, rounds interleaved; the table shows medians and spreads, an
 the median of its per-round ratios. Prints a table and ends with
 ``RESULT pgd_vs_art=.. pgd_vs_torchattacks=.. cw_vs_art=.. overhead=.. fgsm_sweep8=..
 minimal_eps_passes=.. fgsm_vs_torchattacks=.. fgsm_judged_vs_torchattacks=..
-cw_vs_torchattacks=.. pgd_pass_ratio=..`` (speed ratios > 1: facerobust is faster).
+fgsm_judged_vs_torchattacks_judged=.. cw_vs_torchattacks=.. pgd_pass_ratio=..`` (speed
+ratios > 1: facerobust is faster).
 
 Like-for-like keys: ``fgsm_vs_torchattacks`` times :meth:`FGM.craft` (adversarials only, judged
 outside the timing like the peers'); ``fgsm_judged_vs_torchattacks`` times the full call, which
-also returns the success mask (one more forward on the rows the clean forward did not break).
+also returns the success mask (one more forward on the rows the clean forward did not break);
+``fgsm_judged_vs_torchattacks_judged`` sets it beside torchattacks plus the one forward that
+gives the same mask (the same work: a success mask needs a forward of the adversarials).
 ``cw_vs_torchattacks`` runs CW with ``abort_scope="batch"``, the abort rule torchattacks (and
 Carlini's reference code) use; the default per-sample rule is timed too (``cw_vs_art``), with
 its passes and mean L2 beside torchattacks'. ``pgd_pass_ratio`` = PGD-k without early stopping:
@@ -147,6 +150,12 @@ def main() -> None:
 
     fb()  # warm-up; timed in the rounds below, beside the attacks
 
+    def judged(adv: torch.Tensor) -> torch.Tensor:
+        """A peer's adversarials with the success mask ours returns: one no-grad forward."""
+        with torch.no_grad():
+            crit.is_adversarial(clf(adv))
+        return adv
+
     eps, alpha, k = 1 / 255, 0.25 / 255, args.steps
     c, lr, cs = 1.0, 0.01, args.cw_steps
     m, mk = args.minimal_n, args.minimal_steps
@@ -162,6 +171,8 @@ def main() -> None:
         "fgsm_art": ("FGSM 1/255", "ART", lambda: FastGradientMethod(
             art, eps=eps, batch_size=len(x)).generate(xn, y=yn)),
         "fgsm_ta": ("FGSM 1/255", "torchattacks", lambda: torchattacks.FGSM(clf, eps=eps)(x, y)),
+        "fgsm_ta_judged": ("FGSM 1/255", "torchattacks + one judging forward",
+                           lambda: judged(torchattacks.FGSM(clf, eps=eps)(x, y))),
         "fgsm_craft": ("FGSM 1/255", "facerobust craft (no success)",
                        lambda: FGSM().craft(clf, x, crit, epsilons=[eps])[0]),
         "sweep8": ("FGSM sweep 1..8/255", "facerobust",
@@ -271,6 +282,7 @@ def main() -> None:
           f"minimal_eps_passes={ours.passes / base.passes:.3f} "
           f"fgsm_vs_torchattacks={ratio('fgsm_ta', 'fgsm_craft')[0]:.2f} "
           f"fgsm_judged_vs_torchattacks={ratio('fgsm_ta', 'fgsm')[0]:.2f} "
+          f"fgsm_judged_vs_torchattacks_judged={ratio('fgsm_ta_judged', 'fgsm')[0]:.2f} "
           f"cw_vs_torchattacks={ratio('cw_ta', 'cw_batch')[0]:.2f} "
           f"pgd_pass_ratio={pgd_pass_ratio:.3f}")
     print(f"minimal-epsilon medians: default {ours.median() * 255:.4f}/255, RobFR "

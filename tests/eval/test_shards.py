@@ -5,6 +5,7 @@ the results of an uninterrupted run."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -91,3 +92,33 @@ def test_killed_sharded_unit_resumes_from_its_finished_shards(
     doc = json.loads((out / "results.json").read_text())
     assert without_keys(doc, VOLATILE) == without_keys(json.loads(whole.read_text()), VOLATILE)
     assert next(a for a in doc["attacks"] if a["key"] == "pgd-linf-untargeted")["n"] == 8
+
+
+def test_precision_is_part_of_crafting_units_fingerprints_only() -> None:
+    fp32, bf16 = (parse_config({"run": {"precision": p}}) for p in ("fp32", "bf16"))
+    assert parse_config({}).unit_fingerprint("attack") == fp32.unit_fingerprint("attack")
+    for kind in ("attack", "minimal", "defense"):
+        assert fp32.unit_fingerprint(kind) != bf16.unit_fingerprint(kind)
+    assert fp32.unit_fingerprint("clean") == bf16.unit_fingerprint("clean")
+    with pytest.raises(ValueError, match=r"run\.precision: precision must be one of"):
+        parse_config({"run": {"precision": "half"}})
+
+
+@pytest.mark.slow
+def test_bf16_crafting_reuses_clean_units_and_judges_like_fp32(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, one_thread: None) -> None:
+    monkeypatch.setattr(models, "load", lambda name, device=None: PooledPixels())
+    out = tmp_path / "run"
+    fp32 = json.loads(run_audit(_cfg(), out, progress=False).read_text())
+    bf16_cfg = parse_config(tomllib.loads(CONFIG.format(root=embedded_dataset()).replace(
+        "batch_size = 8", "batch_size = 8\nshard_size = 3\nprecision = \"bf16\"")))
+    bf16 = json.loads(run_audit(bf16_cfg, out, progress=False).read_text())
+    total, done = (int(v) for v in re.findall(r"(\d+) units, (\d+) already done",
+                                              (out / "audit.log").read_text())[-1])
+    # the 4 attack units, the minimal and the defense unit are crafted again, the rest reused
+    assert (total, done) == (len(fp32["attacks"]) + 2 + len(fp32["clean"]), len(fp32["clean"]))
+    assert fp32["clean"] == bf16["clean"]  # clean units reused as they were
+    for a32, a16 in zip(fp32["attacks"], bf16["attacks"], strict=True):
+        assert a16["key"] == a32["key"] and a16["n"] == a32["n"]
+        for r32, r16 in zip(a32["success"], a16["success"], strict=True):
+            assert abs(r32["k"] - r16["k"]) <= 1, (a32["key"], r32, r16)

@@ -18,16 +18,19 @@ def embed(model: nn.Module, chips: torch.Tensor, batch_size: int = 32) -> torch.
 
     The result is allocated once, after the first batch: keeping each batch's small output
     alive between the large, freed activations fragments the heap, and peak memory then grows
-    with the number of chips (~12 KB per chip for dlib-resnet, measured)."""
+    with the number of chips (~12 KB per chip for dlib-resnet, measured). It always runs in
+    float32, also inside an attack's bfloat16 autocast (:mod:`facerobust.core.precision`):
+    scores and success are judged at full precision."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     dev = model_device(model)
     result: torch.Tensor | None = None
-    for i in range(0, len(chips), batch_size):
-        out = model(chips[i:i + batch_size].to(dev)).detach().float().cpu()
-        if result is None:
-            result = torch.empty((len(chips), *out.shape[1:]), dtype=out.dtype)
-        result[i:i + len(out)] = out
+    with torch.autocast(device_type=dev.type, enabled=False):
+        for i in range(0, len(chips), batch_size):
+            out = model(chips[i:i + batch_size].to(dev)).detach().float().cpu()
+            if result is None:
+                result = torch.empty((len(chips), *out.shape[1:]), dtype=out.dtype)
+            result[i:i + len(out)] = out
     return result if result is not None else torch.empty(0)
 
 

@@ -32,6 +32,7 @@ from facerobust.attacks.registry import (
     full_budget,
     resolve_steps_queries,
 )
+from facerobust.core.precision import crafting
 from facerobust.core.stats import Rate
 from facerobust.eval.config import AttackConfig
 from facerobust.eval.examples import save_example_grid
@@ -189,9 +190,10 @@ class AttackShards:
                                       queries=atk.queries, starting_points=starts)
                 return full_budget(attack) if full else attack
 
-            adv, _, counts = attack_in_batches(make, source.model, setup.x, source.criterion,
-                                               eps, batch_size=self.batch,
-                                               generator=torch.Generator().manual_seed(seed))
+            with crafting(self.exp.cfg.run.precision, model_device(source.model)):
+                adv, _, counts = attack_in_batches(
+                    make, source.model, setup.x, source.criterion, eps,
+                    batch_size=self.batch, generator=torch.Generator().manual_seed(seed))
             per_budget.append(adv)
             queries.extend(counts)
         return torch.cat(per_budget, dim=0), queries

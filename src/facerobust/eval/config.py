@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from facerobust.attacks.registry import attack_entry
+from facerobust.core.precision import check_precision
 from facerobust.data.chips import DETECTORS
 from facerobust.data.sources import LAYOUTS
 from facerobust.defenses import parse_defense
@@ -46,6 +47,7 @@ class RunConfig:
     batch_size: int = 16
     executor: str = "local"  # "local" (this process) | "ray" (units as Ray tasks)
     shard_size: int = 128  # samples per shard of an attack / minimal unit (one Ray task each)
+    precision: str = "fp32"  # "fp32" | "bf16": attacks' passes (judging is always float32)
 
 
 @dataclass(frozen=True)
@@ -201,6 +203,8 @@ class AuditConfig:
             common["others"] = sorted(self.models.others)
         if kind in ("attack", "minimal"):  # each shard has its own seed
             common["shard_size"] = self.run.shard_size
+        if kind in ("attack", "minimal", "defense") and self.run.precision != "fp32":
+            common["precision"] = self.run.precision  # fp32 units keep their fingerprints
         return settings_hash([kind, common, *parts])
 
 
@@ -409,6 +413,7 @@ def _check_data(data: DataConfig) -> None:
 
 def _validate(cfg: AuditConfig) -> None:
     _check_choice(cfg.run.executor, EXECUTORS, "run.executor")
+    check_precision(cfg.run.precision, "run.precision")
     _check_sizes(cfg)
     _check_data(cfg.data)
     ident = cfg.identification

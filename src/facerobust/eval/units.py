@@ -18,6 +18,8 @@ import torch
 
 from facerobust.attacks.minimal import minimal_epsilon
 from facerobust.attacks.registry import build_attack
+from facerobust.core.embedding import model_device
+from facerobust.core.precision import crafting
 from facerobust.core.stats import Rate
 from facerobust.data.chip_rows import take_rows
 from facerobust.defenses import parse_defense
@@ -74,10 +76,11 @@ class MinimalShards:
         setup = self.samples.take(*self.bounds()[index])
         victim, ref = setup.refs[self.exp.victim]
         attack = build_attack(m.attack, m.threat, steps=m.steps)
-        result = minimal_epsilon(
-            victim, setup.x, make_criterion(m.goal, victim, ref), attack=attack,
-            max_epsilon=m.max_epsilon,
-            generator=torch.Generator().manual_seed(shard_seed(self.seed, index)))
+        with crafting(self.exp.cfg.run.precision, model_device(victim)):
+            result = minimal_epsilon(
+                victim, setup.x, make_criterion(m.goal, victim, ref), attack=attack,
+                max_epsilon=m.max_epsilon,
+                generator=torch.Generator().manual_seed(shard_seed(self.seed, index)))
         return {"epsilons": result.epsilons.clone(),
                 "passes": int(result.passes), "seconds": time.perf_counter() - tic}
 
@@ -164,9 +167,10 @@ class DefenseShards(PlannedShards[DefensePlan]):
         plan = self.state()
         rows = self._rows()[plan.idx[lo:hi]]
         options = replace(self.options, seed=shard_seed(self.seed, index))
-        return attack_part(self.model, self.defense, self.exp.chips.chips[rows],
-                           (plan.ref_bare[lo:hi], plan.ref_defended[lo:hi]), self.attack,
-                           options)
+        with crafting(self.exp.cfg.run.precision, model_device(self.model)):
+            return attack_part(self.model, self.defense, self.exp.chips.chips[rows],
+                               (plan.ref_bare[lo:hi], plan.ref_defended[lo:hi]), self.attack,
+                               options)
 
     def merge(self, parts: list[Part]) -> DefenseUnit:
         return merge_defense(self.model, self.defense, self.attack, self.options, self.state(),
