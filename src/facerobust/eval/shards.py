@@ -100,13 +100,22 @@ class SharedData:
 class Dependent:
     """A unit that needs :class:`SharedData` first (a detector unit: the adversarial set).
     Called here it computes what it needs itself; the Ray executor computes ``needs`` first,
-    once for every unit needing them, and hands them to the workers."""
+    once for every unit needing them, and hands them to the workers. ``fn`` may be a
+    :class:`ShardedUnit` (a detector's variants): its shards then run once ``needs`` are in."""
 
     needs: list[SharedData]
-    fn: Callable[[], Unit]
+    fn: Callable[[], Unit] | ShardedUnit
 
     def __call__(self) -> Unit:
-        return self.fn()
+        return self.fn()  # type: ignore[no-any-return]
+
+
+def sharded_of(fn: Any) -> ShardedUnit | None:
+    """The shards of a planned unit: ``fn`` itself when sharded, the sharded unit a
+    :class:`Dependent` wraps, else ``None`` (a unit computed whole)."""
+    if isinstance(fn, Dependent):
+        fn = fn.fn
+    return fn if isinstance(fn, ShardedUnit) else None
 
 
 def part_fingerprint(fingerprint: str, index: int, bounds: tuple[int, int]) -> str:
