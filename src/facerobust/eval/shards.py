@@ -107,7 +107,7 @@ class Dependent:
     fn: Callable[[], Unit] | ShardedUnit
 
     def __call__(self) -> Unit:
-        return self.fn()  # type: ignore[no-any-return]
+        return self.fn()
 
 
 def sharded_of(fn: Any) -> ShardedUnit | None:
