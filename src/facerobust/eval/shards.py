@@ -6,7 +6,9 @@ chips, with its own seed -- and merges the per-sample parts into the unit's resu
 shard of a unit needs (a defense's clean figures and attacked samples) is its *state*,
 computed once (by the driver on Ray, which hands it to the shards through the object store).
 Data several units need (:class:`SharedData`, the detectors' adversarial set) is computed once
-as shards of its own and saved in the run store before the units that need it run.
+as shards of its own and saved in the run store before the units that need it run. A detector
+unit (a :class:`Dependent` on that set) is sharded by *variant* instead of by sample: shard
+``i`` is variant ``i``, every one seeded with the unit's seed.
 
 Both executors use the same shards and seeds, so the local executor and Ray (one task per
 shard) give identical results; a shard's part is saved in the run store as it
