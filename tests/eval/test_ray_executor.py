@@ -1,7 +1,7 @@
 """The Ray executor: a tiny audit (verification and identification attacks, the minimal
-search, a defense) on a local Ray cluster (2 CPUs) gives the local executor's results.json
-(timings aside) with units split into shards, writes the same files, and a rerun reuses finished
-units and shards."""
+search, a defense, fusion and detectors, a detector's variants) on a local Ray cluster (2 CPUs)
+gives the local executor's results.json (timings aside) with units split into shards, writes
+the same files, and a rerun reuses finished units and shards."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from facerobust.cli import main
 from facerobust.cli.demo import embedded_dataset
 from facerobust.eval.config import parse_config
 from facerobust.eval.results import RUN_SPECIFIC_KEYS, without_keys
-from tests.helpers.models import PooledPixels
-from tests.helpers.tiny_audit import CONFIG
+from tests.helpers.models import PooledPixels, TinyResNet
+from tests.helpers.tiny_audit import CONFIG, trajectory_config
 
 # differ between any two runs, or say which executor ran
 VOLATILE = RUN_SPECIFIC_KEYS | {"config_fingerprint", "executor"}
@@ -171,3 +171,51 @@ def test_every_unit_kind_sharded_on_ray_equals_local(tmp_path: Path, ray_cluster
     assert log.count("computed detection-data-") == 1  # once, shared by both detectors
     assert len(list((remote / "tensors").glob("detection-data-*"))) == 1
     assert not list((remote / "tensors").glob("*.shard-*"))  # parts dropped once merged
+
+
+@pytest.mark.slow
+def test_detector_variants_are_ray_tasks_equal_to_local_and_resume(
+        tmp_path: Path, ray_cluster: Any, monkeypatch: pytest.MonkeyPatch,
+        one_thread: None) -> None:  # one thread like the workers: files equal to the bit
+    from facerobust.eval.detection import DetectorShards
+
+    monkeypatch.setattr(models, "load", lambda name, device=None: TinyResNet(
+        seed=1 if name == "pooled" else 2))
+    config = tmp_path / "trajectory.toml"  # one detector unit of two variants
+    config.write_text(trajectory_config(embedded_dataset()))
+    unit = "detector-0-trajectory"
+    local, remote = tmp_path / "local", tmp_path / "ray"
+    assert main(["audit", str(config), "--out", str(local), "--no-progress"]) == 0
+    assert main(["audit", str(config), "--out", str(remote), "--no-progress",
+                 "--executor", "ray"]) == 0
+    local_doc = json.loads((local / "results.json").read_text())
+    doc = json.loads((remote / "results.json").read_text())
+    assert len(doc["detectors"][0]["results"]) == 2
+    assert without_keys(doc, VOLATILE) == without_keys(local_doc, VOLATILE)
+    assert f"{unit}: 2 shard tasks submitted" in (remote / "audit.log").read_text()
+    detectors = sorted(p for p in _files(local) if p.startswith("detectors/"))
+    assert detectors == [f"detectors/{unit}-C-l2.pt", f"detectors/{unit}-M-cosine.pt"]
+    assert _files(remote) == _files(local)  # the fitted detectors, written by the driver
+    for rel in detectors:
+        assert (remote / rel).read_bytes() == (local / rel).read_bytes()
+
+    # a local run killed in the second variant, finished on Ray: one task, for that variant
+    killing, real = [True], DetectorShards.run
+
+    def run(self: DetectorShards, index: int) -> Any:
+        if killing[0] and index == 1:
+            raise KeyboardInterrupt
+        return real(self, index)
+
+    monkeypatch.setattr(DetectorShards, "run", run)
+    killed = tmp_path / "killed"
+    assert main(["audit", str(config), "--out", str(killed), "--no-progress"]) == 130
+    killing[0] = False
+    assert main(["audit", str(config), "--out", str(killed), "--no-progress",
+                 "--executor", "ray"]) == 0
+    log = (killed / "audit.log").read_text()
+    assert f"{unit}: reusing 1 of 2 finished shards" in log
+    assert f"{unit}: 1 shard tasks submitted" in log
+    resumed = json.loads((killed / "results.json").read_text())
+    assert without_keys(resumed, VOLATILE) == without_keys(local_doc, VOLATILE)
+    assert _files(killed) == _files(local)

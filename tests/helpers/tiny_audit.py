@@ -51,3 +51,25 @@ goal = "untargeted"
 eot = 1
 samples = 8
 """
+
+
+def trajectory_config(root: str) -> str:
+    """The tiny audit's data and models with only a two-variant trajectory detector (needs a
+    hookable stand-in such as ``TinyResNet`` as the victim): one shard per variant."""
+    text = CONFIG.format(root=root)
+    return text[:text.index("[[attack]]")] + TRAJECTORY
+
+
+TRAJECTORY = """
+[[detector]]
+name = "trajectory"
+variants = ["M-cosine", "C-l2"]
+options = {hidden = 8, epochs = 3}
+attacks = ["bim"]
+samples = 16
+steps = 2
+adaptive_samples = 4
+adaptive_steps = 2
+adaptive_epsilons = ["4/255"]
+adaptive_weights = [1.0]
+"""

@@ -30,7 +30,7 @@ from facerobust.eval.kinds import UNIT_KINDS
 from facerobust.eval.ray_executor import require_ray, run_on_ray
 from facerobust.eval.results_audit import DatasetFacts, Models, Results
 from facerobust.eval.results_file import write_result_file
-from facerobust.eval.shards import ShardedUnit, ShardParts, run_here
+from facerobust.eval.shards import ShardParts, run_here, sharded_of
 from facerobust.eval.store import RunLock, RunStore, prepare_output_folder
 from facerobust.eval.unit_kind import PlannedUnit
 from facerobust.info import collect
@@ -117,16 +117,17 @@ class Audit:
         for key, fp, fn in todo:
             bar.set_postfix_str(key)
             tic = time.perf_counter()
-            if isinstance(fn, ShardedUnit):
-                unit = run_here(fn, key, fp, store, bar.set_postfix_str)
+            shards = sharded_of(fn)
+            if shards is not None:  # a Dependent's needs are computed by its shards
+                unit = run_here(shards, key, fp, store, bar.set_postfix_str)
             else:
                 unit = fn()
             payload = unit.to_dict()
             if not payload.get("seconds"):
                 payload["seconds"] = time.perf_counter() - tic
             store.save(key, fp, payload)
-            if isinstance(fn, ShardedUnit):  # the merged unit is saved: its parts are spent
-                ShardParts(store, key, fp, fn.bounds()).drop()
+            if shards is not None:  # the merged unit is saved: its parts are spent
+                ShardParts(store, key, fp, shards.bounds()).drop()
             log.info("finished %s in %.1fs", key, payload["seconds"])
             bar.update(1)
 

@@ -6,13 +6,16 @@ threshold set at ``fpr`` on the *validation* clean probes, and judged on the hel
 probes: AUROC per attack with its interval, Macro-AUC, TPR at 1% and 5% FPR, the clean
 false-positive rate at the operating threshold, and ms/image. Then PGD attacks the model
 naively and adaptively (:mod:`facerobust.detectors.adaptive`) at each budget; success means
-fooling the model and staying under the real detector's threshold.
+fooling the model and staying under the real detector's threshold. The variants of one entry
+are the shards of its unit (:class:`DetectorShards`), so Ray runs them in parallel.
 """
 
 from __future__ import annotations
 
+import tempfile
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -26,25 +29,59 @@ from facerobust.eval.detection_adaptive import adaptive_rows
 from facerobust.eval.detection_data import DetectionSet, build_detection_set
 from facerobust.eval.detector_config import DetectorConfig
 from facerobust.eval.experiment import Experiment
-from facerobust.eval.results_detection import AttackDetection, DetectorResult, DetectorUnit
+from facerobust.eval.results_detection import (
+    AttackDetection,
+    DetectionData,
+    DetectorResult,
+    DetectorUnit,
+)
+from facerobust.eval.shards import Part
 
 
-def detector_unit(exp: Experiment, dcfg: DetectorConfig, key: str, seed: int, out: Path
-                  ) -> DetectorUnit:
-    tic = time.perf_counter()
-    data = build_detection_set(exp, dcfg, exp.cfg.run.seed)
-    model = exp.identification_model(exp.victim)
-    cache: dict[str, dict[str, Features]] = {}
-    results = []
-    for variant in dcfg.variant_list:
-        det = make_detector(dcfg, variant, model, exp.cfg.run.batch_size, seed)
-        name = f"{key}-{variant}" if variant else key
-        fresh = make_detector(dcfg, variant, model, exp.cfg.run.batch_size, seed)
-        saved = SavedDetector(out=out, file=f"detectors/{name}.pt", model_name=exp.victim)
-        results.append(evaluate_detector(det, dcfg, data, cache, seed=seed, saved=saved,
-                                         fresh=fresh))
-    return DetectorUnit(key=key, name=dcfg.name, model=exp.victim, data=data.summary,
-                        results=results, seconds=time.perf_counter() - tic)
+class DetectorShards:
+    """One ``[[detector]]`` as one shard per variant: shard ``i`` fits, judges and attacks
+    variant ``i`` (seeded with the unit's seed, as every variant always was) and returns its
+    result with its saved detector file; :meth:`merge` writes the files under ``out`` and
+    builds the unit. Variants computed in one process share their features."""
+
+    def __init__(self, exp: Experiment, dcfg: DetectorConfig, key: str, seed: int,
+                 out: Path) -> None:
+        self.exp, self.dcfg, self.key, self.seed, self.out = exp, dcfg, key, seed, out
+        self.cache: dict[str, dict[str, Features]] = {}
+
+    @cached_property
+    def data(self) -> DetectionSet:
+        return build_detection_set(self.exp, self.dcfg, self.exp.cfg.run.seed)
+
+    def bounds(self) -> list[tuple[int, int]]:
+        return [(i, i + 1) for i in range(len(self.dcfg.variant_list))]
+
+    def run(self, index: int) -> Part:
+        tic = time.perf_counter()
+        exp, dcfg, variant = self.exp, self.dcfg, self.dcfg.variant_list[index]
+        model = exp.identification_model(exp.victim)
+        det, fresh = (make_detector(dcfg, variant, model, exp.cfg.run.batch_size, self.seed)
+                      for _ in range(2))
+        name = f"{self.key}-{variant}" if variant else self.key
+        with tempfile.TemporaryDirectory(prefix="facerobust-detector-") as tmp:
+            saved = SavedDetector(out=Path(tmp), file=f"detectors/{name}.pt",
+                                  model_name=exp.victim)
+            result = evaluate_detector(det, dcfg, self.data, self.cache, seed=self.seed,
+                                       saved=saved, fresh=fresh)
+            blob = (Path(tmp) / saved.file).read_bytes()
+        return {"result": result.to_dict(), "data": self.data.summary.to_dict(),
+                "file": torch.frombuffer(bytearray(blob), dtype=torch.uint8),
+                "seconds": time.perf_counter() - tic}
+
+    def merge(self, parts: list[Part]) -> DetectorUnit:
+        results = [DetectorResult.from_dict(p["result"], where=self.key) for p in parts]
+        for result, part in zip(results, parts, strict=True):
+            path = self.out / result.file
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(part["file"].numpy().tobytes())
+        return DetectorUnit(key=self.key, name=self.dcfg.name, model=self.exp.victim,
+                            data=DetectionData.from_dict(parts[0]["data"], where=self.key),
+                            results=results, seconds=sum(float(p["seconds"]) for p in parts))
 
 
 def make_detector(dcfg: DetectorConfig, variant: str, model: torch.nn.Module, batch: int,

@@ -1,5 +1,6 @@
 """The ``ray`` executor of an audit: the units not yet in the run store -- one task per unit, or
-one per shard of an attack / minimal unit (:mod:`facerobust.eval.shards`) -- become Ray tasks.
+one per shard of a sharded unit (attack, minimal, defense and fusion units by samples, detector
+units by variant: :mod:`facerobust.eval.shards`) -- become Ray tasks.
 
 * The driver prepares the :class:`~facerobust.eval.experiment.Experiment` as the local
   executor does, computes what units share and cache in the run store (every model's
@@ -37,7 +38,14 @@ from tqdm import tqdm
 
 from facerobust.allocator import keep_freed_memory
 from facerobust.eval.experiment import Experiment
-from facerobust.eval.shards import Part, ShardedUnit, ShardParts, SharedData, log_reuse
+from facerobust.eval.shards import (
+    Part,
+    ShardedUnit,
+    ShardParts,
+    SharedData,
+    log_reuse,
+    sharded_of,
+)
 from facerobust.eval.store import RunStore
 from facerobust.ray_cluster import INSTALL_HINT, connect, require_ray
 
@@ -90,18 +98,24 @@ def _planned(exp: Experiment, plan: Planner, out: Path) -> dict[str, Any]:
     return fns
 
 
+def _adopt_shared(exp: Experiment, shared: dict[str, Any] | None) -> Experiment:
+    """``exp`` with the shared data behind the object refs ``shared`` (fetched once per
+    worker process)."""
+    import ray
+
+    for name, ref in (shared or {}).items():
+        if name not in exp.shared:
+            exp.shared[name] = ray.get(ref)
+    return exp
+
+
 def compute_unit(box: list[Any], key: str, plan_units: Planner,
                  shared: dict[str, Any] | None = None
                  ) -> tuple[dict[str, Any], dict[str, bytes]]:
     """In a worker: unit ``key`` of the shipped experiment -> (result payload, the files it
     wrote, by path relative to the run folder). ``shared`` holds the object refs of the data
     it needs (installed once per worker)."""
-    import ray
-
-    exp = _shipped(box)
-    for name, ref in (shared or {}).items():
-        if name not in exp.shared:
-            exp.shared[name] = ray.get(ref)
+    exp = _adopt_shared(_shipped(box), shared)
     with tempfile.TemporaryDirectory(prefix="facerobust-unit-") as tmp:
         out = Path(tmp)
         fn = _planned(exp, plan_units, out)[key]
@@ -115,14 +129,14 @@ def compute_unit(box: list[Any], key: str, plan_units: Planner,
 
 
 def compute_shard(box: list[Any], key: str, index: int, plan_units: Planner,
-                  state: Any = None) -> Part:
+                  state: Any = None, shared: dict[str, Any] | None = None) -> Part:
     """In a worker: shard ``index`` of the sharded unit (or shared data) ``key`` -> its part
     (the driver merges the parts and writes the unit's files); ``state`` is what the driver
-    computed for every shard of the unit."""
-    exp = _shipped(box)
+    computed for every shard of the unit, ``shared`` the refs of the data it needs."""
+    exp = _adopt_shared(_shipped(box), shared)
     with tempfile.TemporaryDirectory(prefix="facerobust-shard-") as tmp:
-        fn = _planned(exp, plan_units, Path(tmp))[key]
-        if not isinstance(fn, ShardedUnit):
+        fn = sharded_of(_planned(exp, plan_units, Path(tmp))[key])
+        if fn is None:
             raise TypeError(f"unit {key} is not sharded")
         if state is not None and fn.adopt is not None:
             fn.adopt(state)
@@ -204,8 +218,8 @@ def _result(ray: Any, ref: Any, what: str) -> Any:
 def _order(unit: tuple[str, str, Any]) -> int:
     """Submission order: units whose shards need a state the driver computes (defense,
     fusion) last, so the cluster works while the driver computes it."""
-    fn = unit[2]
-    return 1 if isinstance(fn, ShardedUnit) and fn.state is not None else 0
+    fn = sharded_of(unit[2])
+    return 1 if fn is not None and fn.state is not None else 0
 
 
 class _Submitter:
@@ -224,22 +238,25 @@ class _Submitter:
         self.waiting: list[tuple[str, str, Any]] = []
 
     def submit(self, key: str, fp: str, fn: Any) -> None:
-        if isinstance(fn, ShardedUnit):
-            todo = self.collect.plan(key, fp, fn)
-            state = self.ray.put(fn.state()) if todo and fn.state is not None else None
-            for i in todo:
-                self.pending[self.shard_task.remote(self.box, key, i, self.plan, state)] = \
-                    (key, fp, i)
-            return
         needs = getattr(fn, "needs", [])
-        if all(n.key in self.shared for n in needs):
-            refs = {n.key: self.shared[n.key] for n in needs}
+        if not all(n.key in self.shared for n in needs):
+            self.waiting.append((key, fp, fn))
+            for need in needs:
+                self._start_shared(need)
+            return
+        refs = {n.key: self.shared[n.key] for n in needs}
+        shards = sharded_of(fn)
+        if shards is None:
             self.pending[self.unit_task.remote(self.box, key, self.plan, refs)] = \
                 (key, fp, None)
             return
-        self.waiting.append((key, fp, fn))
-        for need in needs:
-            self._start_shared(need)
+        todo = self.collect.plan(key, fp, shards)
+        state = self.ray.put(shards.state()) if todo and shards.state is not None else None
+        for i in todo:
+            self.pending[self.shard_task.remote(self.box, key, i, self.plan, state,
+                                                refs or None)] = (key, fp, i)
+        if todo:
+            log.info("%s: %d shard tasks submitted", key, len(todo))
 
     def _start_shared(self, need: SharedData) -> None:
         if need.key in self.started:

@@ -6,7 +6,9 @@ chips, with its own seed -- and merges the per-sample parts into the unit's resu
 shard of a unit needs (a defense's clean figures and attacked samples) is its *state*,
 computed once (by the driver on Ray, which hands it to the shards through the object store).
 Data several units need (:class:`SharedData`, the detectors' adversarial set) is computed once
-as shards of its own and saved in the run store before the units that need it run.
+as shards of its own and saved in the run store before the units that need it run. A detector
+unit (a :class:`Dependent` on that set) is sharded by *variant* instead of by sample: shard
+``i`` is variant ``i``, every one seeded with the unit's seed.
 
 Both executors use the same shards and seeds, so the local executor and Ray (one task per
 shard) give identical results; a shard's part is saved in the run store as it
@@ -100,13 +102,22 @@ class SharedData:
 class Dependent:
     """A unit that needs :class:`SharedData` first (a detector unit: the adversarial set).
     Called here it computes what it needs itself; the Ray executor computes ``needs`` first,
-    once for every unit needing them, and hands them to the workers."""
+    once for every unit needing them, and hands them to the workers. ``fn`` may be a
+    :class:`ShardedUnit` (a detector's variants): its shards then run once ``needs`` are in."""
 
     needs: list[SharedData]
-    fn: Callable[[], Unit]
+    fn: Callable[[], Unit] | ShardedUnit
 
     def __call__(self) -> Unit:
         return self.fn()
+
+
+def sharded_of(fn: Any) -> ShardedUnit | None:
+    """The shards of a planned unit: ``fn`` itself when sharded, the sharded unit a
+    :class:`Dependent` wraps, else ``None`` (a unit computed whole)."""
+    if isinstance(fn, Dependent):
+        fn = fn.fn
+    return fn if isinstance(fn, ShardedUnit) else None
 
 
 def part_fingerprint(fingerprint: str, index: int, bounds: tuple[int, int]) -> str:

@@ -33,7 +33,7 @@ from facerobust.eval.defense_eval import (
     plan_identification,
     plan_verification,
 )
-from facerobust.eval.detection import detector_unit as run
+from facerobust.eval.detection import DetectorShards
 from facerobust.eval.detector_config import DetectorConfig
 from facerobust.eval.experiment import Experiment, GoalRows
 from facerobust.eval.fusion_eval import (
@@ -44,7 +44,6 @@ from facerobust.eval.fusion_eval import (
     plan_fusion,
 )
 from facerobust.eval.results import DefenseUnit, FusionUnit, MinimalUnit
-from facerobust.eval.results_detection import DetectorUnit
 from facerobust.eval.shards import Part, ShardedUnit, shard_bounds, shard_seed
 from facerobust.eval.tasks import VERIFICATION_GOALS, make_criterion, targets_for
 
@@ -220,8 +219,8 @@ def sharded(shards: DefenseShards | FusionShards | MinimalShards) -> ShardedUnit
 
 
 def detector_unit(exp: Experiment, dcfg: DetectorConfig, key: str, seed: int, out: Path
-                  ) -> DetectorUnit:
-    """One ``[[detector]]``: fitted, calibrated, scored and adaptively attacked
-    (:mod:`facerobust.eval.detection`)."""
-
-    return run(exp, dcfg, key, seed, out)
+                  ) -> ShardedUnit:
+    """One ``[[detector]]``: fitted, calibrated, scored and adaptively attacked, one shard per
+    variant (:mod:`facerobust.eval.detection`)."""
+    shards = DetectorShards(exp, dcfg, key, seed, out)
+    return ShardedUnit(shards.bounds, shards.run, shards.merge)

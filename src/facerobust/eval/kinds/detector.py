@@ -1,11 +1,12 @@
 """Detector units: an adversarial-input detector fitted, calibrated, judged and adaptively
 attacked, on the adversarial data set every detector with the same data settings shares
-(computed once, as shards of the probes: :mod:`facerobust.eval.detection_data`)."""
+(computed once, as shards of the probes: :mod:`facerobust.eval.detection_data`). Each variant
+(trajectory's) is a shard of the unit; the fingerprint is unchanged (every variant keeps the
+unit's seed, so the results are those of the variants computed one after another)."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
-from functools import partial
 from pathlib import Path
 
 from facerobust.eval.config import AuditConfig
@@ -23,7 +24,7 @@ def plan(cfg: AuditConfig, exp: Experiment, out: Path) -> list[PlannedUnit]:
     units: list[PlannedUnit] = []
     for i, det in enumerate(cfg.detectors):
         key = f"detector-{i}-{det.name}"
-        fn = partial(detector_unit, exp, det, key, unit_seed(cfg.run.seed, key), out)
+        fn = detector_unit(exp, det, key, unit_seed(cfg.run.seed, key), out)
         units.append((key, exp.fingerprint("detector", asdict(det),
                                            *sharding(det.samples, cfg.run.shard_size)),
                       Dependent([detection_data(exp, det)], fn)))
