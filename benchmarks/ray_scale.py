@@ -15,8 +15,9 @@ separates that effect from the parallelism.
 ``identical`` compares every Ray run's results.json with the local one's, ignoring timings and
 the executor echoed in the config.
 
-``--kinds`` adds a defense and two detectors (sharing one adversarial set) to the attacks, with
-identification enabled and shards of 4 samples: every unit kind Ray shards by sample.
+``--kinds`` adds a defense and three detectors (sharing one adversarial set; the trajectory
+detector's two variants are two shards) to the attacks, with identification enabled and shards
+of 4 samples: every unit kind Ray shards.
 
     PYTHONPATH=src .venv/bin/python benchmarks/ray_scale.py --rounds 3
     PYTHONPATH=src .venv/bin/python benchmarks/ray_scale.py --rounds 2 --kinds --local-threads 1
@@ -92,7 +93,19 @@ adaptive_samples = 4
 adaptive_steps = {steps}
 adaptive_epsilons = ["4/255"]
 adaptive_weights = [1.0]
-""".replace("NAME", name) for name in ("squeeze", "gallery"))
+""".replace("NAME", name) for name in ("squeeze", "gallery")) + """
+[[detector]]
+name = "trajectory"
+variants = ["M-l2", "C-l2"]
+options = {{hidden = 16, epochs = 5}}
+attacks = ["bim"]
+samples = 24
+steps = {steps}
+adaptive_samples = 4
+adaptive_steps = {steps}
+adaptive_epsilons = ["4/255"]
+adaptive_weights = [1.0]
+"""
 VOLATILE = RUN_SPECIFIC_KEYS | {"config_fingerprint", "executor"}
 
 

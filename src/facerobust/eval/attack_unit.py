@@ -1,9 +1,14 @@
 """The attack unit, sharded: one attack and goal on the victim at every epsilon, with transfer.
 
-``success`` is success on the victim (early stopping: each sample's first successful iterate).
-Transfer, ``full_budget_success`` and the example grid use adversarials crafted *for* each
-budget at full strength (every step run, final iterate), re-scored unchanged on every other
-model (without gradients, in batches, each chip once per model and budget: the experiment's
+Every white-box budget-bound attack runs once per budget at full strength (every step run,
+final iterate); ``full_budget_success`` is the victim's verdict on those adversarials and
+``success`` counts a sample as broken at a budget when it is broken at that budget or at a
+smaller one (:func:`broken_within`: the smaller budget's adversarial is within this one too).
+Minimising and black-box attacks run once over all budgets (each sample's first success).
+Every verdict is the audit's float32 forward, never the attack's own check, so a bfloat16
+attack (``[run] precision``) is judged like a float32 one. Transfer and the example grid use
+the full-strength adversarials, re-scored unchanged on every other model (without
+gradients, in batches, each chip once per model and budget: the experiment's
 score cache serves chips scored before, like the clean probes every unit of a goal shares);
 a target's transfer counts only samples it handled correctly when clean (its clean failure
 rate is beside it).
@@ -118,6 +123,15 @@ def _source_scores(setup: GoalSetup, source: Source, adv: torch.Tensor, batch: i
     return part
 
 
+def broken_within(part: Part, epsilons: tuple[float, ...] | list[float]) -> Part:
+    """``part`` with each budget's success widened to the samples fooled at that budget or at
+    any smaller one: an adversarial within a smaller budget is within this one too."""
+    eps = torch.as_tensor(list(epsilons), dtype=torch.float64)
+    smaller = (eps[None, :] <= eps[:, None]).to(torch.float32)  # (k, j): eps_j <= eps_k
+    adv = (smaller @ part["adv"].to(torch.float32)) > 0
+    return {**part, "adv": adv}
+
+
 def _scorer(exp: Experiment, setup: GoalSetup, name: str, batch: int) -> Scorer:
     """Scores on model ``name`` through the experiment's score cache."""
     return partial(exp.scores.score, name, setup.refs[name][0], batch_size=batch)
@@ -162,11 +176,10 @@ class AttackShards:
         seed = shard_seed(self.seed, index)
         source = Source.of(setup, list(self.atk.surrogates) or [self.exp.victim])
         tic = time.perf_counter()
-        swept, queries = self._attack(setup, source, seed, full=False)
+        full, queries = self._attack(setup, source, seed, full=self.budget_bound)
         seconds = time.perf_counter() - tic
-        full = self._attack(setup, source, seed, full=True)[0] if self.budget_bound else swept
-        own = _source_scores(setup, source, swept, self.batch, self.exp)
         own_full = _source_scores(setup, source, full, self.batch, self.exp)
+        own = broken_within(own_full, self.atk.epsilons) if self.budget_bound else own_full
         transfer = {name: _scores(_scorer(self.exp, setup, name, self.batch), self.goal,
                                   setup.x, full, target, only_correct=True)
                     for name, (_, target) in setup.refs.items() if name not in source.names}

@@ -41,6 +41,8 @@ from tqdm import tqdm
 from facerobust.attacks.base import check_int
 from facerobust.attacks.registry import full_budget
 from facerobust.attacks.threat import LINF, Threat
+from facerobust.core.embedding import model_device
+from facerobust.core.precision import check_precision, crafting
 from facerobust.core.stats import Rate
 from facerobust.defenses.base import Defense
 from facerobust.defenses.masking import (
@@ -121,7 +123,8 @@ class DefenseEvalOptions:
     defenses; deterministic ones always use 1), at most ``n_attack`` attacked samples, the
     ``direct`` column on or off, an optional ``blackbox`` attack (e.g.
     ``build_attack("square", LINF)``), the FAR of the clean TAR (verification), the batch
-    size, the seed of every draw and progress bars."""
+    size, the seed of every draw, progress bars and the ``precision`` the attacks craft in
+    (:mod:`facerobust.core.precision`; every verdict is a float32 forward)."""
 
     epsilons: tuple[float, ...]
     goal: str
@@ -133,8 +136,10 @@ class DefenseEvalOptions:
     batch_size: int = 32
     seed: int = SEED
     progress: bool = False
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
+        check_precision(self.precision, "precision")
         eps = tuple(float(e) for e in self.epsilons)
         if not eps:
             raise ValueError("epsilons is empty")
@@ -154,17 +159,15 @@ class DefenseEvalOptions:
 
 
 def _sweep(attack: Any, target: nn.Module, x: torch.Tensor, crit: Any, eps: list[float],
-           seed: int, defense: Defense) -> tuple[list[torch.Tensor], torch.Tensor]:
-    """Run ``attack`` separately at each epsilon (seeded alike); adversarials and the
-    attacked model's own success (n_eps, N)."""
-    advs, wins = [], []
+           seed: int, defense: Defense) -> list[torch.Tensor]:
+    """Run ``attack`` separately at each epsilon (seeded alike): the adversarials."""
+    advs = []
     for e in eps:
         _seeded(defense, seed)
         result = attack(target, x, crit, epsilons=[e],
                         generator=torch.Generator().manual_seed(seed))
         advs.append(result.clipped[0])
-        wins.append(result.success[0])
-    return advs, torch.stack(wins)
+    return advs
 
 
 def _eot(defense: Defense, options: DefenseEvalOptions) -> int:
@@ -278,9 +281,11 @@ def attack_part(model: nn.Module, defense: Defense, xs: torch.Tensor, refs: tupl
     bar = tqdm(runs, desc=f"{defense.spec} attacks", disable=not o.progress, leave=False)
     for label, target, atk, crit in bar:
         bar.set_postfix_str(label)
-        advs, wins = _sweep(full_budget(atk), target, xs, crit, eps, seed, defense)
-        if label == "naive":
-            undefended = wins.bool().cpu()
+        with crafting(o.precision, model_device(model)):
+            advs = _sweep(full_budget(atk), target, xs, crit, eps, seed, defense)
+        if label == "naive":  # judged by the float32 forward, not the attack's own check
+            undefended = torch.stack([crit_bare.is_adversarial(embed(model, a, o.batch_size))
+                                      .bool().cpu() for a in advs])
         _seeded(defense, seed)
         fooled[label] = torch.stack([
             crit_def.is_adversarial(embed(defended, a, o.batch_size)).bool().cpu()

@@ -18,8 +18,6 @@ import torch
 
 from facerobust.attacks.minimal import minimal_epsilon
 from facerobust.attacks.registry import build_attack
-from facerobust.core.embedding import model_device
-from facerobust.core.precision import crafting
 from facerobust.core.stats import Rate
 from facerobust.data.chip_rows import take_rows
 from facerobust.defenses import parse_defense
@@ -75,11 +73,10 @@ class MinimalShards:
         setup = self.samples.take(*self.bounds()[index])
         victim, ref = setup.refs[self.exp.victim]
         attack = build_attack(m.attack, m.threat, steps=m.steps)
-        with crafting(self.exp.cfg.run.precision, model_device(victim)):
-            result = minimal_epsilon(
-                victim, setup.x, make_criterion(m.goal, victim, ref), attack=attack,
-                max_epsilon=m.max_epsilon,
-                generator=torch.Generator().manual_seed(shard_seed(self.seed, index)))
+        result = minimal_epsilon(  # float32 always: the search's verdicts are its findings
+            victim, setup.x, make_criterion(m.goal, victim, ref), attack=attack,
+            max_epsilon=m.max_epsilon,
+            generator=torch.Generator().manual_seed(shard_seed(self.seed, index)))
         return {"epsilons": result.epsilons.clone(),
                 "passes": int(result.passes), "seconds": time.perf_counter() - tic}
 
@@ -129,7 +126,8 @@ class DefenseShards(PlannedShards[DefensePlan]):
         self.options = DefenseEvalOptions(
             epsilons=dcfg.epsilons, goal=dcfg.goal, eot_samples=dcfg.eot,
             n_attack=dcfg.samples, direct=dcfg.direct, blackbox=blackbox,
-            batch_size=exp.cfg.run.batch_size, seed=seed, progress=exp.progress)
+            batch_size=exp.cfg.run.batch_size, seed=seed, progress=exp.progress,
+            precision=exp.cfg.run.precision)
         self.verification = dcfg.goal in VERIFICATION_GOALS
         self._plan: DefensePlan | None = None
 
@@ -166,10 +164,9 @@ class DefenseShards(PlannedShards[DefensePlan]):
         plan = self.state()
         rows = self._rows()[plan.idx[lo:hi]]
         options = replace(self.options, seed=shard_seed(self.seed, index))
-        with crafting(self.exp.cfg.run.precision, model_device(self.model)):
-            return attack_part(self.model, self.defense, self.exp.chips.chips[rows],
-                               (plan.ref_bare[lo:hi], plan.ref_defended[lo:hi]), self.attack,
-                               options)
+        return attack_part(self.model, self.defense, self.exp.chips.chips[rows],
+                           (plan.ref_bare[lo:hi], plan.ref_defended[lo:hi]), self.attack,
+                           options)
 
     def merge(self, parts: list[Part]) -> DefenseUnit:
         return merge_defense(self.model, self.defense, self.attack, self.options, self.state(),

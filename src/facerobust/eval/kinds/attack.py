@@ -22,6 +22,10 @@ PHRASES = {"dodging": "evades recognition (dodging)",
            "targeted": "is identified as a chosen person"}
 
 
+# success at a budget: broken within it by the full-strength runs (before: an early-stopped sweep)
+SUCCESS_RULE = {"success": "full-strength, broken within the budget"}
+
+
 def plan(cfg: AuditConfig, exp: Experiment, out: Path) -> list[PlannedUnit]:
     victim = cfg.models.victim
     units: list[PlannedUnit] = []
@@ -32,7 +36,8 @@ def plan(cfg: AuditConfig, exp: Experiment, out: Path) -> list[PlannedUnit]:
                 key = f"attack-{victim}-{one.key}-{goal}"
                 own = {**asdict(one), "goals": None}
                 shards = AttackShards(exp, one, goal, key, unit_seed(cfg.run.seed, key), out)
-                units.append((key, exp.fingerprint("attack", own, goal),
+                # "success": how success is read (a bump recomputes units of older versions)
+                units.append((key, exp.fingerprint("attack", own, goal, SUCCESS_RULE),
                               ShardedUnit(shards.bounds, shards.run, shards.merge)))
     return units
 
