@@ -138,3 +138,32 @@ def test_options_name_the_bad_field(changes: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         DefenseEvalOptions(**settings)
     assert DODGE.epsilons == tuple(EPS)
+
+
+def test_pair_embeddings_reuse_bare_descriptors_and_embed_each_chip_once() -> None:
+    from facerobust.core.embedding import embed
+    from facerobust.defenses import parse_defense
+    from facerobust.eval.defense_eval import DefenseEvalOptions, pair_embeddings, plan_verification
+    from tests.helpers.models import PooledPixels
+
+    torch.manual_seed(0)
+    model, chips = PooledPixels(), torch.rand(6, 3, 150, 150)
+    a, b = torch.tensor([0, 1, 2, 0]), torch.tensor([3, 4, 5, 5])
+    same = torch.tensor([True, False, True, False])
+    options = DefenseEvalOptions(epsilons=(4 / 255,), goal="dodging", batch_size=2)
+    calls: list[int] = []
+    jpeg = parse_defense("jpeg:q=75")
+    real = jpeg.forward
+
+    def counting(x: torch.Tensor) -> torch.Tensor:
+        calls.append(len(x))
+        return real(x)
+
+    jpeg.forward = counting  # type: ignore[method-assign]
+    shared = pair_embeddings(model, jpeg, chips, (a, b), options, bare_all=embed(model, chips))
+    assert sum(calls) == 6  # 8 pair chips, 6 distinct
+    alone = plan_verification(model, jpeg, chips[a], chips[b], same, options)
+    reused = plan_verification(model, jpeg, chips[a], chips[b], same, options,
+                               embeddings=shared)
+    assert alone.clean == reused.clean and torch.equal(alone.idx, reused.idx)
+    assert torch.allclose(alone.ref_defended, reused.ref_defended, atol=1e-5)

@@ -44,6 +44,7 @@ from facerobust.attacks.threat import LINF, Threat
 from facerobust.core.embedding import model_device
 from facerobust.core.precision import check_precision, crafting
 from facerobust.core.stats import Rate
+from facerobust.data.chip_rows import take_rows
 from facerobust.defenses.base import Defense
 from facerobust.defenses.masking import (
     RANDOM_TOL,
@@ -204,9 +205,41 @@ class DefensePlan:
     ms_per_image: float
 
 
+@dataclass(frozen=True)
+class PairEmbeddings:
+    """Descriptors of the pairs' first and second chips on the bare and the defended model."""
+
+    bare: tuple[torch.Tensor, torch.Tensor]
+    defended: tuple[torch.Tensor, torch.Tensor]
+
+
+def pair_embeddings(model: nn.Module, defense: Defense, chips: Any, rows: tuple[
+        torch.Tensor, torch.Tensor], options: DefenseEvalOptions, *,
+                    bare_all: torch.Tensor | None = None) -> PairEmbeddings:
+    """The pairs' descriptors (``rows``: their chip rows in ``chips``). ``bare_all``, the bare
+    model's descriptors of every chip, is reused when given; a deterministic defense embeds
+    each distinct chip once, a randomised one every pair's chips in order, as it always drew."""
+    a, b = rows
+    if bare_all is None:
+        bare = (embed(model, take_rows(chips, a), options.batch_size),
+                embed(model, take_rows(chips, b), options.batch_size))
+    else:
+        bare = (bare_all[a], bare_all[b])
+    defended = DefendedModel(model, defense)
+    _seeded(defense, options.seed)
+    if defense.randomized:
+        return PairEmbeddings(bare, (embed(defended, take_rows(chips, a), options.batch_size),
+                                     embed(defended, take_rows(chips, b), options.batch_size)))
+    distinct, where = torch.unique(torch.cat([a, b]), return_inverse=True)
+    emb = embed(defended, take_rows(chips, distinct), options.batch_size)[where]
+    return PairEmbeddings(bare, (emb[:len(a)], emb[len(a):]))
+
+
 def plan_verification(model: nn.Module, defense: Defense, x1: torch.Tensor, x2: torch.Tensor,
-                      same: torch.Tensor, options: DefenseEvalOptions) -> DefensePlan:
-    """Clean figures on every pair and the pairs to attack (see :func:`evaluate_defense`)."""
+                      same: torch.Tensor, options: DefenseEvalOptions, *,
+                      embeddings: PairEmbeddings | None = None) -> DefensePlan:
+    """Clean figures on every pair and the pairs to attack (see :func:`evaluate_defense`);
+    ``embeddings``: the pairs' descriptors when already computed (:func:`pair_embeddings`)."""
     o = options
     if o.goal not in VERIFICATION_GOALS:
         raise ValueError(f"goal must be 'dodging' or 'impersonation', got {o.goal!r}")
@@ -219,9 +252,12 @@ def plan_verification(model: nn.Module, defense: Defense, x1: torch.Tensor, x2: 
     _check_defense(defense)
     defended = DefendedModel(model, defense)
     threshold = float(defended.threshold)
-    bare1, bare2 = embed(model, x1, o.batch_size), embed(model, x2, o.batch_size)
-    _seeded(defense, o.seed)
-    def1, def2 = embed(defended, x1, o.batch_size), embed(defended, x2, o.batch_size)
+    if embeddings is None:
+        bare1, bare2 = embed(model, x1, o.batch_size), embed(model, x2, o.batch_size)
+        _seeded(defense, o.seed)
+        def1, def2 = embed(defended, x1, o.batch_size), embed(defended, x2, o.batch_size)
+    else:
+        (bare1, bare2), (def1, def2) = embeddings.bare, embeddings.defended
     d_bare, d_def = model.distance(bare1, bare2), defended.distance(def1, def2)  # type: ignore[operator]
     accepted = accepts(d_def, threshold)
     wanted = same & accepted if o.goal == "dodging" else ~same & ~accepted

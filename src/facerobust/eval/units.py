@@ -28,6 +28,7 @@ from facerobust.eval.defense_eval import (
     DefensePlan,
     attack_part,
     merge_defense,
+    pair_embeddings,
     plan_identification,
     plan_verification,
 )
@@ -147,9 +148,12 @@ class DefenseShards(PlannedShards[DefensePlan]):
             exp, chips = self.exp, self.exp.chips.chips
             if self.verification:
                 b = torch.as_tensor(exp.pairs.b)
+                pairs = pair_embeddings(self.model, self.defense, chips, (self._rows(), b),
+                                        self.options, bare_all=exp.embeddings(exp.victim))
                 self._plan = plan_verification(
                     self.model, self.defense, take_rows(chips, self._rows()),
-                    take_rows(chips, b), torch.as_tensor(exp.pairs.same), self.options)
+                    take_rows(chips, b), torch.as_tensor(exp.pairs.same), self.options,
+                    embeddings=pairs)
             else:
                 labels = exp.probe_rows()[1]
                 n_classes = len(exp.split.names) if exp.split is not None else 0
