@@ -152,13 +152,7 @@ def test_every_unit_kind_sharded_on_ray_equals_local(tmp_path: Path, ray_cluster
     # the attack and minimal units are the test above's: only the defense is kept
     text = text[:text.index("[[attack]]")] + text[text.index("[[defense]]"):]
     config.write_text(text + EVERY_KIND)
-    local, remote = tmp_path / "local", tmp_path / "ray"
-    assert main(["audit", str(config), "--out", str(local), "--no-progress"]) == 0
-    assert main(["audit", str(config), "--out", str(remote), "--no-progress",
-                 "--executor", "ray"]) == 0
-    doc = json.loads((remote / "results.json").read_text())
-    local_doc = json.loads((local / "results.json").read_text())
-    assert without_keys(doc, VOLATILE) == without_keys(local_doc, VOLATILE)
+    local, remote, doc = _local_and_ray(config, tmp_path)
     assert _files(remote) == _files(local)  # fitted detectors written by the driver
     defense, fusion = doc["defenses"][0], doc["fusions"][0]
     assert defense["n_attacked"] == 8 and fusion["n_attacked"] == 5
@@ -173,6 +167,19 @@ def test_every_unit_kind_sharded_on_ray_equals_local(tmp_path: Path, ray_cluster
     assert not list((remote / "tensors").glob("*.shard-*"))  # parts dropped once merged
 
 
+def _local_and_ray(config: Path, tmp_path: Path) -> tuple[Path, Path, dict[str, Any]]:
+    """``config`` audited locally and on Ray: both run folders and the Ray results, checked
+    equal to the local ones but for timings."""
+    local, remote = tmp_path / "local", tmp_path / "ray"
+    assert main(["audit", str(config), "--out", str(local), "--no-progress"]) == 0
+    assert main(["audit", str(config), "--out", str(remote), "--no-progress",
+                 "--executor", "ray"]) == 0
+    doc = json.loads((remote / "results.json").read_text())
+    local_doc = json.loads((local / "results.json").read_text())
+    assert without_keys(doc, VOLATILE) == without_keys(local_doc, VOLATILE)
+    return local, remote, doc
+
+
 @pytest.mark.slow
 def test_detector_variants_are_ray_tasks_equal_to_local_and_resume(
         tmp_path: Path, ray_cluster: Any, monkeypatch: pytest.MonkeyPatch,
@@ -184,14 +191,8 @@ def test_detector_variants_are_ray_tasks_equal_to_local_and_resume(
     config = tmp_path / "trajectory.toml"  # one detector unit of two variants
     config.write_text(trajectory_config(embedded_dataset()))
     unit = "detector-0-trajectory"
-    local, remote = tmp_path / "local", tmp_path / "ray"
-    assert main(["audit", str(config), "--out", str(local), "--no-progress"]) == 0
-    assert main(["audit", str(config), "--out", str(remote), "--no-progress",
-                 "--executor", "ray"]) == 0
-    local_doc = json.loads((local / "results.json").read_text())
-    doc = json.loads((remote / "results.json").read_text())
+    local, remote, doc = _local_and_ray(config, tmp_path)
     assert len(doc["detectors"][0]["results"]) == 2
-    assert without_keys(doc, VOLATILE) == without_keys(local_doc, VOLATILE)
     assert f"{unit}: 2 shard tasks submitted" in (remote / "audit.log").read_text()
     detectors = sorted(p for p in _files(local) if p.startswith("detectors/"))
     assert detectors == [f"detectors/{unit}-C-l2.pt", f"detectors/{unit}-M-cosine.pt"]
@@ -217,5 +218,5 @@ def test_detector_variants_are_ray_tasks_equal_to_local_and_resume(
     assert f"{unit}: reusing 1 of 2 finished shards" in log
     assert f"{unit}: 1 shard tasks submitted" in log
     resumed = json.loads((killed / "results.json").read_text())
-    assert without_keys(resumed, VOLATILE) == without_keys(local_doc, VOLATILE)
+    assert without_keys(resumed, VOLATILE) == without_keys(doc, VOLATILE)
     assert _files(killed) == _files(local)
