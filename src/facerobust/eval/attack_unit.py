@@ -5,9 +5,9 @@ final iterate); ``full_budget_success`` is the victim's verdict on those adversa
 ``success`` counts a sample as broken at a budget when it is broken at that budget or at a
 smaller one (:func:`broken_within`: the smaller budget's adversarial is within this one too).
 Minimising and black-box attacks run once over all budgets (each sample's first success).
-Every verdict is the audit's float32 forward, never the attack's own check, so a bfloat16
-attack (``[run] precision``) is judged like a float32 one. Transfer and the example grid use
-the full-strength adversarials, re-scored unchanged on every other model (without
+Every verdict is the audit's float32 forward, never the attack's own check; with ``[run]
+precision = "bf16"`` only the full-strength budgets craft in bfloat16. Transfer and the
+example grid use the full-strength adversarials, re-scored unchanged on every other model (without
 gradients, in batches, each chip once per model and budget: the experiment's
 score cache serves chips scored before, like the clean probes every unit of a goal shares);
 a target's transfer counts only samples it handled correctly when clean (its clean failure
@@ -203,7 +203,11 @@ class AttackShards:
                                       queries=atk.queries, starting_points=starts)
                 return full_budget(attack) if full else attack
 
-            with crafting(self.exp.cfg.run.precision, model_device(source.model)):
+            # only full-strength budgets craft in bfloat16: a minimising or black-box attack
+            # keeps the iterate its own check calls best, and in bfloat16 that check passes
+            # CW iterates float32 rejects (impersonation 18/64 against 64/64, seed experiment)
+            precision = self.exp.cfg.run.precision if full else "fp32"
+            with crafting(precision, model_device(source.model)):
                 adv, _, counts = attack_in_batches(
                     make, source.model, setup.x, source.criterion, eps,
                     batch_size=self.batch, generator=torch.Generator().manual_seed(seed))
