@@ -233,6 +233,9 @@ class Attack:
     default_threat: ClassVar[Threat] = LINF
     black_box: ClassVar[bool] = False
     minimization: ClassVar[bool] = False
+    # the attack's own verdicts stay float32 under a bfloat16 autocast (only its gradients
+    # are low precision), so what it keeps as best is what a float32 forward accepts
+    float32_verdicts: ClassVar[bool] = False
 
     def __init__(self, threat: Threat | str | None = None,
                  options: AttackOptions | None = None, **fields: Any) -> None:

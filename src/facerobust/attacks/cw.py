@@ -13,6 +13,12 @@ reference rule, as torchattacks runs it). Each step's forward also judges its it
 pass is spent on success: an epsilon the found perturbation fits keeps it and its success, a
 smaller one clips it to that L2 budget and re-checks just those rows.
 
+Under a low-precision autocast (``[run] precision = "bf16"``) the steps' forward+backward run in
+bfloat16, but an iterate becomes a row's best only after a float32 forward confirms it
+(:class:`_Float32Check`): CW settles on the decision boundary, where bfloat16's verdict is a
+coin toss. Only rows that could improve their best (smaller L2, bfloat16 margin within the
+largest bfloat16/float32 margin gap seen so far) pay that forward.
+
 >>> from facerobust.attacks import CarliniWagnerL2, Misclassification
 >>> cw = CarliniWagnerL2(binary_search_steps=5, steps=100, lr=0.01, initial_const=1.0)
 >>> result = cw(classifier, x, Misclassification(y),
@@ -74,6 +80,7 @@ class CarliniWagnerL2(MinimizationAttack):
     options: CWOptions
     threats: ClassVar[tuple[type[Threat], ...]] = (L2Ball,)
     default_threat: ClassVar[Threat] = L2
+    float32_verdicts: ClassVar[bool] = True
 
     def minimize(
         self,
@@ -90,8 +97,9 @@ class CarliniWagnerL2(MinimizationAttack):
         lo = torch.zeros_like(const)
         hi = torch.full_like(const, math.inf)
         best = _Best(x.clone(), torch.full_like(const, math.inf))
+        check = _Float32Check.if_needed(x.device, o.confidence)
         for _ in range(o.binary_search_steps):
-            hit_c = self._descend(model, x, criterion, w0, const, best, tally)
+            hit_c = self._descend(model, x, criterion, w0, const, (best, check), tally)
             # per-sample binary search on c
             hi = torch.where(hit_c, torch.minimum(hi, const), hi)
             lo = torch.where(hit_c, lo, torch.maximum(lo, const))
@@ -101,11 +109,11 @@ class CarliniWagnerL2(MinimizationAttack):
 
     def _descend(
         self, model: nn.Module, x: torch.Tensor, criterion: Criterion, w0: torch.Tensor,
-        const: torch.Tensor, best: _Best, tally: Tally,
+        const: torch.Tensor, keep: tuple[_Best, _Float32Check | None], tally: Tally,
     ) -> torch.Tensor:
-        """One round of Adam steps at the constants ``const``; updates ``best`` in place and
+        """One round of Adam steps at the constants ``const``; updates the best in place and
         returns which rows any step made adversarial (with the confidence margin)."""
-        o = self.options
+        o, (best, check) = self.options, keep
         hit_c = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
         rows = _Rows(torch.arange(x.shape[0], device=x.device), w0.clone(), x, const, criterion)
         prev = torch.full_like(const, math.inf)
@@ -116,6 +124,8 @@ class CarliniWagnerL2(MinimizationAttack):
             tally.add(rows.act)
             with torch.no_grad():
                 ok = rows.crit.is_adversarial(out) & (margin >= o.confidence)
+                if check is not None:
+                    ok = check(model, rows, adv, ok, margin, l2 < best.l2[rows.act], tally)
                 best.update(rows.act, ok, l2, adv)
                 hit_c[rows.act[ok]] = True
                 _adam(rows.w, grad, rows.m, rows.v, it, o.lr)
@@ -161,6 +171,41 @@ class _Rows:
             loss = l2 + self.c * torch.clamp(-margin, min=-confidence)
             (grad,) = torch.autograd.grad(loss.sum(), self.w)
         return adv.detach(), out.detach(), margin.detach(), l2.detach(), loss.detach(), grad
+
+
+class _Float32Check:
+    """Confirms bfloat16 iterates with a float32 forward before they may become a row's best.
+
+    Rows are checked when their L2 beats their best and their bfloat16 margin is within
+    ``slack`` of success; ``slack`` is twice the largest bfloat16/float32 margin gap seen so
+    far (infinite until the first check, so the first step checks every improvable row).
+    Unchecked rows keep the bfloat16 verdict, which only steers the search over c.
+    """
+
+    def __init__(self, device: torch.device, confidence: float) -> None:
+        self.device, self.confidence, self.slack = device, confidence, math.inf
+
+    @classmethod
+    def if_needed(cls, device: torch.device, confidence: float) -> _Float32Check | None:
+        low = torch.is_autocast_enabled(device.type) and \
+            torch.get_autocast_dtype(device.type) != torch.float32
+        return cls(device, confidence) if low else None
+
+    def __call__(self, model: nn.Module, rows: _Rows, adv: torch.Tensor, ok: torch.Tensor,
+                 margin: torch.Tensor, improves: torch.Tensor, tally: Tally) -> torch.Tensor:
+        idx = (improves & (margin >= self.confidence - self.slack)).nonzero()[:, 0]
+        if len(idx) == 0:
+            return ok
+        crit = rows.crit.subset(idx)
+        with torch.autocast(device_type=self.device.type, enabled=False):
+            out = model(adv[idx])
+        tally.add(rows.act[idx])
+        margin32 = crit.margin(out)
+        gap = float((margin[idx].float() - margin32).abs().max())
+        self.slack = 2 * gap if math.isinf(self.slack) else max(self.slack, 2 * gap)
+        ok = ok.clone()
+        ok[idx] = crit.is_adversarial(out) & (margin32 >= self.confidence)
+        return ok
 
 
 class _Best:

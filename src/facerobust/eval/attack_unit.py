@@ -160,6 +160,7 @@ class AttackShards:
         entry = attack_entry(atk.name)
         self.kind = entry.kind
         self.budget_bound = entry.kind == "white-box" and not entry.minimizes
+        self.float32_verdicts = all(c.float32_verdicts for c in entry.classes.values())
 
     @cached_property
     def samples(self) -> GoalRows:
@@ -203,10 +204,12 @@ class AttackShards:
                                       queries=atk.queries, starting_points=starts)
                 return full_budget(attack) if full else attack
 
-            # only full-strength budgets craft in bfloat16: a minimising or black-box attack
-            # keeps the iterate its own check calls best, and in bfloat16 that check passes
-            # CW iterates float32 rejects (impersonation 18/64 against 64/64, seed experiment)
-            precision = self.exp.cfg.run.precision if full else "fp32"
+            # only full-strength budgets and attacks whose own verdicts stay float32 (CW) craft
+            # in bfloat16: a minimising or black-box attack keeps the iterate its own check
+            # calls best, and a bfloat16 check passed CW iterates float32 rejects
+            # (impersonation 18/64 against 64/64, seed experiment)
+            low_ok = full or self.float32_verdicts
+            precision = self.exp.cfg.run.precision if low_ok else "fp32"
             with crafting(precision, model_device(source.model)):
                 adv, _, counts = attack_in_batches(
                     make, source.model, setup.x, source.criterion, eps,

@@ -24,6 +24,8 @@ PHRASES = {"dodging": "evades recognition (dodging)",
 
 # success at a budget: broken within it by the full-strength runs (before: an early-stopped sweep)
 SUCCESS_RULE = {"success": "full-strength, broken within the budget"}
+# how an attack with float32 verdicts (CW) crafts under bf16 (before: all float32)
+LOW_PRECISION_RULE = {"crafting": "bf16 gradients, float32-confirmed best"}
 
 
 def plan(cfg: AuditConfig, exp: Experiment, out: Path) -> list[PlannedUnit]:
@@ -37,7 +39,10 @@ def plan(cfg: AuditConfig, exp: Experiment, out: Path) -> list[PlannedUnit]:
                 own = {**asdict(one), "goals": None}
                 shards = AttackShards(exp, one, goal, key, unit_seed(cfg.run.seed, key), out)
                 # "success": how success is read (a bump recomputes units of older versions)
-                units.append((key, exp.fingerprint("attack", own, goal, SUCCESS_RULE),
+                rules = [SUCCESS_RULE]
+                if cfg.run.precision != "fp32" and shards.float32_verdicts:
+                    rules.append(LOW_PRECISION_RULE)
+                units.append((key, exp.fingerprint("attack", own, goal, *rules),
                               ShardedUnit(shards.bounds, shards.run, shards.merge)))
     return units
 
