@@ -109,11 +109,11 @@ class CarliniWagnerL2(MinimizationAttack):
 
     def _descend(
         self, model: nn.Module, x: torch.Tensor, criterion: Criterion, w0: torch.Tensor,
-        const: torch.Tensor, keep: tuple[_Best, _Float32Check | None], tally: Tally,
+        const: torch.Tensor, found: tuple[_Best, _Float32Check | None], tally: Tally,
     ) -> torch.Tensor:
         """One round of Adam steps at the constants ``const``; updates the best in place and
         returns which rows any step made adversarial (with the confidence margin)."""
-        o, (best, check) = self.options, keep
+        o, (best, check) = self.options, found
         hit_c = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
         rows = _Rows(torch.arange(x.shape[0], device=x.device), w0.clone(), x, const, criterion)
         prev = torch.full_like(const, math.inf)
