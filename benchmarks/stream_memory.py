@@ -5,7 +5,9 @@ thread), scans the files into a chip set (``load_chips(..., lazy=True)``, as
 ``Experiment.prepare`` does: every cache entry is checked, no chip is kept), embeds every chip
 with :func:`facerobust.eval.tasks.embed` in batches of ``--batch`` (chips read from the chip
 cache batch by batch, as ``Experiment.embeddings`` does) and scores ``n / 2`` pairs with the
-model's distance, then reports its peak RSS (``resource.getrusage``, ``ru_maxrss``).
+model's distance, then reports its peak RSS (``resource.getrusage``, ``ru_maxrss``). The
+in-memory chip store is off in the measured pass (``FACEROBUST_CHIP_MEMORY_MB=0``): with it,
+add up to its budget.
 ``--eager`` also measures the pre-streaming path (every chip loaded into one float32 tensor
 first) for comparison.
 
@@ -115,8 +117,11 @@ def measure(files: list[Path], tmp: Path, eager: bool, batch: int) -> dict[str, 
     listing = tmp / f"files-{len(files)}.txt"
     listing.write_text("\n".join(str(p) for p in files))
     cmd = [sys.executable, __file__, "--child", str(listing), "--batch", str(batch)]
+    # the streaming bound itself: no chips kept in memory (facerobust.data.chip_memory adds up
+    # to its budget, 1 GiB by default, on top)
+    env = {**os.environ, "FACEROBUST_CHIP_MEMORY_MB": "0"}
     proc = subprocess.run(cmd + (["--eager"] if eager else []), capture_output=True, text=True,
-                          env=os.environ.copy())
+                          env=env)
     if proc.returncode != 0:
         raise SystemExit(f"measurement failed:\n{proc.stderr[-3000:]}")
     row: dict[str, float] = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -55,7 +55,9 @@ def test_lazy_rows_equal_the_eager_tensor(tmp_path: Path, cache: Path) -> None:
     assert torch.equal(view[1:], eager.chips[torch.tensor([0, 4])])
 
 
-def test_lazy_rows_pickle_small_and_name_a_vanished_file(tmp_path: Path, cache: Path) -> None:
+def test_lazy_rows_pickle_small_and_name_a_vanished_file(
+        tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FACEROBUST_CHIP_MEMORY_MB", "0")  # every access reads the cache
     paths = _images(tmp_path)
     rows = load_chips(paths, lazy=True).chips
     blob = pickle.dumps(rows)

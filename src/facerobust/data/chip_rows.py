@@ -7,7 +7,9 @@ requested rows from the chip cache (:func:`facerobust.data.chips.chip_for_file`,
 every entry, and re-aligns a file whose entry is missing) and returns them as a new float
 tensor. Memory is therefore bounded by the rows asked for at once (a batch of the embedding
 pass, one shard of an attack unit), not by the number of images; the values are bit-identical
-to the eager tensor's (same uint8 -> float32 / 255 conversion).
+to the eager tensor's (same uint8 -> float32 / 255 conversion). Checked chips are also kept in
+a :class:`~facerobust.data.chip_memory.ChipMemory` shared by every view of the set, up to its
+byte budget, so later passes over the same files skip the decode.
 
 Pickled (to Ray workers, say) it stays a list of paths plus the cache folder and detector: a
 worker reads the chips itself, so workers on other machines need the dataset and the chip
@@ -29,6 +31,7 @@ import numpy as np
 import torch
 
 from facerobust.data import align
+from facerobust.data.chip_memory import ChipMemory
 
 
 class ReadResult(Protocol):
@@ -53,12 +56,22 @@ class ChipRows:
     """Read-only, cache-backed stand-in for a float chip tensor (see the module docstring)."""
 
     def __init__(self, paths: Sequence[Path], cache_root: Path | None,
-                 detectors: dict[Path, str], detector: str, reader: ChipReader) -> None:
+                 detectors: dict[Path, str], detector: str, reader: ChipReader,
+                 memory: ChipMemory | None = None) -> None:
         self.paths = [Path(p) for p in paths]
         self.cache_root = cache_root
         self.detector = detector
         self.detectors = {p: detectors[p] for p in self.paths}
         self.reader = reader
+        self.memory = memory
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without the chips in memory: a Ray worker reads (and keeps) its own."""
+        return {**self.__dict__, "memory": None}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.memory = ChipMemory.from_env()
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -82,7 +95,7 @@ class ChipRows:
         if single:
             raise TypeError("ChipRows.select needs several rows (a slice or an index), not one")
         return ChipRows([self.paths[r] for r in picked], self.cache_root, self.detectors,
-                        self.detector, self.reader)
+                        self.detector, self.reader, self.memory)
 
     def _rows(self, item: Any) -> tuple[list[int], bool]:
         if isinstance(item, (int, np.integer)) and not isinstance(item, bool):
@@ -108,6 +121,9 @@ class ChipRows:
         return out[0] if single else out
 
     def _read(self, path: Path) -> np.ndarray:
+        kept = None if self.memory is None else self.memory.get(path)
+        if kept is not None:
+            return kept
         res = self.reader(path, self.cache_root, self.detector)
         if res.chip is None or res.detector != self.detectors[path]:
             why = res.reason or "the file changed since it was aligned"
@@ -115,6 +131,8 @@ class ChipRows:
                           "read from the dataset and the chip cache as they are needed, so "
                           "both must stay in place (and be shared with every Ray worker) for "
                           "the whole run")
+        if self.memory is not None:
+            self.memory.put(path, res.chip)
         return res.chip
 
     def materialise(self) -> torch.Tensor:

@@ -63,6 +63,7 @@ from facerobust.data.chip_file import (
     chip_for_file,
     settings_key,
 )
+from facerobust.data.chip_memory import ChipMemory
 from facerobust.data.chip_rows import ChipRows
 
 if TYPE_CHECKING:
@@ -126,6 +127,7 @@ def load_chips(paths: Sequence[Path], *, cache: bool = True, progress: bool = Fa
     import torch
 
     cache_root = chip_cache_root() if cache else None
+    memory = ChipMemory.from_env() if lazy else None  # a bad budget fails before any work
     unique = list(dict.fromkeys(Path(p) for p in paths))
     iterator = unique
     if progress:
@@ -143,13 +145,15 @@ def load_chips(paths: Sequence[Path], *, cache: bool = True, progress: bool = Fa
         if res.chip is None:
             skipped.append(SkippedImage(path, res.reason, res.kind))
             continue
-        if not lazy:
+        if memory is not None:
+            memory.put(path, res.chip)
+        else:
             arrays.append(res.chip)
         ok_paths.append(path)
         detectors[path] = res.detector
         faces_found[path] = res.faces
     if lazy:
-        chips: Any = ChipRows(ok_paths, cache_root, detectors, detector, chip_for_file)
+        chips: Any = ChipRows(ok_paths, cache_root, detectors, detector, chip_for_file, memory)
     elif arrays:
         stacked = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)
         chips = stacked.to(torch.float32).div_(255.0).contiguous()
