@@ -97,10 +97,9 @@ def test_killed_sharded_unit_resumes_from_its_finished_shards(
 def test_precision_is_part_of_crafting_units_fingerprints_only() -> None:
     fp32, bf16 = (parse_config({"run": {"precision": p}}) for p in ("fp32", "bf16"))
     assert parse_config({}).unit_fingerprint("attack") == fp32.unit_fingerprint("attack")
-    for kind in ("attack", "defense"):
+    for kind in ("attack", "defense", "minimal"):
         assert fp32.unit_fingerprint(kind) != bf16.unit_fingerprint(kind)
-    for kind in ("clean", "minimal"):  # the minimal search always runs in float32
-        assert fp32.unit_fingerprint(kind) == bf16.unit_fingerprint(kind)
+    assert fp32.unit_fingerprint("clean") == bf16.unit_fingerprint("clean")
     with pytest.raises(ValueError, match=r"run\.precision: precision must be one of"):
         parse_config({"run": {"precision": "half"}})
 
@@ -116,9 +115,9 @@ def test_bf16_crafting_reuses_clean_units_and_judges_like_fp32(
     bf16 = json.loads(run_audit(bf16_cfg, out, progress=False).read_text())
     total, done = (int(v) for v in re.findall(r"(\d+) units, (\d+) already done",
                                               (out / "audit.log").read_text())[-1])
-    # the 4 attack units and the defense unit are crafted again, the rest reused
+    # the 4 attack units, the minimal search (PGD) and the defense unit are crafted again
     assert (total, done) == (len(fp32["attacks"]) + 2 + len(fp32["clean"]),
-                             len(fp32["clean"]) + 1)
+                             len(fp32["clean"]))
     assert fp32["clean"] == bf16["clean"]  # clean units reused as they were
     for a32, a16 in zip(fp32["attacks"], bf16["attacks"], strict=True):
         assert a16["key"] == a32["key"] and a16["n"] == a32["n"]
@@ -130,3 +129,5 @@ def test_bf16_crafting_reuses_clean_units_and_judges_like_fp32(
             assert ks == sorted(ks)
             assert all(s["k"] >= f["k"] for s, f in
                        zip(doc["success"], doc["full_budget_success"], strict=True))
+    m32, m16 = fp32["minimal"], bf16["minimal"]  # the search crafted in bf16, judged in fp32
+    assert abs(m32["found"]["k"] - m16["found"]["k"]) <= 1 and m16["n"] == m32["n"]

@@ -187,6 +187,19 @@ def forward(model: nn.Module, x: torch.Tensor, criterion: Criterion) -> torch.Te
     return out
 
 
+def low_precision(device: torch.device) -> bool:
+    """Whether a low-precision autocast (bfloat16, float16) is on for ``device``."""
+    return torch.is_autocast_enabled(device.type) and \
+        torch.get_autocast_dtype(device.type) != torch.float32
+
+
+def forward32(model: nn.Module, x: torch.Tensor, criterion: Criterion) -> torch.Tensor:
+    """:func:`forward` in float32 even inside an autocast: for the verdicts that decide what an
+    attack keeps or where it stops (``[run] precision = "bf16"`` crafts, float32 judges)."""
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        return forward(model, x, criterion)
+
+
 # ----------------------------------------------------------------------------- result
 @dataclass
 class AttackResult:
@@ -233,8 +246,9 @@ class Attack:
     default_threat: ClassVar[Threat] = LINF
     black_box: ClassVar[bool] = False
     minimization: ClassVar[bool] = False
-    # the attack's own verdicts stay float32 under a bfloat16 autocast (only its gradients
-    # are low precision), so what it keeps as best is what a float32 forward accepts
+    # under a low-precision autocast the verdicts that decide what the attack keeps or where
+    # it stops are float32 forwards (CW's best, an early-stopping PGD's first success; a
+    # full-budget run's last successful iterate is not), only its gradients are low precision
     float32_verdicts: ClassVar[bool] = False
 
     def __init__(self, threat: Threat | str | None = None,

@@ -41,6 +41,7 @@ from facerobust.attacks.base import (
     Tally,
     check_int,
     check_positive,
+    low_precision,
 )
 from facerobust.attacks.criteria import Criterion
 from facerobust.attacks.threat import L2, L2Ball, Threat
@@ -187,9 +188,7 @@ class _Float32Check:
 
     @classmethod
     def if_needed(cls, device: torch.device, confidence: float) -> _Float32Check | None:
-        low = torch.is_autocast_enabled(device.type) and \
-            torch.get_autocast_dtype(device.type) != torch.float32
-        return cls(device, confidence) if low else None
+        return cls(device, confidence) if low_precision(device) else None
 
     def __call__(self, model: nn.Module, rows: _Rows, adv: torch.Tensor, ok: torch.Tensor,
                  margin: torch.Tensor, improves: torch.Tensor, tally: Tally) -> torch.Tensor:

@@ -14,6 +14,11 @@ forward+backward passes, plus one forward only where no iterate before the last 
 ``margins`` (optional, length N) receives each row's ``criterion.margin`` of the returned
 iterate, taken from the forward that judged it (no extra pass): the minimal-epsilon search
 interpolates between probes with it.
+
+Under a low-precision autocast (``[run] precision = "bf16"``) the steps run in bfloat16, but
+with early stopping a row only stops once a float32 forward confirms its iterate (a bfloat16
+verdict near the boundary is unreliable), and the final iterate is always judged in float32:
+every success and margin the loop reports with early stopping is a float32 one.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from facerobust.attacks.base import Tally, forward, forward_with_grad
+from facerobust.attacks.base import Tally, forward32, forward_with_grad, low_precision
 from facerobust.attacks.criteria import Criterion
 from facerobust.attacks.threat import Threat
 
@@ -69,11 +74,15 @@ def iterate(
     xa, ea, crit = x, eps, criterion
     sa = plan.stepsize.to(dev, x.dtype)
     state: torch.Tensor | None = None
+    confirm = plan.early_stop and low_precision(dev)
     for _ in range(plan.steps):
         out, grad = forward_with_grad(model, aa, crit)
         if tally is not None:
             tally.add(gidx[act])
         hit = crit.is_adversarial(out)
+        if confirm and hit.any():
+            hit, out = _confirmed(model, aa, crit, hit, out,
+                                  None if tally is None else (tally, gidx[act]))
         if hit.any():  # the forward judged the iterate it ran on: keep it where adversarial
             rows = act[hit]
             result[rows] = aa[hit]
@@ -93,6 +102,21 @@ def iterate(
     return result, success
 
 
+def _confirmed(model: nn.Module, aa: torch.Tensor, crit: Criterion, hit: torch.Tensor,
+               out: torch.Tensor, counted: tuple[Tally, torch.Tensor] | None
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``hit`` and ``out`` with the rows a low-precision forward called adversarial judged
+    again by a float32 forward (charged to ``counted``'s tally and global indices)."""
+    idx = hit.nonzero()[:, 0]
+    out32 = forward32(model, aa[idx], crit.subset(idx))
+    if counted is not None:
+        counted[0].add(counted[1][idx])
+    out, hit = out.float(), hit.clone()
+    out[idx] = out32
+    hit[idx] = crit.subset(idx).is_adversarial(out32)
+    return hit, out
+
+
 @dataclass(frozen=True)
 class Found:
     """Per sample: the adversarial returned, whether it succeeded, and (when asked) its
@@ -105,9 +129,9 @@ class Found:
 
 def _judge_last(model: nn.Module, aa: torch.Tensor, crit: Criterion, act: torch.Tensor,
                 found: Found, counted: tuple[Tally, torch.Tensor] | None) -> None:
-    """One no-grad forward on the final iterate of the rows (global ``act``) that no earlier
-    iterate made adversarial; they return it with its success (and margin). ``counted``:
-    the tally and the global indices of ``act`` to charge the pass to."""
+    """One no-grad float32 forward on the final iterate of the rows (global ``act``) that no
+    earlier iterate made adversarial; they return it with its success (and margin).
+    ``counted``: the tally and the global indices of ``act`` to charge the pass to."""
     todo = (~found.success[act]).nonzero()[:, 0]
     if len(todo) == 0:
         return
@@ -115,7 +139,7 @@ def _judge_last(model: nn.Module, aa: torch.Tensor, crit: Criterion, act: torch.
     if len(todo) < len(act):
         aa, crit, act = aa[todo], crit.subset(todo), act[todo]
         ids = None if ids is None else ids[todo]
-    out = forward(model, aa, crit)
+    out = forward32(model, aa, crit)  # float32 also inside a bfloat16 autocast
     if counted is not None and ids is not None:
         counted[0].add(ids)  # ids is None exactly when counted is
     found.result[act] = aa

@@ -46,6 +46,7 @@ class MIFGSM(FixedEpsilonAttack):
     Options = MIFGSMOptions
     options: MIFGSMOptions
     reports_margins = True
+    float32_verdicts = True  # early stopping waits for a float32 forward (iterative.py)
 
     def _direction(
         self, grad: torch.Tensor, state: torch.Tensor | None

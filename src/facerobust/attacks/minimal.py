@@ -50,8 +50,9 @@ from facerobust.attacks.base import (
     Tally,
     check_inputs,
     check_positive,
-    forward,
+    forward32,
     frozen,
+    low_precision,
 )
 from facerobust.attacks.bracket import OVERSHOOT, Bracket
 from facerobust.attacks.criteria import Criterion
@@ -126,7 +127,7 @@ def _judged(model: nn.Module, adv: torch.Tensor, criterion: Criterion,
     todo = (~ok).nonzero()[:, 0]
     if len(todo):
         sub = criterion if len(todo) == len(ok) else criterion.subset(todo)
-        ok[todo] = sub.is_adversarial(forward(model, adv[todo], sub))
+        ok[todo] = sub.is_adversarial(forward32(model, adv[todo], sub))
         tally.add(todo)
     return ok
 
@@ -153,6 +154,9 @@ def _linear_guess(model: nn.Module, x: torch.Tensor, criterion: Criterion, threa
     tally.add(None)
     dual = threat.dual_norm(grad)
     margin = margin.detach()
+    if low_precision(x.device):  # the bracket starts from the float32 clean margin
+        margin = criterion.margin(forward32(model, x, criterion))
+        tally.add(None)
     return margin, (-margin).clamp(min=0) / (dual + 1e-12)
 
 

@@ -69,6 +69,7 @@ class PGD(FixedEpsilonAttack):
     Options = PGDOptions
     options: PGDOptions
     reports_margins = True
+    float32_verdicts = True  # early stopping waits for a float32 forward (iterative.py)
 
     def _stepsize(self, eps: torch.Tensor) -> torch.Tensor:
         if self.options.abs_stepsize is not None:

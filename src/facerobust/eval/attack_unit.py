@@ -160,7 +160,9 @@ class AttackShards:
         entry = attack_entry(atk.name)
         self.kind = entry.kind
         self.budget_bound = entry.kind == "white-box" and not entry.minimizes
-        self.float32_verdicts = all(c.float32_verdicts for c in entry.classes.values())
+        # a minimising attack whose kept best is float32-confirmed (CW) may craft in bf16
+        self.float32_best = not self.budget_bound and \
+            all(c.float32_verdicts for c in entry.classes.values())
 
     @cached_property
     def samples(self) -> GoalRows:
@@ -208,7 +210,7 @@ class AttackShards:
             # in bfloat16: a minimising or black-box attack keeps the iterate its own check
             # calls best, and a bfloat16 check passed CW iterates float32 rejects
             # (impersonation 18/64 against 64/64, seed experiment)
-            low_ok = full or self.float32_verdicts
+            low_ok = full or self.float32_best
             precision = self.exp.cfg.run.precision if low_ok else "fp32"
             with crafting(precision, model_device(source.model)):
                 adv, _, counts = attack_in_batches(

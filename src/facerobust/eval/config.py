@@ -203,7 +203,7 @@ class AuditConfig:
             common["others"] = sorted(self.models.others)
         if kind in ("attack", "minimal"):  # each shard has its own seed
             common["shard_size"] = self.run.shard_size
-        if kind in ("attack", "defense") and self.run.precision != "fp32":
+        if kind in ("attack", "defense", "minimal") and self.run.precision != "fp32":
             common["precision"] = self.run.precision  # fp32 units keep their fingerprints
         return settings_hash([kind, common, *parts])
 

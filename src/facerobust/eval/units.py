@@ -18,6 +18,7 @@ import torch
 
 from facerobust.attacks.minimal import minimal_epsilon
 from facerobust.attacks.registry import build_attack
+from facerobust.core.precision import crafting
 from facerobust.core.stats import Rate
 from facerobust.data.chip_rows import take_rows
 from facerobust.defenses import parse_defense
@@ -44,7 +45,7 @@ from facerobust.eval.fusion_eval import (
 )
 from facerobust.eval.results import DefenseUnit, FusionUnit, MinimalUnit
 from facerobust.eval.shards import Part, ShardedUnit, shard_bounds, shard_seed
-from facerobust.eval.tasks import VERIFICATION_GOALS, make_criterion, targets_for
+from facerobust.eval.tasks import VERIFICATION_GOALS, make_criterion, model_device, targets_for
 
 PlanT = TypeVar("PlanT", DefensePlan, FusionPlan)
 
@@ -74,10 +75,14 @@ class MinimalShards:
         setup = self.samples.take(*self.bounds()[index])
         victim, ref = setup.refs[self.exp.victim]
         attack = build_attack(m.attack, m.threat, steps=m.steps)
-        result = minimal_epsilon(  # float32 always: the search's verdicts are its findings
-            victim, setup.x, make_criterion(m.goal, victim, ref), attack=attack,
-            max_epsilon=m.max_epsilon,
-            generator=torch.Generator().manual_seed(shard_seed(self.seed, index)))
+        # the search's verdicts are its findings: it crafts in bfloat16 only with an attack
+        # whose stopping verdicts are float32 forwards (PGD, BIM, MI-FGSM, CW)
+        low = self.exp.cfg.run.precision if attack.float32_verdicts else "fp32"
+        with crafting(low, model_device(victim)):
+            result = minimal_epsilon(
+                victim, setup.x, make_criterion(m.goal, victim, ref), attack=attack,
+                max_epsilon=m.max_epsilon,
+                generator=torch.Generator().manual_seed(shard_seed(self.seed, index)))
         return {"epsilons": result.epsilons.clone(),
                 "passes": int(result.passes), "seconds": time.perf_counter() - tic}
 

@@ -40,7 +40,7 @@ def plan(cfg: AuditConfig, exp: Experiment, out: Path) -> list[PlannedUnit]:
                 shards = AttackShards(exp, one, goal, key, unit_seed(cfg.run.seed, key), out)
                 # "success": how success is read (a bump recomputes units of older versions)
                 rules = [SUCCESS_RULE]
-                if cfg.run.precision != "fp32" and shards.float32_verdicts:
+                if cfg.run.precision != "fp32" and shards.float32_best:
                     rules.append(LOW_PRECISION_RULE)
                 units.append((key, exp.fingerprint("attack", own, goal, *rules),
                               ShardedUnit(shards.bounds, shards.run, shards.merge)))
