@@ -163,10 +163,6 @@ class AttackShards:
         # a minimising attack whose kept best is float32-confirmed (CW) may craft in bf16
         self.float32_best = not self.budget_bound and \
             all(c.float32_verdicts for c in entry.classes.values())
-        # a white-box minimiser's rows leave its batch as they finish (CW's abort), so it runs
-        # a whole shard at once and its batch stays large for longer (CW: 51 s for 64 rows in
-        # one batch against 55 s in two of 32, 2 threads)
-        self.whole_shard = entry.kind == "white-box" and entry.minimizes
 
     @cached_property
     def samples(self) -> GoalRows:
@@ -219,8 +215,7 @@ class AttackShards:
             with crafting(precision, model_device(source.model)):
                 adv, _, counts = attack_in_batches(
                     make, source.model, setup.x, source.criterion, eps,
-                    batch_size=max(len(setup.x), 1) if self.whole_shard else self.batch,
-                    generator=torch.Generator().manual_seed(seed))
+                    batch_size=self.batch, generator=torch.Generator().manual_seed(seed))
             per_budget.append(adv)
             queries.extend(counts)
         return torch.cat(per_budget, dim=0), queries
