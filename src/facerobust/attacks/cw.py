@@ -41,6 +41,7 @@ from facerobust.attacks.base import (
     Tally,
     check_int,
     check_positive,
+    forward32,
     low_precision,
 )
 from facerobust.attacks.criteria import Criterion
@@ -183,12 +184,12 @@ class _Float32Check:
     Unchecked rows keep the bfloat16 verdict, which only steers the search over c.
     """
 
-    def __init__(self, device: torch.device, confidence: float) -> None:
-        self.device, self.confidence, self.slack = device, confidence, math.inf
+    def __init__(self, confidence: float) -> None:
+        self.confidence, self.slack = confidence, math.inf
 
     @classmethod
     def if_needed(cls, device: torch.device, confidence: float) -> _Float32Check | None:
-        return cls(device, confidence) if low_precision(device) else None
+        return cls(confidence) if low_precision(device) else None
 
     def __call__(self, model: nn.Module, rows: _Rows, adv: torch.Tensor, ok: torch.Tensor,
                  margin: torch.Tensor, improves: torch.Tensor, tally: Tally) -> torch.Tensor:
@@ -196,8 +197,7 @@ class _Float32Check:
         if len(idx) == 0:
             return ok
         crit = rows.crit.subset(idx)
-        with torch.autocast(device_type=self.device.type, enabled=False):
-            out = model(adv[idx])
+        out = forward32(model, adv[idx], crit)
         tally.add(rows.act[idx])
         margin32 = crit.margin(out)
         gap = float((margin[idx].float() - margin32).abs().max())
