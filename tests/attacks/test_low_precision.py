@@ -1,5 +1,6 @@
 """Attacks under a bfloat16 autocast: gradients in bfloat16, but the verdicts that decide what
-an attack keeps or where it stops are float32 forwards (CW, early-stopping PGD, the minimal search)."""
+an attack keeps or where it stops are float32 forwards (CW, early-stopping PGD, the minimal
+search)."""
 
 from __future__ import annotations
 
@@ -62,7 +63,7 @@ def test_early_stopping_pgd_in_bf16_reports_float32_verdicts(
     with torch.no_grad():
         for adv, ok in zip(res.clipped, res.success, strict=True):
             assert torch.equal(crit.is_adversarial(model(adv)), ok)  # both ways, in float32
-    assert 0 < int(res.success[-1].sum())
+    assert int(res.success[-1].sum()) > 0
 
 
 def test_minimal_search_in_bf16_keeps_float32_adversarials_within_their_budgets(
