@@ -108,12 +108,13 @@ def _confirmed(model: nn.Module, aa: torch.Tensor, crit: Criterion, hit: torch.T
     """``hit`` and ``out`` with the rows a low-precision forward called adversarial judged
     again by a float32 forward (charged to ``counted``'s tally and global indices)."""
     idx = hit.nonzero()[:, 0]
-    out32 = forward32(model, aa[idx], crit.subset(idx))
+    sub = crit.subset(idx)
+    out32 = forward32(model, aa[idx], sub)
     if counted is not None:
         counted[0].add(counted[1][idx])
     out, hit = out.float(), hit.clone()
     out[idx] = out32
-    hit[idx] = crit.subset(idx).is_adversarial(out32)
+    hit[idx] = sub.is_adversarial(out32)
     return hit, out
 
 

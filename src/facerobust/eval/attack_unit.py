@@ -6,8 +6,9 @@ final iterate); ``full_budget_success`` is the victim's verdict on those adversa
 smaller one (:func:`broken_within`: the smaller budget's adversarial is within this one too).
 Minimising and black-box attacks run once over all budgets (each sample's first success).
 Every verdict is the audit's float32 forward, never the attack's own check; with ``[run]
-precision = "bf16"`` only the full-strength budgets craft in bfloat16. Transfer and the
-example grid use the full-strength adversarials, re-scored unchanged on every other model (without
+precision = "bf16"`` the full-strength budgets and CW (whose kept best a float32 forward
+confirms) craft in bfloat16. Transfer and the example grid use the full-strength adversarials,
+re-scored unchanged on every other model (without
 gradients, in batches, each chip once per model and budget: the experiment's
 score cache serves chips scored before, like the clean probes every unit of a goal shares);
 a target's transfer counts only samples it handled correctly when clean (its clean failure
