@@ -155,13 +155,25 @@ def load_chips(paths: Sequence[Path], *, cache: bool = True, progress: bool = Fa
     if lazy:
         chips: Any = ChipRows(ok_paths, cache_root, detectors, detector, chip_for_file, memory)
     elif arrays:
-        stacked = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)
-        chips = stacked.to(torch.float32).div_(255.0).contiguous()
+        chips = _float_chips(arrays)
     else:
         chips = torch.zeros((0, 3, align.CHIP_SIZE, align.CHIP_SIZE), dtype=torch.float32)
     index = {p: i for i, p in enumerate(ok_paths)}
     return ChipSet(chips=chips, paths=ok_paths, skipped=skipped, index=index,
                    detectors=detectors, faces_found=faces_found)
+
+
+def _float_chips(arrays: list[np.ndarray]) -> Any:
+    """(N, 3, H, W) float32 in [0, 1] from N HxWx3 uint8 chips, written in place chip by chip:
+    peak memory is the float tensor plus the uint8 list (stacking, converting and
+    re-laying-out made three float-sized copies: 5.4 GB for colour LFW's 7,701 chips)."""
+    import torch
+
+    h, w, c = arrays[0].shape
+    out = np.empty((len(arrays), c, h, w), dtype=np.float32)
+    for i, arr in enumerate(arrays):
+        out[i] = arr.transpose(2, 0, 1)  # uint8 -> float32 is exact
+    return torch.from_numpy(out).div_(255.0)
 
 
 # the capture's limits and decoder, and chip_file's one-file API, are re-exported
