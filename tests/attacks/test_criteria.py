@@ -65,3 +65,28 @@ def test_check_rejects_misfits() -> None:
         Dodging(torch.zeros(2, 4), -1.0)
     with pytest.raises(ValueError, match="metric must be"):
         Dodging(torch.zeros(2, 4), 0.6, metric="manhattan")  # type: ignore[arg-type]
+
+
+def test_per_row_thresholds_judge_each_row_and_follow_subsets() -> None:
+    ref = torch.zeros(3, 4)
+    out = torch.tensor([[0.5, 0, 0, 0], [0.5, 0, 0, 0], [0.5, 0, 0, 0]])  # distance 0.5 each
+    thr = torch.tensor([0.4, 0.5, 0.6], dtype=torch.float64)
+    dodge = Dodging(ref, threshold=thr, metric="euclidean")
+    imp = Impersonation(ref, threshold=thr, metric="euclidean")
+    assert dodge.is_adversarial(out).tolist() == [True, False, False]
+    assert imp.is_adversarial(out).tolist() == [False, True, True]
+    assert ((imp.margin(out) > 0) == imp.is_adversarial(out)).all()
+    assert ((dodge.margin(out) > 0) == dodge.is_adversarial(out)).all()
+    # each row keeps its own threshold in a subset
+    sub = dodge.subset(torch.tensor([2, 0]))
+    assert sub.is_adversarial(out[[2, 0]]).tolist() == [False, True]
+    assert dodge.describe()["threshold"] == thr.tolist()
+    # one scalar threshold behaves as before
+    assert Dodging(ref, 0.45).is_adversarial(out).tolist() == [True, True, True]
+
+
+def test_per_row_thresholds_are_checked() -> None:
+    with pytest.raises(ValueError, match=r"one per row needs shape \(2,\), got \(3,\)"):
+        Dodging(torch.zeros(2, 4), torch.tensor([0.5, 0.5, 0.5]))
+    with pytest.raises(ValueError, match="threshold must be > 0 in every row"):
+        Impersonation(torch.zeros(2, 4), torch.tensor([0.5, 0.0]))

@@ -8,10 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from facerobust import models
+from facerobust.attacks import LINF, Dodging, Impersonation
+from facerobust.attacks.registry import build_attack
 from facerobust.cli import main
-from facerobust.eval.compare import Comparison, compare_models, fold_thresholds
+from facerobust.eval.compare import Comparison, compare_models, fgsm_errors, fold_thresholds
 from facerobust.eval.results_study import load_comparison
 from tests.helpers.models import PooledPixels
 from tests.helpers.synthetic_lfw import synthetic_lfw  # noqa: F401 (fixture)
@@ -73,3 +76,32 @@ def test_compare_cli_writes_table_json_and_figure(synthetic_lfw: Path, tmp_path:
     assert [replace(m, seconds=0) for m in again.models] == \
         [replace(m, seconds=0) for m in loaded.models]
     assert main(["compare", "--models", "a,a", "--out", str(tmp_path / "x")]) == 2
+
+
+def test_fgsm_errors_judge_each_pair_at_its_own_threshold() -> None:
+    """Batched with per-row thresholds (few batch shapes), the flags equal FGSM run pair by
+    pair at each pair's own threshold."""
+    model = PooledPixels().eval()
+    gen = torch.Generator().manual_seed(0)
+    xa = torch.rand(11, 3, 150, 150, generator=gen)
+    with torch.no_grad():
+        ref = model(torch.rand(11, 3, 150, 150, generator=gen))
+        d = model.distance(model(xa), ref)
+    same = np.array([True, False] * 5 + [True])
+    thresholds = d.numpy().astype(np.float64) * np.where(np.arange(11) % 3 == 0, 1.05, 0.97)
+    eps = [1 / 255, 8 / 255]
+    sizes: list[int] = []
+    hook = model.register_forward_pre_hook(lambda _m, args: sizes.append(len(args[0])))
+    clean, after = fgsm_errors(model, xa, ref, same, thresholds, eps, batch_size=4)
+    hook.remove()
+    # full batches, not one batch per threshold (each new shape costs oneDNN memory)
+    # (6 genuine: 4 + 2; 5 impostor: 4 + 1; FGSM's own success forward may take fewer rows)
+    assert max(sizes) == 4 and sizes.count(4) >= 2
+    for i in range(11):
+        kind = Dodging if same[i] else Impersonation
+        crit = kind(ref[i:i + 1], float(thresholds[i]), model.metric)
+        with torch.no_grad():
+            assert clean[i] == bool(crit.is_adversarial(model(xa[i:i + 1]))[0])
+        res = build_attack("fgsm", LINF)(model, xa[i:i + 1], crit, epsilons=eps)
+        assert after[:, i].tolist() == res.success[:, 0].tolist()
+    assert clean.any() and not clean.all()  # both sides of the thresholds are exercised

@@ -44,6 +44,20 @@ def _index(t: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     return t[idx.to(t.device)]
 
 
+def _check_threshold(threshold: float | torch.Tensor, n: int) -> None:
+    """A verification threshold is one number > 0, or a (N,) tensor of them (per row)."""
+    if isinstance(threshold, torch.Tensor) and threshold.ndim > 0:
+        if threshold.shape != (n,):
+            raise ValueError(f"threshold: one per row needs shape ({n},), got "
+                             f"{tuple(threshold.shape)}")
+        if not bool((threshold > 0).all()):
+            raise ValueError(f"threshold must be > 0 in every row, got min "
+                             f"{float(threshold.min())}")
+        return
+    if not float(threshold) > 0:
+        raise ValueError(f"threshold must be > 0, got {threshold}")
+
+
 class Criterion:
     """Base class; subclasses are frozen dataclasses."""
 
@@ -73,7 +87,7 @@ class Criterion:
 @dataclass(frozen=True)
 class _Verification(Criterion):
     reference: torch.Tensor
-    threshold: float
+    threshold: float | torch.Tensor  # one for every row, or one per row (N,)
     metric: Metric = "euclidean"
 
     def __post_init__(self) -> None:
@@ -84,8 +98,7 @@ class _Verification(Criterion):
             )
         if self.metric not in _METRICS:
             raise ValueError(f"metric must be 'euclidean' or 'cosine', got {self.metric!r}")
-        if not float(self.threshold) > 0:
-            raise ValueError(f"threshold must be > 0, got {self.threshold}")
+        _check_threshold(self.threshold, len(self.reference))
         object.__setattr__(self, "reference", self.reference.detach())
 
     @classmethod
@@ -124,10 +137,19 @@ class _Verification(Criterion):
         return _distance(outputs, self.reference.to(outputs.device, outputs.dtype), self.metric)
 
     def subset(self, idx: torch.Tensor) -> Any:
-        return type(self)(_index(self.reference, idx), self.threshold, self.metric)
+        thr = self.threshold
+        return type(self)(_index(self.reference, idx),
+                          _index(thr, idx) if isinstance(thr, torch.Tensor) else thr, self.metric)
+
+    def thresholds(self, like: torch.Tensor) -> float | torch.Tensor:
+        """The threshold as a float, or per row on ``like``'s device and dtype."""
+        thr = self.threshold
+        return thr.to(like.device, like.dtype) if isinstance(thr, torch.Tensor) else thr
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "threshold": float(self.threshold), "metric": self.metric}
+        thr = self.threshold
+        shown = thr.tolist() if isinstance(thr, torch.Tensor) else float(thr)
+        return {**super().describe(), "threshold": shown, "metric": self.metric}
 
 
 @dataclass(frozen=True)
@@ -139,13 +161,15 @@ class Dodging(_Verification):
     """
 
     def is_adversarial(self, outputs: torch.Tensor) -> torch.Tensor:
-        return ~accepts(self.distance(outputs), self.threshold)
+        d = self.distance(outputs)
+        return ~accepts(d, self.thresholds(d))
 
     def loss(self, outputs: torch.Tensor) -> torch.Tensor:
         return self.distance(outputs)
 
     def margin(self, outputs: torch.Tensor) -> torch.Tensor:
-        return self.distance(outputs) - self.threshold
+        d = self.distance(outputs)
+        return d - self.thresholds(d)
 
 
 @dataclass(frozen=True, init=False)
@@ -159,7 +183,7 @@ class Impersonation(_Verification):
     def __init__(
         self,
         target: torch.Tensor | None = None,
-        threshold: float = 0.0,
+        threshold: float | torch.Tensor = 0.0,
         metric: Metric = "euclidean",
         *,
         reference: torch.Tensor | None = None,
@@ -176,14 +200,16 @@ class Impersonation(_Verification):
         return self.reference
 
     def is_adversarial(self, outputs: torch.Tensor) -> torch.Tensor:
-        return accepts(self.distance(outputs), self.threshold)
+        d = self.distance(outputs)
+        return accepts(d, self.thresholds(d))
 
     def loss(self, outputs: torch.Tensor) -> torch.Tensor:
         return -self.distance(outputs)
 
     def margin(self, outputs: torch.Tensor) -> torch.Tensor:
         # tiny offset so that margin > 0  <=>  distance <= threshold
-        return self.threshold - self.distance(outputs) + 1e-12
+        d = self.distance(outputs)
+        return self.thresholds(d) - d + 1e-12
 
 
 @dataclass(frozen=True)

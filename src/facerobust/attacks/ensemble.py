@@ -103,7 +103,7 @@ class FusedCriterion(Criterion):
 
     def score(self, outputs: torch.Tensor) -> torch.Tensor:
         parts = torch.split(outputs, self.sizes, dim=1)
-        return torch.stack([c.distance(p) / float(c.threshold)
+        return torch.stack([c.distance(p) / c.thresholds(p)
                             for c, p in zip(self.criteria, parts, strict=True)]).mean(0)
 
     def check(self, outputs: torch.Tensor) -> None:

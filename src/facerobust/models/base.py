@@ -51,13 +51,14 @@ _Scores = TypeVar("_Scores", np.ndarray, torch.Tensor)
 
 
 @overload
-def accepts(distance: _Scores, threshold: float) -> _Scores: ...
+def accepts(distance: _Scores, threshold: float | _Scores) -> _Scores: ...
 @overload
 def accepts(distance: float, threshold: float) -> bool: ...
-def accepts(distance: float | np.ndarray | torch.Tensor, threshold: float
-            ) -> bool | np.ndarray | torch.Tensor:
+def accepts(distance: float | np.ndarray | torch.Tensor,
+            threshold: float | np.ndarray | torch.Tensor) -> bool | np.ndarray | torch.Tensor:
     """The one verification rule: a probe matches a template when ``distance <= threshold``
-    (a float, or elementwise on an array or tensor). Every decision in facerobust calls it."""
+    (a float, or elementwise on an array or tensor, with one threshold or one per row). Every
+    decision in facerobust calls it."""
     if isinstance(distance, (np.ndarray, torch.Tensor)):
         return distance <= threshold
     return bool(float(distance) <= float(threshold))
