@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -66,3 +67,15 @@ def test_bad_files_are_refused(tmp_path: Path) -> None:
     base, tuned = _pair()
     with pytest.raises(ValueError, match="different parameters"):
         save_hardened(tmp_path / "x.pt", tuned, nn.Linear(6, 4), {})
+
+
+def test_card_reads_the_figures_written_beside_the_weights(nowhere: Path) -> None:
+    base, tuned = _pair()
+    path = save_hardened(dlib_hardened.built_path(), tuned, base, {"loss": "trades"})
+    assert models.weights_path("dlib-resnet-hardened") == path
+    judged = {"dataset": "lfw-color", "hardened": {"pgd": {"k": 3, "n": 10}}}
+    dlib_hardened.card_path(path).write_text(json.dumps(
+        {"recipe": {"loss": "trades"}, "training": {"chips": 5}, "judged": judged}))
+    c = card("dlib-resnet-hardened")
+    assert c.weights_available and c.measured is not None
+    assert c.measured["judged"] == judged and c.measured["recipe"] == {"loss": "trades"}

@@ -58,9 +58,16 @@ def embedding_pgd(model: nn.Module, x: torch.Tensor, *, eps: float, steps: int,
     return adv.detach()
 
 
+def _spread(emb: torch.Tensor) -> torch.Tensor:
+    """Mean squared distance between the distinct rows of ``emb``."""
+    n = len(emb)
+    return (emb[:, None] - emb[None]).pow(2).sum() / (n * (n - 1))
+
+
 def trades_loss(clean: torch.Tensor, adv: torch.Tensor, teacher: torch.Tensor, *,
                 threshold: float, keep: float, beta: float, target: TradesTarget = "clean",
-                metric: str = "euclidean", rows: torch.Tensor | None = None) -> torch.Tensor:
+                metric: str = "euclidean", rows: torch.Tensor | None = None,
+                spread: bool = False) -> torch.Tensor:
     """The loss above from the tuned model's clean descriptors, the original's (both
     ``(N, D)``) and the adversarial descriptors of ``rows`` (default: all N), in units of the
     squared threshold (a cosine model's descriptors are unit-normalised first:
@@ -81,4 +88,6 @@ def trades_loss(clean: torch.Tensor, adv: torch.Tensor, teacher: torch.Tensor, *
     goal = clean if target == "clean" else teacher
     goal = goal if rows is None else goal[rows]
     robust = (adv - goal).pow(2).sum(1).mean() / scale if n_adv else anchor * 0
+    if spread and len(clean) > 1:  # shrinking every descriptor must not pay: compare with
+        robust = robust * _spread(teacher).detach() / _spread(clean)  # the batch's spread
     return keep * anchor + beta * robust

@@ -71,6 +71,7 @@ class FinetuneOptions:
     loss: LossKind = "hinge"
     beta: float = 6.0
     trades_target: TradesTarget = "clean"
+    spread: bool = False
     bf16_attack: bool = False
     schedule: Schedule = "constant"
     checkpoint: str | None = None
@@ -305,7 +306,8 @@ def _trades_batch(tuned: nn.Module, original: nn.Module, x: torch.Tensor, o: Fin
     emb = tuned(torch.cat([x, x_adv]))
     clean, adv = emb[: len(x)], emb[len(x):]
     return trades_loss(clean, adv, teacher, threshold=float(face.threshold), keep=o.keep,
-                       beta=o.beta, target=o.trades_target, metric=face.metric, rows=rows)
+                       beta=o.beta, target=o.trades_target, metric=face.metric, rows=rows,
+                       spread=o.spread)
 
 
 def _validate(tuned: nn.Module, validation: tuple[torch.Tensor, torch.Tensor], eps: float,

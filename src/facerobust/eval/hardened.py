@@ -53,8 +53,8 @@ class JudgeOptions:
 
     eps: float = 2 / 255
     steps: int = 10
-    n_attack: int = 300
-    n_strong: int = 100
+    n_attack: int = 200
+    n_strong: int = 60
     adaptive_steps: int = 40
     restarts: int = 2
     larger: float = 2.0
