@@ -40,9 +40,9 @@ from facerobust.models.dlib_hardened import NAME, built_path, card_path, save_ha
 CARD_KIND = "hardened-card"
 # the pinned recipe (chosen by the measurements in docs/studies.md "dlib-resnet-hardened")
 HARDENED_RECIPE = FinetuneOptions(
-    loss="trades", epochs=1, eps=2 / 255, steps=3, layers="all", augment=False, lr=1e-5,
-    batch_size=16, keep=10.0, beta=1.0, trades_target="clean", bf16_attack=True,
-    schedule="cosine", seed=0, checkpoint_seconds=300.0)
+    loss="trades", epochs=4, eps=2 / 255, steps=3, layers="all", augment=False, lr=1e-4,
+    batch_size=16, keep=30.0, beta=10.0, trades_target="clean", spread=True,
+    bf16_attack=True, schedule="cosine", seed=0, checkpoint_seconds=300.0)
 
 
 @dataclass(frozen=True)
