@@ -99,6 +99,15 @@ def _calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _judged_line(measured: dict[str, Any]) -> str:
+    """A built hardened model's clean and PGD figures on colour LFW (its card), if any."""
+    h = (measured.get("judged") or {}).get("hardened") or {}
+    if "clean_accuracy" not in h or "pgd" not in h:
+        return ""
+    return (f"lfw-color {h['clean_accuracy']['rate']:.4f} at its threshold, PGD dodging "
+            f"{h['pgd']['rate']:.1%} ({h['pgd']['n']} pairs)")
+
+
 def _build(args: argparse.Namespace) -> int:
     result = build_hardened(out=args.out, data=args.data, limit_people=args.limit_people,
                             judge=None if args.no_judge else JudgeOptions())
@@ -171,7 +180,7 @@ def run(args: argparse.Namespace) -> int:
         for c in cards:
             m = c["measured"] or {}
             acc = (f"LFW {m['accuracy']:.4f} ({m['pairs']} pairs)" if m.get("accuracy")
-                   is not None else "LFW not measured")
+                   is not None else _judged_line(m) or "LFW not measured")
             acc += "".join(f", {k} {v:.4f}" for k, v in c.get("accuracies", {}).items()
                            if k != m.get("dataset"))
             have = ("DAMAGED" if c.get("weights_problem") else

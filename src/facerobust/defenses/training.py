@@ -52,7 +52,15 @@ Schedule = Literal["constant", "cosine"]
 
 @dataclass(frozen=True)
 class FinetuneOptions:
-    """Settings of :func:`adversarial_finetune` (see its docstring); validated on creation."""
+    """Settings of :func:`adversarial_finetune` (see its docstring); validated on creation.
+
+    ``loss="trades"`` replaces the hinge losses with TRADES on embeddings
+    (:mod:`facerobust.defenses.trades`: ``keep`` weighs the pull of clean descriptors to the
+    original's, ``beta`` the pull of adversarial ones to ``trades_target``; ``spread`` divides
+    the latter by the batch's spread so that shrinking every distance does not pay).
+    ``bf16_attack`` crafts the training adversarials under a bfloat16 autocast; ``schedule``
+    is ``constant`` or ``cosine`` (decay to 0); ``checkpoint`` is a file saved every
+    ``checkpoint_seconds`` (and when stopped) that a later run with the same options resumes."""
 
     epochs: int = 1
     eps: float = 4 / 255
