@@ -28,3 +28,24 @@ def test_adv_train_cli_reports_holdout_figures(lfw_root: Path, tmp_path: Path) -
 
 def test_adv_train_rejects_tiny_splits(tmp_path: Path) -> None:
     assert main(["adv-train", "--train-identities", "1", "--out", str(tmp_path)]) == 2
+
+
+def test_adv_train_passes_the_trades_options(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = {}
+
+    def capture(**kwargs):  # type: ignore[no-untyped-def]
+        seen.update(kwargs)
+        raise ValueError("captured")
+
+    monkeypatch.setattr("facerobust.cli.adv_train.adversarial_training_study", capture)
+    code = main(["adv-train", "--loss", "trades", "--keep", "30", "--beta", "10",
+                 "--schedule", "cosine", "--bf16-attack", "--trades-target", "teacher",
+                 "--checkpoint", str(tmp_path / "c.ckpt"), "--out", str(tmp_path / "o")])
+    assert code == 2
+    o = seen["training"]
+    assert (o.loss, o.keep, o.beta, o.schedule, o.bf16_attack, o.trades_target) == (
+        "trades", 30.0, 10.0, "cosine", True, "teacher")
+    assert o.checkpoint == str(tmp_path / "c.ckpt")
+    with pytest.raises(SystemExit):
+        main(["adv-train", "--loss", "kl", "--out", str(tmp_path / "p")])

@@ -44,6 +44,23 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--adv-fraction", type=float, default=1.0,
                         help="share of each batch also trained on as PGD adversarials "
                              "(0 = augmentation only; default 1)")
+    parser.add_argument("--loss", choices=["hinge", "trades"], default="hinge",
+                        help="hinge: losses around the threshold on clean and adversarial "
+                             "pairs; trades: keep clean descriptors at the original's and pull "
+                             "adversarial ones to the clean ones (docs/studies.md)")
+    parser.add_argument("--keep", type=float, default=1.0,
+                        help="weight of the term keeping clean descriptors at the original's")
+    parser.add_argument("--beta", type=float, default=6.0,
+                        help="trades: weight of the adversarial-to-clean term (default 6)")
+    parser.add_argument("--trades-target", choices=["clean", "teacher"], default="clean",
+                        help="trades: pull adversarial descriptors to the tuned model's clean "
+                             "ones (clean) or the original's (teacher)")
+    parser.add_argument("--schedule", choices=["constant", "cosine"], default="constant",
+                        help="learning-rate schedule (cosine: decay to 0 over the run)")
+    parser.add_argument("--bf16-attack", action="store_true",
+                        help="craft the training adversarials under a bfloat16 autocast")
+    parser.add_argument("--checkpoint", default=None, metavar="FILE",
+                        help="save the run here every few minutes and resume from it")
     parser.add_argument("--validation-identities", type=int, default=0,
                         help="a third disjoint group scored every epoch; the best epoch is "
                              "kept (default 0: keep the last)")
@@ -80,7 +97,10 @@ def run(args: argparse.Namespace) -> int:
                                layers=layers,  # type: ignore[arg-type]  # checked above
                                augment=augment, goal=args.goal, lr=args.lr,
                                adv_fraction=args.adv_fraction, max_seconds=args.max_seconds,
-                               seed=args.seed, progress=True)
+                               seed=args.seed, progress=True, loss=args.loss, keep=args.keep,
+                               beta=args.beta, trades_target=args.trades_target,
+                               schedule=args.schedule, bf16_attack=args.bf16_attack,
+                               checkpoint=args.checkpoint)
     out = run_output(args.out, force=args.force)
     source = data_source(args)
     settings = {"model": args.model, "data": source_identity(source), "groups": groups,

@@ -7,6 +7,7 @@ show one card; add, calibrate and remove your own models (spec files, docs/model
     facerobust models add SPEC.toml [--force]
     facerobust models calibrate SPEC.toml|NAME [--data DIR] [--far 1e-3] [--limit-pairs N]
     facerobust models remove NAME
+    facerobust models build dlib-resnet-hardened [--out FILE] [--no-judge] [--data DIR]
 """
 
 from __future__ import annotations
@@ -20,8 +21,11 @@ from typing import Any
 from facerobust.data.chips import DETECTORS
 from facerobust.eval.calibration import CalibrationOptions, calibrate
 from facerobust.eval.datasource import DataSource
+from facerobust.eval.hardened import JudgeOptions, build_hardened
 from facerobust.models import specs
 from facerobust.models.cards import card
+from facerobust.models.dlib_hardened import NAME as HARDENED
+from facerobust.models.dlib_hardened import built_path
 from facerobust.models.fetch_targets import fetch_targets
 from facerobust.models.spec_file import ModelFileSpec, is_spec_path, read_model_spec
 from facerobust.models.spec_model import read_card, user_spec_path
@@ -57,6 +61,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
     cal.add_argument("--batch-size", type=int, default=32)
     rm = sub.add_parser("remove", help="unregister one of your own models (deletes its copy)")
     rm.add_argument("name")
+    build = sub.add_parser("build", help="train a zoo model that is built, not downloaded "
+                           "(dlib-resnet-hardened: pinned recipe and seed; resumes if killed)")
+    build.add_argument("name", choices=[HARDENED], help="the model to build")
+    build.add_argument("--out", type=Path, default=None,
+                       help="weights file (default: the cache folder the zoo loads from)")
+    build.add_argument("--data", type=Path, default=None,
+                       help="folder holding cfp/ and lfw-color/ (default: $FACEROBUST_DATA)")
+    build.add_argument("--no-judge", action="store_true",
+                       help="skip judging on colour LFW (the card then has no figures)")
+    build.add_argument("--limit-people", type=int, default=None, metavar="N",
+                       help="train on the first N CFP training people only (a quick try)")
 
 
 def _fetch(args: argparse.Namespace) -> int:
@@ -81,6 +96,28 @@ def _calibrate(args: argparse.Namespace) -> int:
           f"(TAR {result['tar_at_far']:.4f}, accuracy {result['accuracy']:.4f}, AUC "
           f"{result['auc']:.4f}, EER {result['eer']:.4f}; {result['n_pairs']} pairs of "
           f"{result['data']}, {result['pairs_file']})")
+    return 0
+
+
+def _judged_line(measured: dict[str, Any]) -> str:
+    """A built hardened model's clean and PGD figures on colour LFW (its card), if any."""
+    h = (measured.get("judged") or {}).get("hardened") or {}
+    if "clean_accuracy" not in h or "pgd" not in h:
+        return ""
+    return (f"lfw-color {h['clean_accuracy']['rate']:.4f} at its threshold, PGD dodging "
+            f"{h['pgd']['rate']:.1%} ({h['pgd']['n']} pairs)")
+
+
+def _build(args: argparse.Namespace) -> int:
+    result = build_hardened(out=args.out, data=args.data, limit_people=args.limit_people,
+                            judge=None if args.no_judge else JudgeOptions())
+    print(f"built {result['name']} from {result['training']['chips']} chips of "
+          f"{result['training']['people']} CFP people in {result['seconds_total']:.0f} s: "
+          f"{args.out or built_path()}")
+    for key, line in (result.get("judged") or {}).get("conditions", {}).items():
+        before, after = result["judged"]["original"][key], result["judged"]["hardened"][key]
+        print(f"{key:16s} original {before['k']}/{before['n']} ({before['rate']:.1%}), "
+              f"hardened {after['k']}/{after['n']} ({after['rate']:.1%}): {line}")
     return 0
 
 
@@ -122,6 +159,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if command == "calibrate":
         return _calibrate(args)
+    if command == "build":
+        return _build(args)
     if command == "remove":
         for path in remove_model(args.name):
             print(f"removed {path}")
@@ -140,7 +179,8 @@ def run(args: argparse.Namespace) -> int:
             return 0
         for c in cards:
             m = c["measured"] or {}
-            acc = f"LFW {m['accuracy']:.4f} ({m['pairs']} pairs)" if m else "LFW not measured"
+            acc = (f"LFW {m['accuracy']:.4f} ({m['pairs']} pairs)" if m.get("accuracy")
+                   is not None else _judged_line(m) or "LFW not measured")
             acc += "".join(f", {k} {v:.4f}" for k, v in c.get("accuracies", {}).items()
                            if k != m.get("dataset"))
             have = ("DAMAGED" if c.get("weights_problem") else
@@ -151,6 +191,6 @@ def run(args: argparse.Namespace) -> int:
                 print(f"{'':15s} {c['weights_problem']}", file=sys.stderr)
         _print_own(_own_cards())
         return 0
-    print("usage: facerobust models {list,fetch,card,add,calibrate,remove} ...",
+    print("usage: facerobust models {list,fetch,card,add,calibrate,remove,build} ...",
           file=sys.stderr)
     return 2

@@ -45,7 +45,7 @@ def _accepts(model: nn.Module, x: torch.Tensor, ref: torch.Tensor) -> torch.Tens
         return accepts(pair_distance(model(x), ref, face.metric), float(face.threshold))
 
 
-def _dodging(model: nn.Module, x: torch.Tensor, ref: torch.Tensor,
+def dodging_rate(model: nn.Module, x: torch.Tensor, ref: torch.Tensor,
              attack: Any, eps: float, seed: int) -> Rate:
     """Dodging success of ``attack`` at ``eps`` among the pairs ``model`` accepts."""
 
@@ -57,7 +57,7 @@ def _dodging(model: nn.Module, x: torch.Tensor, ref: torch.Tensor,
     return Rate.of(res.success[0])
 
 
-def _restarts(attack: Any, restarts: int) -> Callable[..., Any]:
+def with_restarts(attack: Any, restarts: int) -> Callable[..., Any]:
     """Success when any of ``restarts`` seeded runs succeeds (the adaptive attacker retries)."""
     def run(model: nn.Module, x: torch.Tensor, crit: Any, *, epsilons: list[float],
             generator: torch.Generator) -> Any:
@@ -110,7 +110,7 @@ def hardening_evaluation(model: nn.Module, chips: torch.Tensor, labels: torch.Te
     xa, ref = chips[a[same]], emb[b[same]]
     trained = build_attack("pgd", LINF, PGDOptions(steps=steps, rel_stepsize=2.5 / steps,
                                                    early_stop=False))
-    adaptive = _restarts(build_attack("pgd", LINF, PGDOptions(steps=o.adaptive_steps,
+    adaptive = with_restarts(build_attack("pgd", LINF, PGDOptions(steps=o.adaptive_steps,
                                                               early_stop=False)), o.restarts)
     # 3 rounds over c (the registry's cw uses 5): the hardening figures were measured so
     cw = build_attack("cw", L2, CWOptions(steps=o.cw_steps, binary_search_steps=3,
@@ -124,12 +124,12 @@ def hardening_evaluation(model: nn.Module, chips: torch.Tensor, labels: torch.Te
         "a_clean": Rate.of(accept == same),
         "a_genuine_accept": Rate.of(accept[same]),
         "a_impostor_reject": Rate.of(~accept[~same]),
-        "b_trained_attack": _dodging(model, xa, ref, trained, eps, seed),
-        "c_cw_l2": _dodging(model, xa, ref, cw, o.cw_l2, seed),
-        "c_larger_budget": _dodging(model, xa, ref, trained, o.larger * eps, seed),
-        "c_adaptive_pgd": _dodging(model, xa, ref, adaptive, eps, seed),
+        "b_trained_attack": dodging_rate(model, xa, ref, trained, eps, seed),
+        "c_cw_l2": dodging_rate(model, xa, ref, cw, o.cw_l2, seed),
+        "c_larger_budget": dodging_rate(model, xa, ref, trained, o.larger * eps, seed),
+        "c_adaptive_pgd": dodging_rate(model, xa, ref, adaptive, eps, seed),
         "d_augmented_clean": Rate.of((d_aug <= float(face.threshold)) == same),
-        "d_augmented_attack": _dodging(model, aug[a[same]], ref, trained, eps, seed),
+        "d_augmented_attack": dodging_rate(model, aug[a[same]], ref, trained, eps, seed),
     }
 
 

@@ -37,6 +37,8 @@ from facerobust.attacks.registry import build_attack
 from facerobust.attacks.threat import LINF
 from facerobust.core.splits import label_pairs
 from facerobust.defenses.augment import AugmentSpec, augment_batch
+from facerobust.defenses.trades import TradesTarget, embedding_pgd, trades_loss
+from facerobust.defenses.train_state import Resumable, TrainState, load_state, save_state
 from facerobust.models.base import FaceModel, accepts, pair_distance
 
 __all__ = ["AugmentSpec", "FinetuneOptions", "Robustness", "TrainingReport",
@@ -44,11 +46,21 @@ __all__ = ["AugmentSpec", "FinetuneOptions", "Robustness", "TrainingReport",
            "augment_batch", "evaluate_robustness"]
 
 Goal = Literal["dodging", "impersonation"]
+LossKind = Literal["hinge", "trades"]
+Schedule = Literal["constant", "cosine"]
 
 
 @dataclass(frozen=True)
 class FinetuneOptions:
-    """Settings of :func:`adversarial_finetune` (see its docstring); validated on creation."""
+    """Settings of :func:`adversarial_finetune` (see its docstring); validated on creation.
+
+    ``loss="trades"`` replaces the hinge losses with TRADES on embeddings
+    (:mod:`facerobust.defenses.trades`: ``keep`` weighs the pull of clean descriptors to the
+    original's, ``beta`` the pull of adversarial ones to ``trades_target``; ``spread`` divides
+    the latter by the batch's spread so that shrinking every distance does not pay).
+    ``bf16_attack`` crafts the training adversarials under a bfloat16 autocast; ``schedule``
+    is ``constant`` or ``cosine`` (decay to 0); ``checkpoint`` is a file saved every
+    ``checkpoint_seconds`` (and when stopped) that a later run with the same options resumes."""
 
     epochs: int = 1
     eps: float = 4 / 255
@@ -64,8 +76,26 @@ class FinetuneOptions:
     max_seconds: float | None = None
     seed: int = 0
     progress: bool = False
+    loss: LossKind = "hinge"
+    beta: float = 6.0
+    trades_target: TradesTarget = "clean"
+    spread: bool = False
+    bf16_attack: bool = False
+    schedule: Schedule = "constant"
+    checkpoint: str | None = None
+    checkpoint_seconds: float = 120.0
 
     def __post_init__(self) -> None:
+        if self.loss not in ("hinge", "trades"):
+            raise ValueError(f"loss must be 'hinge' or 'trades', got {self.loss!r}")
+        if self.trades_target not in ("clean", "teacher"):
+            raise ValueError(f"trades_target must be 'clean' or 'teacher', got "
+                             f"{self.trades_target!r}")
+        if self.schedule not in ("constant", "cosine"):
+            raise ValueError(f"schedule must be 'constant' or 'cosine', got {self.schedule!r}")
+        if not self.beta >= 0 or not self.keep >= 0:
+            raise ValueError(f"beta and keep must be >= 0, got beta={self.beta!r}, "
+                             f"keep={self.keep!r}")
         if self.goal not in ("dodging", "impersonation"):
             raise ValueError(f"goal must be 'dodging' or 'impersonation', got {self.goal!r}")
         e = self.epochs
@@ -122,6 +152,7 @@ class TrainingReport:
     augmentation: dict[str, Any] | None = None
     val_history: list[dict[str, float]] = field(default_factory=list)
     best_epoch: int | None = None  # epoch whose weights were kept (validation score)
+    loss: str = "hinge"
 
     @property
     def clean_accuracy_cost(self) -> float | None:
@@ -219,6 +250,8 @@ def _batch_loss(tuned: nn.Module, original: nn.Module, x: torch.Tensor, y: torch
 
     face = cast(FaceModel, tuned)  # duck-typed: any module with .metric and .threshold
     thr, metric = float(face.threshold), face.metric
+    if o.loss == "trades":
+        return _trades_batch(tuned, original, x, o, g, teacher_x)
     pos, neg = _partners(y, g)
     with torch.no_grad():
         ref = tuned(x)
@@ -229,7 +262,8 @@ def _batch_loss(tuned: nn.Module, original: nn.Module, x: torch.Tensor, y: torch
     if len(rows):
         crit = (Dodging(ref[pos[rows]], thr, metric) if goal == "dodging"
                 else Impersonation(ref[neg[rows]], thr, metric))
-        x_adv = attack(tuned, x[rows], crit, epsilons=[eps], generator=g).clipped[0]
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=o.bf16_attack):
+            x_adv = attack(tuned, x[rows], crit, epsilons=[eps], generator=g).clipped[0]
     emb = tuned(torch.cat([x, x_adv]))
     clean, adv = emb[: len(x)], emb[len(x):]
     loss = torch.zeros(())
@@ -242,6 +276,46 @@ def _batch_loss(tuned: nn.Module, original: nn.Module, x: torch.Tensor, y: torch
                              - pair_distance(e, clean[n].detach(), metric)).mean() / thr
     return loss + keep * (clean - teacher).pow(2).sum(1).mean() / teacher.pow(2).sum(
         1).mean().clamp_min(1e-12)
+
+
+def _scheduler(opt: torch.optim.Optimizer, schedule: Schedule,
+               total: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """``constant`` learning rate, or ``cosine`` decay to zero over the ``total`` steps."""
+    if schedule == "constant":
+        return torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
+    return torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda k: 0.5 * (1 + math.cos(math.pi * min(k, total) / max(1, total))))
+
+
+def _end_epoch(st: TrainState, tuned: nn.Module,
+               validation: tuple[torch.Tensor, torch.Tensor] | None, eps: float, steps: int,
+               seed: int, bar: Any) -> None:
+    """Score the epoch on ``validation`` (keeping the best weights) and move to the next."""
+    if validation is not None:
+        st.val_history.append(_validate(tuned, validation, eps, steps, seed))
+        v = st.val_history[-1]
+        bar.set_postfix(loss=f"{st.history[-1]:.3f}", val_acc=f"{v['clean_accuracy']:.2f}",
+                        val_attack=f"{v['attack_success']:.2f}")
+        if v["score"] >= max(h["score"] for h in st.val_history):
+            st.best_state, st.best_epoch = copy.deepcopy(tuned.state_dict()), st.epoch
+    st.epoch, st.batch, st.order, st.total = st.epoch + 1, 0, None, 0.0
+
+
+def _trades_batch(tuned: nn.Module, original: nn.Module, x: torch.Tensor, o: FinetuneOptions,
+                  g: torch.Generator, teacher_x: torch.Tensor | None) -> torch.Tensor:
+    """``loss="trades"`` (:mod:`facerobust.defenses.trades`): the ``adv_fraction`` share of
+    the batch gets an adversarial from :func:`embedding_pgd`."""
+    face = cast(FaceModel, tuned)
+    with torch.no_grad():
+        teacher = original(x if teacher_x is None else teacher_x)
+    rows = (torch.rand(len(x), generator=g) < o.adv_fraction).nonzero()[:, 0]
+    x_adv = embedding_pgd(tuned, x[rows], eps=o.eps, steps=o.steps, generator=g,
+                          bf16=o.bf16_attack)
+    emb = tuned(torch.cat([x, x_adv]))
+    clean, adv = emb[: len(x)], emb[len(x):]
+    return trades_loss(clean, adv, teacher, threshold=float(face.threshold), keep=o.keep,
+                       beta=o.beta, target=o.trades_target, metric=face.metric, rows=rows,
+                       spread=o.spread)
 
 
 def _validate(tuned: nn.Module, validation: tuple[torch.Tensor, torch.Tensor], eps: float,
@@ -277,10 +351,9 @@ def adversarial_finetune(
 
     o = (options or FinetuneOptions()).replace(**changes)
     epochs, eps, steps, layers, goal, seed = o.epochs, o.eps, o.steps, o.layers, o.goal, o.seed
-    batch_size, max_seconds, augment = o.batch_size, o.max_seconds, o.augment
     _check_args(chips, labels, [holdout, validation])
-    spec = AugmentSpec() if augment is True else (augment or None)
-    start = time.perf_counter()
+    spec = AugmentSpec() if o.augment is True else (o.augment or None)
+    clock = time.perf_counter()
     g = torch.Generator().manual_seed(seed)
     original = model.eval()
     tuned = copy.deepcopy(model).eval()
@@ -290,52 +363,52 @@ def adversarial_finetune(
     params = _trainable(tuned, layers)
     for p in params:
         p.requires_grad_(True)
+    n_batches = math.ceil(len(chips) / o.batch_size)
     opt = torch.optim.Adam(params, lr=o.lr)
+    sched = _scheduler(opt, o.schedule, epochs * n_batches)
     attack = build_attack("pgd", LINF, PGDOptions(steps=steps, rel_stepsize=2.5 / steps,
                                                   early_stop=False))
     eval_steps = max(steps, 5)
     before = None if holdout is None else evaluate_robustness(
         original, *holdout, eps=eps, steps=eval_steps, seed=seed)
-    val_history = [] if validation is None else [
-        _validate(tuned, validation, eps, eval_steps, seed)]
-    best_state: dict[str, Any] | None = None
-    best_epoch = None if validation is None else -1  # -1: the original weights
-    history: list[float] = []
-    done, stopped = 0, False
-    n_batches = math.ceil(len(chips) / batch_size)
-    bar = tqdm(total=epochs * n_batches, desc="adversarial fine-tuning", file=sys.stderr,
-               disable=not o.progress)
-    for epoch in range(epochs):
-        order = torch.randperm(len(chips), generator=g)
-        total = 0.0
-        for i in range(n_batches):
-            rows = order[i * batch_size:(i + 1) * batch_size]
+    ckpt = Resumable(asdict(o), tuned, opt, sched, g)
+    st = (load_state(o.checkpoint, ckpt) if o.checkpoint else None) or TrainState(
+        val_history=[] if validation is None else [
+            _validate(tuned, validation, eps, eval_steps, seed)],
+        best_epoch=None if validation is None else -1)  # -1: the original weights
+    start, saved = clock - st.seconds, time.perf_counter()
+    stopped = False
+    bar = tqdm(total=epochs * n_batches, initial=st.done, desc="adversarial fine-tuning",
+               file=sys.stderr, disable=not o.progress)
+    while st.epoch < epochs and not stopped:
+        if st.order is None:
+            st.order = torch.randperm(len(chips), generator=g)
+        while st.batch < n_batches:
+            rows = st.order[st.batch * o.batch_size:(st.batch + 1) * o.batch_size]
             plain = chips[rows] if spec is None else spec.apply_clean(chips[rows], g)
             x = plain if spec is None else spec.add_noise(plain, g)
             loss = _batch_loss(tuned, original, x, labels[rows], attack, o, g, plain)
             opt.zero_grad()
             loss.backward()
             opt.step()
-            total += float(loss.detach())
-            done += 1
+            sched.step()
+            st.total += float(loss.detach())
+            st.done, st.batch = st.done + 1, st.batch + 1
             bar.update(1)
             bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
-            if max_seconds is not None and time.perf_counter() - start > max_seconds:
-                stopped = True
+            st.seconds = time.perf_counter() - start
+            stopped = o.max_seconds is not None and st.seconds > o.max_seconds
+            if o.checkpoint and (stopped or st.batch == n_batches
+                                 or time.perf_counter() - saved > o.checkpoint_seconds):
+                save_state(o.checkpoint, st, ckpt)  # mid-epoch: a resumed run goes on here
+                saved = time.perf_counter()
+            if stopped:
                 break
-        history.append(total / max(1, i + 1))
-        if validation is not None:
-            val_history.append(_validate(tuned, validation, eps, eval_steps, seed))
-            v = val_history[-1]
-            bar.set_postfix(loss=f"{history[-1]:.3f}", val_acc=f"{v['clean_accuracy']:.2f}",
-                            val_attack=f"{v['attack_success']:.2f}")
-            if v["score"] >= max(h["score"] for h in val_history):
-                best_state, best_epoch = copy.deepcopy(tuned.state_dict()), epoch
-        if stopped:
-            break
+        st.history.append(st.total / max(1, st.batch))
+        _end_epoch(st, tuned, validation, eps, eval_steps, seed, bar)
     bar.close()
-    if best_state is not None:
-        tuned.load_state_dict(best_state)
+    if st.best_state is not None:
+        tuned.load_state_dict(st.best_state)
     elif validation is not None:  # no epoch beat the untouched model
         tuned.load_state_dict(original.state_dict())
     for p, flag in zip(tuned.parameters(), flags, strict=True):
@@ -346,9 +419,9 @@ def adversarial_finetune(
         epochs=epochs, eps=float(eps), steps=steps, layers=str(layers),
         augment=spec is not None and spec.active, goal=goal, n_train=len(chips),
         n_identities=int(labels.unique().numel()),
-        trainable_parameters=sum(p.numel() for p in params), steps_done=done,
-        seconds=time.perf_counter() - start, stopped_early=stopped, loss_history=history,
+        trainable_parameters=sum(p.numel() for p in params), steps_done=st.done,
+        seconds=time.perf_counter() - start, stopped_early=stopped, loss_history=st.history,
         before=before, after=after, adv_fraction=o.adv_fraction,
-        augmentation=None if spec is None else spec.to_dict(), val_history=val_history,
-        best_epoch=best_epoch)
+        augmentation=None if spec is None else spec.to_dict(), val_history=st.val_history,
+        best_epoch=st.best_epoch, loss=o.loss)
     return tuned, report

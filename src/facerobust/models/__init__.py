@@ -70,6 +70,17 @@ register(
         fetch_hint="facerobust distill --teacher dlib-resnet",
     )
 )
+register(
+    ModelSpec(
+        name="dlib-resnet-hardened",
+        description="dlib-resnet adversarially fine-tuned on CFP people (TRADES on embeddings, "
+        "pinned recipe and seed; float16 difference to dlib's weights); its card beside the "
+        "weights holds clean and robust figures on colour LFW",
+        factory="facerobust.models.dlib_hardened:build",
+        locate="facerobust.models.dlib_hardened:weights_file",
+        fetch_hint="build it with `facerobust models build dlib-resnet-hardened`",
+    )
+)
 
 __all__ = [
     "CANONICAL_SIZE",

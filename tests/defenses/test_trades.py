@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from facerobust.defenses.trades import embedding_pgd, trades_loss
+from facerobust.defenses.training import FinetuneOptions, adversarial_finetune
+
+
+def _chips(n: int = 12) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    x = torch.nn.functional.avg_pool2d(torch.rand((n, 3, 32, 32), generator=g), 3, 1, 1)
+    return x, torch.arange(n) % 4
+
+
+def _drift(model: torch.nn.Module, x: torch.Tensor, eps: float) -> float:
+    """Mean descriptor move under embedding_pgd at ``eps`` (a fixed seed)."""
+    adv = embedding_pgd(model, x, eps=eps, steps=5, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        return float((model(adv) - model(x)).norm(dim=1).mean())
+
+
+def test_embedding_pgd_stays_in_the_ball_and_moves_the_descriptor(make_tiny) -> None:
+    model, (x, _) = make_tiny(seed=0).eval(), _chips()
+    adv = embedding_pgd(model, x, eps=4 / 255, steps=3, generator=torch.Generator().manual_seed(0))
+    assert float((adv - x).abs().max()) <= 4 / 255 + 1e-6
+    assert float(adv.min()) >= 0 and float(adv.max()) <= 1
+    noise = (x + (torch.rand(x.shape) * 2 - 1) * 4 / 255).clamp(0, 1)
+    with torch.no_grad():
+        moved = (model(adv) - model(x)).norm(dim=1)
+        random = (model(noise) - model(x)).norm(dim=1)
+    assert bool((moved > random).all())
+    assert all(p.requires_grad for p in model.parameters())  # flags restored
+
+
+def test_trades_loss_terms_and_errors() -> None:
+    teacher = torch.zeros(4, 3)
+    clean = torch.ones(4, 3)
+    adv = torch.full((2, 3), 3.0)
+    rows = torch.tensor([0, 2])
+    # anchor: |1|^2 * 3 / 0.25; robust to clean: |2|^2 * 3 / 0.25; to teacher: |3|^2 * 3 / 0.25
+    common = {"threshold": 0.5, "rows": rows}
+    assert float(trades_loss(clean, adv, teacher, keep=1.0, beta=0.0, **common)) == 12.0
+    assert float(trades_loss(clean, adv, teacher, keep=0.0, beta=1.0, **common)) == 48.0
+    assert float(trades_loss(clean, adv, teacher, keep=0.0, beta=1.0, target="teacher",
+                             **common)) == 108.0
+    with pytest.raises(ValueError, match=r"adv \(rows, D\)"):
+        trades_loss(clean, adv, teacher, threshold=0.5, keep=1.0, beta=1.0)
+    with pytest.raises(ValueError, match="trades_target must be"):
+        trades_loss(clean, adv, teacher, keep=1.0, beta=1.0, target="x",  # type: ignore[arg-type]
+                    **common)
+
+
+def test_trades_finetuning_lowers_drift_and_keeps_clean_descriptors(make_tiny) -> None:
+    model, (x, y) = make_tiny(seed=0).eval(), _chips()
+    tuned, report = adversarial_finetune(
+        model, x, y, FinetuneOptions(loss="trades", epochs=12, eps=8 / 255, steps=2,
+                                     layers="all", lr=3e-3, augment=False, beta=6.0,
+                                     schedule="cosine", batch_size=12))
+    assert report.loss == "trades" and report.steps_done == 12
+    assert report.loss_history[-1] < report.loss_history[0]
+    assert _drift(tuned, x, 8 / 255) < 0.7 * _drift(model, x, 8 / 255)
+    with torch.no_grad():
+        scale = float(model(x).norm(dim=1).mean())
+        kept = float((tuned(x) - model(x)).norm(dim=1).mean())
+    assert kept < 0.5 * scale
+
+
+def test_options_reject_unknown_loss_and_schedule() -> None:
+    with pytest.raises(ValueError, match="loss must be 'hinge' or 'trades'"):
+        FinetuneOptions(loss="kl")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="schedule must be"):
+        FinetuneOptions(schedule="step")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="beta and keep must be >= 0"):
+        FinetuneOptions(beta=-1.0)
+
+
+def test_checkpoint_resumes_to_the_same_weights(make_tiny, tmp_path: Path) -> None:
+    x, y = _chips()
+    o = FinetuneOptions(loss="trades", epochs=2, eps=4 / 255, steps=1, layers="all", lr=1e-3,
+                        augment=False, batch_size=4, checkpoint_seconds=0.0)
+    whole, _ = adversarial_finetune(make_tiny(seed=0).eval(), x, y, o)
+    path = tmp_path / "run.ckpt"
+    _, first = adversarial_finetune(make_tiny(seed=0).eval(), x, y, o,
+                                    checkpoint=str(path), max_seconds=0.0)
+    assert first.stopped_early and first.steps_done == 1 and path.is_file()
+    resumed, second = adversarial_finetune(make_tiny(seed=0).eval(), x, y, o,
+                                           checkpoint=str(path))
+    assert second.steps_done == 6 and not second.stopped_early
+    for a, b in zip(whole.parameters(), resumed.parameters(), strict=True):
+        assert torch.allclose(a, b, atol=1e-6)
+    with pytest.raises(ValueError, match="was made with lr=0.001, this run has lr=0.01"):
+        adversarial_finetune(make_tiny(seed=0).eval(), x, y, o, checkpoint=str(path), lr=1e-2)
