@@ -3,9 +3,9 @@
 
 The file holds the *difference* to dlib-resnet's weights in float16 (about 11 MB instead of
 22 MB, and the same embeddings to ~1e-4), the SHA-256 of the dlib weights it was made from
-(checked on load) and the recipe. It is looked up in the package (``models/weights/``, when a
-build was shipped) and then in the cache folder the build command writes to; without either,
-loading says which command builds it.
+(checked on load) and the recipe. It is looked up in the package (``models/weights/``: the
+shipped build, its own SHA-256 pinned in :data:`PACKAGED_SHA256`) and then in the cache folder
+the build command writes to; without either, loading says which command builds it.
 
 >>> net = models.load("dlib-resnet-hardened")     # doctest: +SKIP
 """
@@ -28,6 +28,8 @@ FORMAT = 1
 FILE_NAME = f"{NAME}.pt"
 BUILD_COMMAND = f"facerobust models build {NAME}"
 PACKAGED = Path(__file__).with_name("weights") / FILE_NAME
+# the shipped build (facerobust models build dlib-resnet-hardened, 2026-12-07), checked on load
+PACKAGED_SHA256 = "7cde5da9d03f74ce03d37543d10deb3884f0bf8f6f1d355cc5820fae8b372e19"
 
 
 def built_path() -> Path:
@@ -86,6 +88,15 @@ def read_hardened(path: Path | str) -> dict[str, Any]:
     return blob
 
 
+def check_packaged(path: Path) -> None:
+    """The shipped weights must be the pinned build: a damaged or swapped file is refused."""
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != PACKAGED_SHA256:
+        raise ValueError(f"{path}: SHA-256 {digest[:12]}... is not the shipped build's "
+                         f"({PACKAGED_SHA256[:12]}...); reinstall facerobust or rebuild with "
+                         f"`{BUILD_COMMAND}`")
+
+
 def build(*, weights: Path | str | None = None, **kwargs: Any) -> DlibResNet:
     """dlib-resnet plus the saved difference (registry factory); ``kwargs`` go to dlib's
     :func:`~facerobust.models.dlib_resnet.build`. A ``ValueError`` when the dlib weights are
@@ -93,6 +104,8 @@ def build(*, weights: Path | str | None = None, **kwargs: Any) -> DlibResNet:
     path = weights if weights is not None else weights_file()
     if path is None:
         raise FileNotFoundError(f"{NAME} is not built on this machine: run `{BUILD_COMMAND}`")
+    if Path(path) == PACKAGED:
+        check_packaged(PACKAGED)
     blob = read_hardened(path)
     model = build_dlib(**kwargs)
     if state_sha256(model) != blob["base_sha256"]:
