@@ -15,6 +15,8 @@ from typing import Any
 
 import torch
 
+from facerobust.core.torch_file import read_torch_file
+
 FORMAT = 1
 IGNORED = ("checkpoint", "checkpoint_seconds", "progress", "max_seconds")
 
@@ -67,12 +69,7 @@ def load_state(path: str | Path, live: Resumable) -> TrainState | None:
     path = Path(path)
     if not path.is_file():
         return None
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:  # torch raises many types for a corrupt file
-        raise ValueError(f"{path}: not a readable fine-tuning checkpoint ({err})") from None
-    if not isinstance(blob, dict) or blob.get("format") != FORMAT:
-        raise ValueError(f"{path}: not a fine-tuning checkpoint of format {FORMAT}")
+    blob = read_torch_file(path, "fine-tuning checkpoint", FORMAT)
     saved, now = blob["options"], _recipe(live.options)
     for key in sorted(set(saved) | set(now)):
         if saved.get(key) != now.get(key):

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from facerobust.core.torch_file import read_torch_file
 from facerobust.models.dlib_resnet import DEFAULT_THRESHOLD, DlibResNet
 from facerobust.models.dlib_resnet import build as build_dlib
 from facerobust.paths import cache_subdir
@@ -78,12 +79,9 @@ def read_hardened(path: Path | str) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"{NAME} weights not found at {path}: build them with "
                                 f"`{BUILD_COMMAND}`")
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises many types for a corrupt file
-        raise ValueError(f"{path}: not a readable {NAME} file ({err})") from None
-    if not isinstance(blob, dict) or blob.get("format") != FORMAT or "delta" not in blob:
-        raise ValueError(f"{path}: not a {NAME} file of format {FORMAT} (rebuild it with "
+    blob = read_torch_file(path, NAME, FORMAT, hint=f" (rebuild it with `{BUILD_COMMAND}`)")
+    if "delta" not in blob:
+        raise ValueError(f"{path}: a {NAME} file without its weights (rebuild it with "
                          f"`{BUILD_COMMAND}`)")
     return blob
 

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from facerobust.core.torch_file import read_torch_file
 from facerobust.core.versioned import read_json
 from facerobust.models.base import FaceModel, Metric
 from facerobust.paths import cache_subdir
@@ -129,12 +130,7 @@ def load_student(path: Path | str, *, verify: bool = True) -> StudentNet:
         if expected != sha256_of(path):
             raise ValueError(f"{path}: weights do not match the SHA-256 in "
                              f"{card_path(path).name}; re-run facerobust distill")
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises many types for a corrupt file
-        raise ValueError(f"{path}: not a readable student file ({err})") from None
-    if not isinstance(blob, dict) or blob.get("format") != STUDENT_FORMAT:
-        raise ValueError(f"{path}: not a facerobust student of format {STUDENT_FORMAT}")
+    blob = read_torch_file(path, "facerobust student", STUDENT_FORMAT)
     try:
         cfg = dict(blob["config"])
         model = StudentNet(embedding_dim=int(cfg["embedding_dim"]),
