@@ -20,7 +20,7 @@ from facerobust.data.sources import open_dataset
 from facerobust.eval.audit import run_audit
 from facerobust.eval.config import AuditConfig, parse_config, tomllib
 from facerobust.eval.datasource import DataSource
-from facerobust.eval.detection_data import _split_rows
+from facerobust.eval.detection_data import split_rows
 from facerobust.eval.fit_split import joint_split
 from tests.helpers.models import TinyResNet
 from tests.helpers.tiny_audit import trajectory_config
@@ -74,7 +74,7 @@ def test_fit_keys_enter_the_fingerprint_only_when_set() -> None:
 
 def test_fit_people_train_and_validate_the_others_are_the_test() -> None:
     labels = np.repeat(np.arange(10), 3)
-    parts = _split_rows(labels, 0, frozenset(range(6, 10)))
+    parts = split_rows(labels, 0, frozenset(range(6, 10)))
     assert set(parts) == {"train", "val", "test"}  # no id-* split: all judged people held out
     assert set(labels[parts["train"]]) | set(labels[parts["val"]]) <= set(range(6, 10))
     assert set(labels[parts["test"]]) == set(range(6))

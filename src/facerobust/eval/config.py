@@ -428,7 +428,8 @@ def _check_fit(cfg: AuditConfig) -> None:
     if not ident.fit_dataset or ident.fit_identities < 2:
         raise ValueError("identification.fit_identities: needs identification.fit_dataset and "
                          ">= 2 identities (the people the detectors are fitted on), got "
-                         f"fit_dataset={ident.fit_dataset!r}, fit_identities={ident.fit_identities}")
+                         f"fit_dataset={ident.fit_dataset!r}, "
+                         f"fit_identities={ident.fit_identities}")
     name = ident.fit_dataset
     if "/" in name or "\\" in name or name in (".", ".."):
         raise ValueError(f"identification.fit_dataset: {name!r} is not a dataset name; give a "

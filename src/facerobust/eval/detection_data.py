@@ -50,7 +50,7 @@ class DetectionSet:
     cross_identity: bool = False  # train/val probes are other people's than test's
 
 
-def _split_rows(labels: np.ndarray, seed: int, fit_labels: frozenset[int] = frozenset()
+def split_rows(labels: np.ndarray, seed: int, fit_labels: frozenset[int] = frozenset()
                 ) -> dict[str, np.ndarray]:
     """Held-out probes: train / val / test by image (40/30/30). Held-out identities: half the
     identities for id-train / id-val (60/40 of their probes), the other half's probes id-test.
@@ -104,7 +104,7 @@ def build_detection_set(exp: Experiment, dcfg: DetectorConfig, seed: int) -> Det
     x, labels = untargeted.x, untargeted.refs[exp.victim][1]
     targets = targeted.refs[exp.victim][1]
     _check_probes(len(x))
-    parts = _split_rows(labels.numpy(), seed, exp.fit_labels)
+    parts = split_rows(labels.numpy(), seed, exp.fit_labels)
     _check_sides(parts)
     saved = exp.shared.get(shared.key)
     if saved is None:  # kept in memory only without a run store to reload it from
