@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from facerobust import models
 from facerobust.cli.demo import embedded_dataset
@@ -20,8 +21,12 @@ from facerobust.data.sources import open_dataset
 from facerobust.eval.audit import run_audit
 from facerobust.eval.config import AuditConfig, parse_config, tomllib
 from facerobust.eval.datasource import DataSource
-from facerobust.eval.detection_data import split_rows
+from facerobust.core.precision import crafting
+from facerobust.eval import detection_data
+from facerobust.eval.detection_data import DetectionShards, split_rows
+from facerobust.eval.experiment import Experiment
 from facerobust.eval.fit_split import joint_split
+from facerobust.eval.tasks import score_goal
 from tests.helpers.models import TinyResNet
 from tests.helpers.tiny_audit import trajectory_config
 
@@ -132,3 +137,30 @@ def test_cfp_fitting_people_are_not_the_judged_colour_lfw_people() -> None:
     overlap = lfw_overlap(Path(os.environ["FACEROBUST_DATA"]) / "cfp")
     assert not set(fit) & overlap
     assert len(set(split.probe_paths)) == len(split.probe_paths)
+
+
+def test_bf16_detector_data_keeps_only_adversarials_judged_in_float32(
+        monkeypatch: pytest.MonkeyPatch, one_thread: None) -> None:
+    monkeypatch.setattr(models, "load", lambda name, device=None: TinyResNet(seed=1))
+    cfg = _cfg(str(embedded_dataset()), identities=16)
+    cfg = replace(cfg, run=replace(cfg.run, precision="bf16"))
+    exp = Experiment.prepare(cfg, progress=False)
+    used: list[str] = []
+
+    def spy(precision: str, device: torch.device) -> object:
+        used.append(precision)
+        return crafting(precision, device)
+
+    monkeypatch.setattr(detection_data, "crafting", spy)
+    shards = DetectionShards(exp, cfg.detectors[0], cfg.run.seed)
+    untargeted, targeted = shards.samples
+    part = shards.run(0)
+    found = 0
+    for (_, goal), job in zip(shards.jobs, part["jobs"], strict=True):
+        setup = (untargeted if goal == "untargeted" else targeted).take()
+        model, ref = setup.refs[exp.victim]
+        if len(job["source"]):
+            fooled, _ = score_goal(model, goal, job["adv"], ref[job["source"]], 8)
+            assert fooled.all()  # a float32 forward agrees with every kept adversarial
+        found += len(job["source"])
+    assert found > 0 and used == ["bf16"] * len(shards.jobs)  # BIM crafts in bfloat16
