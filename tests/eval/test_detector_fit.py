@@ -15,14 +15,14 @@ import torch
 
 from facerobust import models
 from facerobust.cli.demo import embedded_dataset
+from facerobust.core.precision import crafting
 from facerobust.core.splits import identity_split
 from facerobust.data.cfp import lfw_overlap
 from facerobust.data.sources import open_dataset
+from facerobust.eval import detection_data
 from facerobust.eval.audit import run_audit
 from facerobust.eval.config import AuditConfig, parse_config, tomllib
 from facerobust.eval.datasource import DataSource
-from facerobust.core.precision import crafting
-from facerobust.eval import detection_data
 from facerobust.eval.detection_data import DetectionShards, split_rows
 from facerobust.eval.experiment import Experiment
 from facerobust.eval.fit_split import joint_split
