@@ -123,6 +123,13 @@ def test_a_tiny_audit_fits_on_the_fit_people_and_judges_the_others(
         assert any("every judged identity is held out" in n for n in res["notes"])
 
 
+def test_a_fit_dataset_resolving_to_the_judged_folder_is_refused() -> None:
+    demo = embedded_dataset()
+    cfg = _cfg(str(demo), fit_dataset="fitset", fit_identities=4)
+    with pytest.raises(ValueError, match="'fitset' resolved to the judged dataset's own"):
+        joint_split(cfg, open_dataset(demo), data=demo)
+
+
 @pytest.mark.data
 def test_cfp_fitting_people_are_not_the_judged_colour_lfw_people() -> None:
     doc = tomllib.loads(trajectory_config("/x"))

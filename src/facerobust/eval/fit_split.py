@@ -28,10 +28,16 @@ def fit_prefix(cfg: AuditConfig) -> str:
     return f"{name}:" if name else ""
 
 
-def fit_people(cfg: AuditConfig, data: Path | None = None) -> dict[str, list[Path]]:
+def fit_people(cfg: AuditConfig, data: Path | None = None, judged: Path | None = None
+               ) -> dict[str, list[Path]]:
     """The people of ``fit_dataset`` a detector may be fitted on (CFP: minus the LFW
-    overlap)."""
-    dataset = DataSource(dataset=cfg.identification.fit_dataset, data=data).open(logger=log)
+    overlap); an error when the name resolves to the ``judged`` dataset's own folder."""
+    name = cfg.identification.fit_dataset
+    dataset = DataSource(dataset=name, data=data).open(logger=log)
+    if judged is not None and dataset.root.resolve() == judged.resolve():
+        raise ValueError(f"identification.fit_dataset: {name!r} resolved to the judged "
+                         f"dataset's own folder {judged}; pass a data folder holding both "
+                         "datasets (FACEROBUST_DATA or --data)")
     if dataset.layout == "cfp":
         return training_people(dataset.root)
     return dataset.people
@@ -43,7 +49,8 @@ def joint_split(cfg: AuditConfig, judged: Dataset, data: Path | None = None) -> 
     sizes = {"images": ident.images_per_identity, "gallery": ident.gallery_per_identity,
              "min_images": ident.min_images, "seed": seed}
     judge = identity_split(judged.people, identities=ident.identities, **sizes)
-    fit = identity_split(fit_people(cfg, data), identities=ident.fit_identities, **sizes)
+    fit = identity_split(fit_people(cfg, data, judged.root), identities=ident.fit_identities,
+                         **sizes)
     if len(fit.names) < ident.fit_identities:
         log.warning("identification.fit_identities: %d requested, only %d people of %s have "
                     ">= %d images; using %d", ident.fit_identities, len(fit.names),
