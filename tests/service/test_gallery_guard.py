@@ -12,6 +12,9 @@ import pytest
 import torch
 
 from facerobust import models
+from facerobust.attacks.criteria import Impersonation
+from facerobust.attacks.registry import build_attack
+from facerobust.attacks.threat import LINF
 from facerobust.data.capture import Capture
 from facerobust.service.gallery_guard import GalleryGuard
 from facerobust.service.storage import Store
@@ -89,3 +92,30 @@ def test_a_gate_with_the_gallery_detector_flags_and_logs(tmp_path: Path) -> None
     flags = [d["flags"] for d in store.decisions() if d["endpoint"] == "verify"]
     store.close()
     assert flags[0]["gallery.active"] is True and np.isfinite(flags[0]["gallery.score"])
+
+
+def test_an_impersonation_probe_crafted_past_the_model_is_flagged(tmp_path: Path) -> None:
+    """The attacker's view: PGD turns a photo of one enrolled person into a probe the model
+    accepts as another (first success at 8/255); without the guard the gate would let it in,
+    with the guard fitted on the gate's own gallery it is rejected as between identities."""
+    torch.set_num_threads(1)
+    model = models.load("dlib-resnet")
+    system = FaceSystem(model, threshold=float(model.threshold), capture=Capture("hog"))
+    store = Store(f"sqlite:///{tmp_path / 'g.db'}")
+    for name in PEOPLE:
+        enroll(store, system, name, range(1, 4))
+    guard = GalleryGuard(store, system.clean_model, 0.1)
+    names, templates = store.templates()
+    target = templates[[n == PEOPLE[1] for n in names]]
+    chip = system.probe(g.demo_photo(PEOPLE[0], 4)).chip
+    criterion = Impersonation.for_model(model, torch.from_numpy(target[:1]))
+    attack = build_attack("pgd", LINF, steps=20)
+    adv = attack(model, chip, criterion, epsilons=[8 / 255],
+                 generator=torch.Generator().manual_seed(0)).clipped[0]
+    with torch.no_grad():
+        emb = model(adv)[0].numpy()
+    assert system.accepts(system.distances(emb, target)).any()  # the model lets it in
+    flags = guard(adv)
+    assert flags["reject"] is True  # the guard does not
+    assert guard(chip)["reject"] is False  # the photo it was made from passes
+    store.close()

@@ -35,9 +35,11 @@ class IdentitySplit:
     probe_labels: list[int]
 
     def to_dict(self, root: Path) -> dict[str, Any]:
-        """JSON form with paths relative to the dataset ``root`` (portable across machines)."""
-        def rel(paths: list[Path]) -> list[str]:
-            return [Path(p).relative_to(root).as_posix() for p in paths]
+        """JSON form with paths relative to the dataset ``root`` (portable across machines;
+        paths of another dataset stay absolute, and :meth:`from_dict` keeps them so)."""
+        def rel(paths: list[Path]) -> list[str]:  # outside root (a fitting dataset): absolute
+            return [Path(p).relative_to(root).as_posix() if Path(p).is_relative_to(root)
+                    else Path(p).as_posix() for p in paths]
 
         return {"names": self.names, "train": rel(self.train_paths),
                 "train_labels": self.train_labels, "probe": rel(self.probe_paths),

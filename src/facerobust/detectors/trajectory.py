@@ -5,7 +5,9 @@ Forward hooks read k internal layers of the victim (for dlib's ResNet: the end o
 stage, the embedding, and the identification head's logits), global-average-pooled. At each
 layer the probe's distance (L2 or cosine) to every enrolled identity's representative -- the
 class centroid (C) or medoid (M) of the gallery's features at that layer -- gives an N-d vector;
-the sequence of k such vectors feeds an LSTM (hidden 100) and a linear layer that outputs the
+with ``nearest = K`` only the K smallest distances, sorted, so the detector does not depend on
+who is enrolled (it may be fitted on one gallery's people and judged on another's); the
+sequence of k such vectors feeds an LSTM (hidden 100) and a linear layer that outputs the
 logit "adversarial". Trained with BCE, Adam and balanced batches; the checkpoint with the best
 validation Macro-AUC (mean AUROC over attacks) is kept. The whole pipeline is differentiable,
 so adaptive attacks differentiate the exact detector.
@@ -105,7 +107,7 @@ class TrajectoryDetector(Detector):
     def __init__(self, model: nn.Module, *, representative: str = "medoid",
                  metric: str = "cosine", hidden: int = 100, epochs: int = 40,
                  seed: int = 0, layers: Sequence[nn.Module] | None = None,
-                 batch_size: int = 32) -> None:
+                 batch_size: int = 32, nearest: int = 0) -> None:
         super().__init__(model, batch_size=batch_size)
         if representative not in REPRESENTATIVES:
             raise ValueError(f"trajectory: representative must be one of {REPRESENTATIVES}, got "
@@ -114,6 +116,10 @@ class TrajectoryDetector(Detector):
             raise ValueError(f"trajectory: metric must be one of {METRICS}, got {metric!r}")
         if int(epochs) < 1 or int(hidden) < 1:
             raise ValueError("trajectory: epochs and hidden must be >= 1")
+        if isinstance(nearest, bool) or not isinstance(nearest, int) or nearest < 0:
+            raise ValueError(f"trajectory: nearest must be an integer >= 0 (0 = every enrolled "
+                             f"identity, in enrolment order), got {nearest!r}")
+        self.nearest = nearest
         self.representative, self.metric = representative, metric
         self.hidden, self.epochs, self.seed = int(hidden), int(epochs), int(seed)
         self.layers = list(layers) if layers is not None else default_layers(model)
@@ -122,11 +128,13 @@ class TrajectoryDetector(Detector):
 
     @property
     def label(self) -> str:
-        return f"trajectory {self.representative[0].upper()}-{self.metric}"
+        k = f" nearest-{self.nearest}" if self.nearest else ""
+        return f"trajectory {self.representative[0].upper()}-{self.metric}{k}"
 
     def options(self) -> dict[str, Any]:
         return {"representative": self.representative, "metric": self.metric,
-                "hidden": self.hidden, "epochs": self.epochs, "seed": self.seed}
+                "hidden": self.hidden, "epochs": self.epochs, "seed": self.seed,
+                **({"nearest": self.nearest} if self.nearest else {})}
 
     # ----------------------------------------------------------------------------- features
     def _forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -163,7 +171,16 @@ class TrajectoryDetector(Detector):
             raise ValueError("trajectory: enroll(gallery_chips, labels) first")
         steps = [(_distances(f, r.to(f.device), self.metric) - m) / s for f, r, m, s
                  in zip(features, self.reps, self.mean, self.std, strict=True)]
+        if self.nearest:  # identity-agnostic: the k smallest distances per layer, sorted
+            k = self.width
+            steps = [d.topk(k, dim=1, largest=False).values for d in steps]
         return torch.stack(steps, dim=1)
+
+    @property
+    def width(self) -> int:
+        """The LSTM's input size: enrolled identities, or ``nearest`` of them."""
+        n = len(self.reps[0]) if self.reps else 0
+        return min(self.nearest, n) if self.nearest else n
 
     def score_batch(self, features: Features) -> torch.Tensor:
         return self.net(self.sequence(features))
@@ -174,7 +191,7 @@ class TrajectoryDetector(Detector):
         if adversarial is None or feature_count(adversarial) == 0:
             raise ValueError("trajectory: fit needs adversarial examples (it is supervised)")
         torch.manual_seed(self.seed)
-        self.net = _Sequence(len(self.reps[0]) if self.reps else 0, self.hidden)
+        self.net = _Sequence(self.width, self.hidden)
         x = torch.cat([self.sequence(clean), self.sequence(adversarial)]).detach()
         y = torch.cat([torch.zeros(feature_count(clean)), torch.ones(feature_count(adversarial))])
         validation = kwargs.get("validation")
@@ -223,7 +240,7 @@ class TrajectoryDetector(Detector):
 
     def load_state(self, state: dict[str, Any]) -> None:
         self.reps, self.mean, self.std = list(state["reps"]), state["mean"], state["std"]
-        self.net = _Sequence(len(self.reps[0]), self.hidden)
+        self.net = _Sequence(self.width, self.hidden)
         self.net.load_state_dict(state["net"])
         self.net.eval().requires_grad_(False)
         self.history = list(state.get("history", []))

@@ -71,6 +71,10 @@ class IdentificationConfig:
     min_images: int = 10
     probes: int = 64
     head: str = ""  # a head saved by `facerobust train-head` (defines the identities)
+    # detectors fitted on another dataset's people (e.g. "cfp": CFP minus the LFW overlap),
+    # judged on this dataset's: `fit_identities` of them join the split (eval/fit_split.py)
+    fit_dataset: str = ""
+    fit_identities: int = 0
 
 
 @dataclass(frozen=True)
@@ -193,7 +197,10 @@ class AuditConfig:
         if self.models.victim_weights:  # other weights: nothing of the victim is reused
             common["victim_weights"] = self.models.victim_weights
         if kind != "minimal":
-            common["identification"] = dataclasses.asdict(self.identification)
+            ident = dataclasses.asdict(self.identification)
+            if not ident["fit_dataset"] and not ident["fit_identities"]:
+                del ident["fit_dataset"], ident["fit_identities"]  # older runs keep theirs
+            common["identification"] = ident
         if kind in ("attack", "defense", "minimal", "detector", "detection-data", "certify",
                     "physical"):
             common["victim"] = self.models.victim
@@ -203,7 +210,8 @@ class AuditConfig:
             common["others"] = sorted(self.models.others)
         if kind in ("attack", "minimal"):  # each shard has its own seed
             common["shard_size"] = self.run.shard_size
-        if kind in ("attack", "defense", "minimal") and self.run.precision != "fp32":
+        if kind in ("attack", "defense", "minimal", "detection-data") \
+                and self.run.precision != "fp32":
             common["precision"] = self.run.precision  # fp32 units keep their fingerprints
         return settings_hash([kind, common, *parts])
 
@@ -411,6 +419,31 @@ def _check_data(data: DataConfig) -> None:
                          "'lfw-gray' or set data.root to the folder")
 
 
+def _check_fit(cfg: AuditConfig) -> None:
+    """``identification.fit_dataset`` / ``fit_identities``: both or neither, on a plain
+    dataset name other than ``data.dataset``, without a saved head."""
+    ident = cfg.identification
+    if not ident.fit_dataset and not ident.fit_identities:
+        return
+    if not ident.fit_dataset or ident.fit_identities < 2:
+        raise ValueError("identification.fit_identities: needs identification.fit_dataset and "
+                         ">= 2 identities (the people the detectors are fitted on), got "
+                         f"fit_dataset={ident.fit_dataset!r}, "
+                         f"fit_identities={ident.fit_identities}")
+    name = ident.fit_dataset
+    if "/" in name or "\\" in name or name in (".", ".."):
+        raise ValueError(f"identification.fit_dataset: {name!r} is not a dataset name; give a "
+                         "plain name like 'cfp'")
+    if name == cfg.data.dataset and not cfg.data.root:
+        raise ValueError(f"identification.fit_dataset: {name!r} is data.dataset itself; the "
+                         "detectors must be fitted on other people than they are judged on")
+    if not ident.enabled or ident.head:
+        raise ValueError("identification.fit_dataset: needs [identification] enabled and no "
+                         "saved head (the split joins both datasets' people)")
+    if not cfg.detectors:
+        raise ValueError("identification.fit_dataset: only detectors use it; add a [[detector]]")
+
+
 def _validate(cfg: AuditConfig) -> None:
     _check_choice(cfg.run.executor, EXECUTORS, "run.executor")
     check_precision(cfg.run.precision, "run.precision")
@@ -452,6 +485,7 @@ def _validate(cfg: AuditConfig) -> None:
         raise ValueError("minimal.max_epsilon: must be > 0")
     _check_choice(m.goal, VERIFICATION_GOALS, "minimal.goal")
     _check_fusions(cfg)
+    _check_fit(cfg)
     if cfg.detectors and not ident.enabled:
         raise ValueError("detector[0]: detectors are studied on the identification task; "
                          "enable [identification]")

@@ -136,7 +136,9 @@ def evaluate_detector(det: Detector, dcfg: DetectorConfig, data: DetectionSet,
     f = _features(det, data, cache)
     threshold, clean_test, per_attack = _fit_and_judge(det, dcfg, data, f, "")
     heldout: list[AttackDetection] = []
-    if fresh is not None and "adv/id-train" in f:
+    if data.cross_identity:  # fitted on other people: every judged identity is held out
+        heldout = per_attack
+    elif fresh is not None and "adv/id-train" in f:
         heldout = _fit_and_judge(fresh, dcfg, data, f, "id-")[2]
     save_detector(det, saved.out / saved.file, model_name=saved.model_name)
     return DetectorResult(
@@ -203,6 +205,10 @@ def _cost(det: Detector, data: DetectionSet) -> float:
 
 def _notes(det: Detector, data: DetectionSet) -> list[str]:
     notes = []
+    if data.cross_identity:
+        notes.append("fitted on the adversarials of other people (identification.fit_dataset) "
+                     "than those judged: every judged identity is held out, so the held-out-"
+                     "identity figures are the main ones")
     missing = [g for g, n in data.summary.n_adversarial["test"].items() if n == 0]
     if missing:
         notes.append(f"no successful adversarial in the test split for {', '.join(missing)}: "

@@ -24,12 +24,14 @@ from tqdm import tqdm
 
 from facerobust.attacks.registry import build_attack, full_budget
 from facerobust.attacks.threat import L2, LINF
+from facerobust.core.embedding import model_device
+from facerobust.core.precision import crafting
 from facerobust.core.stats import Rate
 from facerobust.eval.detector_config import DetectorConfig
 from facerobust.eval.experiment import Experiment, GoalRows
 from facerobust.eval.results_detection import DetectionData
 from facerobust.eval.shards import Part, ShardedUnit, SharedData, shard_bounds, shard_seed, sharding
-from facerobust.eval.tasks import attack_in_batches, make_criterion, rows_for
+from facerobust.eval.tasks import attack_in_batches, make_criterion, rows_for, score_goal
 
 log = logging.getLogger("facerobust.audit")
 SPLITS = ("train", "val", "test")
@@ -45,12 +47,21 @@ class DetectionSet:
     adversarial: dict[str, torch.Tensor]  # split -> successful adversarial chips
     groups: dict[str, np.ndarray]  # split -> "<attack>/<goal>" of each adversarial row
     summary: DetectionData
+    cross_identity: bool = False  # train/val probes are other people's than test's
 
 
-def _split_rows(labels: np.ndarray, seed: int) -> dict[str, np.ndarray]:
+def split_rows(labels: np.ndarray, seed: int, fit_labels: frozenset[int] = frozenset()
+                ) -> dict[str, np.ndarray]:
     """Held-out probes: train / val / test by image (40/30/30). Held-out identities: half the
-    identities for id-train / id-val (60/40 of their probes), the other half's probes id-test."""
+    identities for id-train / id-val (60/40 of their probes), the other half's probes id-test.
+    With ``fit_labels`` (another dataset's people): their probes train / val (60/40), every
+    other probe test, and no id-* split (every judged identity is held out)."""
     rng = np.random.default_rng(seed)
+    if fit_labels:
+        fit = rng.permutation(np.flatnonzero(np.isin(labels, sorted(fit_labels))))
+        cut = int(round(0.6 * len(fit)))
+        test = np.flatnonzero(~np.isin(labels, sorted(fit_labels)))
+        return {"train": np.sort(fit[:cut]), "val": np.sort(fit[cut:]), "test": test}
     n = len(labels)
     order = rng.permutation(n)
     a, b = int(round(0.4 * n)), int(round(0.7 * n))
@@ -93,7 +104,8 @@ def build_detection_set(exp: Experiment, dcfg: DetectorConfig, seed: int) -> Det
     x, labels = untargeted.x, untargeted.refs[exp.victim][1]
     targets = targeted.refs[exp.victim][1]
     _check_probes(len(x))
-    parts = _split_rows(labels.numpy(), seed)
+    parts = split_rows(labels.numpy(), seed, exp.fit_labels)
+    _check_sides(parts)
     saved = exp.shared.get(shared.key)
     if saved is None:  # kept in memory only without a run store to reload it from
         saved = shared.compute(exp.store)
@@ -120,7 +132,15 @@ def build_detection_set(exp: Experiment, dcfg: DetectorConfig, seed: int) -> Det
         clean={s: x[t(i)] for s, i in parts.items()},
         labels={s: labels[t(i)] for s, i in parts.items()},
         targets={s: targets[t(i)] for s, i in parts.items()},
-        adversarial=adversarial, groups=groups, summary=summary)
+        adversarial=adversarial, groups=groups, summary=summary,
+        cross_identity=bool(exp.fit_labels))
+
+
+def _check_sides(parts: dict[str, np.ndarray]) -> None:
+    empty = [s for s in SPLITS if len(parts[s]) == 0]
+    if empty:
+        raise ValueError(f"detectors: no correctly identified probe in the {empty[0]} split "
+                         "(raise detector.samples or the identification / fit_identities sizes)")
 
 
 def _check_probes(n: int) -> None:
@@ -160,12 +180,19 @@ class DetectionShards:
                                disable=not self.exp.progress):
             attack, eps = _attack(name, self.dcfg)
             ref = labels if goal == "untargeted" else targets
-            adv, success, _ = attack_in_batches(
-                lambda rows, a=attack: a, model, untargeted.x,
-                lambda rows, r=ref, g=goal: make_criterion(g, model, r[rows]), eps,
-                batch_size=self.exp.cfg.run.batch_size,
-                generator=torch.Generator().manual_seed(shard_seed(self.seed, index)))
+            # crafted in bfloat16 under [run] precision = "bf16" (attacks whose stopping
+            # verdicts are float32 forwards); every kept adversarial is re-judged in float32
+            low = self.exp.cfg.run.precision if attack.float32_verdicts else "fp32"
+            with crafting(low, model_device(model)):
+                adv, success, _ = attack_in_batches(
+                    lambda rows, a=attack: a, model, untargeted.x,
+                    lambda rows, r=ref, g=goal: make_criterion(g, model, r[rows]), eps,
+                    batch_size=self.exp.cfg.run.batch_size,
+                    generator=torch.Generator().manual_seed(shard_seed(self.seed, index)))
             ok = success[0].cpu()
+            if low != "fp32":
+                ok &= torch.as_tensor(score_goal(model, goal, adv[0], ref,
+                                                 self.exp.cfg.run.batch_size)[0])
             jobs.append({"adv": adv[0][ok], "source": torch.nonzero(ok)[:, 0] + lo,
                          "tried": len(ok)})
         return {"jobs": jobs}

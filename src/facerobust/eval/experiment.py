@@ -27,6 +27,7 @@ from facerobust.eval import tasks
 from facerobust.eval.clean import clean_figures
 from facerobust.eval.config import AuditConfig
 from facerobust.eval.datasource import DataSource
+from facerobust.eval.fit_split import fit_prefix, joint_split
 from facerobust.eval.protocol import generate_pairs, write_pairs
 from facerobust.eval.results import CleanUnit
 from facerobust.eval.store import RunStore
@@ -119,7 +120,7 @@ class Experiment:
 
             chosen = generate_pairs(dataset.people, per_fold=cfg.data.clean_pairs_per_fold,
                                     seed=cfg.run.seed)
-        split, head_file = cls._identification_split(cfg, dataset)
+        split, head_file = cls._identification_split(cfg, dataset, data)
         paths = sorted({p for pair in chosen for p in (pair.path_a, pair.path_b)})
         if split is not None:
             paths = sorted(set(paths) | set(split.train_paths) | set(split.probe_paths))
@@ -144,11 +145,13 @@ class Experiment:
         return exp
 
     @staticmethod
-    def _identification_split(cfg: AuditConfig, dataset: Dataset
+    def _identification_split(cfg: AuditConfig, dataset: Dataset, data: Path | None = None
                               ) -> tuple[tasks.IdentitySplit | None, Any]:
         ident = cfg.identification
         if not ident.enabled:
             return None, None
+        if ident.fit_dataset:
+            return joint_split(cfg, dataset, data), None
         if ident.head:
 
             head = read_head_file(ident.head)
@@ -199,6 +202,15 @@ class Experiment:
     @property
     def victim(self) -> str:
         return self.cfg.models.victim
+
+    @property
+    def fit_labels(self) -> frozenset[int]:
+        """Labels of the people detectors are fitted on (``[identification] fit_dataset``);
+        empty when detectors fit and judge on one dataset's people."""
+        prefix = fit_prefix(self.cfg)
+        if not prefix or self.split is None:
+            return frozenset()
+        return frozenset(i for i, n in enumerate(self.split.names) if n.startswith(prefix))
 
     def system(self, name: str | None = None) -> FaceSystem:
         """The face system under test built on model ``name`` (default: the victim): the
