@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from facerobust.attacks.base import frozen
+
 TradesTarget = Literal["clean", "teacher"]
 
 
@@ -35,10 +37,7 @@ def embedding_pgd(model: nn.Module, x: torch.Tensor, *, eps: float, steps: int,
     ``rel_stepsize * eps`` (default ``2.5 / steps``, Madry's choice)."""
 
     step = eps * (2.5 / steps if rel_stepsize is None else rel_stepsize)
-    flags = [p.requires_grad for p in model.parameters()]
-    for p in model.parameters():
-        p.requires_grad_(False)
-    try:
+    with frozen(model):
         with torch.no_grad():
             ref = model(x).float()
         delta = (torch.rand(x.shape, generator=generator) * 2 - 1) * eps
@@ -52,9 +51,6 @@ def embedding_pgd(model: nn.Module, x: torch.Tensor, *, eps: float, steps: int,
             with torch.no_grad():
                 adv = adv + step * grad.sign()
                 adv = torch.min(torch.max(adv, x - eps), x + eps).clamp(0, 1)
-    finally:
-        for p, flag in zip(model.parameters(), flags, strict=True):
-            p.requires_grad_(flag)
     return adv.detach()
 
 

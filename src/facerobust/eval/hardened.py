@@ -26,13 +26,14 @@ from facerobust.attacks.cw import CWOptions
 from facerobust.attacks.pgd import PGDOptions
 from facerobust.attacks.registry import build_attack
 from facerobust.attacks.threat import L2, LINF
+from facerobust.core.embedding import embed
 from facerobust.core.stats import Rate
 from facerobust.data.cfp import training_people
 from facerobust.data.chips import load_chips
-from facerobust.data.lfw import LFWPairs
 from facerobust.data.resolve import resolve_dataset
 from facerobust.defenses.hardening import dodging_rate, with_restarts
 from facerobust.defenses.training import FinetuneOptions, adversarial_finetune
+from facerobust.eval.datasource import as_dataset, verification_sample
 from facerobust.models import load
 from facerobust.models.base import FaceModel, accepts, pair_distance
 from facerobust.models.dlib_hardened import NAME, built_path, card_path, save_hardened
@@ -80,14 +81,12 @@ class PairData:
 
 
 def lfw_pairs_data(dataset: str = "lfw-color", data: Path | str | None = None) -> PairData:
-    """View 2 pairs of ``dataset`` whose two photos align (cached chips)."""
-    pairs = LFWPairs(resolve_dataset(dataset, data))
-    chips = load_chips(pairs.image_paths(), cache=True, progress=True)
-    idx = chips.index
-    keep = [p for p in pairs.pairs if p.path_a in idx and p.path_b in idx]
-    return PairData(chips.chips, torch.tensor([idx[p.path_a] for p in keep]),
-                    torch.tensor([idx[p.path_b] for p in keep]),
-                    torch.tensor([p.same for p in keep]))
+    """View 2 pairs of ``dataset`` whose two photos align (the studies' one pair sample)."""
+    sample = verification_sample(as_dataset(resolve_dataset(dataset, data)), limit_pairs=None,
+                                 seed=0)
+    pairs = sample.pairs
+    return PairData(sample.chipset.chips, torch.as_tensor(pairs.a), torch.as_tensor(pairs.b),
+                    torch.as_tensor(pairs.same))
 
 
 def cfp_training_chips(data: Path | str | None = None, *, limit: int | None = None
@@ -100,16 +99,11 @@ def cfp_training_chips(data: Path | str | None = None, *, limit: int | None = No
     return chips.chips, torch.tensor([owner[p] for p in chips.paths])
 
 
-def _embed(model: nn.Module, chips: torch.Tensor, batch: int = 64) -> torch.Tensor:
-    with torch.no_grad():
-        return torch.cat([model(chips[i:i + batch]) for i in range(0, len(chips), batch)])
-
-
 def judge_on_pairs(model: nn.Module, pairs: PairData, options: JudgeOptions) -> dict[str, Rate]:
     """Clean and attacked figures of ``model`` at its own threshold on ``pairs``; attacks run
     on a seeded sample of the genuine pairs (the same rows for every model)."""
     o = options
-    emb = _embed(model, pairs.chips)
+    emb = embed(model, pairs.chips, 64)
     face = cast(FaceModel, model)  # duck-typed: any module with .metric and .threshold
     ok = accepts(pair_distance(emb[pairs.a], emb[pairs.b], face.metric), float(face.threshold))
     genuine = pairs.same.nonzero()[:, 0]
@@ -149,11 +143,6 @@ def describe(o: JudgeOptions) -> dict[str, str]:
     }
 
 
-def rate_dict(r: Rate) -> dict[str, Any]:
-    lo, hi = r.ci95
-    return {"k": r.k, "n": r.n, "rate": r.rate, "ci95": [lo, hi]}
-
-
 def build_hardened(*, out: Path | None = None, recipe: FinetuneOptions = HARDENED_RECIPE,
                    data: Path | str | None = None, limit_people: int | None = None,
                    judge: JudgeOptions | None = JudgeOptions(), progress: bool = True
@@ -180,9 +169,9 @@ def build_hardened(*, out: Path | None = None, recipe: FinetuneOptions = HARDENE
         pairs = lfw_pairs_data(data=data)
         card["judged"] = {"dataset": "lfw-color", "pairs": len(pairs.a),
                           "options": asdict(judge), "conditions": describe(judge),
-                          "original": {k: rate_dict(v) for k, v in judge_on_pairs(
+                          "original": {k: v.to_dict() for k, v in judge_on_pairs(
                               original, pairs, judge).items()},
-                          "hardened": {k: rate_dict(v) for k, v in judge_on_pairs(
+                          "hardened": {k: v.to_dict() for k, v in judge_on_pairs(
                               tuned.eval(), pairs, judge).items()}}
     card["seconds_total"] = round(time.perf_counter() - start, 1)
     card_path(out).write_text(json.dumps(card, indent=1))
