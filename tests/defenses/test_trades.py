@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from facerobust.defenses.trades import embedding_pgd, trades_loss
+from facerobust.defenses.trades import TradesTerms, embedding_pgd, trades_loss
 from facerobust.defenses.training import FinetuneOptions, adversarial_finetune
 
 
@@ -41,16 +41,16 @@ def test_trades_loss_terms_and_errors() -> None:
     adv = torch.full((2, 3), 3.0)
     rows = torch.tensor([0, 2])
     # anchor: |1|^2 * 3 / 0.25; robust to clean: |2|^2 * 3 / 0.25; to teacher: |3|^2 * 3 / 0.25
-    common = {"threshold": 0.5, "rows": rows}
-    assert float(trades_loss(clean, adv, teacher, keep=1.0, beta=0.0, **common)) == 12.0
-    assert float(trades_loss(clean, adv, teacher, keep=0.0, beta=1.0, **common)) == 48.0
-    assert float(trades_loss(clean, adv, teacher, keep=0.0, beta=1.0, target="teacher",
-                             **common)) == 108.0
+    assert float(trades_loss(clean, adv, teacher, TradesTerms(0.5, keep=1.0, beta=0.0),
+                             rows)) == 12.0
+    assert float(trades_loss(clean, adv, teacher, TradesTerms(0.5, keep=0.0, beta=1.0),
+                             rows)) == 48.0
+    assert float(trades_loss(clean, adv, teacher, TradesTerms(
+        0.5, keep=0.0, beta=1.0, target="teacher"), rows)) == 108.0
     with pytest.raises(ValueError, match=r"adv \(rows, D\)"):
-        trades_loss(clean, adv, teacher, threshold=0.5, keep=1.0, beta=1.0)
+        trades_loss(clean, adv, teacher, TradesTerms(0.5, keep=1.0, beta=1.0))
     with pytest.raises(ValueError, match="trades_target must be"):
-        trades_loss(clean, adv, teacher, keep=1.0, beta=1.0, target="x",  # type: ignore[arg-type]
-                    **common)
+        TradesTerms(0.5, keep=1.0, beta=1.0, target="x")  # type: ignore[arg-type]
 
 
 def test_trades_finetuning_lowers_drift_and_keeps_clean_descriptors(make_tiny) -> None:

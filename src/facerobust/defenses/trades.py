@@ -18,6 +18,7 @@ bfloat16 autocast (half the cost on CPUs with AVX512-BF16; the loss itself stays
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -60,10 +61,27 @@ def _spread(emb: torch.Tensor) -> torch.Tensor:
     return (emb[:, None] - emb[None]).pow(2).sum() / (n * (n - 1))
 
 
-def trades_loss(clean: torch.Tensor, adv: torch.Tensor, teacher: torch.Tensor, *,
-                threshold: float, keep: float, beta: float, target: TradesTarget = "clean",
-                metric: str = "euclidean", rows: torch.Tensor | None = None,
-                spread: bool = False) -> torch.Tensor:
+@dataclass(frozen=True)
+class TradesTerms:
+    """The loss's weights and units: ``keep`` (anchor to the original), ``beta`` (robust
+    term), the model's verification ``threshold`` and ``metric``, the robust term's
+    ``target`` and ``spread`` (divide it by the batch's spread relative to the original's)."""
+
+    threshold: float
+    keep: float
+    beta: float
+    target: TradesTarget = "clean"
+    metric: str = "euclidean"
+    spread: bool = False
+
+    def __post_init__(self) -> None:
+        if self.target not in ("clean", "teacher"):
+            raise ValueError(f"trades_target must be 'clean' or 'teacher', got "
+                             f"{self.target!r}")
+
+
+def trades_loss(clean: torch.Tensor, adv: torch.Tensor, teacher: torch.Tensor,
+                terms: TradesTerms, rows: torch.Tensor | None = None) -> torch.Tensor:
     """The loss above from the tuned model's clean descriptors, the original's (both
     ``(N, D)``) and the adversarial descriptors of ``rows`` (default: all N), in units of the
     squared threshold (a cosine model's descriptors are unit-normalised first:
@@ -74,16 +92,15 @@ def trades_loss(clean: torch.Tensor, adv: torch.Tensor, teacher: torch.Tensor, *
         raise ValueError(f"need clean and teacher (N, D) and adv (rows, D), got clean "
                          f"{tuple(clean.shape)}, adv {tuple(adv.shape)}, teacher "
                          f"{tuple(teacher.shape)}")
-    if target not in ("clean", "teacher"):
-        raise ValueError(f"trades_target must be 'clean' or 'teacher', got {target!r}")
-    scale = float(threshold) ** 2
-    if metric == "cosine":
-        clean, adv, teacher = (F.normalize(t, dim=1) for t in (clean, adv, teacher))
-        scale = 2 * float(threshold)
+    t = terms
+    scale = float(t.threshold) ** 2
+    if t.metric == "cosine":
+        clean, adv, teacher = (F.normalize(v, dim=1) for v in (clean, adv, teacher))
+        scale = 2 * float(t.threshold)
     anchor = (clean - teacher).pow(2).sum(1).mean() / scale
-    goal = clean if target == "clean" else teacher
+    goal = clean if t.target == "clean" else teacher
     goal = goal if rows is None else goal[rows]
     robust = (adv - goal).pow(2).sum(1).mean() / scale if n_adv else anchor * 0
-    if spread and len(clean) > 1:  # shrinking every descriptor must not pay: compare with
+    if t.spread and len(clean) > 1:  # shrinking every descriptor must not pay: compare with
         robust = robust * _spread(teacher).detach() / _spread(clean)  # the batch's spread
-    return keep * anchor + beta * robust
+    return t.keep * anchor + t.beta * robust

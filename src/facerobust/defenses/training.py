@@ -37,7 +37,12 @@ from facerobust.attacks.registry import build_attack
 from facerobust.attacks.threat import LINF
 from facerobust.core.splits import label_pairs
 from facerobust.defenses.augment import AugmentSpec, augment_batch
-from facerobust.defenses.trades import TradesTarget, embedding_pgd, trades_loss
+from facerobust.defenses.trades import (
+    TradesTarget,
+    TradesTerms,
+    embedding_pgd,
+    trades_loss,
+)
 from facerobust.defenses.train_state import Resumable, TrainState, load_state, save_state
 from facerobust.models.base import FaceModel, accepts, pair_distance
 
@@ -313,9 +318,9 @@ def _trades_batch(tuned: nn.Module, original: nn.Module, x: torch.Tensor, o: Fin
                           bf16=o.bf16_attack)
     emb = tuned(torch.cat([x, x_adv]))
     clean, adv = emb[: len(x)], emb[len(x):]
-    return trades_loss(clean, adv, teacher, threshold=float(face.threshold), keep=o.keep,
-                       beta=o.beta, target=o.trades_target, metric=face.metric, rows=rows,
-                       spread=o.spread)
+    terms = TradesTerms(threshold=float(face.threshold), keep=o.keep, beta=o.beta,
+                        target=o.trades_target, metric=face.metric, spread=o.spread)
+    return trades_loss(clean, adv, teacher, terms, rows)
 
 
 def _validate(tuned: nn.Module, validation: tuple[torch.Tensor, torch.Tensor], eps: float,

@@ -8,6 +8,7 @@ tensors and plain values only and are read with ``torch.load(weights_only=True)`
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,9 @@ DETECTORS = ("trajectory", "squeeze", "ocsvm", "iforest", "gallery")
 def detector_options(name: str) -> tuple[str, ...]:
     """The keyword options a detector accepts (besides the model)."""
     cls = detector_class(name)
+    settings = getattr(cls, "settings_type", None)  # options held in a settings dataclass
+    if settings is not None:
+        return tuple(f.name for f in dataclasses.fields(settings))
     params = inspect.signature(cls.__init__).parameters
     return tuple(p for p in params if p not in ("self", "model", "layers", "batch_size"))
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import copy
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -99,29 +100,50 @@ class _Sequence(nn.Module):
         return self.out(h[-1])[:, 0]
 
 
+@dataclass(frozen=True)
+class TrajectorySettings:
+    """The detector's options: ``representative`` (medoid or centroid) and ``metric`` of the
+    per-layer distances, the LSTM's ``hidden`` size, training ``epochs`` and ``seed``, and
+    ``nearest`` (0: every enrolled identity in enrolment order; K: the K smallest, sorted)."""
+
+    representative: str = "medoid"
+    metric: str = "cosine"
+    hidden: int = 100
+    epochs: int = 40
+    seed: int = 0
+    nearest: int = 0
+
+    def __post_init__(self) -> None:
+        if self.representative not in REPRESENTATIVES:
+            raise ValueError(f"trajectory: representative must be one of {REPRESENTATIVES}, "
+                             f"got {self.representative!r}")
+        if self.metric not in METRICS:
+            raise ValueError(f"trajectory: metric must be one of {METRICS}, got "
+                             f"{self.metric!r}")
+        if int(self.epochs) < 1 or int(self.hidden) < 1:
+            raise ValueError("trajectory: epochs and hidden must be >= 1")
+        k = self.nearest
+        if isinstance(k, bool) or not isinstance(k, int) or k < 0:
+            raise ValueError(f"trajectory: nearest must be an integer >= 0 (0 = every enrolled "
+                             f"identity, in enrolment order), got {k!r}")
+
+
 class TrajectoryDetector(Detector):
     name = "trajectory"
     supervised = True
     feature_key = "trajectory"
+    settings_type = TrajectorySettings  # its options (detectors.registry)
 
-    def __init__(self, model: nn.Module, *, representative: str = "medoid",
-                 metric: str = "cosine", hidden: int = 100, epochs: int = 40,
-                 seed: int = 0, layers: Sequence[nn.Module] | None = None,
-                 batch_size: int = 32, nearest: int = 0) -> None:
+    def __init__(self, model: nn.Module, settings: TrajectorySettings | None = None, *,
+                 layers: Sequence[nn.Module] | None = None, batch_size: int = 32,
+                 **changes: Any) -> None:
+        """``settings`` with keyword ``changes`` applied (``representative="centroid"``, ...);
+        ``layers`` read (default: :func:`default_layers`)."""
         super().__init__(model, batch_size=batch_size)
-        if representative not in REPRESENTATIVES:
-            raise ValueError(f"trajectory: representative must be one of {REPRESENTATIVES}, got "
-                             f"{representative!r}")
-        if metric not in METRICS:
-            raise ValueError(f"trajectory: metric must be one of {METRICS}, got {metric!r}")
-        if int(epochs) < 1 or int(hidden) < 1:
-            raise ValueError("trajectory: epochs and hidden must be >= 1")
-        if isinstance(nearest, bool) or not isinstance(nearest, int) or nearest < 0:
-            raise ValueError(f"trajectory: nearest must be an integer >= 0 (0 = every enrolled "
-                             f"identity, in enrolment order), got {nearest!r}")
-        self.nearest = nearest
-        self.representative, self.metric = representative, metric
-        self.hidden, self.epochs, self.seed = int(hidden), int(epochs), int(seed)
+        o = replace(settings or TrajectorySettings(), **changes)
+        self.nearest = o.nearest
+        self.representative, self.metric = o.representative, o.metric
+        self.hidden, self.epochs, self.seed = int(o.hidden), int(o.epochs), int(o.seed)
         self.layers = list(layers) if layers is not None else default_layers(model)
         self.reps: list[torch.Tensor] = []
         self.history: list[float] = []
