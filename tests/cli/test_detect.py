@@ -73,3 +73,33 @@ def test_detect_study_saves_detectors_that_score_files(tmp_path: Path, lfw_root:
     assert main(["detect", "--load", str(saved / files[0]), "--model", "tiny", "--chips",
                  str(chip), "--out", str(tmp_path / "s")]) == 2
     assert "fitted on model 'tiny'" in capsys.readouterr().err
+
+
+def test_fit_split_flags_are_checked_before_any_work(tmp_path: Path, capsys) -> None:
+    argv = ["detect", "--detector", "gallery", "--no-progress", "--out", str(tmp_path / "o")]
+    assert main([*argv, "--fit-identities", "4"]) == 2
+    assert "fit_identities: needs identification.fit_dataset" in capsys.readouterr().err
+    assert main([*argv, "--fit-dataset", "../cfp", "--fit-identities", "4"]) == 2
+    assert "is not a dataset name" in capsys.readouterr().err
+    assert not (tmp_path / "o" / "results.json").exists()
+
+
+@pytest.mark.data
+@pytest.mark.slow
+def test_detectors_fitted_on_other_people_than_they_are_judged_on(
+        tmp_path: Path, data_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(models, "load", lambda name, device=None: TinyResNet(seed=1))
+    monkeypatch.setenv("FACEROBUST_DATA", str(data_root))
+    out = tmp_path / "run"
+    argv = ["detect", "--model", "tiny", "--dataset", "lfw-color", "--fit-dataset", "cfp",
+            "--fit-identities", "12", "--identities", "12", "--images-per-identity", "6",
+            "--gallery-per-identity", "3", "--min-images", "6", "--detector", "trajectory",
+            "--variant", "C-l2", "--nearest", "3", "--n", "30", "--adaptive-eps", "8/255",
+            "--adaptive-n", "2", "--no-progress", "--out", str(out)]
+    assert main(argv) == 0
+    config = (out / "config.toml").read_text()
+    assert 'fit_dataset = "cfp"' in config and "fit_identities = 12" in config
+    assert "nearest = 3" in config
+    (unit,) = json.loads((out / "results.json").read_text())["detectors"]
+    (result,) = unit["results"]
+    assert result["label"].startswith("trajectory C-l2") and 0 <= result["macro_auc"] <= 1

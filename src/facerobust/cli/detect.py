@@ -10,6 +10,9 @@ Examples::
     facerobust detect --detector trajectory --detector squeeze --detector ocsvm \\
         --detector iforest --n 120 --out runs/detect --save detectors/
     facerobust detect --load detectors/detector-1-squeeze.pt photo1.jpg photo2.png
+    facerobust detect --dataset lfw-color --fit-dataset cfp --fit-identities 200 \\
+        --identities 100 --images-per-identity 6 --gallery-per-identity 3 --min-images 6 \\
+        --detector trajectory --nearest 16 --n 900 --out runs/detect-paper
 """
 
 from __future__ import annotations
@@ -45,6 +48,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, default=None,
                         help="dataset folder (default: looked up under $FACEROBUST_DATA)")
     parser.add_argument("--identities", type=int, default=40, help="enrolled identities")
+    parser.add_argument("--images-per-identity", type=int, default=20,
+                        help="photos used per person, gallery and probes (default 20)")
+    parser.add_argument("--gallery-per-identity", type=int, default=10,
+                        help="photos enrolled per person (default 10)")
+    parser.add_argument("--min-images", type=int, default=15,
+                        help="people with fewer photos are left out (default 15)")
+    parser.add_argument("--fit-dataset", default="",
+                        help="fit the detectors on this dataset's people (e.g. cfp) and judge "
+                             "them on --dataset's: no person on both sides")
+    parser.add_argument("--fit-identities", type=int, default=0,
+                        help="people of --fit-dataset the detectors are fitted on")
+    parser.add_argument("--nearest", type=int, default=0,
+                        help="trajectory: read the K nearest identities, sorted (identity-"
+                             "agnostic); default 0: one input per enrolled person (the paper)")
     parser.add_argument("--n", type=int, default=120, help="probes attacked for the study")
     parser.add_argument("--fpr", type=float, default=0.05,
                         help="operating false-positive rate on clean probes")
@@ -79,7 +96,9 @@ def _study(args: argparse.Namespace) -> int:
         detectors=tuple(dict.fromkeys(args.detector)), n=args.n, identities=args.identities,
         variants=tuple(args.variant or ()), fpr=args.fpr,
         adaptive_epsilons=tuple(parse_epsilons(args.adaptive_eps)),
-        adaptive_samples=args.adaptive_n)
+        adaptive_samples=args.adaptive_n, images_per_identity=args.images_per_identity,
+        gallery_per_identity=args.gallery_per_identity, min_images=args.min_images,
+        fit_dataset=args.fit_dataset, fit_identities=args.fit_identities, nearest=args.nearest)
     path = run_detect(command, command_run(args))
     print_outcome(path)
     if args.save is not None:

@@ -190,6 +190,15 @@ class DetectCommand:
     fpr: float = 0.05
     adaptive_epsilons: tuple[float, ...] = (2 / 255, 4 / 255, 8 / 255)
     adaptive_samples: int = 24
+    # photos per person: at most ``images_per_identity`` (``gallery_per_identity`` enrolled,
+    # the rest probes), people with fewer than ``min_images`` left out
+    images_per_identity: int = 20
+    gallery_per_identity: int = 10
+    min_images: int = 15
+    # fit the detectors on ``fit_identities`` people of ``fit_dataset`` (identification keys)
+    fit_dataset: str = ""
+    fit_identities: int = 0
+    nearest: int = 0  # trajectory: read the K nearest identities (0: one input per person)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "detectors", tuple(self.detectors))
@@ -276,12 +285,16 @@ def run_detect(command: DetectCommand, run: CommandRun) -> Path:
     task."""
     c = command
     entries = tuple(DetectorConfig(name=d, variants=c.variants if d == "trajectory" else (),
+                                   options={"nearest": c.nearest}
+                                   if c.nearest and d == "trajectory" else {},
                                    samples=c.n, fpr=c.fpr,
                                    adaptive_epsilons=c.adaptive_epsilons,
                                    adaptive_samples=c.adaptive_samples) for d in c.detectors)
     ident = IdentificationConfig(enabled=True, head=run.head, identities=c.identities,
-                                 images_per_identity=20, gallery_per_identity=10, min_images=15,
-                                 probes=c.n)
+                                 images_per_identity=c.images_per_identity,
+                                 gallery_per_identity=c.gallery_per_identity,
+                                 min_images=c.min_images, probes=c.n,
+                                 fit_dataset=c.fit_dataset, fit_identities=c.fit_identities)
     cfg = AuditConfig(
         run=RunConfig(name=f"facerobust detect: {', '.join(c.detectors)} on {run.model}",
                       seed=run.seed, batch_size=run.batch_size),
