@@ -56,7 +56,7 @@ def test_save_load_verifies_weights_and_loads_as_zoo_model(tmp_path: Path) -> No
     assert card["weights_file"] == "s.pt" and card["threshold"] == pytest.approx(0.42)
     typed = load_card(card_path(path))  # the typed card, its architecture from the model
     assert typed == saved and typed.weights_sha256 == sha256_of(path) and typed.widths == [4]
-    assert student_measured("dlib-student", path) == {
+    assert student_measured("distilled-student", path) == {
         "accuracy": typed.lfw.student_accuracy, "pairs": 60, "pairs_file": "pairs.txt",
         "dataset": "/data/lfw", "teacher": "teacher-x",
         "teacher_accuracy": typed.lfw.teacher_accuracy,
@@ -145,7 +145,8 @@ def test_default_student_is_listed_with_its_measured_accuracy(
     card = replace(card, teacher="dlib-resnet",
                    lfw=replace(card.lfw, student_accuracy=0.75, n_pairs=40))
     save_with_card(default_student_path(), net, card)
-    assert isinstance(models.load("dlib-student"), StudentNet)
+    assert isinstance(models.load("distilled-student"), StudentNet)
     assert main(["models", "list"]) == 0
-    line = next(r for r in capsys.readouterr().out.splitlines() if r.startswith("dlib-student"))
+    line = next(r for r in capsys.readouterr().out.splitlines()
+                if r.startswith("distilled-student"))
     assert "ready" in line and "LFW 0.7500 (40 pairs)" in line

@@ -4,8 +4,8 @@ loadable as a zoo model (``models.load(PATH)``).
 
 ``--out DIR`` writes ``DIR/<DIR name>.pt`` (the student), ``DIR/results.json`` (its card,
 kind ``student-card``) and ``DIR/report.html``. Without ``--out`` (or with the old
-``--out FILE.pt``) the student goes to the cache's ``dlib-student.pt`` (what
-``models.load("dlib-student")`` reads) or ``FILE.pt``, its card beside it."""
+``--out FILE.pt``) the student goes to the cache's ``distilled-student.pt`` (what
+``models.load("distilled-student")`` reads) or ``FILE.pt``, its card beside it."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_data_arguments(parser)
     parser.add_argument("--out", type=Path, default=None,
                         help="run folder: <name>.pt, results.json (the card), report.html "
-                             "(default: the cache's dlib-student.pt; the old form --out "
+                             "(default: the cache's distilled-student.pt; the old form --out "
                              "FILE.pt still works)")
     add_force_argument(parser, "overwrite a finished student in --out")
     parser.add_argument("--eval-pairs", type=int, default=600,

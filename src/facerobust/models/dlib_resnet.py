@@ -68,7 +68,7 @@ def block_specs() -> list[tuple[int, int, int]]:
     return specs
 
 
-def _add_zero_padded(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+def add_zero_padded(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """dlib's ``add_prev``: the output takes the larger size, missing entries count as 0."""
     if a.shape == b.shape:
         return a + b
@@ -94,7 +94,7 @@ class ResidualBlock(nn.Module):
         # in-place relus are autograd-safe here: conv and add backward never need their outputs
         y = self.conv2(F.relu(self.conv1(x), inplace=True))
         shortcut = x if self.stride == 1 else F.avg_pool2d(x, 2, 2)
-        return F.relu(_add_zero_padded(shortcut, y), inplace=True)
+        return F.relu(add_zero_padded(shortcut, y), inplace=True)
 
 
 class DlibResNet(FaceModel):

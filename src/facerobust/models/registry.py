@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from facerobust.models.base import FaceModel
+from facerobust.models.dlib_student import build as build_dlib_student
+from facerobust.models.dlib_student import is_dlib_student_file
 from facerobust.models.spec_file import is_spec_path
 from facerobust.models.spec_model import load_spec_model, user_spec_path
 from facerobust.models.student import load_student
@@ -63,13 +65,15 @@ def weights_path(name: str) -> Path | None:
 
 def load(name: str, device: str | None = None, **kwargs: Any) -> FaceModel:
     """Build model ``name`` in eval mode with weights loaded, on ``device`` (default CPU).
-    ``name`` may also be the path of a student saved by ``facerobust distill`` (``.pt``), a
+    ``name`` may also be the path of a student saved by ``facerobust distill`` or built by
+    ``facerobust models build dlib-student`` (``.pt``), a
     model spec file (``.toml``, :mod:`facerobust.models.spec_file`) or the name of a model
     added by ``facerobust models add``."""
     if name not in _REGISTRY:
         own: FaceModel | None = None
         if str(name).endswith(".pt"):
-            own = load_student(name)
+            own = (build_dlib_student(weights=name) if is_dlib_student_file(name)
+                   else load_student(name))
         elif is_spec_path(name):
             own = load_spec_model(name)
         elif (registered := user_spec_path(str(name))) is not None:

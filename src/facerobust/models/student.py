@@ -11,9 +11,10 @@ typed card and its computation live in :mod:`facerobust.eval.results_study` and
 :mod:`facerobust.eval.distillation`.
 
 Load it like any zoo model: ``models.load("path/to/student.pt")``, or
-``models.load("dlib-student")`` for the default location the CLI writes to.
+``models.load("distilled-student")`` for the default location the CLI writes to (the shipped
+``dlib-student`` is another network: :mod:`facerobust.models.dlib_student`).
 
->>> net = models.load("dlib-student")          # doctest: +SKIP
+>>> net = models.load("distilled-student")     # doctest: +SKIP
 >>> net(chips).shape                            # doctest: +SKIP
 torch.Size([N, 128])
 """
@@ -35,11 +36,11 @@ from facerobust.paths import cache_subdir
 
 STUDENT_FORMAT = 1
 CARD_KIND = "student-card"  # the card's kind in the versioned result wrapper
-DEFAULT_NAME = "dlib-student"
+DEFAULT_NAME = "distilled-student"
 
 
 def default_student_path() -> Path:
-    """Where ``facerobust distill`` writes by default and ``dlib-student`` loads from."""
+    """Where ``facerobust distill`` writes by default and ``distilled-student`` loads from."""
     return cache_subdir("students") / f"{DEFAULT_NAME}.pt"
 
 
@@ -145,7 +146,7 @@ def load_student(path: Path | str, *, verify: bool = True) -> StudentNet:
 
 # registry hooks (facerobust.models.registry)
 def build_default(**_: Any) -> StudentNet:
-    """The student at :func:`default_student_path` (registry factory of ``dlib-student``)."""
+    """The student at :func:`default_student_path` (registry factory of ``distilled-student``)."""
     return load_student(default_student_path())
 
 
