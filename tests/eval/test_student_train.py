@@ -91,3 +91,21 @@ def test_shift_moves_the_face_and_is_off_by_default() -> None:
                           flip=False, shift=0.2)
     assert torch.allclose(still, x, atol=1e-5)
     assert not torch.allclose(moved, x, atol=0.1)
+
+
+def test_build_saves_calibrates_on_held_out_people_and_writes_the_card(
+        tmp_path: Path, chips: torch.Tensor, monkeypatch: pytest.MonkeyPatch) -> None:
+    from facerobust.eval import student_build
+    from facerobust.models import dlib_student
+
+    labels = torch.arange(48) // 4  # 12 people, 4 chips each
+    monkeypatch.setattr(student_build, "training_chips", lambda data=None: (chips, labels))
+    recipe = replace(TINY, epochs=1, holdout_people=3)
+    card = student_build.build_student(out=tmp_path / "s.pt", recipe=recipe, judge=False,
+                                       progress=False)
+    assert card["training"]["chips"] == 36 and card["training"]["people"] == 9
+    assert "12 chips of 3 held-out" in card["threshold"]["calibrated_on"]
+    assert card["speed"]["speedup"] > 0 and "judged" not in card
+    saved = dlib_student.build(weights=tmp_path / "s.pt")
+    assert saved.threshold == pytest.approx(card["threshold"]["value"])
+    assert dlib_student.card_path(tmp_path / "s.pt").is_file()

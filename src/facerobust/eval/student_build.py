@@ -35,6 +35,7 @@ from facerobust.models import load
 from facerobust.models.base import FaceModel, accepts, pair_distance
 from facerobust.models.dlib_resnet import DlibResNet
 from facerobust.models.dlib_student import NAME, built_path, card_path, save_student_file
+from facerobust.models.dlib_student import build as build_from_file
 
 CARD_KIND = "student-build-card"
 # the pinned recipe (docs/studies.md "dlib-student"): 112 px, 8 of 14 blocks, half the
@@ -128,9 +129,10 @@ def build_student(*, out: Path | None = None, recipe: StudentRecipe = STUDENT_RE
                              else (float(teacher.threshold), float("nan")))
     student.threshold = float(threshold)
     save_student_file(out, student, recipe.to_dict())
+    shipped = build_from_file(weights=out)  # judge what is saved: float16 weights
     card: dict[str, Any] = {
         "kind": CARD_KIND, "name": NAME, "weights": out.name, "recipe": recipe.to_dict(),
-        "layout": student.layout.to_dict(),
+        "layout": shipped.layout.to_dict(),
         "training": {"data": "CFP training people (CFP minus LFW overlap) + gray LFW people "
                              "outside View 2", "people": int(labels[~held].unique().numel()),
                      "chips": int((~held).sum()), "steps": report.steps,
@@ -140,9 +142,9 @@ def build_student(*, out: Path | None = None, recipe: StudentRecipe = STUDENT_RE
                       "calibrated_on": f"{int(held.sum())} chips of {recipe.holdout_people} "
                                        "held-out CFP training people (not distilled on)",
                       "accuracy_there": float(calibrated)},
-        "speed": speed(teacher, student)}
+        "speed": speed(teacher, shipped)}
     if judge:
-        card["judged"] = judge_student(teacher, student, data)
+        card["judged"] = judge_student(teacher, shipped, data)
     card["seconds_total"] = round(time.perf_counter() - start, 1)
     card_path(out).write_text(json.dumps(card, indent=1))
     return card
