@@ -22,13 +22,14 @@ from torch import nn
 from facerobust.core.torch_file import read_torch_file
 from facerobust.models.dlib_resnet import DEFAULT_THRESHOLD, DlibResNet
 from facerobust.models.dlib_resnet import build as build_dlib
+from facerobust.models.shipped import WEIGHTS_DIR, card_beside, check_pinned, first_file
 from facerobust.paths import cache_subdir
 
 NAME = "dlib-resnet-hardened"
 FORMAT = 1
 FILE_NAME = f"{NAME}.pt"
 BUILD_COMMAND = f"facerobust models build {NAME}"
-PACKAGED = Path(__file__).with_name("weights") / FILE_NAME
+PACKAGED = WEIGHTS_DIR / FILE_NAME
 # the shipped build (facerobust models build dlib-resnet-hardened, 2026-12-07), checked on load
 PACKAGED_SHA256 = "7cde5da9d03f74ce03d37543d10deb3884f0bf8f6f1d355cc5820fae8b372e19"
 
@@ -40,12 +41,12 @@ def built_path() -> Path:
 
 def card_path(weights: Path) -> Path:
     """The card the build command writes beside the weights: ``<stem>.card.json``."""
-    return weights.with_name(weights.stem + ".card.json")
+    return card_beside(weights)
 
 
 def weights_file() -> Path | None:
     """The shipped weights, else the built ones, else ``None`` (registry locator)."""
-    return next((p for p in (PACKAGED, built_path()) if p.is_file()), None)
+    return first_file(PACKAGED, built_path())
 
 
 def state_sha256(model: nn.Module) -> str:
@@ -88,11 +89,7 @@ def read_hardened(path: Path | str) -> dict[str, Any]:
 
 def check_packaged(path: Path) -> None:
     """The shipped weights must be the pinned build: a damaged or swapped file is refused."""
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if digest != PACKAGED_SHA256:
-        raise ValueError(f"{path}: SHA-256 {digest[:12]}... is not the shipped build's "
-                         f"({PACKAGED_SHA256[:12]}...); reinstall facerobust or rebuild with "
-                         f"`{BUILD_COMMAND}`")
+    check_pinned(path, PACKAGED_SHA256, BUILD_COMMAND)
 
 
 def build(*, weights: Path | str | None = None, **kwargs: Any) -> DlibResNet:

@@ -15,7 +15,6 @@ torch.Size([N, 128])
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -27,13 +26,14 @@ from torch import nn
 from facerobust.core.torch_file import read_torch_file
 from facerobust.models.base import FaceModel
 from facerobust.models.dlib_resnet import DEFAULT_THRESHOLD, add_zero_padded
+from facerobust.models.shipped import WEIGHTS_DIR, card_beside, check_pinned, first_file
 from facerobust.paths import cache_subdir
 
 NAME = "dlib-student"
 FORMAT = 1
 FILE_NAME = f"{NAME}.pt"
 BUILD_COMMAND = f"facerobust models build {NAME}"
-PACKAGED = Path(__file__).with_name("weights") / FILE_NAME
+PACKAGED = WEIGHTS_DIR / FILE_NAME
 # the shipped build (facerobust models build dlib-student, 2026-12-07), checked on load
 PACKAGED_SHA256 = "333846627bbec8af395962eacb429fe9ab59e58c5f2a44949d2c4ff34d381d4f"
 
@@ -142,13 +142,13 @@ def built_path() -> Path:
 
 
 def card_path(weights: Path) -> Path:
-    """The card written beside the weights: ``<stem>.card.json``."""
-    return weights.with_name(weights.stem + ".card.json")
+    """The card the build command writes beside the weights: ``<stem>.card.json``."""
+    return card_beside(weights)
 
 
 def weights_file() -> Path | None:
     """The shipped weights, else the built ones, else ``None`` (registry locator)."""
-    return next((p for p in (PACKAGED, built_path()) if p.is_file()), None)
+    return first_file(PACKAGED, built_path())
 
 
 def save_student_file(path: Path | str, model: DlibStudent, recipe: dict[str, Any]) -> Path:
@@ -189,11 +189,7 @@ def is_dlib_student_file(path: Path | str) -> bool:
 
 def check_packaged(path: Path) -> None:
     """The shipped weights must be the pinned build: a damaged or swapped file is refused."""
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if digest != PACKAGED_SHA256:
-        raise ValueError(f"{path}: SHA-256 {digest[:12]}... is not the shipped build's "
-                         f"({PACKAGED_SHA256[:12] or 'none pinned'}...); reinstall facerobust "
-                         f"or rebuild with `{BUILD_COMMAND}`")
+    check_pinned(path, PACKAGED_SHA256, BUILD_COMMAND)
 
 
 def build(*, weights: Path | str | None = None, **_: Any) -> DlibStudent:

@@ -1,0 +1,29 @@
+"""Zoo models that are built, not downloaded (dlib-resnet-hardened, dlib-student): where the
+shipped copy and a local build live, the card beside the weights, and the SHA-256 pin of the
+shipped file (a damaged or swapped file is refused)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+WEIGHTS_DIR = Path(__file__).with_name("weights")
+
+
+def card_beside(weights: Path) -> Path:
+    """The card the build command writes beside the weights: ``<stem>.card.json``."""
+    return weights.with_name(weights.stem + ".card.json")
+
+
+def first_file(*candidates: Path) -> Path | None:
+    """The first candidate that exists (the shipped copy, then a local build), else None."""
+    return next((p for p in candidates if p.is_file()), None)
+
+
+def check_pinned(path: Path, pinned_sha256: str, build_command: str) -> None:
+    """``path`` must hash to ``pinned_sha256``; otherwise a ``ValueError`` naming the fix."""
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != pinned_sha256:
+        raise ValueError(f"{path}: SHA-256 {digest[:12]}... is not the shipped build's "
+                         f"({pinned_sha256[:12] or 'none pinned'}...); reinstall facerobust "
+                         f"or rebuild with `{build_command}`")
