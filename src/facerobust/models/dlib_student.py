@@ -137,8 +137,9 @@ class DlibStudent(FaceModel):
 
 
 def built_path() -> Path:
-    """Where the build command writes the weights (the cache's ``students`` folder)."""
-    return cache_subdir("students") / FILE_NAME
+    """Where the build command writes the weights: the cache's ``dlib-student`` folder (not
+    ``students``, where ``facerobust distill`` of earlier releases wrote ``dlib-student.pt``)."""
+    return cache_subdir(NAME) / FILE_NAME
 
 
 def card_path(weights: Path) -> Path:
