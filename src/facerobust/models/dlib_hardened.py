@@ -19,10 +19,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from facerobust.core.torch_file import read_torch_file
 from facerobust.models.dlib_resnet import DEFAULT_THRESHOLD, DlibResNet
 from facerobust.models.dlib_resnet import build as build_dlib
-from facerobust.models.shipped import WEIGHTS_DIR, card_beside, check_pinned, first_file
+from facerobust.models.shipped import (
+    WEIGHTS_DIR,
+    card_beside,
+    check_pinned,
+    first_file,
+    read_build,
+)
 from facerobust.paths import cache_subdir
 
 NAME = "dlib-resnet-hardened"
@@ -76,15 +81,7 @@ def save_hardened(path: Path | str, tuned: nn.Module, base: nn.Module,
 
 def read_hardened(path: Path | str) -> dict[str, Any]:
     """The saved file as a dict, checked for format and contents."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{NAME} weights not found at {path}: build them with "
-                                f"`{BUILD_COMMAND}`")
-    blob = read_torch_file(path, NAME, FORMAT, hint=f" (rebuild it with `{BUILD_COMMAND}`)")
-    if "delta" not in blob:
-        raise ValueError(f"{path}: a {NAME} file without its weights (rebuild it with "
-                         f"`{BUILD_COMMAND}`)")
-    return blob
+    return read_build(path, NAME, FORMAT, BUILD_COMMAND, ("delta",))
 
 
 def check_packaged(path: Path) -> None:

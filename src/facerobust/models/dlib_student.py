@@ -23,10 +23,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from facerobust.core.torch_file import read_torch_file
 from facerobust.models.base import FaceModel
 from facerobust.models.dlib_resnet import DEFAULT_THRESHOLD, add_zero_padded
-from facerobust.models.shipped import WEIGHTS_DIR, card_beside, check_pinned, first_file
+from facerobust.models.shipped import (
+    WEIGHTS_DIR,
+    card_beside,
+    check_pinned,
+    first_file,
+    read_build,
+)
 from facerobust.paths import cache_subdir
 
 NAME = "dlib-student"
@@ -166,16 +171,7 @@ def save_student_file(path: Path | str, model: DlibStudent, recipe: dict[str, An
 
 def read_student_file(path: Path | str) -> dict[str, Any]:
     """The saved file as a dict, checked for format and contents."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{NAME} weights not found at {path}: build them with "
-                                f"`{BUILD_COMMAND}`")
-    blob = read_torch_file(path, NAME, FORMAT, hint=f" (rebuild it with `{BUILD_COMMAND}`)")
-    missing = [k for k in ("layout", "state_dict", "threshold") if k not in blob]
-    if missing:
-        raise ValueError(f"{path}: a {NAME} file without {', '.join(missing)} (rebuild it "
-                         f"with `{BUILD_COMMAND}`)")
-    return blob
+    return read_build(path, NAME, FORMAT, BUILD_COMMAND, ("layout", "state_dict", "threshold"))
 
 
 def is_dlib_student_file(path: Path | str) -> bool:

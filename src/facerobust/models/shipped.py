@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
+
+from facerobust.core.torch_file import read_torch_file
 
 WEIGHTS_DIR = Path(__file__).with_name("weights")
 
@@ -27,3 +30,19 @@ def check_pinned(path: Path, pinned_sha256: str, build_command: str) -> None:
         raise ValueError(f"{path}: SHA-256 {digest[:12]}... is not the shipped build's "
                          f"({pinned_sha256[:12] or 'none pinned'}...); reinstall facerobust "
                          f"or rebuild with `{build_command}`")
+
+
+def read_build(path: Path | str, name: str, fmt: int, build_command: str,
+               required: tuple[str, ...]) -> dict[str, Any]:
+    """A build file of model ``name`` as a dict: it must exist, be a facerobust torch file of
+    format ``fmt`` and hold the ``required`` keys; each failure names ``build_command``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{name} weights not found at {path}: build them with "
+                                f"`{build_command}`")
+    blob = read_torch_file(path, name, fmt, hint=f" (rebuild it with `{build_command}`)")
+    missing = [k for k in required if k not in blob]
+    if missing:
+        raise ValueError(f"{path}: a {name} file without {', '.join(missing)} (rebuild it "
+                         f"with `{build_command}`)")
+    return blob
