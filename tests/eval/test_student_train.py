@@ -109,3 +109,16 @@ def test_build_saves_calibrates_on_held_out_people_and_writes_the_card(
     saved = dlib_student.build(weights=tmp_path / "s.pt")
     assert saved.threshold == pytest.approx(card["threshold"]["value"])
     assert dlib_student.card_path(tmp_path / "s.pt").is_file()
+
+
+def test_without_held_out_people_the_student_keeps_dlibs_threshold(
+        tmp_path: Path, chips: torch.Tensor, monkeypatch: pytest.MonkeyPatch) -> None:
+    from facerobust.eval import student_build
+
+    labels = torch.arange(48) // 4
+    monkeypatch.setattr(student_build, "training_chips", lambda data=None: (chips, labels))
+    card = student_build.build_student(out=tmp_path / "s.pt", judge=False, progress=False,
+                                       recipe=replace(TINY, epochs=1, holdout_people=0))
+    assert card["threshold"] == {"value": 0.6, "calibrated_on": "dlib's threshold",
+                                 "accuracy_there": None}
+    assert card["training"]["chips"] == 48

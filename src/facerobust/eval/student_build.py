@@ -111,10 +111,11 @@ def judge_student(teacher: FaceModel, student: FaceModel, data: Path | str | Non
 def build_student(*, out: Path | None = None, recipe: StudentRecipe = STUDENT_RECIPE,
                   data: Path | str | None = None, judge: bool = True, progress: bool = True
                   ) -> dict[str, Any]:
-    """Distil ``dlib-student`` with ``recipe``, calibrate its threshold on its training
-    people, save it at ``out`` (default: where the zoo looks), judge it beside the teacher
-    on colour LFW when ``judge``, and write the card beside the weights. A killed run resumes
-    from ``<out>.ckpt``."""
+    """Distil ``dlib-student`` with ``recipe``, calibrate its threshold on the held-out
+    training people (dlib's threshold when none are held out), save it at ``out`` (default:
+    where the zoo looks), judge the saved file beside the teacher on colour LFW when
+    ``judge``, and write the card beside the weights. A killed run resumes from
+    ``<out>.ckpt``."""
     out = Path(out) if out is not None else built_path()
     start = time.perf_counter()
     chips, labels = training_chips(data)
@@ -126,7 +127,7 @@ def build_student(*, out: Path | None = None, recipe: StudentRecipe = STUDENT_RE
     student, report = distil_student(teacher, chips[~held], r)
     threshold, calibrated = (calibrate_threshold(student, chips[held].float() / 255,
                                                  labels[held]) if bool(held.any())
-                             else (float(teacher.threshold), float("nan")))
+                             else (float(teacher.threshold), None))
     student.threshold = float(threshold)
     save_student_file(out, student, recipe.to_dict())
     shipped = build_from_file(weights=out)  # judge what is saved: float16 weights
@@ -140,8 +141,9 @@ def build_student(*, out: Path | None = None, recipe: StudentRecipe = STUDENT_RE
                      "loss_history": report.loss_history},
         "threshold": {"value": float(threshold),
                       "calibrated_on": f"{int(held.sum())} chips of {recipe.holdout_people} "
-                                       "held-out CFP training people (not distilled on)",
-                      "accuracy_there": float(calibrated)},
+                                       "held-out CFP training people (not distilled on)"
+                                       if calibrated is not None else "dlib's threshold",
+                      "accuracy_there": calibrated},
         "speed": speed(teacher, shipped)}
     if judge:
         card["judged"] = judge_student(teacher, shipped, data)
