@@ -108,11 +108,3 @@ def build(*, weights: Path | str | None = None, **kwargs: Any) -> DlibResNet:
     model.name = NAME
     model.threshold = float(blob.get("threshold", model.threshold))
     return model.eval()
-
-
-def recipe_of(path: Path | str | None = None) -> dict[str, Any]:
-    """The recipe stored with the weights (for the card)."""
-    found = path if path is not None else weights_file()
-    if found is None:
-        raise FileNotFoundError(f"{NAME} is not built on this machine: run `{BUILD_COMMAND}`")
-    return dict(read_hardened(found)["recipe"])

@@ -204,11 +204,3 @@ def build(*, weights: Path | str | None = None, **_: Any) -> DlibStudent:
     except (KeyError, TypeError, ValueError, RuntimeError) as err:
         raise ValueError(f"{path}: student file has a bad layout or weights: {err}") from None
     return model.eval()
-
-
-def recipe_of(path: Path | str | None = None) -> dict[str, Any]:
-    """The recipe stored with the weights (for the card)."""
-    found = path if path is not None else weights_file()
-    if found is None:
-        raise FileNotFoundError(f"{NAME} is not on this machine: run `{BUILD_COMMAND}`")
-    return dict(read_student_file(found)["recipe"])
