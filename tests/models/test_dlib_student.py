@@ -130,3 +130,30 @@ def test_models_list_shows_the_shipped_figures_and_build_checks_its_flags(capsys
     assert "ready" in line and "lfw-color 0.90" in line and "x dlib-resnet's speed" in line
     assert main(["models", "build", "dlib-student", "--limit-people", "3"]) == 2
     assert "--limit-people applies to dlib-resnet-hardened only" in capsys.readouterr().err
+
+
+def test_build_command_prints_every_rate_with_its_n_and_interval(
+        capsys, monkeypatch: pytest.MonkeyPatch) -> None:
+    from facerobust.cli import main
+    from facerobust.cli import models as models_cli
+
+    def rate(k: int, n: int) -> dict[str, object]:
+        return {"k": k, "n": n, "rate": k / n, "ci95": [0.5, 0.9]}
+
+    fake = {"name": "dlib-student", "seconds_total": 9.0,
+            "training": {"chips": 10, "people": 3},
+            "speed": {"student_ms": 1.0, "teacher_ms": 5.5, "speedup": 5.5},
+            "judged": {"dataset": "lfw-color", "pairs": 8,
+                       "student": {"accuracy_10fold": 0.75},
+                       "teacher": {"accuracy_10fold": 1.0},
+                       "student_vs_dlib_gallery": {"genuine_accept": rate(3, 4),
+                                                   "impostor_reject": rate(2, 4)}}}
+    monkeypatch.setattr(models_cli, "build_student", lambda **_: fake)
+    assert main(["models", "build", "dlib-student"]) == 0
+    out = capsys.readouterr().out
+    assert "genuine accepted 3/4 (75.0%, 95% CI 50.0%-90.0%)" in out
+    assert "impostors rejected 2/4 (50.0%, 95% CI 50.0%-90.0%)" in out
+    assert main(["models", "list"]) == 0
+    line = next(r for r in capsys.readouterr().out.splitlines()
+                if r.startswith("dlib-resnet-hardened"))
+    assert "PGD dodging 167/198 (84.3%, 95% CI" in line

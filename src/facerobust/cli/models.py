@@ -102,6 +102,12 @@ def _calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rate_text(rate: dict[str, Any]) -> str:
+    """A saved :class:`~facerobust.core.stats.Rate` as ``k/n (rate, 95% CI lo-hi)``."""
+    lo, hi = rate["ci95"]
+    return f"{rate['k']}/{rate['n']} ({rate['rate']:.1%}, 95% CI {lo:.1%}-{hi:.1%})"
+
+
 def _judged_line(measured: dict[str, Any]) -> str:
     """A built model's figures on colour LFW (its card), if any: the student's accuracy and
     speed-up, the hardened model's clean and PGD figures."""
@@ -114,7 +120,7 @@ def _judged_line(measured: dict[str, Any]) -> str:
     if "clean_accuracy" not in h or "pgd" not in h:
         return ""
     return (f"lfw-color {h['clean_accuracy']['rate']:.4f} at its threshold, PGD dodging "
-            f"{h['pgd']['rate']:.1%} ({h['pgd']['n']} pairs)")
+            f"{_rate_text(h['pgd'])}")
 
 
 def _build_student(args: argparse.Namespace) -> int:
@@ -131,8 +137,8 @@ def _build_student(args: argparse.Namespace) -> int:
               f"{judged['student']['accuracy_10fold']:.4f}, dlib "
               f"{judged['teacher']['accuracy_10fold']:.4f} ({judged['pairs']} pairs)")
         print(f"student probes against a dlib-enrolled gallery at dlib's threshold: genuine "
-              f"accepted {cross['genuine_accept']['rate']:.1%}, impostors rejected "
-              f"{cross['impostor_reject']['rate']:.1%}")
+              f"accepted {_rate_text(cross['genuine_accept'])}, impostors rejected "
+              f"{_rate_text(cross['impostor_reject'])}")
     return 0
 
 
@@ -148,8 +154,8 @@ def _build(args: argparse.Namespace) -> int:
           f"{args.out or dlib_hardened.built_path()}")
     for key, line in (result.get("judged") or {}).get("conditions", {}).items():
         before, after = result["judged"]["original"][key], result["judged"]["hardened"][key]
-        print(f"{key:16s} original {before['k']}/{before['n']} ({before['rate']:.1%}), "
-              f"hardened {after['k']}/{after['n']} ({after['rate']:.1%}): {line}")
+        print(f"{key:16s} original {_rate_text(before)}, hardened {_rate_text(after)}: "
+              f"{line}")
     return 0
 
 
