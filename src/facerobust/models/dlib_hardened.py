@@ -27,6 +27,7 @@ from facerobust.models.shipped import (
     check_pinned,
     first_file,
     read_build,
+    weights_to_load,
 )
 from facerobust.paths import cache_subdir
 
@@ -93,11 +94,8 @@ def build(*, weights: Path | str | None = None, **kwargs: Any) -> DlibResNet:
     """dlib-resnet plus the saved difference (registry factory); ``kwargs`` go to dlib's
     :func:`~facerobust.models.dlib_resnet.build`. A ``ValueError`` when the dlib weights are
     not the ones the difference was made from."""
-    path = weights if weights is not None else weights_file()
-    if path is None:
-        raise FileNotFoundError(f"{NAME} is not built on this machine: run `{BUILD_COMMAND}`")
-    if Path(path) == PACKAGED:
-        check_packaged(PACKAGED)
+    path = weights_to_load(weights, weights_file(), NAME, BUILD_COMMAND, packaged=PACKAGED,
+                           pinned_sha256=PACKAGED_SHA256)
     blob = read_hardened(path)
     model = build_dlib(**kwargs)
     if state_sha256(model) != blob["base_sha256"]:

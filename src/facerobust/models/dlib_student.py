@@ -31,6 +31,7 @@ from facerobust.models.shipped import (
     check_pinned,
     first_file,
     read_build,
+    weights_to_load,
 )
 from facerobust.paths import cache_subdir
 
@@ -191,11 +192,8 @@ def check_packaged(path: Path) -> None:
 
 def build(*, weights: Path | str | None = None, **_: Any) -> DlibStudent:
     """The student from ``weights`` (default: shipped, else built; registry factory)."""
-    path = weights if weights is not None else weights_file()
-    if path is None:
-        raise FileNotFoundError(f"{NAME} is not on this machine: run `{BUILD_COMMAND}`")
-    if Path(path) == PACKAGED:
-        check_packaged(PACKAGED)
+    path = weights_to_load(weights, weights_file(), NAME, BUILD_COMMAND, packaged=PACKAGED,
+                           pinned_sha256=PACKAGED_SHA256)
     blob = read_student_file(path)
     try:
         model = DlibStudent(StudentLayout.from_dict(blob["layout"]),

@@ -32,6 +32,19 @@ def check_pinned(path: Path, pinned_sha256: str, build_command: str) -> None:
                          f"or rebuild with `{build_command}`")
 
 
+def weights_to_load(weights: Path | str | None, default: Path | None, name: str,
+                    build_command: str, *, packaged: Path, pinned_sha256: str) -> Path:
+    """The file a built model loads: ``weights`` when given, else ``default`` (the shipped
+    copy or a local build). The shipped copy must match its pin; no file at all is a
+    ``FileNotFoundError`` naming ``build_command``."""
+    path = Path(weights) if weights is not None else default
+    if path is None:
+        raise FileNotFoundError(f"{name} is not built on this machine: run `{build_command}`")
+    if path == packaged:
+        check_pinned(packaged, pinned_sha256, build_command)
+    return path
+
+
 def read_build(path: Path | str, name: str, fmt: int, build_command: str,
                required: tuple[str, ...]) -> dict[str, Any]:
     """A build file of model ``name`` as a dict: it must exist, be a facerobust torch file of
