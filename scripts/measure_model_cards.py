@@ -71,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="dataset name: lfw-gray, lfw-color or cfp (default: the --data "
                              "folder's name)")
     parser.add_argument("--protocol", default="ff,fp", help="CFP protocols (comma list)")
+    parser.add_argument("--held-out", action="store_true",
+                        help="CFP: only the pairs of its held-out people (those also in LFW); "
+                             "saved as cfp-ff-held-out / cfp-fp-held-out")
     parser.add_argument("--models", default="all", help="comma list or 'all'")
     parser.add_argument("--pairs", type=int, default=None, help="subsample N pairs (default all)")
     parser.add_argument("--batch-size", type=int, default=32)
@@ -99,9 +102,10 @@ def main(argv: list[str] | None = None) -> int:
         for protocol in protocols:
             t0 = time.perf_counter()
             options = CleanOptions(limit_pairs=args.pairs, far=1e-3, protocol=protocol,
-                                   batch_size=args.batch_size)
+                                   batch_size=args.batch_size, held_out=args.held_out)
             res = evaluate_clean(model, root, options, progress=True, descriptors=descriptors)
-            key = f"{dataset}-{protocol}" if protocol else dataset
+            key = (f"{dataset}-{protocol}" if protocol else dataset) \
+                + ("-held-out" if args.held_out else "")
             _save(out, name, key, _entry(res, dataset, args.pairs, args.threads, t0))
             f = res.figures
             print(f"{name} {key}: accuracy {f.accuracy:.4f} +- {f.accuracy_std:.4f} on "

@@ -13,7 +13,9 @@ from facerobust.data.cfp import (
     cfp_names,
     cfp_pairs,
     cfp_people,
+    held_out_pairs,
     lfw_overlap,
+    pair_person_ids,
     protocol_label,
     training_people,
 )
@@ -166,3 +168,28 @@ def test_cfp_protocol_names_pick_the_protocol(
     assert DataSource(dataset="cfp").open().pairs == cfp_pairs(data / "cfp", "ff")
     assert main(["eval-clean", "--dataset", "cfp-fp", "--protocol", "ff",
                  "--out", str(tmp_path / "o")]) == 2
+
+
+def test_held_out_pairs_keep_only_people_no_training_uses(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = make_cfp(tmp_path / "cfp")
+    # per fold: same 001, same 002, diff 001-002, diff 003-004; held out: 002 and 004
+    for key in ("ff", "fp"):
+        kept = held_out_pairs(root, cfp_pairs(root, key))
+        assert [(p.fold, p.same) for p in kept] == [(0, True), (1, True)]
+        assert all(set(pair_person_ids(p)) <= lfw_overlap(root) for p in kept)
+        assert not set(pair_person_ids(kept[0])) & set(training_people(root))
+    chosen, label = protocol_pairs(open_dataset(root, protocol="fp"), None, 0, held_out=True)
+    assert label == "CFP-FP held-out people" and len(chosen) == 2
+    lfw = tmp_path / "lfw"
+    for name in ("A_0001", "A_0002", "B_0001"):
+        (lfw / "images" / name[0]).mkdir(parents=True, exist_ok=True)
+        (lfw / "images" / name[0] / f"{name}.jpg").write_bytes(b"x")
+    (lfw / "pairs.txt").write_text("1 1\nA 1 2\nA 1 B 1\n")
+    with pytest.raises(ValueError, match="held_out applies to CFP only.*lfw layout"):
+        protocol_pairs(open_dataset(lfw), None, 0, held_out=True)
+    with pytest.raises(TypeError, match="held_out must be True or False, got 'yes'"):
+        CleanOptions(held_out="yes")  # type: ignore[arg-type]
+    assert main(["eval-clean", "--data", str(lfw), "--held-out",
+                 "--out", str(tmp_path / "o")]) == 2
+    assert "held_out applies to CFP only" in capsys.readouterr().err

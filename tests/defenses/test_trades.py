@@ -6,7 +6,12 @@ import pytest
 import torch
 
 from facerobust.defenses.trades import TradesTerms, embedding_pgd, trades_loss
-from facerobust.defenses.training import FinetuneOptions, adversarial_finetune
+from facerobust.defenses.training import (
+    FinetuneOptions,
+    adversarial_finetune,
+    genuine_hinge,
+    person_run_order,
+)
 
 
 def _chips(n: int = 12) -> tuple[torch.Tensor, torch.Tensor]:
@@ -93,3 +98,47 @@ def test_checkpoint_resumes_to_the_same_weights(make_tiny, tmp_path: Path) -> No
         assert torch.allclose(a, b, atol=1e-6)
     with pytest.raises(ValueError, match="was made with lr=0.001, this run has lr=0.01"):
         adversarial_finetune(make_tiny(seed=0).eval(), x, y, o, checkpoint=str(path), lr=1e-2)
+
+
+def test_person_runs_give_every_batch_genuine_pairs() -> None:
+    labels = torch.arange(40) % 7  # 7 people, 5-6 photos each
+    order = person_run_order(labels, 4, torch.Generator().manual_seed(0))
+    assert sorted(order.tolist()) == list(range(40))  # every row once
+    runs, k = [], 0
+    while k < len(order):  # consecutive rows of one person form runs of at most 4
+        j = k
+        while j < len(order) and labels[order[j]] == labels[order[k]]:
+            j += 1
+        runs.append(j - k)
+        k = j
+    assert max(runs) <= 4 and sum(r >= 2 for r in runs) >= 7
+    assert torch.equal(person_run_order(labels, 1, torch.Generator().manual_seed(3)),
+                       torch.randperm(40, generator=torch.Generator().manual_seed(3)))
+
+
+def test_genuine_hinge_pulls_adversarials_towards_their_partner() -> None:
+    clean = torch.tensor([[0.0, 0.0], [1.0, 0.0], [5.0, 0.0]])
+    labels = torch.tensor([0, 0, 1])  # rows 0 and 1 are one person, row 2 has no partner
+    terms = TradesTerms(0.5, keep=0.0, beta=0.0)
+    g = torch.Generator().manual_seed(0)
+    adv = torch.tensor([[2.0, 0.0], [1.0, 0.0], [9.0, 0.0]])
+    # row 0's adversarial lies 1.0 from row 1 (hinge 1.0 - 0.45), row 1's at 1.0 from row 0
+    value = genuine_hinge(clean, adv, torch.arange(3), labels, terms, 0.1, g)
+    assert float(value) == pytest.approx((1.0 - 0.45) / 0.5)
+    near = torch.tensor([[0.9, 0.0], [0.2, 0.0]])  # both within 0.45 of their partner
+    assert float(genuine_hinge(clean, near, torch.arange(2), labels, terms, 0.1, g)) == 0.0
+    assert float(genuine_hinge(clean, adv[2:], torch.tensor([2]), labels, terms, 0.1, g)) == 0
+
+
+def test_genuine_term_options_are_checked_and_train(make_tiny) -> None:
+    with pytest.raises(ValueError, match="genuine must be >= 0 and needs loss='trades'"):
+        FinetuneOptions(genuine=1.0)
+    with pytest.raises(ValueError, match="photos_per_person must be an int >= 1, got 0"):
+        FinetuneOptions(photos_per_person=0)
+    model, (x, y) = make_tiny(seed=0).eval(), _chips()
+    o = FinetuneOptions(loss="trades", epochs=2, eps=4 / 255, steps=1, layers="all", lr=1e-3,
+                        augment=False, batch_size=4, photos_per_person=2)
+    _, plain = adversarial_finetune(model, x, y, o)
+    _, pulled = adversarial_finetune(model, x, y, o, genuine=5.0)
+    assert pulled.steps_done == plain.steps_done == 6
+    assert pulled.loss_history[0] > plain.loss_history[0]  # the hinge adds to the same batches

@@ -55,6 +55,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trades-target", choices=["clean", "teacher"], default="clean",
                         help="trades: pull adversarial descriptors to the tuned model's clean "
                              "ones (clean) or the original's (teacher)")
+    parser.add_argument("--photos-per-person", type=int, default=1, metavar="K",
+                        help="order batches in runs of K photos of one person, so rows have a "
+                             "genuine partner (default 1: plain shuffle)")
+    parser.add_argument("--genuine", type=float, default=0.0,
+                        help="trades: weight of a hinge pulling each adversarial descriptor "
+                             "within the threshold of its genuine partner (needs "
+                             "--photos-per-person >= 2 to find partners; default 0)")
     parser.add_argument("--schedule", choices=["constant", "cosine"], default="constant",
                         help="learning-rate schedule (cosine: decay to 0 over the run)")
     parser.add_argument("--bf16-attack", action="store_true",
@@ -100,7 +107,8 @@ def run(args: argparse.Namespace) -> int:
                                seed=args.seed, progress=True, loss=args.loss, keep=args.keep,
                                beta=args.beta, trades_target=args.trades_target,
                                schedule=args.schedule, bf16_attack=args.bf16_attack,
-                               checkpoint=args.checkpoint)
+                               checkpoint=args.checkpoint,
+                               photos_per_person=args.photos_per_person, genuine=args.genuine)
     out = run_output(args.out, force=args.force)
     source = data_source(args)
     settings = {"model": args.model, "data": source_identity(source), "groups": groups,

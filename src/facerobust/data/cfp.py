@@ -96,6 +96,19 @@ def training_people(root: Path | str, *, views: tuple[str, ...] = VIEWS
     return {k: v for k, v in cfp_people(root, views=views).items() if k not in overlap}
 
 
+def pair_person_ids(pair: Pair) -> tuple[str, str]:
+    """The CFP ids of a protocol pair's two photos (``Data/Images/<id>/<view>/NN.jpg``)."""
+    return pair.path_a.parent.parent.name, pair.path_b.parent.parent.name
+
+
+def held_out_pairs(root: Path | str, pairs: list[Pair]) -> list[Pair]:
+    """The ``pairs`` whose two people are both in the LFW overlap: CFP's held-out people, whom
+    no facerobust training uses (:func:`training_people` leaves them out), so a model trained
+    on CFP is judged on people it never saw."""
+    held = lfw_overlap(root)
+    return [p for p in pairs if set(pair_person_ids(p)) <= held]
+
+
 def read_image_list(path: Path) -> dict[int, Path]:
     """A ``Pair_list_*.txt`` file: image number -> absolute path (relative to its folder)."""
     if not path.is_file():

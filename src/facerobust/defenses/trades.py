@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from facerobust.attacks.base import frozen
+from facerobust.models.base import Metric
 
 TradesTarget = Literal["clean", "teacher"]
 
@@ -71,7 +72,7 @@ class TradesTerms:
     keep: float
     beta: float
     target: TradesTarget = "clean"
-    metric: str = "euclidean"
+    metric: Metric = "euclidean"
     spread: bool = False
 
     def __post_init__(self) -> None:

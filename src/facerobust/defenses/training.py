@@ -65,7 +65,11 @@ class FinetuneOptions:
     the latter by the batch's spread so that shrinking every distance does not pay).
     ``bf16_attack`` crafts the training adversarials under a bfloat16 autocast; ``schedule``
     is ``constant`` or ``cosine`` (decay to 0); ``checkpoint`` is a file saved every
-    ``checkpoint_seconds`` (and when stopped) that a later run with the same options resumes."""
+    ``checkpoint_seconds`` (and when stopped) that a later run with the same options resumes.
+    ``photos_per_person`` > 1 orders each epoch in runs of that many photos of one person (P x
+    K batches), so rows find a genuine partner in their batch; ``genuine`` (TRADES only)
+    weighs a hinge pulling each adversarial descriptor within ``threshold * (1 - margin)`` of
+    its partner's clean one: the dodging attacker's goal, trained against."""
 
     epochs: int = 1
     eps: float = 4 / 255
@@ -89,6 +93,8 @@ class FinetuneOptions:
     schedule: Schedule = "constant"
     checkpoint: str | None = None
     checkpoint_seconds: float = 120.0
+    photos_per_person: int = 1
+    genuine: float = 0.0
 
     def __post_init__(self) -> None:
         if self.loss not in ("hinge", "trades"):
@@ -115,6 +121,13 @@ class FinetuneOptions:
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) \
                 or self.batch_size < 1:
             raise ValueError(f"batch_size must be an int >= 1, got {self.batch_size!r}")
+        k = self.photos_per_person
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"photos_per_person must be an int >= 1, got {k!r}")
+        if not self.genuine >= 0 or (self.genuine and self.loss != "trades"):
+            raise ValueError(f"genuine must be >= 0 and needs loss='trades' (the hinge loss has "
+                             f"its own genuine term), got genuine={self.genuine!r}, "
+                             f"loss={self.loss!r}")
 
     def replace(self, **changes: Any) -> FinetuneOptions:
         """A copy with ``changes``; an unknown name is a ValueError listing the known ones."""
@@ -208,6 +221,20 @@ def _partners(labels: torch.Tensor, g: torch.Generator) -> tuple[torch.Tensor, t
     return pos_score.argmax(1), neg_score.argmax(1)
 
 
+def person_run_order(labels: torch.Tensor, k: int, g: torch.Generator) -> torch.Tensor:
+    """A random order of the rows; for ``k`` > 1, in runs of up to ``k`` photos of one person
+    (the runs shuffled), so a batch holds genuine pairs."""
+    perm = torch.randperm(len(labels), generator=g)
+    if k == 1:
+        return perm
+    by_person: dict[int, list[int]] = {}
+    for i in perm.tolist():
+        by_person.setdefault(int(labels[i]), []).append(i)
+    runs = [rows[j:j + k] for rows in by_person.values() for j in range(0, len(rows), k)]
+    return torch.tensor([i for r in torch.randperm(len(runs), generator=g).tolist()
+                         for i in runs[r]])
+
+
 def evaluate_robustness(model: nn.Module, chips: torch.Tensor, labels: torch.Tensor, *,
                         eps: float, steps: int, seed: int = 0) -> Robustness:
     """Clean pair accuracy at ``model.threshold`` and PGD dodging success (genuine pairs that
@@ -256,7 +283,7 @@ def _batch_loss(tuned: nn.Module, original: nn.Module, x: torch.Tensor, y: torch
     face = cast(FaceModel, tuned)  # duck-typed: any module with .metric and .threshold
     thr, metric = float(face.threshold), face.metric
     if o.loss == "trades":
-        return _trades_batch(tuned, original, x, o, g, teacher_x)
+        return _trades_batch(tuned, original, x, y, o, g, teacher_x)
     pos, neg = _partners(y, g)
     with torch.no_grad():
         ref = tuned(x)
@@ -306,10 +333,11 @@ def _end_epoch(st: TrainState, tuned: nn.Module,
     st.epoch, st.batch, st.order, st.total = st.epoch + 1, 0, None, 0.0
 
 
-def _trades_batch(tuned: nn.Module, original: nn.Module, x: torch.Tensor, o: FinetuneOptions,
-                  g: torch.Generator, teacher_x: torch.Tensor | None) -> torch.Tensor:
+def _trades_batch(tuned: nn.Module, original: nn.Module, x: torch.Tensor, y: torch.Tensor,
+                  o: FinetuneOptions, g: torch.Generator, teacher_x: torch.Tensor | None
+                  ) -> torch.Tensor:
     """``loss="trades"`` (:mod:`facerobust.defenses.trades`): the ``adv_fraction`` share of
-    the batch gets an adversarial from :func:`embedding_pgd`."""
+    the batch gets an adversarial from :func:`embedding_pgd`; plus the ``genuine`` hinge."""
     face = cast(FaceModel, tuned)
     with torch.no_grad():
         teacher = original(x if teacher_x is None else teacher_x)
@@ -320,7 +348,27 @@ def _trades_batch(tuned: nn.Module, original: nn.Module, x: torch.Tensor, o: Fin
     clean, adv = emb[: len(x)], emb[len(x):]
     terms = TradesTerms(threshold=float(face.threshold), keep=o.keep, beta=o.beta,
                         target=o.trades_target, metric=face.metric, spread=o.spread)
-    return trades_loss(clean, adv, teacher, terms, rows)
+    loss = trades_loss(clean, adv, teacher, terms, rows)
+    if not o.genuine:
+        return loss
+    return loss + o.genuine * genuine_hinge(clean, adv, rows, y, terms, o.margin, g)
+
+
+def genuine_hinge(clean: torch.Tensor, adv: torch.Tensor, rows: torch.Tensor,
+                   labels: torch.Tensor, terms: TradesTerms, margin: float,
+                   g: torch.Generator) -> torch.Tensor:
+    """Mean over the adversarial ``rows`` with a genuine partner in the batch (another photo
+    of their person, drawn at random) of ``relu(d(adv, partner's clean) - thr * (1 - margin))
+    / thr``; zero when no row has one."""
+    same = labels[rows][:, None] == labels[None, :]
+    same[torch.arange(len(rows)), rows] = False
+    has = same.any(1)
+    if not bool(has.any()):
+        return adv.sum() * 0
+    pick = torch.where(same, torch.rand(same.shape, generator=g), -1.0).argmax(1)
+    thr = terms.threshold
+    d = pair_distance(adv[has], clean[pick[has]].detach(), terms.metric)
+    return F.relu(d - thr * (1 - margin)).mean() / thr
 
 
 def _validate(tuned: nn.Module, validation: tuple[torch.Tensor, torch.Tensor], eps: float,
@@ -387,7 +435,7 @@ def adversarial_finetune(
                file=sys.stderr, disable=not o.progress)
     while st.epoch < epochs and not stopped:
         if st.order is None:
-            st.order = torch.randperm(len(chips), generator=g)
+            st.order = person_run_order(labels, o.photos_per_person, g)
         while st.batch < n_batches:
             rows = st.order[st.batch * o.batch_size:(st.batch + 1) * o.batch_size]
             plain = chips[rows] if spec is None else spec.apply_clean(chips[rows], g)

@@ -27,7 +27,7 @@ from torch import nn
 from facerobust import models
 from facerobust.core.stats import Rate
 from facerobust.data.capture import check_detector
-from facerobust.data.cfp import check_protocol, protocol_label
+from facerobust.data.cfp import check_protocol, held_out_pairs, protocol_label
 from facerobust.data.sources import LAYOUTS, open_dataset
 from facerobust.eval.metrics import roc_points, verification_metrics
 from facerobust.eval.protocol import FOLDS, generate_pairs
@@ -79,13 +79,21 @@ class CleanEvaluation(Unit):
                 "n_pairs_excluded": self.n_pairs_excluded, "skipped": len(self.skipped)}
 
 
-def protocol_pairs(dataset: Any, limit_pairs: int | None, seed: int) -> tuple[list[Any], str]:
+def protocol_pairs(dataset: Any, limit_pairs: int | None, seed: int, *,
+                   held_out: bool = False) -> tuple[list[Any], str]:
     """The dataset's own pairs (first ``limit_pairs`` spread over folds and classes), or a
-    generated 10-fold protocol when it has none."""
+    generated 10-fold protocol when it has none; ``held_out``: only CFP's pairs of its
+    held-out people (:func:`facerobust.data.cfp.held_out_pairs`)."""
+    if held_out and dataset.layout != "cfp":
+        raise ValueError(f"held_out applies to CFP only (its people also in LFW), but "
+                         f"{dataset.root} has the {dataset.layout} layout")
     if dataset.pairs is not None:
         name = Path(dataset.pairs_file).name
         label = protocol_label(name) if dataset.layout == "cfp" else name
-        return select_pairs(dataset.pairs, limit_pairs), label
+        pairs = dataset.pairs
+        if held_out:
+            pairs, label = held_out_pairs(dataset.root, pairs), f"{label} held-out people"
+        return select_pairs(pairs, limit_pairs), label
 
     per_fold = 300 if limit_pairs is None else max(1, -(-limit_pairs // (2 * FOLDS)))
     return generate_pairs(dataset.people, per_fold=per_fold, seed=seed), "generated"
@@ -97,7 +105,9 @@ class CleanOptions:
     pairs (``pairs_file`` beside it; a ``seed``-ed 10-fold protocol when it has none), read
     with ``layout``, faces found by ``detector``, TAR at ``far``, ``batch_size`` chips per
     forward pass. ``protocol`` picks CFP's official pairs (``ff`` frontal-frontal, the
-    default, or ``fp`` frontal-profile); it is refused on other datasets."""
+    default, or ``fp`` frontal-profile); it is refused on other datasets. ``held_out`` keeps
+    only CFP's pairs of the people no facerobust training uses (those also in LFW), the fair
+    figure for a model trained on CFP."""
 
     limit_pairs: int | None = None
     pairs_file: str = "pairs.txt"
@@ -107,6 +117,7 @@ class CleanOptions:
     far: float = 1e-3
     batch_size: int = 32
     seed: int = 0
+    held_out: bool = False
 
     def __post_init__(self) -> None:
         lim = self.limit_pairs
@@ -127,6 +138,8 @@ class CleanOptions:
             raise ValueError(f"batch_size must be an integer >= 1, got {b!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise ValueError(f"seed must be an integer, got {self.seed!r}")
+        if not isinstance(self.held_out, bool):
+            raise TypeError(f"held_out must be True or False, got {self.held_out!r}")
 
 
 def evaluate_clean(model: Any, dataset_root: Path | str, options: CleanOptions | None = None,
@@ -148,7 +161,7 @@ def evaluate_clean(model: Any, dataset_root: Path | str, options: CleanOptions |
     root = Path(dataset_root)
     own = root / o.pairs_file if o.pairs_file != "pairs.txt" else None
     dataset = open_dataset(root, layout=o.layout, pairs_file=own, protocol=o.protocol)
-    chosen, source = protocol_pairs(dataset, o.limit_pairs, o.seed)
+    chosen, source = protocol_pairs(dataset, o.limit_pairs, o.seed, held_out=o.held_out)
     paths = list(dict.fromkeys(p for pair in chosen for p in (pair.path_a, pair.path_b)))
     desc = descriptors if descriptors is not None else {}
     todo = [p for p in paths if p not in desc]

@@ -180,8 +180,9 @@ def card(name: str) -> ModelCard:
         source=asdict(src) if src else {}, weight_sha256=_sha(name, path),
         weights_available=path is not None, input_size=[3, 150, 150],
         network_input=GEOMETRY.get(name, "canonical 150x150 chip"), embedding_dim=dim,
-        metric=metric, measured=measured_cards().get(name) or student_measured(name, path)
-        or built_measured(name, path),
+        metric=metric, measured=student_measured(name, path) or built_measured(name, path)
+        or measured_cards().get(name),  # a built model's own card first: cards.json only
+        # holds its held-out CFP figures
         weights_problem=problem,
         architecture=ARCHITECTURE.get(name, ""), lfw_accuracy=_all_pairs_accuracy(name),
         note=NOTES.get(name, ""), accuracies=dataset_accuracies(name),
