@@ -41,13 +41,13 @@ def test_adv_train_passes_the_trades_options(tmp_path: Path,
     monkeypatch.setattr("facerobust.cli.adv_train.adversarial_training_study", capture)
     code = main(["adv-train", "--loss", "trades", "--keep", "30", "--beta", "10",
                  "--schedule", "cosine", "--bf16-attack", "--trades-target", "teacher",
-                 "--photos-per-person", "4", "--genuine", "2",
+                 "--photos-per-person", "4", "--genuine", "2", "--impostor", "3",
                  "--checkpoint", str(tmp_path / "c.ckpt"), "--out", str(tmp_path / "o")])
     assert code == 2
     o = seen["training"]
     assert (o.loss, o.keep, o.beta, o.schedule, o.bf16_attack, o.trades_target) == (
         "trades", 30.0, 10.0, "cosine", True, "teacher")
-    assert (o.photos_per_person, o.genuine) == (4, 2.0)
+    assert (o.photos_per_person, o.genuine, o.impostor) == (4, 2.0, 3.0)
     assert o.checkpoint == str(tmp_path / "c.ckpt")
     with pytest.raises(SystemExit):
         main(["adv-train", "--loss", "kl", "--out", str(tmp_path / "p")])

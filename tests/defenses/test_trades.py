@@ -10,6 +10,7 @@ from facerobust.defenses.training import (
     FinetuneOptions,
     adversarial_finetune,
     genuine_hinge,
+    impostor_hinge,
     person_run_order,
 )
 
@@ -133,6 +134,8 @@ def test_genuine_hinge_pulls_adversarials_towards_their_partner() -> None:
 def test_genuine_term_options_are_checked_and_train(make_tiny) -> None:
     with pytest.raises(ValueError, match="genuine must be >= 0 and needs loss='trades'"):
         FinetuneOptions(genuine=1.0)
+    with pytest.raises(ValueError, match="impostor must be >= 0 and needs loss='trades'"):
+        FinetuneOptions(impostor=1.0)
     with pytest.raises(ValueError, match="photos_per_person must be an int >= 1, got 0"):
         FinetuneOptions(photos_per_person=0)
     model, (x, y) = make_tiny(seed=0).eval(), _chips()
@@ -142,3 +145,15 @@ def test_genuine_term_options_are_checked_and_train(make_tiny) -> None:
     _, pulled = adversarial_finetune(model, x, y, o, genuine=5.0)
     assert pulled.steps_done == plain.steps_done == 6
     assert pulled.loss_history[0] > plain.loss_history[0]  # the hinge adds to the same batches
+
+
+def test_impostor_hinge_pushes_only_close_impostors_apart() -> None:
+    clean = torch.tensor([[0.0, 0.0], [0.3, 0.0], [2.0, 0.0]], requires_grad=True)
+    labels = torch.tensor([0, 1, 1])
+    terms = TradesTerms(0.5, keep=0.0, beta=0.0)
+    # impostor pairs: (0, 1) at 0.3, inside 0.55 -> 0.25 / 0.5; (0, 2) at 2.0 -> 0
+    value = impostor_hinge(clean, labels, terms, 0.1)
+    assert float(value) == pytest.approx(0.25 / 0.5 / 2)
+    value.backward()
+    assert clean.grad is not None and float(clean.grad[0, 0]) > 0 > float(clean.grad[1, 0])
+    assert float(impostor_hinge(clean, torch.zeros(3, dtype=torch.long), terms, 0.1)) == 0

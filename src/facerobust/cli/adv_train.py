@@ -62,6 +62,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="trades: weight of a hinge pulling each adversarial descriptor "
                              "within the threshold of its genuine partner (needs "
                              "--photos-per-person >= 2 to find partners; default 0)")
+    parser.add_argument("--impostor", type=float, default=0.0,
+                        help="trades: weight of a hinge keeping clean descriptors of different "
+                             "people beyond the threshold (default 0)")
     parser.add_argument("--schedule", choices=["constant", "cosine"], default="constant",
                         help="learning-rate schedule (cosine: decay to 0 over the run)")
     parser.add_argument("--bf16-attack", action="store_true",
@@ -108,7 +111,8 @@ def run(args: argparse.Namespace) -> int:
                                beta=args.beta, trades_target=args.trades_target,
                                schedule=args.schedule, bf16_attack=args.bf16_attack,
                                checkpoint=args.checkpoint,
-                               photos_per_person=args.photos_per_person, genuine=args.genuine)
+                               photos_per_person=args.photos_per_person, genuine=args.genuine,
+                               impostor=args.impostor)
     out = run_output(args.out, force=args.force)
     source = data_source(args)
     settings = {"model": args.model, "data": source_identity(source), "groups": groups,

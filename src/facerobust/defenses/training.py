@@ -69,7 +69,9 @@ class FinetuneOptions:
     ``photos_per_person`` > 1 orders each epoch in runs of that many photos of one person (P x
     K batches), so rows find a genuine partner in their batch; ``genuine`` (TRADES only)
     weighs a hinge pulling each adversarial descriptor within ``threshold * (1 - margin)`` of
-    its partner's clean one: the dodging attacker's goal, trained against."""
+    its partner's clean one: the dodging attacker's goal, trained against; ``impostor``
+    (TRADES only) weighs a hinge pushing the clean descriptors of different people in a batch
+    at least ``threshold * (1 + margin)`` apart, so impostor rejection cannot drift."""
 
     epochs: int = 1
     eps: float = 4 / 255
@@ -95,6 +97,7 @@ class FinetuneOptions:
     checkpoint_seconds: float = 120.0
     photos_per_person: int = 1
     genuine: float = 0.0
+    impostor: float = 0.0
 
     def __post_init__(self) -> None:
         if self.loss not in ("hinge", "trades"):
@@ -124,10 +127,12 @@ class FinetuneOptions:
         k = self.photos_per_person
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ValueError(f"photos_per_person must be an int >= 1, got {k!r}")
-        if not self.genuine >= 0 or (self.genuine and self.loss != "trades"):
-            raise ValueError(f"genuine must be >= 0 and needs loss='trades' (the hinge loss has "
-                             f"its own genuine term), got genuine={self.genuine!r}, "
-                             f"loss={self.loss!r}")
+        for name in ("genuine", "impostor"):
+            value = getattr(self, name)
+            if not value >= 0 or (value and self.loss != "trades"):
+                raise ValueError(f"{name} must be >= 0 and needs loss='trades' (the hinge loss "
+                                 f"has its own pair terms), got {name}={value!r}, "
+                                 f"loss={self.loss!r}")
 
     def replace(self, **changes: Any) -> FinetuneOptions:
         """A copy with ``changes``; an unknown name is a ValueError listing the known ones."""
@@ -349,9 +354,24 @@ def _trades_batch(tuned: nn.Module, original: nn.Module, x: torch.Tensor, y: tor
     terms = TradesTerms(threshold=float(face.threshold), keep=o.keep, beta=o.beta,
                         target=o.trades_target, metric=face.metric, spread=o.spread)
     loss = trades_loss(clean, adv, teacher, terms, rows)
-    if not o.genuine:
-        return loss
-    return loss + o.genuine * genuine_hinge(clean, adv, rows, y, terms, o.margin, g)
+    if o.genuine:
+        loss = loss + o.genuine * genuine_hinge(clean, adv, rows, y, terms, o.margin, g)
+    if o.impostor:
+        loss = loss + o.impostor * impostor_hinge(clean, y, terms, o.margin)
+    return loss
+
+
+def impostor_hinge(clean: torch.Tensor, labels: torch.Tensor, terms: TradesTerms,
+                   margin: float) -> torch.Tensor:
+    """Mean over the batch's pairs of different people of ``relu(thr * (1 + margin) -
+    d(clean_i, clean_j)) / thr``; zero when the batch holds one person."""
+    i, j = torch.triu_indices(len(labels), len(labels), 1)
+    other = labels[i] != labels[j]
+    if not bool(other.any()):
+        return clean.sum() * 0
+    thr = terms.threshold
+    d = pair_distance(clean[i[other]], clean[j[other]], terms.metric)
+    return F.relu(thr * (1 + margin) - d).mean() / thr
 
 
 def genuine_hinge(clean: torch.Tensor, adv: torch.Tensor, rows: torch.Tensor,
