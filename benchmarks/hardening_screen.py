@@ -89,6 +89,7 @@ def main() -> int:
     for r in recipes:
         changes = {k: v for k, v in r.items() if k != "name"}
         tic, steps = time.perf_counter(), 0
+        model: Any
         if r["name"] in ("shipped", "dlib"):
             model = load("dlib-resnet-hardened" if r["name"] == "shipped" else "dlib-resnet")
         else:
