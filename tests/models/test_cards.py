@@ -8,7 +8,7 @@ import pytest
 
 from facerobust import models
 from facerobust.cli import main
-from facerobust.models.cards import dataset_accuracies, measured_cards
+from facerobust.models.cards import dataset_accuracies, dataset_pairs, measured_cards
 
 
 def test_models_list_json_has_a_card_per_registered_model(
@@ -62,6 +62,7 @@ def test_dataset_accuracies_come_from_full_protocols_only(tmp_path: Path) -> Non
     assert dataset_accuracies("m", cards_file) == {"lfw-gray": 0.98, "lfw-color": 0.97,
                                                    "cfp-ff": 0.99}
     assert dataset_accuracies("absent", cards_file) == {}
+    assert dataset_pairs("m", cards_file) == {"lfw-color": 6000}  # cfp-ff: no count kept
 
 
 def test_card_shows_every_measured_dataset(capsys: pytest.CaptureFixture[str]) -> None:
@@ -72,3 +73,14 @@ def test_card_shows_every_measured_dataset(capsys: pytest.CaptureFixture[str]) -
         # written by scripts/measure_model_cards.py with its pairs count, machine and date
         assert {"pairs", "machine", "measured_at", "accuracy"} <= set(sub), key
         assert shown["measured"]["datasets"][key]["accuracy"] == sub["accuracy"]
+
+
+def test_models_list_prints_the_pairs_behind_each_accuracy(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["models", "list"]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()
+             if line and not line[0].isspace()}  # a model's line, not its description
+    held = measured_cards()["dlib-student"]["datasets"]["cfp-ff-held-out"]
+    assert f"cfp-ff-held-out {held['accuracy']:.4f} ({held['pairs']} pairs)" \
+        in lines["dlib-student"]
+    assert "lfw-color 0.9837 (6000 pairs)" in lines["dlib-resnet"]

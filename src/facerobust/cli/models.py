@@ -219,8 +219,9 @@ def run(args: argparse.Namespace) -> int:
             m = c["measured"] or {}
             acc = (f"LFW {m['accuracy']:.4f} ({m['pairs']} pairs)" if m.get("accuracy")
                    is not None else _judged_line(m) or "LFW not measured")
-            acc += "".join(f", {k} {v:.4f}" for k, v in c.get("accuracies", {}).items()
-                           if k != m.get("dataset"))
+            pairs = c.get("accuracy_pairs", {})
+            acc += "".join(f", {k} {v:.4f}" + (f" ({pairs[k]} pairs)" if k in pairs else "")
+                           for k, v in c.get("accuracies", {}).items() if k != m.get("dataset"))
             have = ("DAMAGED" if c.get("weights_problem") else
                     "ready" if c["weights_available"] else "not fetched")
             print(f"{c['name']:15s} {c['embedding_dim']:5d}-d {c['metric']:9s} {have:11s} {acc}")

@@ -112,6 +112,7 @@ class ModelCard:
     note: str = ""
     # dataset (lfw-gray, lfw-color, cfp-ff, cfp-fp) -> 10-fold accuracy on its full protocol
     accuracies: dict[str, float] = field(default_factory=dict)
+    accuracy_pairs: dict[str, int] = field(default_factory=dict)  # the pairs behind each
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -186,6 +187,7 @@ def card(name: str) -> ModelCard:
         weights_problem=problem,
         architecture=ARCHITECTURE.get(name, ""), lfw_accuracy=_all_pairs_accuracy(name),
         note=NOTES.get(name, ""), accuracies=dataset_accuracies(name),
+        accuracy_pairs=dataset_pairs(name),
     )
 
 
@@ -207,6 +209,14 @@ def dataset_accuracies(name: str, path: Path = CARDS_FILE) -> dict[str, float]:
     for key, sub in (entry.get("datasets") or {}).items():
         found[str(key)] = _full_accuracy(sub) if isinstance(sub, dict) else None
     return {k: v for k, v in found.items() if v is not None}
+
+
+def dataset_pairs(name: str, path: Path = CARDS_FILE) -> dict[str, int]:
+    """Dataset -> the number of pairs behind each accuracy of :func:`dataset_accuracies`."""
+    entry = measured_cards(path).get(name) or {}
+    subs = {str(entry.get("dataset", "lfw-gray")): entry, **(entry.get("datasets") or {})}
+    return {k: int(subs[k]["pairs"]) for k in dataset_accuracies(name, path)
+            if isinstance(subs.get(k), dict) and "pairs" in subs[k]}
 
 
 BUILT = {dlib_hardened.NAME: dlib_hardened.card_path, dlib_student.NAME: dlib_student.card_path}
