@@ -342,7 +342,8 @@ def _trades_batch(tuned: nn.Module, original: nn.Module, x: torch.Tensor, y: tor
                   o: FinetuneOptions, g: torch.Generator, teacher_x: torch.Tensor | None
                   ) -> torch.Tensor:
     """``loss="trades"`` (:mod:`facerobust.defenses.trades`): the ``adv_fraction`` share of
-    the batch gets an adversarial from :func:`embedding_pgd`; plus the ``genuine`` hinge."""
+    the batch gets an adversarial from :func:`embedding_pgd`; plus the ``genuine`` and
+    ``impostor`` hinges."""
     face = cast(FaceModel, tuned)
     with torch.no_grad():
         teacher = original(x if teacher_x is None else teacher_x)
@@ -375,8 +376,8 @@ def impostor_hinge(clean: torch.Tensor, labels: torch.Tensor, terms: TradesTerms
 
 
 def genuine_hinge(clean: torch.Tensor, adv: torch.Tensor, rows: torch.Tensor,
-                   labels: torch.Tensor, terms: TradesTerms, margin: float,
-                   g: torch.Generator) -> torch.Tensor:
+                  labels: torch.Tensor, terms: TradesTerms, margin: float,
+                  g: torch.Generator) -> torch.Tensor:
     """Mean over the adversarial ``rows`` with a genuine partner in the batch (another photo
     of their person, drawn at random) of ``relu(d(adv, partner's clean) - thr * (1 - margin))
     / thr``; zero when no row has one."""
