@@ -181,14 +181,23 @@ def card(name: str) -> ModelCard:
         source=asdict(src) if src else {}, weight_sha256=_sha(name, path),
         weights_available=path is not None, input_size=[3, 150, 150],
         network_input=GEOMETRY.get(name, "canonical 150x150 chip"), embedding_dim=dim,
-        metric=metric, measured=student_measured(name, path) or built_measured(name, path)
-        or measured_cards().get(name),  # a built model's own card first: cards.json only
-        # holds its held-out CFP figures
+        metric=metric, measured=_measured(name, path),
         weights_problem=problem,
         architecture=ARCHITECTURE.get(name, ""), lfw_accuracy=_all_pairs_accuracy(name),
         note=NOTES.get(name, ""), accuracies=dataset_accuracies(name),
         accuracy_pairs=dataset_pairs(name),
     )
+
+
+def _measured(name: str, path: Path | None) -> dict[str, Any] | None:
+    """A built model's figures come from the card its build wrote (none before a build;
+    cards.json holds only its held-out CFP accuracies, shown in ``accuracies``); a student of
+    ``facerobust distill`` from its own card; every other model from cards.json."""
+    if name in BUILT:
+        return built_measured(name, path)
+    if name == "distilled-student":
+        return student_measured(name, path)
+    return measured_cards().get(name)
 
 
 def _full_accuracy(entry: dict[str, Any]) -> float | None:
