@@ -39,20 +39,17 @@ def _judge(model: Any, pairs: Any, n_attack: int, reject: float) -> dict[str, An
     from facerobust.attacks.threat import LINF
     from facerobust.core.embedding import embed
     from facerobust.defenses.hardening import dodging_rate
-    from facerobust.eval.hardened import JudgeOptions, judge_on_pairs
+    from facerobust.eval.hardened import JudgeOptions, attack_sample, judge_on_pairs
     from facerobust.models.base import pair_distance
 
     o = JudgeOptions(n_attack=n_attack, n_strong=1, adaptive_steps=1, restarts=1, cw_steps=1)
-    found = judge_on_pairs(model, pairs, o)
     emb = embed(model, pairs.chips, 64)
+    found = judge_on_pairs(model, pairs, o, emb)
     t = _matched_threshold(pair_distance(emb[pairs.a], emb[pairs.b], model.metric),
                            pairs.same, reject)
-    genuine = pairs.same.nonzero()[:, 0]
-    rows = genuine[torch.randperm(len(genuine), generator=torch.Generator().manual_seed(
-        o.seed))[:n_attack]]
     own = model.threshold
     model.threshold = t  # the same sample as judge_on_pairs, at the matched threshold
-    matched = dodging_rate(model, pairs.chips[pairs.a[rows]], emb[pairs.b[rows]],
+    matched = dodging_rate(model, *attack_sample(pairs, emb, o),
                            build_attack("pgd", LINF, PGDOptions(steps=o.steps)), o.eps, o.seed)
     model.threshold = own
     out = {k: found[k].to_dict() for k in ("clean_accuracy", "genuine_accept",

@@ -307,12 +307,20 @@ def _batch_loss(tuned: nn.Module, original: nn.Module, x: torch.Tensor, y: torch
     for e, p, n in ((clean, pos, neg), (adv, pos[rows], neg[rows])):
         if not len(e):
             continue
-        loss = loss + F.relu(pair_distance(e, clean[p].detach(), metric)
-                             - thr * (1 - margin)).mean() / thr
-        loss = loss + F.relu(thr * (1 + margin)
-                             - pair_distance(e, clean[n].detach(), metric)).mean() / thr
+        loss = loss + too_far(pair_distance(e, clean[p].detach(), metric), thr, margin)
+        loss = loss + too_close(pair_distance(e, clean[n].detach(), metric), thr, margin)
     return loss + keep * (clean - teacher).pow(2).sum(1).mean() / teacher.pow(2).sum(
         1).mean().clamp_min(1e-12)
+
+
+def too_far(d: torch.Tensor, thr: float, margin: float) -> torch.Tensor:
+    """Mean hinge ``relu(d - thr * (1 - margin)) / thr`` on genuine-pair distances ``d``."""
+    return F.relu(d - thr * (1 - margin)).mean() / thr
+
+
+def too_close(d: torch.Tensor, thr: float, margin: float) -> torch.Tensor:
+    """Mean hinge ``relu(thr * (1 + margin) - d) / thr`` on impostor-pair distances ``d``."""
+    return F.relu(thr * (1 + margin) - d).mean() / thr
 
 
 def _scheduler(opt: torch.optim.Optimizer, schedule: Schedule,
@@ -370,26 +378,22 @@ def impostor_hinge(clean: torch.Tensor, labels: torch.Tensor, terms: TradesTerms
     other = labels[i] != labels[j]
     if not bool(other.any()):
         return clean.sum() * 0
-    thr = terms.threshold
     d = pair_distance(clean[i[other]], clean[j[other]], terms.metric)
-    return F.relu(thr * (1 + margin) - d).mean() / thr
+    return too_close(d, terms.threshold, margin)
 
 
 def genuine_hinge(clean: torch.Tensor, adv: torch.Tensor, rows: torch.Tensor,
                   labels: torch.Tensor, terms: TradesTerms, margin: float,
                   g: torch.Generator) -> torch.Tensor:
     """Mean over the adversarial ``rows`` with a genuine partner in the batch (another photo
-    of their person, drawn at random) of ``relu(d(adv, partner's clean) - thr * (1 - margin))
-    / thr``; zero when no row has one."""
-    same = labels[rows][:, None] == labels[None, :]
-    same[torch.arange(len(rows)), rows] = False
-    has = same.any(1)
+    of their person, drawn by :func:`_partners`) of ``relu(d(adv, partner's clean) - thr *
+    (1 - margin)) / thr``; zero when no row has one."""
+    pos = _partners(labels, g)[0][rows]
+    has = pos != rows
     if not bool(has.any()):
         return adv.sum() * 0
-    pick = torch.where(same, torch.rand(same.shape, generator=g), -1.0).argmax(1)
-    thr = terms.threshold
-    d = pair_distance(adv[has], clean[pick[has]].detach(), terms.metric)
-    return F.relu(d - thr * (1 - margin)).mean() / thr
+    d = pair_distance(adv[has], clean[pos[has]].detach(), terms.metric)
+    return too_far(d, terms.threshold, margin)
 
 
 def _validate(tuned: nn.Module, validation: tuple[torch.Tensor, torch.Tensor], eps: float,

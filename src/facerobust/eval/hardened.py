@@ -99,17 +99,26 @@ def cfp_training_chips(data: Path | str | None = None, *, limit: int | None = No
     return chips.chips, torch.tensor([owner[p] for p in chips.paths])
 
 
-def judge_on_pairs(model: nn.Module, pairs: PairData, options: JudgeOptions) -> dict[str, Rate]:
+def attack_sample(pairs: PairData, emb: torch.Tensor, options: JudgeOptions
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Probe chips and reference descriptors (``emb``: the model's, of every chip) of the
+    seeded sample of ``options.n_attack`` genuine pairs (the same rows for every model)."""
+    genuine = pairs.same.nonzero()[:, 0]
+    g = torch.Generator().manual_seed(options.seed)
+    rows = genuine[torch.randperm(len(genuine), generator=g)[:options.n_attack]]
+    return pairs.chips[pairs.a[rows]], emb[pairs.b[rows]]
+
+
+def judge_on_pairs(model: nn.Module, pairs: PairData, options: JudgeOptions,
+                   emb: torch.Tensor | None = None) -> dict[str, Rate]:
     """Clean and attacked figures of ``model`` at its own threshold on ``pairs``; attacks run
-    on a seeded sample of the genuine pairs (the same rows for every model)."""
+    on :func:`attack_sample`. ``emb``: the model's descriptors of every chip, when the caller
+    has them already."""
     o = options
-    emb = embed(model, pairs.chips, 64)
+    emb = embed(model, pairs.chips, 64) if emb is None else emb
     face = cast(FaceModel, model)  # duck-typed: any module with .metric and .threshold
     ok = accepts(pair_distance(emb[pairs.a], emb[pairs.b], face.metric), float(face.threshold))
-    genuine = pairs.same.nonzero()[:, 0]
-    g = torch.Generator().manual_seed(o.seed)
-    rows = genuine[torch.randperm(len(genuine), generator=g)[:o.n_attack]]
-    x, ref = pairs.chips[pairs.a[rows]], emb[pairs.b[rows]]
+    x, ref = attack_sample(pairs, emb, o)
     pgd = build_attack("pgd", LINF, PGDOptions(steps=o.steps))
     strong = with_restarts(build_attack("pgd", LINF, PGDOptions(
         steps=o.adaptive_steps, early_stop=False)), o.restarts)
